@@ -1,0 +1,176 @@
+"""The `ioc` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from config.settings import get_settings
+
+app = typer.Typer(help="IOC/SOC data aggregation core.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: DSN, engine, migrations.", no_args_is_help=True)
+devices_app = typer.Typer(help="Device registry and device credentials.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(devices_app, name="devices")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the DSN of the running stack."""
+    typer.echo(get_settings().dsn())
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations (idempotent)."""
+    from store.connect import connect
+    from store.migrate import migrate
+
+    with connect(get_settings(), autocommit=True) as conn:
+        report = migrate(conn)
+    typer.echo(
+        f"engine: {report.engine.engine.value}; applied: {report.applied or 'nothing'}; "
+        f"schema version {report.version}"
+    )
+
+
+@db_app.command("info")
+def db_info() -> None:
+    """Say whether TimescaleDB is present and which schema version is applied."""
+    from store.connect import connect
+    from store.engine import detect
+    from store.migrate import current_version
+
+    with connect(get_settings(), autocommit=True) as conn:
+        info = detect(conn)
+        version = current_version(conn)
+    timescale = (
+        f"TimescaleDB {info.timescale_version} present"
+        if info.timescale_version
+        else "TimescaleDB not present (plain PostgreSQL: BRIN indexes, service-kept rollups)"
+    )
+    typer.echo(f"PostgreSQL {info.server_version}; {timescale}; schema version {version}")
+
+
+@devices_app.command("add")
+def devices_add(
+    id: Annotated[str, typer.Option("--id", help="Device id; becomes its MQTT username")],
+    type: Annotated[str, typer.Option("--type", help="air_quality, water_level, salinity…")],
+    province: Annotated[str, typer.Option("--province")],
+    lat: Annotated[float, typer.Option("--lat")],
+    lon: Annotated[float, typer.Option("--lon")],
+    district: Annotated[str | None, typer.Option("--district")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    interval: Annotated[
+        int, typer.Option("--interval", help="Expected seconds between sends")
+    ] = 60,
+) -> None:
+    """Register a device; prints JSON with its MQTT username, password and topic."""
+    from ingest.provisioning import register_device
+    from store.devices import DeviceSpec
+
+    spec = DeviceSpec(
+        id=id, type=type, province=province, lat=lat, lon=lon, district=district, name=name,
+        expected_interval_s=interval,
+    )  # fmt: skip
+    try:
+        creds = register_device(get_settings(), spec)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(
+        json.dumps(
+            {
+                "device_id": creds.device_id,
+                "mqtt_username": creds.username,
+                "mqtt_password": creds.password,
+                "topic": creds.topic,
+            },
+            ensure_ascii=False,
+        )
+    )
+
+
+@devices_app.command("list")
+def devices_list() -> None:
+    """List registered devices as JSON lines."""
+    from store.connect import connect
+    from store.devices import list_devices
+
+    with connect(get_settings()) as conn:
+        for device in list_devices(conn):
+            typer.echo(json.dumps(device, ensure_ascii=False, default=str))
+
+
+@app.command("ingest")
+def ingest(
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="mqtt and/or kafka (default both)")
+    ] = None,
+    worker_id: Annotated[
+        str, typer.Option("--worker-id", help="Stable per worker: names its MQTT session")
+    ] = "1",
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Prometheus port; 0 = off")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run an ingest worker until SIGTERM (which flushes the current batch)."""
+    from ingest.runner import SOURCES, run
+
+    _logging(log_level)
+    settings = get_settings()
+    chosen = source or list(SOURCES)
+    unknown = set(chosen) - set(SOURCES)
+    if unknown:
+        typer.echo(f"error: unknown source {sorted(unknown)}; use {SOURCES}", err=True)
+        raise typer.Exit(2)
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    sys.exit(run(settings, chosen, worker_id, port))
+
+
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.bind_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+
+
+def _register_optional() -> None:
+    """Sub-commands owned by other packages; each registers itself if present."""
+    try:
+        from cli.stack import stack_app
+
+        app.add_typer(stack_app, name="stack")
+    except ImportError:
+        pass
+    try:
+        from cli.simulate import simulate
+
+        app.command("simulate")(simulate)
+    except ImportError:
+        pass
+
+
+_register_optional()

@@ -1,0 +1,63 @@
+"""One typed settings object for every process, read from IOC_* environment variables.
+
+Defaults describe the local stack: everything on loopback, state under .run/.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOC_", extra="ignore")
+
+    run_dir: Path = REPO_ROOT / ".run"
+    bind_host: str = "127.0.0.1"
+
+    # PostgreSQL / TimescaleDB. Debian's own cluster may hold 5432, so ours has its own port.
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_database: str = "ioc"
+    pg_user: str = "ioc"
+    pg_password: str | None = None  # generated at first start into run_dir/secrets.json
+    database_url: str | None = None  # overrides the pg_* parts when set
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    api_port: int = 8000
+    metrics_port: int = 9108  # ingest worker's Prometheus endpoint; 0 = off
+    pglite_port: int = 55433  # PGlite + TimescaleDB wire server (tests of the Timescale path)
+
+    routes_file: Path = REPO_ROOT / "deploy" / "ingest" / "routes.yaml"
+    metrics_file: Path = REPO_ROOT / "events" / "metrics.yaml"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.run_dir / "secrets.json"
+
+    def dsn(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from config.secrets import load_secrets
+
+        password = self.pg_password or load_secrets(self).pg_password
+        return (
+            f"host={self.pg_host} port={self.pg_port} dbname={self.pg_database} "
+            f"user={self.pg_user} password={password}"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,154 @@
+"""Canonical event types shared by every stage.
+
+Ingest decoders produce these, the store writes them, processors read them. They are
+pydantic models so that "validate against the canonical event types" is one rule set,
+applied the same way whatever the wire format was.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Readings older than this are almost certainly a device clock that was never set
+# (1970 epoch) rather than real history; rejecting them keeps garbage out of chunks.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+# Devices with drifting clocks run a little ahead; a day ahead is a broken clock.
+MAX_CLOCK_SKEW = timedelta(days=1)
+
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+MetricName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+
+
+class Quality(IntEnum):
+    GOOD = 0
+    SUSPECT = 1
+    BAD = 2
+
+
+def check_event_time(value: datetime) -> datetime:
+    """Require an aware timestamp inside the plausible window; normalise to UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp has no UTC offset")
+    value = value.astimezone(UTC)
+    if value < EARLIEST_EVENT_TIME:
+        raise ValueError(f"timestamp {value.isoformat()} is before {EARLIEST_EVENT_TIME.year}")
+    if value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise ValueError(f"timestamp {value.isoformat()} is more than a day in the future")
+    return value
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time: datetime
+
+    @field_validator("time")
+    @classmethod
+    def _time_in_window(cls, value: datetime) -> datetime:
+        return check_event_time(value)
+
+
+class Measurement(_Event):
+    """One numeric reading of one metric of one device (the narrow table's row)."""
+
+    kind: Literal["measurement"] = "measurement"
+    device_id: DeviceId
+    metric: MetricName
+    value: float
+    unit: str | None = None
+    quality: Quality = Quality.GOOD
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value is not a finite number")
+        return value
+
+
+class CameraEvent(_Event):
+    """A camera detection. `event_id` is the camera system's own id: updates to the
+    same Frigate event overwrite one row instead of adding rows."""
+
+    kind: Literal["camera"] = "camera"
+    event_id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=32)  # frigate, hikvision, onvif
+    camera: str = Field(min_length=1, max_length=128)
+    event_type: str = Field(min_length=1, max_length=64)  # object, intrusion, anpr, tamper…
+    state: str = Field(min_length=1, max_length=16)  # new/update/end or active/inactive
+    label: str | None = None
+    score: float | None = Field(default=None, ge=0, le=1)
+    top_score: float | None = Field(default=None, ge=0, le=1)
+    zones: tuple[str, ...] = ()
+    end_time: datetime | None = None
+    plate: str | None = None
+    has_snapshot: bool = False
+    false_positive: bool = False
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class SecurityEvent(_Event):
+    """A security log record normalised onto Elastic Common Schema names.
+
+    The common ECS fields are columns (so detections and dashboards can index them);
+    `ecs` holds the whole ECS document and `raw` the original bytes, unchanged.
+    """
+
+    kind: Literal["security"] = "security"
+    event_id: str = Field(min_length=1, max_length=64)
+    dataset: str  # e.g. system.auth, suricata.eve
+    category: tuple[str, ...] = ()
+    action: str | None = None
+    outcome: Literal["success", "failure", "unknown"] | None = None
+    severity: int | None = None
+    source_ip: str | None = None
+    source_port: int | None = Field(default=None, ge=0, le=65535)
+    destination_ip: str | None = None
+    destination_port: int | None = Field(default=None, ge=0, le=65535)
+    user_name: str | None = None
+    host_name: str | None = None
+    process_name: str | None = None
+    observer_vendor: str | None = None
+    observer_product: str | None = None
+    rule_id: str | None = None
+    rule_name: str | None = None
+    technique_ids: tuple[str, ...] = ()
+    message: str | None = None
+    ecs: dict[str, Any] = Field(default_factory=dict)
+    raw: bytes = b""
+
+    @field_validator("source_ip", "destination_ip")
+    @classmethod
+    def _ip_address(cls, value: str | None) -> str | None:
+        # Checked here because one bad address would otherwise fail the whole COPY.
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+
+
+Event = Measurement | CameraEvent | SecurityEvent
+
+
+class DeadLetter(BaseModel):
+    """A message that could not be decoded or validated, kept with why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transport: str  # mqtt, kafka, http
+    topic: str
+    payload: bytes
+    reason: str
+    format: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    payload_size: int = 0
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

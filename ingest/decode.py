@@ -1,0 +1,72 @@
+"""One raw message -> canonical events or a dead letter. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from events.models import DeadLetter, Event
+from events.text import clean_text
+from ingest.formats.base import DecodeError
+from ingest.message import RawMessage
+from ingest.routes import TopicRouter
+
+MAX_REASON_CHARS = 2000
+
+
+@dataclass(slots=True)
+class Decoded:
+    message: RawMessage
+    format: str | None
+    events: list[Event]
+    dead_letter: DeadLetter | None = None
+
+
+def decode(message: RawMessage, router: TopicRouter, max_bytes: int) -> Decoded:
+    route = router.resolve(message.topic)
+    format_name = route[0] if route else None
+    size = len(message.payload)
+    if route is None:
+        return _reject(message, None, f"no format is configured for topic {message.topic!r}")
+    if size > max_bytes:
+        return _reject(message, format_name, f"message too large: {size} bytes > {max_bytes}")
+    if size == 0:
+        return _reject(message, format_name, "empty message")
+    try:
+        events = list(route[1](message))
+    except DecodeError as error:
+        return _reject(message, format_name, f"{format_name}: {error}")
+    except ValidationError as error:
+        return _reject(message, format_name, f"{format_name}: invalid: {_pydantic_reason(error)}")
+    if not events:
+        return _reject(message, format_name, f"{format_name}: message holds no events")
+    return Decoded(message, format_name, events)
+
+
+def reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded:
+    """A dead letter for a message that decoded but could not be stored."""
+    return _reject(message, format_name, reason)
+
+
+def _reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded:
+    letter = DeadLetter(
+        transport=message.transport,
+        topic=message.topic,
+        payload=message.payload,
+        payload_size=len(message.payload),
+        reason=clean_text(reason)[:MAX_REASON_CHARS],
+        format=format_name,
+        partition=message.partition,
+        offset=message.offset,
+        received_at=message.received_at,
+    )
+    return Decoded(message, format_name, [], letter)
+
+
+def _pydantic_reason(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"field '{where}': {item['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,99 @@
+"""Routing configuration: which format decodes which topic, and batching limits."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from paho.mqtt.client import topic_matches_sub
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ingest.formats.base import Decoder, get_decoder
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttRoute(_Strict):
+    filter: str
+    format: str
+
+
+class KafkaRoute(_Strict):
+    topic: str
+    format: str
+
+
+class MqttConfig(_Strict):
+    share_group: str = "ioc-ingest"
+    routes: tuple[MqttRoute, ...] = ()
+
+
+class KafkaConfig(_Strict):
+    group_id: str = "ioc-ingest"
+    routes: tuple[KafkaRoute, ...] = ()
+
+
+class Limits(_Strict):
+    max_message_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
+class Batching(_Strict):
+    max_messages: int = Field(default=2000, gt=0)
+    max_wait_seconds: float = Field(default=0.2, gt=0)
+
+
+class RoutesConfig(_Strict):
+    mqtt: MqttConfig = MqttConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    limits: Limits = Limits()
+    batching: Batching = Batching()
+
+
+def load_routes(path: Path) -> RoutesConfig:
+    try:
+        config = RoutesConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (OSError, yaml.YAMLError, ValidationError) as error:
+        raise ValueError(f"{path}: {error}") from error
+    for name in [r.format for r in config.mqtt.routes] + [r.format for r in config.kafka.routes]:
+        get_decoder(name)  # fails early, naming the unknown format and the known ones
+    return config
+
+
+class TopicRouter:
+    """Finds the format for a topic; caches per topic since there are few topics per
+    device and matching MQTT filters on every message would be wasted work."""
+
+    def __init__(self, routes: dict[str, str], wildcard: bool) -> None:
+        self._routes = routes
+        self._wildcard = wildcard
+        self._cache: dict[str, tuple[str, Decoder] | None] = {}
+
+    def resolve(self, topic: str) -> tuple[str, Decoder] | None:
+        try:
+            return self._cache[topic]
+        except KeyError:
+            pass
+        found = None
+        for pattern, format_name in self._routes.items():
+            if topic_matches_sub(pattern, topic) if self._wildcard else pattern == topic:
+                found = (format_name, get_decoder(format_name))
+                break
+        if len(self._cache) < 100_000:
+            self._cache[topic] = found
+        return found
+
+
+def mqtt_router(config: RoutesConfig) -> TopicRouter:
+    return TopicRouter({r.filter: r.format for r in config.mqtt.routes}, wildcard=True)
+
+
+def kafka_router(config: RoutesConfig) -> TopicRouter:
+    return TopicRouter({r.topic: r.format for r in config.kafka.routes}, wildcard=False)
+
+
+@lru_cache(maxsize=4)
+def cached_routes(path: Path) -> RoutesConfig:
+    return load_routes(path)

@@ -1,0 +1,118 @@
+"""MQTT source: QoS 1, persistent session, shared subscription, PUBACK after commit.
+
+No-loss rests on three things working together: a fixed client id with
+clean_session=False (the broker keeps our session and queued messages while we are
+away), QoS 1 (the broker re-sends until acknowledged) and paho's manual_ack (we send
+PUBACK only after the database commit, so a crash before commit means re-delivery).
+The broker's max_inflight_messages caps unacknowledged messages per client, which also
+bounds this process's queue: that is the backpressure.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from ingest.message import RawMessage
+
+log = logging.getLogger(__name__)
+
+
+class MqttSource:
+    transport = "mqtt"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        client_id: str,
+        share_group: str,
+        filters: Sequence[str],
+        queue_size: int = 10_000,
+    ) -> None:
+        self._host, self._port = host, port
+        self._subscriptions = [(f"$share/{share_group}/{f}", 1) for f in filters]
+        # Bounded: if the worker falls behind, on_message blocks, paho stops reading the
+        # socket and the broker holds the rest (persisted), instead of us buffering it.
+        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=queue_size)
+        self._connected = threading.Event()
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=MQTTProtocolVersion.MQTTv311,
+            manual_ack=True,
+        )
+        self._client.username_pw_set(username, password)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+    def start(self, on_revoke: Callable[[], None]) -> None:
+        # MQTT never takes messages back from a live session; nothing to do on revoke.
+        self._client.connect(self._host, self._port, keepalive=30)
+        self._client.loop_start()
+        if not self._connected.wait(15):
+            raise ConnectionError(f"MQTT broker {self._host}:{self._port} did not accept us")
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
+                    reason_code: object, properties: object) -> None:  # fmt: skip
+        if getattr(reason_code, "is_failure", False):
+            log.error("MQTT connection refused: %s", reason_code)
+            return
+        client.subscribe(self._subscriptions)
+        self._connected.set()
+        log.info("MQTT connected, subscribed to %s", [s for s, _ in self._subscriptions])
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
+                       reason_code: object, properties: object) -> None:  # fmt: skip
+        self._connected.clear()
+        log.warning("MQTT disconnected: %s", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        raw = RawMessage(
+            transport="mqtt",
+            topic=msg.topic,
+            payload=msg.payload,
+            received_at=datetime.now(UTC),
+            ack_token=(msg.mid, msg.qos),
+        )
+        self._queue.put(raw)
+
+    def poll(self, timeout: float, max_messages: int) -> list[RawMessage]:
+        try:
+            first = self._queue.get(timeout=max(timeout, 0.001))
+        except queue.Empty:
+            return []
+        out = [first]
+        while len(out) < max_messages:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    def ack(self, messages: list[RawMessage]) -> None:
+        for message in messages:
+            mid, qos = message.ack_token
+            if qos > 0:
+                self._client.ack(mid, qos)
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def healthy(self) -> bool:
+        return self._connected.is_set()
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,211 @@
+"""Write one batch of canonical events in one transaction.
+
+Rows go in with COPY into session-local staging tables and then one INSERT … SELECT
+… ON CONFLICT per table: COPY is the fast path, and ON CONFLICT makes a re-delivered
+batch a no-op, which is what lets transports acknowledge only after commit and still
+replay safely after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from events.ids import stable_id
+from events.models import CameraEvent, DeadLetter, Event, Measurement, SecurityEvent
+
+# A dead letter keeps the first MiB of its payload (with the full size and hash); the
+# broker's own message_size_limit bounds what can arrive at all.
+MAX_DEAD_LETTER_PAYLOAD = 1024 * 1024
+
+_STAGING = {
+    "stage_measurements": "measurements",
+    "stage_camera_events": "camera_events",
+    "stage_security_events": "security_events",
+}
+
+MEASUREMENT_COLUMNS = ("time", "device_id", "metric", "value", "quality")
+CAMERA_COLUMNS = (
+    "time", "event_id", "source", "camera", "event_type", "state", "label", "score",
+    "top_score", "zones", "end_time", "plate", "has_snapshot", "false_positive", "attributes",
+)  # fmt: skip
+SECURITY_COLUMNS = (
+    "time", "event_id", "dataset", "category", "action", "outcome", "severity", "source_ip",
+    "source_port", "destination_ip", "destination_port", "user_name", "host_name",
+    "process_name", "observer_vendor", "observer_product", "rule_id", "rule_name",
+    "technique_ids", "message", "ecs", "raw",
+)  # fmt: skip
+
+
+@dataclass
+class Batch:
+    measurements: list[Measurement] = field(default_factory=list)
+    camera_events: list[CameraEvent] = field(default_factory=list)
+    security_events: list[SecurityEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def add(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if isinstance(event, Measurement):
+                self.measurements.append(event)
+            elif isinstance(event, CameraEvent):
+                self.camera_events.append(event)
+            else:
+                self.security_events.append(event)
+
+    def __len__(self) -> int:
+        return (
+            len(self.measurements)
+            + len(self.camera_events)
+            + len(self.security_events)
+            + len(self.dead_letters)
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Rows new to the database; re-delivered rows are not counted."""
+
+    measurements: int = 0
+    camera_events: int = 0
+    security_events: int = 0
+    dead_letters: int = 0
+
+
+def dead_letter_id(letter: DeadLetter) -> str:
+    """Kafka messages have a position, which identifies them exactly; MQTT messages do not,
+    so the same bytes on the same topic count as the same message."""
+    if letter.offset is not None:
+        return stable_id(letter.transport, letter.topic, letter.partition, letter.offset)
+    return stable_id(letter.transport, letter.topic, letter.payload)
+
+
+class BatchWriter:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        with conn.transaction():
+            for stage, table in _STAGING.items():
+                conn.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {stage}"
+                    f" (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                )
+
+    def write(self, batch: Batch) -> WriteResult:
+        with self.conn.transaction():
+            return WriteResult(
+                measurements=self._measurements(batch.measurements),
+                camera_events=self._camera_events(batch.camera_events),
+                security_events=self._security_events(batch.security_events),
+                dead_letters=self._dead_letters(batch.dead_letters),
+            )
+
+    def _copy(self, stage: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        cols = ", ".join(columns)
+        with self.conn.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _insert_from_stage(self, stage: str, columns: Sequence[str], conflict: str) -> int:
+        table = _STAGING[stage]
+        cols = ", ".join(columns)
+        cur = self.conn.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"
+        )
+        return cur.rowcount
+
+    def _measurements(self, rows: list[Measurement]) -> int:
+        if not rows:
+            return 0
+        self._copy(
+            "stage_measurements",
+            MEASUREMENT_COLUMNS,
+            ((m.time, m.device_id, m.metric, m.value, int(m.quality)) for m in rows),
+        )
+        return self._insert_from_stage(
+            "stage_measurements",
+            MEASUREMENT_COLUMNS,
+            "ON CONFLICT (device_id, metric, time) DO NOTHING",
+        )
+
+    def _camera_events(self, rows: list[CameraEvent]) -> int:
+        if not rows:
+            return 0
+        # One INSERT may not touch a row twice, so keep the last message per event.
+        latest = {(e.event_id, e.time): e for e in rows}
+        self._copy("stage_camera_events", CAMERA_COLUMNS, map(_camera_row, latest.values()))
+        updates = ", ".join(
+            f"{c} = excluded.{c}" for c in CAMERA_COLUMNS if c not in ("time", "event_id")
+        )
+        # An event that has ended stays ended: a late or re-delivered 'update' must not
+        # reopen it.
+        return self._insert_from_stage(
+            "stage_camera_events",
+            CAMERA_COLUMNS,
+            f"ON CONFLICT (event_id, time) DO UPDATE SET {updates}, updated_at = now()"
+            " WHERE camera_events.state <> 'end' OR excluded.state = 'end'",
+        )
+
+    def _security_events(self, rows: list[SecurityEvent]) -> int:
+        if not rows:
+            return 0
+        self._copy("stage_security_events", SECURITY_COLUMNS, map(_security_row, rows))
+        return self._insert_from_stage(
+            "stage_security_events",
+            SECURITY_COLUMNS,
+            "ON CONFLICT (event_id, time) DO NOTHING",
+        )
+
+    def _dead_letters(self, letters: list[DeadLetter]) -> int:
+        if not letters:
+            return 0
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (id, received_at, transport, topic, kafka_partition,"
+                " kafka_offset, format, reason, payload, payload_size, payload_sha256)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                [_dead_letter_row(letter) for letter in letters],
+            )
+            return cur.rowcount
+
+
+def _camera_row(e: CameraEvent) -> tuple[object, ...]:
+    return (
+        e.time, e.event_id, e.source, e.camera, e.event_type, e.state, e.label, e.score,
+        e.top_score, list(e.zones), e.end_time, e.plate, e.has_snapshot, e.false_positive,
+        Jsonb(e.attributes, dumps=_dumps),
+    )  # fmt: skip
+
+
+def _security_row(e: SecurityEvent) -> tuple[object, ...]:
+    return (
+        e.time, e.event_id, e.dataset, list(e.category), e.action, e.outcome, e.severity,
+        e.source_ip, e.source_port, e.destination_ip, e.destination_port, e.user_name,
+        e.host_name, e.process_name, e.observer_vendor, e.observer_product, e.rule_id,
+        e.rule_name, list(e.technique_ids), e.message, Jsonb(e.ecs, dumps=_dumps), e.raw,
+    )  # fmt: skip
+
+
+def _dead_letter_row(letter: DeadLetter) -> tuple[object, ...]:
+    return (
+        dead_letter_id(letter),
+        letter.received_at,
+        letter.transport,
+        letter.topic,
+        letter.partition,
+        letter.offset,
+        letter.format,
+        letter.reason,
+        letter.payload[:MAX_DEAD_LETTER_PAYLOAD],
+        letter.payload_size or len(letter.payload),
+        hashlib.sha256(letter.payload).hexdigest(),
+    )
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,186 @@
+"""Helpers for integration tests: real brokers, real database, real worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+import yaml
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from paho.mqtt.enums import CallbackAPIVersion
+
+from config.settings import Settings
+
+IOC_BIN = str(Path(sys.executable).parent / "ioc")
+EVENT_TABLES = ("measurements", "camera_events", "security_events", "dead_letters", "devices")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def count(conn: psycopg.Connection, table: str) -> int:
+    assert table in EVENT_TABLES
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+@dataclass(frozen=True)
+class TestRoutes:
+    """A routes file private to one test: its own MQTT share group, Kafka group and
+    topics, so tests never see each other's messages or sessions."""
+
+    path: Path
+    share_group: str
+    kafka_group: str
+    syslog_topic: str
+    suricata_topic: str
+
+
+def make_routes(directory: Path, max_messages: int = 2000, max_wait: float = 0.2) -> TestRoutes:
+    tag = uuid.uuid4().hex[:8]
+    routes = TestRoutes(
+        path=directory / f"routes-{tag}.yaml",
+        share_group=f"test-{tag}",
+        kafka_group=f"test-{tag}",
+        syslog_topic=f"seclog.syslog.{tag}",
+        suricata_topic=f"seclog.suricata.{tag}",
+    )
+    config = {
+        "mqtt": {
+            "share_group": routes.share_group,
+            "routes": [
+                {"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"},
+                {"filter": "frigate/events", "format": "frigate"},
+            ],
+        },
+        "kafka": {
+            "group_id": routes.kafka_group,
+            "routes": [
+                {"topic": routes.syslog_topic, "format": "syslog"},
+                {"topic": routes.suricata_topic, "format": "suricata"},
+            ],
+        },
+        "limits": {"max_message_bytes": 262144},
+        "batching": {"max_messages": max_messages, "max_wait_seconds": max_wait},
+    }
+    routes.path.write_text(yaml.safe_dump(config))
+    return routes
+
+
+def create_topics(settings: Settings, topics: Iterable[str], partitions: int = 4) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.create_topics(
+            [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics]
+        )
+    finally:
+        admin.close()
+
+
+def produce(settings: Settings, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
+        max_request_size=4 * 1024 * 1024,
+    )  # fmt: skip
+    sent = 0
+    for topic, key, value in messages:
+        producer.send(topic, key=key, value=value)
+        sent += 1
+    producer.flush(60)
+    producer.close()
+    return sent
+
+
+def mosquitto_pub(
+    settings: Settings, username: str, password: str, topic: str, lines: list[bytes]
+) -> None:
+    """Publish one message per line at QoS 1 with the C client: Python's paho is too slow
+    as a QoS 1 publisher to generate test load (machine-facts.md)."""
+    assert all(b"\n" not in line for line in lines)
+    subprocess.run(
+        [
+            shutil.which("mosquitto_pub") or "mosquitto_pub",
+            "-h",
+            settings.mqtt_host,
+            "-p",
+            str(settings.mqtt_port),
+            "-u",
+            username,
+            "-P",
+            password,
+            "-t",
+            topic,
+            "-q",
+            "1",
+            "-l",
+            "-i",
+            f"test-pub-{uuid.uuid4().hex[:8]}",
+        ],
+        input=b"\n".join(lines) + b"\n",
+        check=True,
+        timeout=300,
+    )
+
+
+def forget_mqtt_session(settings: Settings, username: str, password: str, client_id: str) -> None:
+    """Connect once with clean_session=True: mosquitto then drops the stored session."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(username, password)
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.loop_start()
+    time.sleep(0.3)
+    client.disconnect()
+    client.loop_stop()
+
+
+class WorkerProcess:
+    """An `ioc ingest` process, as production runs it."""
+
+    def __init__(self, routes: TestRoutes, worker_id: str, sources: tuple[str, ...], log: Path):
+        self.routes, self.worker_id, self.sources, self.log = routes, worker_id, sources, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = dict(os.environ, IOC_ROUTES_FILE=str(self.routes.path))
+        args = [IOC_BIN, "ingest", "--worker-id", self.worker_id, "--metrics-port", "0"]
+        for source in self.sources:
+            args += ["--source", source]
+        handle = self.log.open("ab")
+        self.proc = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise
+        return self.proc.returncode
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None

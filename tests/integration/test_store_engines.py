@@ -1,0 +1,115 @@
+"""The store on both engines: migrations, and the same read queries giving the same
+answers on TimescaleDB (PGlite build, via its wire server) and on plain PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from store import queries, rollups
+from store.engine import Engine, detect
+from store.migrate import migrate
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+# Two devices, two metrics, 3 hours of one reading a minute; every 10th reading is bad
+# quality and must stay out of the rollups.
+ROWS = [
+    (T0 + timedelta(minutes=i), device, metric, float(i % 60) + (0.5 if device == "b" else 0),
+     2 if i % 10 == 0 else 0)
+    for device in ("a", "b") for metric in ("pm25", "waterLevel") for i in range(180)
+]  # fmt: skip
+
+
+def _pglite_dsn(settings) -> str:
+    return (
+        f"host={settings.pg_host} port={settings.pglite_port} dbname=postgres user=postgres"
+        " password=postgres sslmode=disable gssencmode=disable"
+    )
+
+
+def _seed(conn: psycopg.Connection) -> None:
+    # Plain INSERT, not the batch writer's COPY: the PGlite server cannot take COPY FROM STDIN.
+    conn.execute("TRUNCATE measurements")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO measurements (time, device_id, metric, value, quality)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            ROWS,
+        )
+
+
+def _answers(conn: psycopg.Connection) -> dict[str, object]:
+    start, end = T0, T0 + timedelta(hours=3)
+    return {
+        "latest": [(r["metric"], r["time"], r["value"]) for r in queries.latest(conn, "b")],
+        "raw": len(queries.series(conn, "a", "pm25", start, end, "raw")),
+        "1m": [
+            (r["time"], r["avg"], r["count"])
+            for r in queries.series(conn, "a", "pm25", start, end, "1m")
+        ],
+        "1h": [
+            (r["time"], round(r["avg"], 6), r["min"], r["max"], r["count"])
+            for r in queries.series(conn, "b", "waterLevel", start, end, "1h")
+        ],
+    }
+
+
+def _refresh(conn: psycopg.Connection) -> None:
+    if detect(conn).engine is Engine.TIMESCALE:
+        for view in ("measurements_1m", "measurements_1h"):
+            conn.execute(
+                "CALL refresh_continuous_aggregate(%s, %s, %s)",
+                (view, T0 - timedelta(hours=1), T0 + timedelta(hours=4)),
+            )
+    else:
+        conn.execute("DELETE FROM rollup_watermarks")
+        rollups.refresh(conn)
+
+
+def test_timescale_migrations_and_policies(settings):
+    with psycopg.connect(_pglite_dsn(settings), autocommit=True) as conn:
+        first = migrate(conn)
+        again = migrate(conn)
+        assert first.engine.engine is Engine.TIMESCALE
+        assert again.applied == [] and again.version == first.version >= 2
+        hypertables = {
+            r[0]
+            for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")
+        }
+        assert {"measurements", "camera_events", "security_events"} <= hypertables
+        caggs = {
+            r[0]
+            for r in conn.execute(
+                "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+            )
+        }
+        assert caggs == {"measurements_1m", "measurements_1h"}
+        jobs = {r[0] for r in conn.execute("SELECT proc_name FROM timescaledb_information.jobs")}
+        assert {
+            "policy_compression",
+            "policy_retention",
+            "policy_refresh_continuous_aggregate",
+        } <= jobs
+
+
+def test_same_queries_same_answers_on_both_engines(settings):
+    with psycopg.connect(_pglite_dsn(settings), autocommit=True) as ts:
+        migrate(ts)
+        _seed(ts)
+        _refresh(ts)
+        timescale = _answers(ts)
+    with psycopg.connect(settings.dsn(), autocommit=True) as pg:
+        migrate(pg)
+        assert detect(pg).engine is Engine.POSTGRES
+        _seed(pg)
+        _refresh(pg)
+        postgres = _answers(pg)
+    assert timescale == postgres
+    assert postgres["raw"] == 180
+    assert len(postgres["1m"]) == 162  # 180 minutes less the 18 bad-quality ones
+    first_hour = postgres["1h"][0]
+    assert first_hour[4] == 54 and first_hour[2] == 1.5 and first_hour[3] == 59.5
