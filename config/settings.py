@@ -51,7 +51,8 @@ class Settings(BaseSettings):
             return self.database_url
         from config.secrets import load_secrets
 
-        password = self.pg_password or load_secrets(self).pg_password
+        # Clients never create secrets: only the stack's first start does (`ioc stack up`).
+        password = self.pg_password or load_secrets(self, create=False).pg_password
         return (
             f"host={self.pg_host} port={self.pg_port} dbname={self.pg_database} "
             f"user={self.pg_user} password={password}"

@@ -92,6 +92,11 @@ class CameraEvent(_Event):
     false_positive: bool = False
     attributes: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("end_time")
+    @classmethod
+    def _end_in_window(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else check_event_time(value)
+
 
 class SecurityEvent(_Event):
     """A security log record normalised onto Elastic Common Schema names.

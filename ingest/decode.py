@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from events.models import DeadLetter, Event
-from events.text import clean_text
+from events.text import clean_text, validation_reason
 from ingest.formats.base import DecodeError
 from ingest.message import RawMessage
 from ingest.routes import TopicRouter
@@ -38,7 +38,7 @@ def decode(message: RawMessage, router: TopicRouter, max_bytes: int) -> Decoded:
     except DecodeError as error:
         return _reject(message, format_name, f"{format_name}: {error}")
     except ValidationError as error:
-        return _reject(message, format_name, f"{format_name}: invalid: {_pydantic_reason(error)}")
+        return _reject(message, format_name, f"{format_name}: invalid: {validation_reason(error)}")
     if not events:
         return _reject(message, format_name, f"{format_name}: message holds no events")
     return Decoded(message, format_name, events)
@@ -62,11 +62,3 @@ def _reject(message: RawMessage, format_name: str | None, reason: str) -> Decode
         received_at=message.received_at,
     )
     return Decoded(message, format_name, [], letter)
-
-
-def _pydantic_reason(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "message"
-        parts.append(f"field '{where}': {item['msg']}")
-    return "; ".join(parts)

@@ -8,6 +8,7 @@ on one worker of the group.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -18,6 +19,8 @@ from kafka.structs import OffsetAndMetadata
 from ingest.message import RawMessage
 
 log = logging.getLogger(__name__)
+
+POLL_HEALTH_SECONDS = 30.0
 
 
 class _Revoke(ConsumerRebalanceListener):
@@ -46,6 +49,7 @@ class KafkaSource:
         max_poll_records: int,
     ) -> None:
         self._topics = list(topics)
+        self._last_poll = float("-inf")
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group_id,
@@ -60,6 +64,7 @@ class KafkaSource:
 
     def poll(self, timeout: float, max_messages: int) -> list[RawMessage]:
         records = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_messages)
+        self._last_poll = time.monotonic()
         now = datetime.now(UTC)
         return [
             RawMessage(
@@ -96,7 +101,11 @@ class KafkaSource:
         return 0
 
     def healthy(self) -> bool:
-        return self._consumer.bootstrap_connected()
+        # A poll that returned recently means the group coordinator and brokers answer;
+        # a worker with no partitions assigned (more workers than partitions) is healthy.
+        return time.monotonic() - self._last_poll < POLL_HEALTH_SECONDS and bool(
+            self._consumer.subscription()
+        )
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

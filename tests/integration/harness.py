@@ -149,6 +149,14 @@ def forget_mqtt_session(settings: Settings, username: str, password: str, client
     client.loop_stop()
 
 
+def restart_mosquitto(settings: Settings) -> None:
+    """A clean broker restart: SIGTERM (mosquitto writes its persistence file), start."""
+    from stack import mosquitto
+
+    mosquitto.stop(settings)
+    mosquitto.start(settings)
+
+
 class WorkerProcess:
     """An `ioc ingest` process, as production runs it."""
 

@@ -1,0 +1,44 @@
+"""`ioc simulate`: registered on the main app by cli/main.py."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from simulators.fleet import STREAMS
+
+
+def parse_streams(value: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
+    unknown = [s for s in chosen if s not in STREAMS]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"choose from {', '.join(STREAMS)} (comma-separated)")
+    return chosen
+
+
+def simulate(
+    rate: Annotated[
+        float, typer.Option(min=0.01, help="Messages per second, all streams together.")
+    ] = 20.0,
+    duration: Annotated[
+        float, typer.Option(min=0, help="Seconds to run; 0 runs until Ctrl-C or SIGTERM.")
+    ] = 0.0,
+    streams: Annotated[
+        str, typer.Option(help="Comma-separated: sensors, cameras, logs.")
+    ] = "sensors,cameras,logs",
+    seed: Annotated[int, typer.Option(help="Same seed, same values and event sequences.")] = 2026,
+) -> None:
+    """Stream simulated sensors, Frigate camera events and security logs through the real
+    brokers (devices registered with their own MQTT accounts), with live progress."""
+    from config.settings import get_settings
+    from simulators.runner import RunOptions, Simulation, stop_on_signals
+
+    options = RunOptions(rate=rate, duration=duration, streams=parse_streams(streams), seed=seed)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        counts = Simulation(get_settings(), options).run(stop)
+    acked = sum(c.acked for c in counts.values())
+    failed = sum(c.failed for c in counts.values())
+    typer.echo(f"\nacknowledged {acked:,}, failed {failed:,}")

@@ -1,0 +1,120 @@
+"""The simulated fleet, loaded from fleet.yaml into typed, immutable objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from simulators.signals import PATTERNS, MetricModel
+
+FLEET_FILE = Path(__file__).with_name("fleet.yaml")
+PayloadFormat = Literal["native", "senml"]
+STREAMS = ("sensors", "cameras", "logs")
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    type: str
+    province: str
+    lat: float
+    lon: float
+    format: PayloadFormat
+    metrics: tuple[MetricModel, ...]
+    district: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def spec_fields(self, expected_interval_s: int) -> dict[str, Any]:
+        """Keyword arguments for store.devices.DeviceSpec.
+
+        The metadata says which metrics and format to expect and that the device is
+        simulated, so a console can tell it apart and a clean-up can find it.
+        """
+        metadata = {
+            **self.metadata,
+            "simulated": True,
+            "payload_format": self.format,
+            "metrics": {m.name: m.unit for m in self.metrics},
+        }
+        return {
+            "id": self.id,
+            "type": self.type,
+            "province": self.province,
+            "lat": self.lat,
+            "lon": self.lon,
+            "district": self.district,
+            "name": self.name,
+            "expected_interval_s": expected_interval_s,
+            "metadata": metadata,
+        }
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    x: tuple[float, float]
+    y: tuple[float, float]
+
+    def contains(self, fx: float, fy: float) -> bool:
+        return self.x[0] <= fx < self.x[1] and self.y[0] <= fy < self.y[1]
+
+
+@dataclass(frozen=True)
+class Camera:
+    name: str
+    title: str
+    province: str
+    lat: float
+    lon: float
+    frame: tuple[int, int]
+    labels: dict[str, float]
+    zones: tuple[Zone, ...]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    devices: tuple[Device, ...]
+    cameras: tuple[Camera, ...]
+    stream_shares: dict[str, float]
+
+
+def _metric(name: str, raw: dict[str, Any]) -> MetricModel:
+    model = MetricModel(name=name, **raw)
+    if model.pattern not in PATTERNS:
+        raise ValueError(f"metric {name}: unknown pattern {model.pattern!r}")
+    return model
+
+
+def _device(raw: dict[str, Any], profiles: dict[str, dict[str, Any]]) -> Device:
+    raw = dict(raw)
+    profile = profiles[raw.pop("profile")] if "profile" in raw else {}
+    # A device's own metrics override (or add to) the profile's, metric by metric.
+    specs = {**profile, **raw.pop("metrics", {})}
+    metrics = tuple(_metric(name, spec) for name, spec in specs.items())
+    if not metrics:
+        raise ValueError(f"device {raw.get('id')}: no metrics")
+    return Device(metrics=metrics, **raw)
+
+
+def _camera(raw: dict[str, Any]) -> Camera:
+    zones = tuple(Zone(z["name"], tuple(z["x"]), tuple(z["y"])) for z in raw["zones"])
+    return Camera(**{**raw, "zones": zones, "frame": tuple(raw["frame"])})
+
+
+def load_fleet(path: Path = FLEET_FILE) -> Fleet:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    profiles = data.get("profiles", {})
+    devices = tuple(_device(raw, profiles) for raw in data["devices"])
+    ids = [d.id for d in devices]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate device ids in {path}: {sorted(duplicates)}")
+    shares = {name: float(share) for name, share in data["streams"].items()}
+    if set(shares) != set(STREAMS):
+        raise ValueError(f"{path}: streams must give a share to each of {STREAMS}")
+    cameras = tuple(_camera(raw) for raw in data["cameras"])
+    return Fleet(devices=devices, cameras=cameras, stream_shares=shares)

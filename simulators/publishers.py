@@ -1,0 +1,225 @@
+"""Sending to the real brokers: one MQTT client per account, one Kafka producer.
+
+Neither sender raises on broker trouble. A message's fate is reported once through its
+`done` callback (None when acknowledged, else why not) or, when it could not even be
+handed over, as the returned reason; connection-level trouble goes to `report`. The
+runner turns all three into counts on the progress display and keeps going.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+
+Done = Callable[[str | None], None]
+Report = Callable[[str], None]
+
+# paho publishing QoS 1 manages ~550 msg/s here and silently drops past ~65k queued
+# messages, so each client keeps a small window and waits for PUBACKs beyond it.
+MAX_INFLIGHT = 50
+ACK_WAIT_S = 5.0
+KAFKA_RETRY_S = 10.0
+
+
+class MqttSender:
+    """A paho client for one MQTT account with a bounded window of unacknowledged QoS 1
+    messages.
+
+    MQTT v5, because mosquitto then says *why* it refuses a publish (PUBACK reason
+    "Not authorized" when the ACL denies the topic); with v3.1.1 a denied QoS 1 message is
+    acknowledged as if delivered and the loss would go unseen (both checked against
+    mosquitto 2.0.11). paho 2.2 drops the connection after a refused PUBACK and
+    reconnects; messages still in the window are re-sent then.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        report: Report,
+        max_inflight: int = MAX_INFLIGHT,
+    ) -> None:
+        self.username = username
+        self._host, self._port = host, port
+        self._report = report
+        self._max = max_inflight
+        self._cond = threading.Condition()
+        self._pending: dict[int, Done] = {}
+        self._early: dict[int, str | None] = {}
+        self._connected = False
+        # Client id = account name, as a real device would connect.
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=username,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        client.username_pw_set(username, password)
+        client.max_inflight_messages_set(max_inflight)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self._client = client
+
+    def start(self) -> None:
+        # connect_async: an unreachable broker is retried by paho's loop, not raised here.
+        self._client.connect_async(self._host, self._port, keepalive=30)
+        self._client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, done: Done) -> str | None:
+        refused = self._wait_for_room()
+        if refused:
+            return refused
+        info = self._client.publish(topic, payload, qos=1)
+        # NO_CONN still queues a QoS 1 message; paho sends it after reconnecting.
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            return f"{self.username}: publish refused: {mqtt.error_string(info.rc)}"
+        with self._cond:
+            acked_early = info.mid in self._early
+            reason = self._early.pop(info.mid, None)
+            if not acked_early:
+                self._pending[info.mid] = done
+        if acked_early:
+            done(reason)
+        return None
+
+    def _wait_for_room(self) -> str | None:
+        with self._cond:
+            if len(self._pending) < self._max:
+                return None
+            if not self._connected:
+                return f"{self.username}: not connected, {self._max} messages already queued"
+            if self._cond.wait_for(lambda: len(self._pending) < self._max, ACK_WAIT_S):
+                return None
+        return f"{self.username}: no PUBACK within {ACK_WAIT_S:.0f} s ({self._max} in flight)"
+
+    def close(self, timeout: float) -> None:
+        """Wait up to `timeout` for outstanding PUBACKs, then disconnect. Without a
+        connection no PUBACK can come, so there is nothing to wait for."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._pending or not self._connected, timeout)
+            left, self._pending = self._pending, {}
+        self._client.disconnect()
+        self._client.loop_stop()
+        for done in left.values():
+            done(f"{self.username}: no PUBACK before shutdown")
+
+    # --- paho callbacks (paho's network thread) --------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                    reason_code: Any, properties: Any) -> None:  # fmt: skip
+        with self._cond:
+            self._connected = not reason_code.is_failure
+            self._cond.notify_all()
+        if reason_code.is_failure:
+            self._report(f"{self.username}: connection refused: {reason_code}")
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._report(f"{self.username}: cannot reach MQTT broker at {self._host}:{self._port}")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                       reason_code: Any, properties: Any) -> None:  # fmt: skip
+        with self._cond:
+            self._connected = False
+            self._cond.notify_all()
+        if reason_code.is_failure:
+            self._report(f"{self.username}: disconnected: {reason_code}")
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
+                    reason_code: Any, properties: Any) -> None:  # fmt: skip
+        reason = f"PUBACK {reason_code}" if reason_code.is_failure else None
+        with self._cond:
+            done = self._pending.pop(mid, None)
+            if done is None:
+                # The PUBACK beat publish() back to the caller; publish() collects it.
+                self._early[mid] = reason
+            self._cond.notify_all()
+        if done is not None:
+            done(reason)
+
+
+class KafkaSender:
+    """One KafkaProducer (acks=all) created in the background and re-tried while the
+    broker is away, so an absent Kafka never stalls the MQTT streams."""
+
+    def __init__(self, bootstrap: str, report: Report) -> None:
+        self._bootstrap = bootstrap
+        self._report = report
+        self._producer: KafkaProducer | None = None
+        self._connecting: threading.Thread | None = None
+        self._last_attempt = float("-inf")
+        self._last_error = "connecting"
+
+    def start(self, wait_s: float) -> None:
+        """Begin connecting; wait up to wait_s so a healthy start fails no message."""
+        self._ensure_producer()
+        if self._connecting is not None:
+            self._connecting.join(wait_s)
+
+    def send(self, topic: str, key: bytes | None, value: bytes, done: Done) -> str | None:
+        producer = self._ensure_producer()
+        if producer is None:
+            return f"Kafka {self._bootstrap} not available: {self._last_error}"
+        try:
+            future = producer.send(topic, key=key, value=value)
+        except KafkaError as error:
+            return f"Kafka send: {_describe(error)}"
+        future.add_callback(lambda _metadata: done(None))
+        future.add_errback(lambda error: done(f"Kafka: {_describe(error)}"))
+        return None
+
+    def close(self, timeout: float) -> None:
+        """Flush what is buffered (deliveries still report through their callbacks)."""
+        if self._producer is None:
+            return
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaError as error:
+            self._report(f"Kafka flush: {_describe(error)}")
+        self._producer.close(timeout=timeout)
+
+    def _ensure_producer(self) -> KafkaProducer | None:
+        if self._producer is not None:
+            return self._producer
+        busy = self._connecting is not None and self._connecting.is_alive()
+        if not busy and time.monotonic() - self._last_attempt >= KAFKA_RETRY_S:
+            self._last_attempt = time.monotonic()
+            self._connecting = threading.Thread(
+                target=self._connect, name="kafka-connect", daemon=True
+            )
+            self._connecting.start()
+        return None
+
+    def _connect(self) -> None:
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id="ioc-simulator",
+                acks="all",
+                # Batching a few milliseconds costs nothing at simulator rates and keeps
+                # the request count down when the rate is high.
+                linger_ms=20,
+                bootstrap_timeout_ms=5000,
+                max_block_ms=5000,  # never hold the pacing loop longer than this
+                request_timeout_ms=10000,
+                delivery_timeout_ms=30000,
+            )
+        except KafkaError as error:
+            self._last_error = _describe(error)
+            self._report(f"Kafka {self._bootstrap}: {self._last_error}")
+
+
+def _describe(error: BaseException) -> str:
+    # kafka-python's messages often start with the class name already.
+    text, name = str(error), type(error).__name__
+    return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")

@@ -1,0 +1,235 @@
+"""`ioc simulate`: pace the streams, send through the real brokers, show progress.
+
+Everything that talks to a server lives here and in publishers.py; what is sent comes
+from the pure stream generators (sensors, cameras, seclogs), so those are tested alone.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+from rich.console import Console
+from rich.live import Live
+
+from config.secrets import MQTT_FRIGATE_USER, Secrets, load_secrets
+from config.settings import Settings
+from ingest.provisioning import DeviceCredentials, register_device
+from simulators.cameras import CameraStream
+from simulators.credentials import CredentialStore
+from simulators.fleet import Device, Fleet, load_fleet
+from simulators.messages import Outgoing
+from simulators.pacing import Pacer, split_rate
+from simulators.progress import Stats, StreamCounts, render
+from simulators.publishers import KafkaSender, MqttSender
+from simulators.seclogs import LogCatalog, LogStream, load_catalog
+from simulators.sensors import SensorStream
+from store.devices import DeviceSpec
+
+DRAIN_TIMEOUT_S = 10.0
+KAFKA_START_WAIT_S = 6.0  # a little over the producer's own bootstrap timeout
+
+
+class Source(Protocol):
+    def next(self, t: float) -> Outgoing: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    rate: float  # messages per second, all chosen streams together
+    duration: float  # seconds; 0 = until stopped
+    streams: tuple[str, ...]
+    seed: int
+
+
+def display_rows(streams: tuple[str, ...]) -> list[str]:
+    """Progress rows: the logs stream shows its two Kafka topics apart."""
+    rows = {"sensors": ["sensors"], "cameras": ["cameras"], "logs": ["syslog", "suricata"]}
+    return [row for stream in streams for row in rows[stream]]
+
+
+def row_rates(rates: dict[str, float], suricata_share: float) -> dict[str, float]:
+    shown = dict(rates)
+    if "logs" in shown:
+        logs = shown.pop("logs")
+        shown.update(syslog=logs * (1 - suricata_share), suricata=logs * suricata_share)
+    return shown
+
+
+def sensor_interval_s(device_count: int, sensor_rate: float) -> int:
+    """How often each device speaks at this rate: what the registry should expect."""
+    return max(1, math.ceil(device_count / sensor_rate))
+
+
+class Simulation:
+    def __init__(
+        self,
+        settings: Settings,
+        options: RunOptions,
+        console: Console | None = None,
+        fleet: Fleet | None = None,
+        catalog: LogCatalog | None = None,
+    ) -> None:
+        self._settings = settings
+        self._options = options
+        self._console = console or Console()
+        self._fleet = fleet or load_fleet()
+        self._catalog = catalog or load_catalog()
+        self._rates = split_rate(options.rate, self._fleet.stream_shares, list(options.streams))
+        self.stats = Stats(display_rows(options.streams))
+        self._sources: dict[str, Source] = {}
+        self._mqtt: dict[str, MqttSender] = {}
+        self._kafka: KafkaSender | None = None
+
+    # --- setup -------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        seed = self._options.seed
+        secrets = self._secrets()
+        if "sensors" in self._rates:
+            credentials = self._provision(self._fleet.devices) if secrets else {}
+            for creds in credentials.values():
+                self._add_mqtt("sensors", creds.username, creds.password)
+            topics = {device_id: c.topic for device_id, c in credentials.items()}
+            self._sources["sensors"] = SensorStream(self._fleet.devices, seed, topics)
+        if "cameras" in self._rates:
+            if secrets:
+                self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
+            self._sources["cameras"] = CameraStream(self._fleet.cameras, seed)
+        if "logs" in self._rates:
+            self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._log_error)
+            self._kafka.start(wait_s=KAFKA_START_WAIT_S)
+            self._sources["logs"] = LogStream(self._catalog, seed)
+
+    def _add_mqtt(self, row: str, username: str, password: str) -> None:
+        sender = MqttSender(
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            username,
+            password,
+            report=partial(self.stats.broker_error, row),
+        )
+        sender.start()
+        self._mqtt[username] = sender
+
+    def _log_error(self, reason: str) -> None:
+        # Kafka trouble concerns both log topics alike; show it on the first log row.
+        self.stats.broker_error("syslog", reason)
+
+    def _secrets(self) -> Secrets | None:
+        """The stack's secrets, or None before its first start. Never created here:
+        secrets made by a client would not be the ones the brokers and database use."""
+        try:
+            return load_secrets(self._settings, create=False)
+        except FileNotFoundError as error:
+            for stream in ("sensors", "cameras"):  # the streams that log in to MQTT
+                if stream in self._rates:
+                    self.stats.broker_error(stream, str(error))
+            return None
+
+    def _provision(self, devices: tuple[Device, ...]) -> dict[str, DeviceCredentials]:
+        """Register every device (re-using stored passwords) and keep what we got."""
+        store = CredentialStore(self._settings.run_dir)
+        stored = store.load()
+        interval = sensor_interval_s(len(devices), self._rates["sensors"])
+        got: dict[str, DeviceCredentials] = {}
+        for device in devices:
+            previous = stored.get(device.id)
+            spec = DeviceSpec(**device.spec_fields(interval))
+            try:
+                got[device.id] = register_device(
+                    self._settings, spec, password=previous.password if previous else None
+                )
+            except Exception as error:  # database or broker sync down: report, carry on
+                fallback = "using stored credentials" if previous else "cannot publish"
+                self.stats.broker_error("sensors", f"{device.id}: register: {error}; {fallback}")
+                if previous:
+                    got[device.id] = previous
+        store.save({**stored, **got})
+        return got
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _send(self, message: Outgoing) -> None:
+        self.stats.sent(message.stream)
+        done = partial(self._done, message.stream)
+        if message.transport == "mqtt":
+            sender = self._mqtt.get(message.sender)
+            error = (
+                sender.publish(message.topic, message.payload, done)
+                if sender
+                else f"no MQTT account for {message.sender}"
+            )
+        else:
+            assert self._kafka is not None
+            error = self._kafka.send(message.topic, message.key, message.payload, done)
+        if error:
+            self.stats.failed(message.stream, error)
+
+    def _done(self, stream: str, error: str | None) -> None:
+        if error is None:
+            self.stats.acked(stream)
+        else:
+            self.stats.failed(stream, error)
+
+    def _loop(self, stop: threading.Event) -> None:
+        start = time.monotonic()
+        end = start + self._options.duration if self._options.duration > 0 else math.inf
+        pacer = Pacer(self._rates, start)
+        self.stats.start_clock()
+        while not stop.is_set():
+            stream, due = pacer.next(time.monotonic())
+            if due >= end or stop.wait(max(0.0, due - time.monotonic())):
+                return
+            self._send(self._sources[stream].next(time.time()))
+
+    def _close(self) -> None:
+        # Stop producing first (the loop has returned), then let every sender drain in
+        # parallel so shutdown takes one timeout, not one per device.
+        closers = [partial(s.close, DRAIN_TIMEOUT_S) for s in self._mqtt.values()]
+        if self._kafka is not None:
+            closers.append(partial(self._kafka.close, DRAIN_TIMEOUT_S))
+        threads = [threading.Thread(target=close, daemon=True) for close in closers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(DRAIN_TIMEOUT_S + 5)
+
+    def run(self, stop: threading.Event) -> dict[str, StreamCounts]:
+        shown_rates = row_rates(self._rates, self._catalog.suricata_share)
+        title = f"ioc simulate — {self._options.rate:g} msg/s, seed {self._options.seed}"
+        with Live(
+            get_renderable=lambda: render(self.stats, shown_rates, title),
+            console=self._console,
+            refresh_per_second=4,
+        ):
+            try:
+                self._setup()
+                self._loop(stop)
+            finally:
+                self.stats.stop_clock()
+                self._close()
+        return self.stats.snapshot()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM ask the loop to stop, so the shutdown path drains the brokers
+    instead of a KeyboardInterrupt tearing through paho's and kafka-python's threads."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,140 @@
+"""Plausible sensor values as pure functions of (model, device, time, seed).
+
+No state and no clock: the same arguments always give the same value, so the runner can
+ask for "now" while tests sweep days of simulated time in milliseconds. Randomness comes
+from hashing (seed, device, metric, time), not from a shared generator, so adding a
+device or a metric never changes the values of the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+HOUR_S = 3600.0
+DAY_S = 24 * HOUR_S
+VN_UTC_OFFSET_S = 7 * HOUR_S  # Asia/Ho_Chi_Minh, no daylight saving
+M2_PERIOD_S = 12.4206012 * HOUR_S  # principal lunar semi-diurnal tide
+K1_PERIOD_S = 23.9344696 * HOUR_S  # luni-solar diurnal tide
+
+# Traffic peaks (local hour, width in hours): morning and evening rush. The evening one is
+# broader and higher because the boundary layer is already shallow when it arrives.
+_RUSH_HOURS = ((7.5, 1.5, 1.0), (19.5, 2.0, 1.2))
+# Normalises the two-peak shape so that `base` stays close to the daily mean.
+_RUSH_MEAN = sum(w * width * math.sqrt(2 * math.pi) / 24 for _, width, w in _RUSH_HOURS)
+_O3_PEAK_HOUR, _O3_WIDTH_H = 13.5, 2.5
+_O3_MEAN = _O3_WIDTH_H * math.sqrt(2 * math.pi) / 24
+_WARMEST_HOUR = 14.5
+
+
+@dataclass(frozen=True)
+class MetricModel:
+    """How one metric of one device behaves; the fields are described in fleet.yaml."""
+
+    name: str
+    unit: str
+    pattern: str
+    base: float
+    amplitude: float = 0.0
+    secondary: float = 0.0
+    phase_h: float = 0.0
+    drift: float = 0.0
+    drift_hours: float = 6.0
+    noise: float = 0.0
+    lo: float = 0.0
+    hi: float | None = None
+    decimals: int = 1
+
+
+def unit_hash(seed: int, *parts: object) -> float:
+    """A uniform number in [0, 1) that depends only on its arguments."""
+    digest = hashlib.blake2b(repr((seed, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def sample_noise(seed: int, key: str, t: float) -> float:
+    """Zero-mean noise with unit variance, fresh each second.
+
+    A sum of four uniforms (Irwin-Hall) looks Gaussian but is bounded (±3.46), so a
+    reading can never be an absurd outlier by accident.
+    """
+    second = math.floor(t)
+    total = sum(unit_hash(seed, key, second, i) for i in range(4))
+    return (total - 2.0) * math.sqrt(3.0)
+
+
+def smooth_noise(seed: int, key: str, t: float, scale_s: float) -> float:
+    """Slowly wandering value in [-1, 1]: random knots every scale_s, eased between."""
+    position = t / scale_s
+    knot = math.floor(position)
+    a = unit_hash(seed, key, "knot", knot) * 2 - 1
+    b = unit_hash(seed, key, "knot", knot + 1) * 2 - 1
+    frac = position - knot
+    ease = frac * frac * (3 - 2 * frac)  # smoothstep: no kinks at the knots
+    return a + (b - a) * ease
+
+
+def local_hour(t: float) -> float:
+    return ((t + VN_UTC_OFFSET_S) % DAY_S) / HOUR_S
+
+
+def _bump(hour: float, centre: float, width: float) -> float:
+    distance = (hour - centre + 12) % 24 - 12  # the day wraps around midnight
+    return math.exp(-0.5 * (distance / width) ** 2)
+
+
+def _traffic(m: MetricModel, t: float) -> float:
+    hour = local_hour(t)
+    rush = sum(w * _bump(hour, c, width) for c, width, w in _RUSH_HOURS)
+    return m.base * (1 + m.amplitude * (rush - _RUSH_MEAN))
+
+
+def _photochemical(m: MetricModel, t: float) -> float:
+    sun = _bump(local_hour(t), _O3_PEAK_HOUR, _O3_WIDTH_H)
+    return m.base * (1 + m.amplitude * (sun - _O3_MEAN) / (1 - _O3_MEAN))
+
+
+def _diurnal(m: MetricModel, t: float) -> float:
+    return m.base + m.amplitude * math.cos(2 * math.pi * (local_hour(t) - _WARMEST_HOUR) / 24)
+
+
+def _anti_diurnal(m: MetricModel, t: float) -> float:
+    # Relative humidity falls as the air warms: the mirror image of temperature.
+    return m.base - m.amplitude * math.cos(2 * math.pi * (local_hour(t) - _WARMEST_HOUR) / 24)
+
+
+def _tide(m: MetricModel, t: float) -> float:
+    shifted = t - m.phase_h * HOUR_S
+    semi = math.cos(2 * math.pi * shifted / M2_PERIOD_S)
+    diurnal = math.cos(2 * math.pi * shifted / K1_PERIOD_S)
+    return m.base + m.amplitude * semi + m.secondary * diurnal
+
+
+_PATTERNS: dict[str, Callable[[MetricModel, float], float]] = {
+    "steady": lambda m, t: m.base,
+    "traffic": _traffic,
+    "photochemical": _photochemical,
+    "diurnal": _diurnal,
+    "anti_diurnal": _anti_diurnal,
+    "tide": _tide,
+    # Salinity rises with the flood tide; its slow part comes from `drift`.
+    "salinity": _tide,
+}
+
+PATTERNS = frozenset(_PATTERNS)
+
+
+def value(model: MetricModel, device_id: str, t: float, seed: int) -> float:
+    """The reading of `model` on `device_id` at epoch second `t`, rounded like a device."""
+    key = f"{device_id}/{model.name}"
+    level = _PATTERNS[model.pattern](model, t)
+    if model.drift:
+        level += model.base * model.drift * smooth_noise(seed, key, t, model.drift_hours * HOUR_S)
+    if model.noise:
+        level += model.noise * sample_noise(seed, key, t)
+    level = max(model.lo, level)
+    if model.hi is not None:
+        level = min(model.hi, level)
+    return round(level, model.decimals)

@@ -1,0 +1,298 @@
+"""Property tests for every registered decoder.
+
+Whatever arrives, a decoder either returns canonical events or raises DecodeError with a
+reason; anything else would crash the worker or poison a batch. The structured
+strategies steer inputs towards each format's real keys so the deep paths run too.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events.models import CameraEvent, Measurement, SecurityEvent
+from ingest.formats.base import DecodeError, get_decoder, known_formats
+from ingest.message import RawMessage
+
+TELEMETRY_TOPIC = "ioc/v1/fuzz-dev-01/telemetry"
+TOPICS = {
+    "ioc_telemetry": TELEMETRY_TOPIC,
+    "native_json": TELEMETRY_TOPIC,
+    "senml": TELEMETRY_TOPIC,
+    "frigate": "frigate/events",
+    "syslog": "seclog.syslog",
+    "suricata": "seclog.suricata",
+}
+KAFKA_FORMATS = {"syslog", "suricata"}
+FORMATS = known_formats()
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# ---- strategies ---------------------------------------------------------------------
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+)
+
+
+def json_values(keys: st.SearchStrategy[str], leaves: st.SearchStrategy[Any]) -> Any:
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            st.lists(children, max_size=6), st.dictionaries(keys, children, max_size=8)
+        ),
+        max_leaves=40,
+    )
+
+
+any_json = json_values(st.text(max_size=12), scalars)
+
+
+def shallow(keys: st.SearchStrategy[str], leaves: st.SearchStrategy[Any]) -> Any:
+    """Leaves, lists of leaves, or objects two levels deep: the depth real records have.
+    Much cheaper to generate than st.recursive, so 300 examples stay quick."""
+    inner = st.dictionaries(keys, leaves | st.lists(leaves, max_size=3), max_size=5)
+    return leaves | st.lists(leaves | inner, max_size=4) | inner
+
+
+TELEMETRY_KEYS = st.sampled_from(
+    ["ts", "pm25", "temp", "humidity", "waterLevel", "bn", "bt", "bu", "bv", "bver", "n", "u",
+     "v", "vs", "vb", "vd", "s", "t", "ut", "crit_"]
+) | st.text(max_size=8)  # fmt: skip
+TELEMETRY_LEAVES = scalars | st.sampled_from(
+    ["2026-11-24T08:00:00+07:00", "2026-11-24T08:00:00", "Cel", "cm", "ug/m3", "/1000",
+     "urn:dev:mac:0024befffe804ff1:", "pm25", "temp", "K", "%"]
+) | st.floats(1.0e9, 1.9e9) | st.floats(-1e5, 1e5)  # fmt: skip
+
+FRIGATE_KEYS = st.sampled_from(
+    ["id", "camera", "label", "score", "top_score", "start_time", "end_time", "box",
+     "current_zones", "entered_zones", "has_snapshot", "false_positive", "stationary",
+     "sub_label", "recognized_license_plate", "path_data"]
+) | st.text(max_size=8)  # fmt: skip
+FRIGATE_LEAVES = scalars | st.floats(min_value=0, max_value=1) | st.floats(1.0e9, 1.9e9)
+
+SURICATA_KEYS = st.sampled_from(
+    ["timestamp", "event_type", "src_ip", "src_port", "dest_ip", "dest_port", "proto",
+     "app_proto", "alert", "signature_id", "signature", "severity", "action", "metadata",
+     "mitre_technique_id", "dns", "rrname", "rrtype", "queries", "answers", "rdata", "http",
+     "hostname", "url", "status", "tls", "version", "sni", "ja3", "hash", "flow",
+     "bytes_toserver", "fileinfo", "filename", "size", "anomaly", "event", "host"]
+) | st.text(max_size=8)  # fmt: skip
+SURICATA_LEAVES = scalars | st.sampled_from(
+    ["2026-11-24T08:00:00.123456+0700", "alert", "flow", "dns", "http", "tls", "fileinfo",
+     "anomaly", "stats", "203.0.113.7", "2001:db8::1", "fe80::1%eth0", "TCP", "T1190",
+     "TLS 1.2", "allowed", "blocked"]
+)  # fmt: skip
+
+
+@st.composite
+def telemetry_docs(draw: st.DrawFn) -> bytes:
+    record = st.dictionaries(TELEMETRY_KEYS, shallow(TELEMETRY_KEYS, TELEMETRY_LEAVES), max_size=8)
+    doc = draw(record | st.lists(record, max_size=4))
+    return orjson.dumps(doc)
+
+
+@st.composite
+def frigate_docs(draw: st.DrawFn) -> bytes:
+    after = draw(st.dictionaries(FRIGATE_KEYS, shallow(FRIGATE_KEYS, FRIGATE_LEAVES), max_size=12))
+    kind = draw(st.sampled_from(["new", "update", "end"]) | scalars)
+    return orjson.dumps({"type": kind, "before": {}, "after": after})
+
+
+@st.composite
+def suricata_docs(draw: st.DrawFn) -> bytes:
+    doc = draw(st.dictionaries(SURICATA_KEYS, shallow(SURICATA_KEYS, SURICATA_LEAVES), max_size=12))
+    if draw(st.booleans()):
+        doc["timestamp"] = "2026-11-24T08:00:00.123456+0700"
+        doc["event_type"] = draw(st.sampled_from(["alert", "flow", "dns", "http", "tls", "x"]))
+    return orjson.dumps(doc)
+
+
+safe_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+syslog_tokens = st.one_of(
+    safe_text,
+    st.sampled_from(
+        ["<38>", "<165>1 ", "<13>", "<999>", "Nov  4 08:00:00 ", "Feb 29 23:59:59 ",
+         "2026-11-24T08:00:00.003+07:00 ", "- ", "host ", "sshd[1]: ", "sudo: ", "[a@1 k=\"v\"] ",
+         "[a@1 k=\"\\\"\\]\" ", "Failed password for invalid user ", "Accepted publickey for ",
+         "Invalid user ", " from ", "203.0.113.7", " port ", "22", " ssh2", "message repeated ",
+         " times: [", "pam_unix(sshd:auth): authentication failure; rhost=", " user=", " : ",
+         " ; ", "TTY=pts/0", "USER=root", "COMMAND=/bin/sh", "\x00", "\x1b[31m", "\ufeff",
+         "²", "٣", "\r\n", "\\"]
+    ),
+)  # fmt: skip
+
+
+@st.composite
+def syslog_lines(draw: st.DrawFn) -> bytes:
+    line = "".join(draw(st.lists(syslog_tokens, max_size=14))).encode()
+    if draw(st.booleans()):
+        line += draw(st.binary(max_size=16))
+    return line
+
+
+# Valid messages that mutations start from, so that most examples get past the first
+# check and exercise the deep paths (unit conversion, SD parsing, ECS mapping…).
+NOW = 1795482000.0  # 2026-11-24T01:00:00Z
+TELEMETRY_BASES: list[Any] = [
+    {"ts": "2026-11-24T08:00:00+07:00", "pm25": 41.2, "pm10": 63.0, "temp": 29.4},
+    [{"ts": NOW, "water_level": 1.1}, {"ts": NOW + 60, "water_level": 1.2, "salinity": 4}],
+    [{"bn": "urn:dev:mac:0024befffe804ff1:", "bt": NOW, "n": "pm25", "u": "ug/m3", "v": 18.4},
+     {"n": "temp", "u": "Cel", "v": 29.1}, {"n": "waterLevel", "u": "cm", "v": 120, "t": 5}],
+    [{"n": "rainfall", "u": "mm/h", "v": 3, "t": -60}, {"n": "door", "vb": True}],
+]  # fmt: skip
+FRIGATE_AFTER = {
+    "id": "1795482000.4-abc", "camera": "cong", "label": "person", "score": 0.8,
+    "top_score": 0.9, "start_time": NOW, "end_time": None, "box": [1, 2, 3, 4],
+    "current_zones": ["a"], "entered_zones": ["a", "b"], "has_snapshot": True,
+    "false_positive": False, "stationary": False, "sub_label": None,
+}  # fmt: skip
+FRIGATE_BASES: list[Any] = [
+    {"type": kind, "before": {}, "after": FRIGATE_AFTER} for kind in ("new", "update", "end")
+]
+_EVE = {
+    "timestamp": "2026-11-24T08:00:00.123456+0700", "src_ip": "203.0.113.7", "src_port": 4,
+    "dest_ip": "10.0.0.5", "dest_port": 22, "proto": "TCP", "host": "ids",
+}  # fmt: skip
+SURICATA_BASES: list[Any] = [
+    _EVE | {"event_type": "alert", "alert": {"action": "allowed", "signature_id": 1,
+            "signature": "ET X", "severity": 1, "metadata": {"mitre_technique_id": ["T1190"]}}},
+    _EVE | {"event_type": "flow", "flow": {"bytes_toserver": 1, "pkts_toclient": 2}},
+    _EVE | {"event_type": "dns", "dns": {"type": "answer", "rrname": "a.vn",
+            "answers": [{"rdata": "1.2.3.4"}], "queries": [{"rrname": "b.vn"}]}},
+    _EVE | {"event_type": "http", "http": {"hostname": "h", "url": "/", "status": 200}},
+    _EVE | {"event_type": "tls", "tls": {"version": "TLSv1.2", "ja3": {"hash": "x"}}},
+    _EVE | {"event_type": "fileinfo", "fileinfo": {"filename": "f", "size": 3}, "http": {}},
+    _EVE | {"event_type": "anomaly", "anomaly": {"event": "e"}},
+]  # fmt: skip
+SYSLOG_BASES = [
+    "<38>Nov  4 08:00:00 web01 sshd[1234]: Failed password for invalid user admin from"
+    " 203.0.113.7 port 49286 ssh2",
+    "<86>Nov 24 08:00:00 sshd[9]: Accepted publickey for d from 2001:db8::1 port 5 ssh2: K",
+    '<165>1 2026-11-24T08:00:00.003+07:00 fw1 sshd 99 ID47 [ex@1 a="3" b="x\\"y\\]"][o@2]'
+    " \ufeffInvalid user oracle from 198.51.100.9 port 4242",
+    "<85>Nov 24 08:00:00 h sudo: alice : 3 incorrect password attempts ; TTY=pts/0 ;"
+    " USER=root ; COMMAND=/bin/ls",
+    "<85>Nov 24 08:00:00 h sshd[5]: pam_unix(sshd:auth): authentication failure; uid=0"
+    " rhost=203.0.113.7  user=root",
+    "Nov 24 08:00:00 h sshd[1]: message repeated 2 times: [ Failed password for root from"
+    " 1.2.3.4 port 22 ssh2]",
+]
+
+
+def _record(doc: Any, index: int) -> dict[str, Any]:
+    if isinstance(doc, list):
+        return doc[index % len(doc)]
+    return doc.get("after", doc)
+
+
+@st.composite
+def mutated_docs(
+    draw: st.DrawFn, bases: list[Any], keys: st.SearchStrategy[str], leaves: Any
+) -> bytes:
+    """A valid document with a few keys set to odd values or removed."""
+    doc = copy.deepcopy(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(0, 3))):
+        record = _record(doc, draw(st.integers(0, 3)))
+        key = draw(keys)
+        if draw(st.booleans()):
+            record[key] = draw(shallow(keys, leaves))
+        else:
+            record.pop(key, None)
+    return orjson.dumps(doc)
+
+
+@st.composite
+def mutated_lines(draw: st.DrawFn) -> bytes:
+    """A valid syslog line with a random piece cut out or spliced in."""
+    line = draw(st.sampled_from(SYSLOG_BASES))
+    for _ in range(draw(st.integers(0, 2))):
+        start = draw(st.integers(0, len(line)))
+        end = draw(st.integers(start, min(len(line), start + 8)))
+        line = line[:start] + draw(syslog_tokens) + line[end:]
+    return line.encode()
+
+
+STRUCTURED = {
+    "ioc_telemetry": telemetry_docs()
+    | mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
+    "native_json": mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
+    "senml": mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
+    "frigate": frigate_docs() | mutated_docs(FRIGATE_BASES, FRIGATE_KEYS, FRIGATE_LEAVES),
+    "suricata": suricata_docs() | mutated_docs(SURICATA_BASES, SURICATA_KEYS, SURICATA_LEAVES),
+    "syslog": syslog_lines() | mutated_lines(),
+}
+
+# ---- the property -------------------------------------------------------------------
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def _unsafe(text: str) -> bool:
+    return any((ord(c) < 0x20 and c != "\t") or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+def check(fmt: str, payload: bytes, offset: int | None = None) -> None:
+    transport = "kafka" if fmt in KAFKA_FORMATS else "mqtt"
+    topic = TOPICS.get(fmt, "fuzz/topic")
+    msg = RawMessage(transport, topic, payload, partition=0, offset=offset)
+    try:
+        events = get_decoder(fmt)(msg)
+    except DecodeError as error:
+        assert str(error).strip(), "a DecodeError must say why"
+        return
+    for event in events:
+        assert isinstance(event, Measurement | CameraEvent | SecurityEvent)
+        if not isinstance(event, Measurement):
+            dumped = event.model_dump(exclude={"raw"})
+            assert not any(_unsafe(s) for s in _strings(dumped)), dumped
+        if isinstance(event, SecurityEvent):
+            assert event.raw == payload
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@FUZZ
+@given(payload=st.binary(max_size=600))
+def test_arbitrary_bytes(fmt: str, payload: bytes) -> None:
+    check(fmt, payload)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@FUZZ
+@given(doc=any_json)
+def test_arbitrary_json(fmt: str, doc: Any) -> None:
+    check(fmt, orjson.dumps(doc), offset=1)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@FUZZ
+@given(data=st.data())
+def test_format_shaped_inputs(fmt: str, data: st.DataObject) -> None:
+    payload = data.draw(STRUCTURED.get(fmt, any_json.map(orjson.dumps)))
+    check(fmt, payload, offset=data.draw(st.none() | st.integers(0, 2**40)))
+
+
+def test_fuzz_covers_every_registered_format() -> None:
+    assert set(STRUCTURED) <= set(FORMATS)
+    assert datetime.now(UTC).year >= 2026  # fixtures are dated 2026; keep the clock honest

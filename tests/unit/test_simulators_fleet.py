@@ -1,0 +1,152 @@
+"""fleet.yaml: real places, sound device ids, each station's own alarm levels."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ingest.provisioning import DEVICE_ID_PATTERN
+from simulators.fleet import STREAMS, load_fleet
+from store.devices import DeviceSpec
+
+FLEET = load_fleet()
+
+# Vietnam's mainland and islands (Phú Quốc at the west, Móng Cái/Lũng Cú at the north).
+VIETNAM_LAT = (8.18, 23.39)
+VIETNAM_LON = (102.14, 109.47)
+PROVINCE_PREFIX = {"Kiên Giang": "kg", "Khánh Hòa": "kh", "Hậu Giang": "hg", "An Giang": "ag"}
+# The reference coordinates each place must stay close to (places.md, WGS 84).
+PLACES = {
+    "Rạch Giá": (10.0125, 105.0809),
+    "Hà Tiên": (10.3831, 104.4880),
+    "Phú Quốc": (10.2270, 103.9637),
+    "Kiên Lương": (10.25, 104.60),
+    "Nha Trang": (12.2388, 109.1967),
+    "Cam Ranh": (11.9214, 109.1591),
+    "Vị Thanh": (9.7788, 105.4636),
+    "Ngã Bảy": (9.8156, 105.8136),
+    "Xẻo Rô": (9.864, 105.113),
+    "Tân Châu": (10.80, 105.24),
+    "Châu Đốc": (10.7011, 105.1119),
+}
+PLACE_SLUG = {
+    "rachgia": "Rạch Giá",
+    "hatien": "Hà Tiên",
+    "phuquoc": "Phú Quốc",
+    "kienluong": "Kiên Lương",
+    "nhatrang": "Nha Trang",
+    "camranh": "Cam Ranh",
+    "vithanh": "Vị Thanh",
+    "ngabay": "Ngã Bảy",
+    "xeoro": "Xẻo Rô",
+    "tanchau": "Tân Châu",
+    "chaudoc": "Châu Đốc",
+}
+DEVICE_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(aq|wl|sal)(\d\d)$")
+TYPE_SUFFIX = {"air_quality": "aq", "water_level": "wl", "salinity": "sal"}
+AIR_METRICS = {"pm25", "pm10", "no2", "so2", "o3", "co", "temperature", "relativeHumidity"}
+
+
+def _near(place: str, lat: float, lon: float) -> bool:
+    ref_lat, ref_lon = PLACES[place]
+    return abs(lat - ref_lat) < 0.02 and abs(lon - ref_lon) < 0.02
+
+
+@pytest.mark.parametrize("device", FLEET.devices, ids=lambda d: d.id)
+def test_device_sits_at_its_real_place_in_vietnam(device) -> None:
+    assert VIETNAM_LAT[0] < device.lat < VIETNAM_LAT[1]
+    assert VIETNAM_LON[0] < device.lon < VIETNAM_LON[1]
+    match = DEVICE_ID.fullmatch(device.id)
+    assert match, device.id
+    prefix, slug, suffix, _ = match.groups()
+    assert PROVINCE_PREFIX[device.province] == prefix
+    assert TYPE_SUFFIX[device.type] == suffix
+    assert _near(PLACE_SLUG[slug], device.lat, device.lon)
+    assert DEVICE_ID_PATTERN.fullmatch(device.id)  # provisioning accepts it
+
+
+@pytest.mark.parametrize("camera", FLEET.cameras, ids=lambda c: c.name)
+def test_camera_sits_at_its_real_place_and_its_zones_fit_the_frame(camera) -> None:
+    slug = camera.name.split("_")[0]
+    assert _near(PLACE_SLUG[slug], camera.lat, camera.lon)
+    assert camera.province in PROVINCE_PREFIX
+    assert camera.zones
+    for zone in camera.zones:
+        assert 0 <= zone.x[0] < zone.x[1] <= 1 and 0 <= zone.y[0] < zone.y[1] <= 1
+    assert set(camera.labels) <= {"person", "car", "motorcycle", "truck"}
+
+
+def test_cameras_cover_the_border_crossing_the_port_and_the_capital() -> None:
+    places = {c.name.split("_")[0] for c in FLEET.cameras}
+    assert {"hatien", "camranh", "rachgia"} <= places
+
+
+def test_fleet_has_every_station_kind_in_every_province() -> None:
+    kinds = {(d.type, d.province) for d in FLEET.devices}
+    assert {p for t, p in kinds if t == "air_quality"} == {"Kiên Giang", "Khánh Hòa", "Hậu Giang"}
+    assert {p for t, p in kinds if t == "water_level"} == {"An Giang", "Kiên Giang"}
+    salinity = {d.id.split("-")[1] for d in FLEET.devices if d.type == "salinity"}
+    assert salinity == {"xeoro", "vithanh", "ngabay"}
+    assert {d.format for d in FLEET.devices} == {"native", "senml"}
+
+
+def test_air_quality_stations_report_all_airqualityobserved_metrics() -> None:
+    for device in FLEET.devices:
+        if device.type == "air_quality":
+            assert {m.name for m in device.metrics} == AIR_METRICS
+            assert {m.unit for m in device.metrics if m.name not in ("temperature",)} <= {
+                "ug/m3",
+                "%RH",
+            }
+
+
+def test_each_water_level_station_carries_its_own_alarm_levels() -> None:
+    levels = {d.id: d.metadata["alarm_levels"] for d in FLEET.devices if d.type == "water_level"}
+    assert levels["ag-tanchau-wl01"] == {"bd1": 3.5, "bd2": 4.0, "bd3": 4.5}
+    assert levels["ag-chaudoc-wl01"] == {"bd1": 3.0, "bd2": 3.5, "bd3": 4.0}
+    assert levels["kg-xeoro-wl01"]["bd2"] == 0.9
+    for station in levels.values():
+        assert station["bd1"] < station["bd2"] < station["bd3"]
+    xeo_ro = next(d for d in FLEET.devices if d.id == "kg-xeoro-wl01")
+    assert xeo_ro.metadata["alarm_levels_assumed"] == ["bd1", "bd3"]
+    for device in FLEET.devices:
+        if device.type == "water_level":
+            assert [(m.name, m.unit) for m in device.metrics] == [("waterLevel", "m")]
+        if device.type == "salinity":
+            assert [(m.name, m.unit) for m in device.metrics] == [("salinity", "/1000")]
+
+
+def test_spec_fields_make_a_device_spec_that_says_it_is_simulated() -> None:
+    device = next(d for d in FLEET.devices if d.id == "ag-tanchau-wl01")
+    spec = DeviceSpec(**device.spec_fields(expected_interval_s=30))
+    assert (spec.id, spec.type, spec.province) == ("ag-tanchau-wl01", "water_level", "An Giang")
+    assert spec.expected_interval_s == 30
+    assert spec.metadata["simulated"] is True
+    assert spec.metadata["payload_format"] == "senml"
+    assert spec.metadata["metrics"] == {"waterLevel": "m"}
+    assert spec.metadata["alarm_levels"]["bd3"] == 4.5
+
+
+def test_stream_shares_cover_every_stream() -> None:
+    assert set(FLEET.stream_shares) == set(STREAMS)
+    assert all(share > 0 for share in FLEET.stream_shares.values())
+
+
+def test_load_fleet_rejects_duplicate_ids_and_unknown_patterns(tmp_path) -> None:
+    text = """
+streams: {sensors: 1, cameras: 1, logs: 1}
+cameras: []
+devices:
+  - {id: a-b-aq01, type: air_quality, province: X, lat: 10, lon: 105, format: native,
+     metrics: {pm25: {pattern: %s, unit: ug/m3, base: 1}}}
+  - {id: a-b-aq01, type: air_quality, province: X, lat: 10, lon: 105, format: native,
+     metrics: {pm25: {pattern: traffic, unit: ug/m3, base: 1}}}
+"""
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text % "traffic")
+    with pytest.raises(ValueError, match="duplicate"):
+        load_fleet(path)
+    path.write_text(text % "sawtooth")
+    with pytest.raises(ValueError, match="sawtooth"):
+        load_fleet(path)
