@@ -23,6 +23,9 @@ from events.models import CameraEvent, DeadLetter, Event, Measurement, SecurityE
 # broker's own message_size_limit bounds what can arrive at all.
 MAX_DEAD_LETTER_PAYLOAD = 1024 * 1024
 
+# A camera event in this state is over; later messages about it must not reopen it.
+ENDED = "end"
+
 _STAGING = {
     "stage_measurements": "measurements",
     "stage_camera_events": "camera_events",
@@ -135,9 +138,8 @@ class BatchWriter:
     def _camera_events(self, rows: list[CameraEvent]) -> int:
         if not rows:
             return 0
-        # One INSERT may not touch a row twice, so keep the last message per event.
-        latest = {(e.event_id, e.time): e for e in rows}
-        self._copy("stage_camera_events", CAMERA_COLUMNS, map(_camera_row, latest.values()))
+        latest = latest_per_event(rows)
+        self._copy("stage_camera_events", CAMERA_COLUMNS, map(_camera_row, latest))
         updates = ", ".join(
             f"{c} = excluded.{c}" for c in CAMERA_COLUMNS if c not in ("time", "event_id")
         )
@@ -147,7 +149,7 @@ class BatchWriter:
             "stage_camera_events",
             CAMERA_COLUMNS,
             f"ON CONFLICT (event_id, time) DO UPDATE SET {updates}, updated_at = now()"
-            " WHERE camera_events.state <> 'end' OR excluded.state = 'end'",
+            f" WHERE camera_events.state <> '{ENDED}' OR excluded.state = '{ENDED}'",
         )
 
     def _security_events(self, rows: list[SecurityEvent]) -> int:
@@ -172,6 +174,18 @@ class BatchWriter:
                 [_dead_letter_row(letter) for letter in letters],
             )
             return cur.rowcount
+
+
+def latest_per_event(rows: Iterable[CameraEvent]) -> list[CameraEvent]:
+    """One row per event (one INSERT may not touch a row twice): the last message wins,
+    except that nothing replaces an 'end' — the same rule the SQL applies across batches."""
+    latest: dict[tuple[str, object], CameraEvent] = {}
+    for event in rows:
+        key = (event.event_id, event.time)
+        kept = latest.get(key)
+        if kept is None or kept.state != ENDED or event.state == ENDED:
+            latest[key] = event
+    return list(latest.values())
 
 
 def _camera_row(e: CameraEvent) -> tuple[object, ...]:

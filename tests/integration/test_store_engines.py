@@ -31,15 +31,23 @@ def _pglite_dsn(settings) -> str:
     )
 
 
+def _pglite(settings) -> psycopg.Connection:
+    # PGlite serves every client from one backend session, so server-side prepared
+    # statements from an earlier connection would collide: never prepare there.
+    return psycopg.connect(_pglite_dsn(settings), autocommit=True, prepare_threshold=None)
+
+
 def _seed(conn: psycopg.Connection) -> None:
     # Plain INSERT, not the batch writer's COPY: the PGlite server cannot take COPY FROM STDIN.
     conn.execute("TRUNCATE measurements")
+    # Small pipelines too: one pipeline of all rows crashes the PGlite server.
     with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO measurements (time, device_id, metric, value, quality)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            ROWS,
-        )
+        for start in range(0, len(ROWS), 50):
+            cur.executemany(
+                "INSERT INTO measurements (time, device_id, metric, value, quality)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                ROWS[start : start + 50],
+            )
 
 
 def _answers(conn: psycopg.Connection) -> dict[str, object]:
@@ -71,7 +79,7 @@ def _refresh(conn: psycopg.Connection) -> None:
 
 
 def test_timescale_migrations_and_policies(settings):
-    with psycopg.connect(_pglite_dsn(settings), autocommit=True) as conn:
+    with _pglite(settings) as conn:
         first = migrate(conn)
         again = migrate(conn)
         assert first.engine.engine is Engine.TIMESCALE
@@ -97,7 +105,7 @@ def test_timescale_migrations_and_policies(settings):
 
 
 def test_same_queries_same_answers_on_both_engines(settings):
-    with psycopg.connect(_pglite_dsn(settings), autocommit=True) as ts:
+    with _pglite(settings) as ts:
         migrate(ts)
         _seed(ts)
         _refresh(ts)

@@ -54,7 +54,7 @@ BAD_TELEMETRY = [
     (lambda s, t: json.dumps({"ts": t.isoformat(), "pm25": True, "n": s}).encode(), "pm25"),
     (lambda s, t: json.dumps([{"n": "status", "vs": f"ok{s}", "bt": t.timestamp()}]).encode(),
      "string"),
-    (lambda s, t: b"\xff\xfe\x00garbage" + str(s).encode(), "json"),
+    (lambda s, t: b"\xff\xfe\x01garbage" + str(s).encode(), "json"),
     (lambda s, t: json.dumps({"ts": t.isoformat(), "note": "x" * 300_000, "s": s}).encode(),
      "too large"),
 ]  # fmt: skip
