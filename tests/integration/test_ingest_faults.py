@@ -103,7 +103,7 @@ def _probe_arrives(settings, db, device) -> bool:
 
 def test_broker_restart_mid_stream_loses_nothing(settings, db, routes, devices, workers):
     creds = devices(10)
-    worker = workers(routes, f"mq-{uuid.uuid4().hex[:6]}", "mqtt")
+    workers(routes, f"mq-{uuid.uuid4().hex[:6]}", "mqtt")
     _publish_all(settings, creds, per_device=2000)  # 20,000 messages queued or in flight
     assert wait_for(lambda: count(db, "measurements") > 2_000, timeout=120)
     restart_mosquitto(settings)
