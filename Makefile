@@ -1,0 +1,34 @@
+# Everything runs from the repo on a plain Debian 12 box: `make test` installs what is
+# missing (deploy/local/bootstrap.sh), starts its own services and runs the tests.
+SHELL := /bin/bash
+IOC := .venv/bin/ioc
+# Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
+ARGS ?=
+
+.PHONY: demo test up down status lint bench bootstrap
+
+bootstrap:
+	@deploy/local/bootstrap.sh
+
+demo: bootstrap
+	@deploy/local/demo.sh $(ARGS)
+
+test: bootstrap
+	@deploy/local/test.sh $(ARGS)
+
+up: bootstrap
+	@$(IOC) stack up
+	@$(IOC) stack info
+
+down:
+	@$(IOC) stack down
+
+status:
+	@$(IOC) stack status
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+bench: bootstrap
+	.venv/bin/python bench/ingest.py $(ARGS)

@@ -1,0 +1,154 @@
+"""mosquitto's password file, written from the device registry and the service accounts.
+
+Format (mosquitto 2.0 `mosquitto_passwd`, checked against the real tool in
+tests/integration/test_stack_mosquitto.py): one `username:$7$<iterations>$<salt>$<hash>`
+line per account, salt 12 random bytes, hash PBKDF2-HMAC-SHA512 of 64 bytes, both in
+standard base64 with padding.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from config.secrets import MQTT_ADMIN_USER, MQTT_FRIGATE_USER, MQTT_INGEST_USER, load_secrets
+from config.settings import Settings
+from stack import layout
+
+log = logging.getLogger(__name__)
+
+# mosquitto_passwd's own default. The broker verifies on every CONNECT in its single
+# event-loop thread, so a high count turns a reconnect storm of thousands of devices into
+# minutes of a stalled broker; and every password here is machine-generated with 144+
+# bits of entropy, which key stretching would not make any harder to guess.
+ITERATIONS = 101
+SALT_BYTES = 12
+HASH_BYTES = 64
+
+SERVICE_ACCOUNTS = (MQTT_INGEST_USER, MQTT_FRIGATE_USER, MQTT_ADMIN_USER)
+# "alerts" would give a device the topic ioc/v1/alerts/telemetry, inside the alert space.
+RESERVED_USERNAMES = frozenset(SERVICE_ACCOUNTS) | {"alerts"}
+
+
+def hash_password(password: str, iterations: int = ITERATIONS) -> str:
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, HASH_BYTES)
+    return f"$7${iterations}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """Check a password against a `$7$` hash as the broker would."""
+    try:
+        _, kind, iterations, salt, digest = hashed.split("$")
+        if kind != "7":
+            return False
+        raw_salt, expected = base64.b64decode(salt), base64.b64decode(digest)
+    except ValueError:
+        return False
+    actual = hashlib.pbkdf2_hmac(
+        "sha512", password.encode(), raw_salt, int(iterations), len(expected)
+    )
+    return hmac.compare_digest(actual, expected)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def password_file(settings: Settings) -> Path:
+    return settings.run_dir / "mosquitto" / "passwd"
+
+
+def write_password_file(path: Path, hashes: Mapping[str, str]) -> None:
+    """Replace path atomically: the broker may re-read it (SIGHUP) at any moment and must
+    never see half a file."""
+    lines = [_line(user, hashed) for user, hashed in sorted(hashes.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(lines))
+            out.flush()
+            os.fsync(out.fileno())
+        # Readable by the broker's user only: it re-reads the file after dropping root.
+        layout.chown(tmp, layout.service_user("mosquitto"))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _line(user: str, hashed: str) -> str:
+    # The broker splits each line at the first ':' and trims at newlines.
+    if not user or any(c in user for c in ":\n\r") or "\n" in hashed or ":" in hashed:
+        raise ValueError(f"invalid MQTT account {user!r} for a mosquitto password file")
+    if not hashed.startswith("$7$"):
+        raise ValueError(f"account {user!r}: not a mosquitto $7$ hash")
+    return f"{user}:{hashed}\n"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def service_hashes(settings: Settings) -> dict[str, str]:
+    creds = load_secrets(settings)
+    return {
+        MQTT_INGEST_USER: hash_password(creds.mqtt_ingest_password),
+        MQTT_FRIGATE_USER: hash_password(creds.mqtt_frigate_password),
+        MQTT_ADMIN_USER: hash_password(creds.mqtt_admin_password),
+    }
+
+
+def sync_accounts(settings: Settings, device_hashes: Mapping[str, str]) -> None:
+    """Write the password file (service accounts + devices) and make a running broker
+    re-read it. Callers pass every device account (the registry's full list), not a
+    delta: the file is replaced, never edited."""
+    from stack import mosquitto
+
+    settings = layout.absolute(settings)
+    path = password_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        write_password_file(path, {**_usable(device_hashes), **service_hashes(settings)})
+        mosquitto.reload(settings)
+
+
+def _usable(device_hashes: Mapping[str, str]) -> dict[str, str]:
+    """Devices that may go into the file: a bad registry row must not lock out everyone."""
+    usable = {}
+    for user, hashed in device_hashes.items():
+        if user in RESERVED_USERNAMES:
+            log.warning("device account %r skipped: the name is reserved", user)
+        elif ":" in user or not hashed.startswith("$7$"):
+            log.warning("device account %r skipped: not valid in a mosquitto password file", user)
+        else:
+            usable[user] = hashed
+    return usable
+
+
+class _locked:
+    """An exclusive lock beside the file, so concurrent syncs do not interleave."""
+
+    def __init__(self, path: Path):
+        self.lock_path = path.with_name(f".{path.name}.lock")
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
