@@ -13,17 +13,25 @@ the rule author and the Suricata docs say it means.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
-
-from events.models import SecurityEvent, check_event_time
-from events.text import clean_json, clean_text, show, validation_reason
+from events.models import SecurityEvent
+from events.text import clean_json, clean_text, show
 from ingest.formats.base import DecodeError, register
-from ingest.formats.syslog import ip_or_none, port_or_none, security_event_id
+from ingest.formats.common import (
+    MAX_STRING,
+    ip_or_none,
+    iso_time,
+    json_object,
+    object_at,
+    port_or_none,
+    put,
+    security_event_id,
+    technique_ids,
+    text_at,
+    validated,
+)
 from ingest.message import RawMessage
 
 DATASET = "suricata.eve"
@@ -33,16 +41,13 @@ PRODUCT = "Suricata"
 NOT_SECURITY_EVENTS = frozenset({"stats"})
 # Base64 packet and payload dumps: large, and raw already has them.
 _DUMPS = frozenset({"payload", "payload_printable", "packet", "packet_info"})
-_MAX_STRING = 4096
 _MAX_NAME = 1024
-# ET Open/Pro rule metadata names ATT&CK techniques, e.g. mitre_technique_id: ["T1190"].
-_TECHNIQUE = re.compile(r"T[0-9]{4}(?:\.[0-9]{3})?")
 _ALERT_ACTIONS = {"allowed": "allowed", "blocked": "denied"}
 
 
 @register("suricata")
 def decode_suricata(msg: RawMessage) -> list[SecurityEvent]:
-    eve = _load(msg.payload)
+    eve = json_object(msg.payload, "an EVE record")
     event_type = eve.get("event_type")
     if type(event_type) is not str or not event_type:
         raise DecodeError("field 'event_type' missing or not a string")
@@ -51,38 +56,9 @@ def decode_suricata(msg: RawMessage) -> list[SecurityEvent]:
             f"event_type {event_type!r} is not a security event; leave it out of the EVE"
             " output that feeds this topic"
         )
-    time = _timestamp(eve)
-    try:
-        return [_event(msg, eve, event_type, time)]
-    except ValidationError as error:
-        raise DecodeError(validation_reason(error)) from None
-
-
-def _load(payload: bytes) -> dict[str, Any]:
-    try:
-        eve = orjson.loads(payload)
-    except orjson.JSONDecodeError as error:
-        raise DecodeError(f"invalid JSON: {error}") from None
-    if not isinstance(eve, dict):
-        raise DecodeError("an EVE record must be a JSON object")
-    return eve
-
-
-def _timestamp(eve: dict[str, Any]) -> datetime:
-    stamp = eve.get("timestamp")
-    if type(stamp) is not str:
-        raise DecodeError("field 'timestamp' missing or not a string")
     # Suricata writes "+0700" (no colon); fromisoformat reads that since Python 3.11.
-    try:
-        parsed = datetime.fromisoformat(stamp)
-    except ValueError:
-        raise DecodeError(f"field 'timestamp': {show(stamp)} is not ISO 8601") from None
-    if parsed.tzinfo is None:
-        raise DecodeError("field 'timestamp': timestamp has no UTC offset")
-    try:
-        return check_event_time(parsed)
-    except ValueError as error:
-        raise DecodeError(f"field 'timestamp': {error}") from None
+    time = iso_time(eve, "timestamp")
+    return validated(lambda: _event(msg, eve, event_type, time))
 
 
 def _event(msg: RawMessage, eve: dict[str, Any], event_type: str, time: datetime) -> SecurityEvent:
@@ -126,7 +102,7 @@ def _base_ecs(eve: dict[str, Any], time: datetime) -> dict[str, Any]:
         "observer": {"vendor": VENDOR, "product": PRODUCT, "type": "ids"},
         "suricata": {
             "eve": clean_json(
-                {k: v for k, v in eve.items() if k not in _DUMPS}, max_string=_MAX_STRING
+                {k: v for k, v in eve.items() if k not in _DUMPS}, max_string=MAX_STRING
             )
         },
     }
@@ -209,35 +185,14 @@ def _add_alert(ecs: dict[str, Any], alert: dict[str, Any]) -> None:
 
 
 def _techniques(metadata: Any) -> list[str]:
+    # ET Open/Pro rule metadata names ATT&CK techniques, e.g. mitre_technique_id: ["T1190"].
     if not isinstance(metadata, dict):
         return []
     values = metadata.get("mitre_technique_id")
-    if not isinstance(values, list):
-        return []
-    found = (v for v in values if type(v) is str and _TECHNIQUE.fullmatch(v))
-    return list(dict.fromkeys(found))[:32]
+    return technique_ids(values) if isinstance(values, list) else []
 
 
 # ---- protocol records ---------------------------------------------------------------
-
-
-def _text(section: dict[str, Any], key: str, limit: int = _MAX_STRING) -> str | None:
-    value = section.get(key)
-    return clean_text(value, limit) if type(value) is str and value else None
-
-
-def _put(ecs: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    if value is None:
-        return
-    node = ecs
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-
-
-def _section(eve: dict[str, Any], key: str) -> dict[str, Any]:
-    value = eve.get(key)
-    return value if isinstance(value, dict) else {}
 
 
 def _int(section: dict[str, Any], key: str) -> int | None:
@@ -246,82 +201,82 @@ def _int(section: dict[str, Any], key: str) -> int | None:
 
 
 def _flow(ecs: dict[str, Any], eve: dict[str, Any]) -> None:
-    flow = _section(eve, "flow")
+    flow = object_at(eve, "flow")
     ecs["event"]["type"] = ["connection", "end"]
-    _put(ecs, ("source", "bytes"), _int(flow, "bytes_toserver"))
-    _put(ecs, ("source", "packets"), _int(flow, "pkts_toserver"))
-    _put(ecs, ("destination", "bytes"), _int(flow, "bytes_toclient"))
-    _put(ecs, ("destination", "packets"), _int(flow, "pkts_toclient"))
+    put(ecs, ("source", "bytes"), _int(flow, "bytes_toserver"))
+    put(ecs, ("source", "packets"), _int(flow, "pkts_toserver"))
+    put(ecs, ("destination", "bytes"), _int(flow, "bytes_toclient"))
+    put(ecs, ("destination", "packets"), _int(flow, "pkts_toclient"))
 
 
 def _dns(ecs: dict[str, Any], eve: dict[str, Any]) -> None:
-    dns = _section(eve, "dns")
+    dns = object_at(eve, "dns")
     ecs["event"]["type"] = ["protocol"]
     # EVE v2 puts the question at the top of "dns"; v3 (Suricata 8) in "queries".
     queries = dns.get("queries")
     question = queries[0] if isinstance(queries, list) and queries else dns
     question = question if isinstance(question, dict) else {}
-    _put(ecs, ("dns", "type"), _text(dns, "type", 32))
-    _put(ecs, ("dns", "id"), _int(dns, "id"))
-    _put(ecs, ("dns", "question", "name"), _text(question, "rrname", 255))
-    _put(ecs, ("dns", "question", "type"), _text(question, "rrtype", 16))
-    _put(ecs, ("dns", "response_code"), _text(dns, "rcode", 16))
+    put(ecs, ("dns", "type"), text_at(dns, "type", 32))
+    put(ecs, ("dns", "id"), _int(dns, "id"))
+    put(ecs, ("dns", "question", "name"), text_at(question, "rrname", 255))
+    put(ecs, ("dns", "question", "type"), text_at(question, "rrtype", 16))
+    put(ecs, ("dns", "response_code"), text_at(dns, "rcode", 16))
     answers = dns.get("answers")
     if isinstance(answers, list):
         resolved = [
             ip
             for a in answers[:64]
-            if isinstance(a, dict) and (ip := ip_or_none(_text(a, "rdata", 64)))
+            if isinstance(a, dict) and (ip := ip_or_none(text_at(a, "rdata", 64)))
         ]
-        _put(ecs, ("dns", "resolved_ip"), resolved or None)
+        put(ecs, ("dns", "resolved_ip"), resolved or None)
 
 
 def _http(ecs: dict[str, Any], eve: dict[str, Any]) -> None:
-    http = _section(eve, "http")
+    http = object_at(eve, "http")
     ecs["event"]["type"] = ["protocol"]
-    _put(ecs, ("url", "domain"), _text(http, "hostname", 255))
-    _put(ecs, ("url", "original"), _text(http, "url"))
-    _put(ecs, ("http", "request", "method"), _text(http, "http_method", 32))
-    _put(ecs, ("http", "request", "referrer"), _text(http, "http_refer"))
-    _put(ecs, ("http", "response", "status_code"), _int(http, "status"))
-    _put(ecs, ("http", "response", "body", "bytes"), _int(http, "length"))
-    protocol = _text(http, "protocol", 16)
-    _put(ecs, ("http", "version"), protocol.removeprefix("HTTP/") if protocol else None)
-    _put(ecs, ("user_agent", "original"), _text(http, "http_user_agent"))
+    put(ecs, ("url", "domain"), text_at(http, "hostname", 255))
+    put(ecs, ("url", "original"), text_at(http, "url"))
+    put(ecs, ("http", "request", "method"), text_at(http, "http_method", 32))
+    put(ecs, ("http", "request", "referrer"), text_at(http, "http_refer"))
+    put(ecs, ("http", "response", "status_code"), _int(http, "status"))
+    put(ecs, ("http", "response", "body", "bytes"), _int(http, "length"))
+    protocol = text_at(http, "protocol", 16)
+    put(ecs, ("http", "version"), protocol.removeprefix("HTTP/") if protocol else None)
+    put(ecs, ("user_agent", "original"), text_at(http, "http_user_agent"))
 
 
 def _tls(ecs: dict[str, Any], eve: dict[str, Any]) -> None:
-    tls = _section(eve, "tls")
+    tls = object_at(eve, "tls")
     ecs["event"]["type"] = ["protocol"]
-    version = _text(tls, "version", 32)  # "TLS 1.2", "TLSv1.3", "SSLv3"
+    version = text_at(tls, "version", 32)  # "TLS 1.2", "TLSv1.3", "SSLv3"
     if version:
         protocol, _, number = version.replace("v", " ", 1).partition(" ")
-        _put(ecs, ("tls", "version_protocol"), protocol.lower() or None)
-        _put(ecs, ("tls", "version"), number.strip() or None)
-    _put(ecs, ("tls", "client", "server_name"), _text(tls, "sni", 255))
-    _put(ecs, ("tls", "server", "subject"), _text(tls, "subject"))
-    _put(ecs, ("tls", "server", "issuer"), _text(tls, "issuerdn"))
-    _put(ecs, ("tls", "server", "hash", "sha1"), _text(tls, "fingerprint", 128))
-    _put(ecs, ("tls", "client", "ja3"), _text(_section(tls, "ja3"), "hash", 64))
-    _put(ecs, ("tls", "server", "ja3s"), _text(_section(tls, "ja3s"), "hash", 64))
+        put(ecs, ("tls", "version_protocol"), protocol.lower() or None)
+        put(ecs, ("tls", "version"), number.strip() or None)
+    put(ecs, ("tls", "client", "server_name"), text_at(tls, "sni", 255))
+    put(ecs, ("tls", "server", "subject"), text_at(tls, "subject"))
+    put(ecs, ("tls", "server", "issuer"), text_at(tls, "issuerdn"))
+    put(ecs, ("tls", "server", "hash", "sha1"), text_at(tls, "fingerprint", 128))
+    put(ecs, ("tls", "client", "ja3"), text_at(object_at(tls, "ja3"), "hash", 64))
+    put(ecs, ("tls", "server", "ja3s"), text_at(object_at(tls, "ja3s"), "hash", 64))
 
 
 def _fileinfo(ecs: dict[str, Any], eve: dict[str, Any]) -> None:
-    info = _section(eve, "fileinfo")
+    info = object_at(eve, "fileinfo")
     ecs["event"]["type"] = ["info"]
     ecs["event"]["category"] = ["network", "file"]
-    _put(ecs, ("file", "name"), _text(info, "filename", _MAX_NAME))
-    _put(ecs, ("file", "size"), _int(info, "size"))
+    put(ecs, ("file", "name"), text_at(info, "filename", _MAX_NAME))
+    put(ecs, ("file", "size"), _int(info, "size"))
     for algorithm in ("md5", "sha1", "sha256"):
-        _put(ecs, ("file", "hash", algorithm), _text(info, algorithm, 128))
+        put(ecs, ("file", "hash", algorithm), text_at(info, algorithm, 128))
     if "http" in eve:  # files carried over HTTP come with the request
         _http(ecs, eve)
 
 
 def _anomaly(ecs: dict[str, Any], eve: dict[str, Any]) -> None:
-    anomaly = _section(eve, "anomaly")
+    anomaly = object_at(eve, "anomaly")
     ecs["event"]["type"] = ["info"]
-    _put(ecs, ("event", "action"), _text(anomaly, "event", 128))
+    put(ecs, ("event", "action"), text_at(anomaly, "event", 128))
 
 
 def _no_protocol(ecs: dict[str, Any], eve: dict[str, Any]) -> None:

@@ -17,25 +17,34 @@ line shipped as is by Filebeat, Fluent Bit or Vector); it then has no facility/s
 
 from __future__ import annotations
 
-import socket
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from events.ids import stable_id
 from events.models import SecurityEvent, check_event_time
 from events.text import clean_json, clean_text, show, validation_reason
 from ingest.formats.base import DecodeError, register
+from ingest.formats.common import (
+    DEFAULT_TIMEZONE,
+    MAX_MESSAGE_CHARS,
+    MONTHS,
+    digits,
+    infer_year,
+    ip_or_none,
+    port_or_none,
+    security_event_id,
+    strip_newline,
+    transport,
+    zone_info,
+)
 from ingest.message import RawMessage
 
-# RFC 3164 timestamps carry no zone; senders in Vietnamese operations centres log in
-# local time. Override per route by calling decode_syslog(msg, timezone=...).
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
-MAX_MESSAGE_CHARS = 64 * 1024  # the message column; raw keeps everything
+# RFC 3164 timestamps carry no zone: DEFAULT_TIMEZONE (Asia/Ho_Chi_Minh) applies unless a
+# route overrides it by calling decode_syslog(msg, timezone=...).
 _MAX_NAME_CHARS = 255  # RFC 5424 HOSTNAME limit, used for every header name
 _MAX_USER_CHARS = 256
 _NIL = "-"
@@ -58,12 +67,6 @@ AUTH_PROGRAMS = frozenset(
         "unix_chkpwd", "gdm-password", "doas",
     }
 )  # fmt: skip
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
 
 
 Outcome = Literal["success", "failure", "unknown"]
@@ -94,9 +97,9 @@ class SyslogLine:
 
 @register("syslog")
 def decode_syslog(msg: RawMessage, timezone: str = DEFAULT_TIMEZONE) -> list[SecurityEvent]:
-    line = clean_text(_strip_newline(msg.payload))
+    line = clean_text(strip_newline(msg.payload))
     try:
-        parsed = parse_line(line, msg.received_at, _zone(timezone))
+        parsed = parse_line(line, msg.received_at, zone_info(timezone))
     except _NotSyslog as error:
         raise DecodeError(
             f"not an RFC 3164 or RFC 5424 syslog line: {error}; line starts {show(line, 60)}"
@@ -105,50 +108,6 @@ def decode_syslog(msg: RawMessage, timezone: str = DEFAULT_TIMEZONE) -> list[Sec
         return [_event(msg, parsed)]
     except ValidationError as error:
         raise DecodeError(validation_reason(error)) from None
-
-
-def security_event_id(msg: RawMessage) -> str:
-    """A Kafka record is identified by its position, so a re-delivery gets the same id;
-    without a position, the same bytes on the same topic are the same event."""
-    if msg.offset is not None:
-        return stable_id("kafka", msg.topic, msg.partition, msg.offset)
-    return stable_id(msg.transport, msg.topic, msg.payload)
-
-
-def ip_or_none(text: str | None) -> str | None:
-    """The canonical form of an IP address, or None. The column is PostgreSQL inet, so
-    anything else would fail the whole batch; an IPv6 zone ("%eth0") is not inet.
-    inet_pton is strict (no octal, no short forms) and ~20x faster than ipaddress."""
-    if not text:
-        return None
-    host = text.partition("%")[0]
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.inet_ntop(family, socket.inet_pton(family, host))
-    except (OSError, ValueError):
-        return None
-
-
-def port_or_none(value: Any) -> int | None:
-    if type(value) is str and _digits(value) and len(value) <= 5:
-        value = int(value)
-    return value if type(value) is int and 0 <= value <= 65535 else None
-
-
-def _digits(text: str) -> bool:
-    # str.isdigit() is also true for "²" and "٣", which int() rejects or misreads.
-    return text.isascii() and text.isdigit()
-
-
-def _strip_newline(payload: bytes) -> bytes:
-    if payload.endswith(b"\r\n"):
-        return payload[:-2]
-    return payload[:-1] if payload.endswith(b"\n") else payload
-
-
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 # ---- header parsing -----------------------------------------------------------------
@@ -171,10 +130,10 @@ def _pri(line: str) -> tuple[int | None, str]:
     if not line.startswith("<"):
         return None, line
     end = line.find(">", 1, 5)
-    digits = line[1:end] if end > 0 else ""
-    if not _digits(digits) or int(digits) > 191:
+    number = line[1:end] if end > 0 else ""
+    if not digits(number) or int(number) > 191:
         raise _NotSyslog("<PRI> is not <0>…<191>")
-    return int(digits), line[end + 1 :]
+    return int(number), line[end + 1 :]
 
 
 def _rfc5424(rest: str, received_at: datetime) -> SyslogLine:
@@ -299,38 +258,23 @@ def _rfc3164(rest: str, received_at: datetime, zone: ZoneInfo, require_time: boo
 
 def _bsd_timestamp(text: str, received_at: datetime, zone: ZoneInfo) -> tuple[datetime | None, str]:
     """'Mmm dd hh:mm:ss ' (day space-padded or not) or an RFC 3339 stamp, and the rest."""
-    month = _MONTHS.get(text[:3]) if text[3:4] == " " else None
+    month = MONTHS.get(text[:3]) if text[3:4] == " " else None
     if month is None:
         stamp, _, rest = text.partition(" ")
-        if _digits(stamp[:4]) and "T" in stamp[:11]:
+        if digits(stamp[:4]) and "T" in stamp[:11]:
             return _rfc3339(stamp), rest
         return None, text
     parts = text[4:].lstrip(" ").split(" ", 2)
-    if len(parts) < 2 or not _digits(parts[0]) or len(parts[0]) > 2:
+    if len(parts) < 2 or not digits(parts[0]) or len(parts[0]) > 2:
         return None, text
     clock = parts[1].split(":")
-    if len(clock) != 3 or not all(_digits(c) and len(c) == 2 for c in clock):
+    if len(clock) != 3 or not all(digits(c) and len(c) == 2 for c in clock):
         return None, text
     day, (hour, minute, second) = int(parts[0]), map(int, clock)
-    when = _infer_year(month, day, hour, minute, second, received_at, zone)
+    when = infer_year(month, day, hour, minute, second, received_at, zone)
+    if when is None:
+        raise _NotSyslog(f"no valid date and time for day {day} of month {month}")
     return when, parts[2] if len(parts) > 2 else ""
-
-
-def _infer_year(
-    month: int, day: int, hour: int, minute: int, second: int, received_at: datetime, zone: ZoneInfo
-) -> datetime:
-    """The year that puts the stamp at most a day after reception: next year just after
-    New Year's Eve (a sender clock slightly ahead), else this year, else last year."""
-    now = received_at.astimezone(zone)
-    latest = now + timedelta(days=1)
-    for year in (now.year + 1, now.year, now.year - 1):
-        try:
-            when = datetime(year, month, day, hour, minute, second, tzinfo=zone)
-        except ValueError:
-            continue
-        if when <= latest:
-            return when
-    raise _NotSyslog(f"no valid date and time for day {day} of month {month}")
 
 
 def _tag(text: str) -> tuple[str | None, str | None, str]:
@@ -473,6 +417,181 @@ def _sudo(message: str) -> AuthFacts | None:
     )
 
 
+# ---- what the kernel firewall logs -------------------------------------------------
+
+FIREWALL_DATASET = "system.firewall"
+FIREWALL_VENDOR = "netfilter"  # the kernel subsystem behind iptables, nftables and ufw
+# Words of a LOG prefix that say what the rule did. ufw writes "[UFW BLOCK]", "[UFW ALLOW]",
+# "[UFW LIMIT BLOCK]", "[UFW AUDIT]"; hand-written rules carry whatever the admin chose
+# ("DROP-IN: ", "IPTables-Dropped: "), so the prefix is read word by word.
+_DENIED_WORDS = frozenset(
+    {"block", "blocked", "drop", "dropped", "reject", "rejected", "deny", "denied"}
+)
+_ALLOWED_WORDS = frozenset({"allow", "allowed", "accept", "accepted", "pass", "permit"})
+_PREFIX_WORD = re.compile(r"[a-z0-9]+")
+# A netfilter LOG line is well under 1 KB; past this nothing is parsed (raw keeps it).
+_MAX_FIREWALL_CHARS = 2048
+# MAC= is 14 bytes: destination MAC, source MAC, EtherType.
+_MAC = re.compile(r"(?:[0-9A-Fa-f]{2}:){13}[0-9A-Fa-f]{2}")
+
+
+@dataclass(slots=True)
+class FirewallFacts:
+    """What one netfilter LOG line says; every str is a substring of clean text."""
+
+    product: str  # "ufw" or "iptables"
+    prefix: str
+    action: str
+    outcome: Outcome
+    event_type: tuple[str, ...]
+    fields: dict[str, str]  # KEY=VALUE tokens, first occurrence
+    flags: list[str]  # bare tokens such as DF, SYN, ACK
+
+
+def firewall_facts(program: str | None, message: str) -> FirewallFacts | None:
+    """'[UFW BLOCK] IN=eth0 OUT= MAC=… SRC=… DST=… … PROTO=TCP SPT=1 DPT=22 …'"""
+    if program != "kernel" or "SRC=" not in message or "DST=" not in message:
+        return None
+    text = message[:_MAX_FIREWALL_CHARS]
+    start = _netfilter_start(text)
+    if start < 0:
+        return None
+    prefix = _without_kernel_time(text[:start]).strip()
+    fields, flags = _netfilter_tokens(text[start:])
+    if "SRC" not in fields or "DST" not in fields:
+        return None
+    words = set(_PREFIX_WORD.findall(prefix.lower()))
+    outcome: Outcome
+    if words & _DENIED_WORDS:
+        outcome, event_type = "failure", ("connection", "denied")
+    elif words & _ALLOWED_WORDS:
+        outcome, event_type = "success", ("connection", "allowed")
+    else:  # "[UFW AUDIT]" or a prefix that does not say
+        outcome, event_type = "unknown", ("connection",)
+    return FirewallFacts(
+        product="ufw" if prefix.startswith("[UFW ") else "iptables",
+        prefix=prefix,
+        action="-".join(_PREFIX_WORD.findall(prefix.lower()))[:64] or "iptables-log",
+        outcome=outcome,
+        event_type=event_type,
+        fields=fields,
+        flags=flags,
+    )
+
+
+def _netfilter_start(text: str) -> int:
+    """Where 'IN=… OUT=' begins. The kernel writes "<prefix>IN=%s OUT=%s ", and a
+    --log-prefix without a trailing space ("DROP:IN=eth0") is common, so the anchor is
+    " OUT=" and IN= is the token just before it."""
+    out = text.find(" OUT=")
+    start = text.rfind("IN=", 0, out) if out > 0 else -1
+    return start if start >= 0 and " " not in text[start:out] else -1
+
+
+def _without_kernel_time(head: str) -> str:
+    """Drop printk's '[ 1234.567890] ' that imklog/journald may leave in front."""
+    if head.startswith("["):
+        stamp, found, rest = head[1:].partition("]")
+        if found and stamp.strip().replace(".", "", 1).isdigit():
+            return rest
+    return head
+
+
+def _netfilter_tokens(text: str) -> tuple[dict[str, str], list[str]]:
+    """KEY=VALUE tokens (first occurrence wins: a UDP header repeats LEN) and bare flags
+    (DF, SYN…), up to the packet an ICMP error quotes in "[…]", which is not this one.
+    The caller's _MAX_FIREWALL_CHARS cut bounds every token."""
+    fields: dict[str, str] = {}
+    flags: list[str] = []
+    for token in text.partition(" [")[0].split(" "):
+        if "=" in token:
+            key, _, value = token.partition("=")
+            if key not in fields:
+                fields[key] = value
+        elif token:
+            flags.append(token)
+    return fields, flags
+
+
+def _macs(value: str) -> tuple[str | None, str | None]:
+    """MAC=dst:src:type (14 bytes) -> ECS form ("00-16-3E-…") of source and destination."""
+    if not _MAC.fullmatch(value):
+        return None, None
+    octets = value.upper().split(":")
+    return "-".join(octets[6:12]), "-".join(octets[:6])
+
+
+def _firewall_event(
+    msg: RawMessage, line: SyslogLine, time: datetime, facts: FirewallFacts
+) -> SecurityEvent:
+    doc = _ecs(line, time, FIREWALL_DATASET, None, None)
+    _add_firewall(doc, facts)
+    source, destination = doc.get("source", {}), doc.get("destination", {})
+    return SecurityEvent(
+        time=time,
+        event_id=security_event_id(msg),
+        dataset=FIREWALL_DATASET,
+        category=("network",),
+        action=facts.action,
+        outcome=facts.outcome,
+        severity=line.severity,
+        source_ip=source.get("ip"),
+        source_port=source.get("port"),
+        destination_ip=destination.get("ip"),
+        destination_port=destination.get("port"),
+        host_name=line.hostname,
+        process_name=line.appname,
+        observer_vendor=FIREWALL_VENDOR,
+        observer_product=facts.product,
+        message=line.message,
+        ecs=doc,
+        raw=msg.payload,
+    )
+
+
+def _add_firewall(doc: dict[str, Any], facts: FirewallFacts) -> None:
+    fields = facts.fields
+    doc["event"].update(
+        category=["network"],
+        type=list(facts.event_type),
+        action=facts.action,
+        outcome=facts.outcome,
+    )
+    source_mac, destination_mac = _macs(fields.get("MAC", ""))
+    for side, ip_key, port_key, mac in (
+        ("source", "SRC", "SPT", source_mac),
+        ("destination", "DST", "DPT", destination_mac),
+    ):
+        endpoint = {
+            "ip": ip_or_none(fields.get(ip_key)),
+            "port": port_or_none(fields.get(port_key)),
+            "mac": mac,
+        }
+        endpoint = {key: value for key, value in endpoint.items() if value is not None}
+        if endpoint:
+            doc[side] = endpoint
+    network: dict[str, Any] = {}
+    if fields.get("PROTO"):
+        network["transport"] = transport(fields["PROTO"])
+    address = doc.get("source", {}).get("ip") or doc.get("destination", {}).get("ip")
+    if address:
+        network["type"] = "ipv6" if ":" in address else "ipv4"
+    if network:
+        doc["network"] = network
+    observer: dict[str, Any] = {
+        "vendor": FIREWALL_VENDOR,
+        "product": facts.product,
+        "type": "firewall",
+    }
+    if line_host := doc.get("host", {}).get("name"):
+        observer["hostname"] = line_host
+    for direction, key in (("ingress", "IN"), ("egress", "OUT")):
+        if fields.get(key):
+            observer[direction] = {"interface": {"name": fields[key]}}
+    doc["observer"] = observer
+    doc["iptables"] = {"prefix": facts.prefix, "fields": fields, "flags": facts.flags}
+
+
 # ---- the event ----------------------------------------------------------------------
 
 
@@ -481,6 +600,9 @@ def _event(msg: RawMessage, line: SyslogLine) -> SecurityEvent:
         time = check_event_time(line.time)
     except ValueError as error:
         raise DecodeError(f"timestamp: {error}") from None
+    firewall = firewall_facts(line.appname, line.message)
+    if firewall is not None:
+        return _firewall_event(msg, line, time, firewall)
     facts = auth_facts(line.appname, line.message)
     auth = facts is not None or line.appname in AUTH_PROGRAMS
     dataset = "system.auth" if auth or line.facility in _AUTH_FACILITIES else "system.syslog"
@@ -524,7 +646,7 @@ def _ecs(
         doc["host"] = {"name": line.hostname}
     if line.appname:
         doc["process"] = {"name": line.appname}
-        if line.procid and _digits(line.procid) and len(line.procid) < 10:
+        if line.procid and digits(line.procid) and len(line.procid) < 10:
             doc["process"]["pid"] = int(line.procid)
     if facts is not None:
         _add_facts(doc, facts, source_ip)

@@ -28,8 +28,11 @@ TOPICS = {
     "frigate": "frigate/events",
     "syslog": "seclog.syslog",
     "suricata": "seclog.suricata",
+    "cef": "seclog.cef",
+    "winlog": "seclog.winlog",
+    "edr": "seclog.edr",
 }
-KAFKA_FORMATS = {"syslog", "suricata"}
+KAFKA_FORMATS = {"syslog", "suricata", "cef", "winlog", "edr"}
 FORMATS = known_formats()
 FUZZ = settings(
     max_examples=300,
@@ -98,6 +101,38 @@ SURICATA_LEAVES = scalars | st.sampled_from(
 )  # fmt: skip
 
 
+WINLOG_KEYS = st.sampled_from(
+    ["@timestamp", "winlog", "event_id", "channel", "computer_name", "record_id", "keywords",
+     "event_data", "message", "EventTime", "EventID", "Hostname", "EventType", "Channel",
+     "Message", "TargetUserName", "TargetDomainName", "TargetUserSid", "TargetSid",
+     "SubjectUserName", "IpAddress", "IpPort", "LogonType", "Status", "SubStatus",
+     "FailureReason", "WorkstationName", "Workstation", "ProcessName", "ProcessId",
+     "NewProcessName", "NewProcessId", "CommandLine", "ParentProcessName", "TargetLogonId"]
+) | st.text(max_size=8)  # fmt: skip
+WINLOG_LEAVES = scalars | st.sampled_from(
+    ["2026-11-24T01:00:00.512Z", "2026-11-24 08:00:00", "4625", "4624", "4740", "4672",
+     "4688", "4776", "Security", "Audit Failure", "AUDIT_SUCCESS", "-", "::1", "::ffff:1.2.3.4",
+     "fe80::1%12", "0xc000006d", "0xC000006A", "0x0", "0x1a2c", "0xzz", "%%2313", "3", "10",
+     "C:\\Windows\\x.exe", "\\\\WS01", 4625, 4740, 65536]
+)  # fmt: skip
+EDR_KEYS = st.sampled_from(
+    ["id", "title", "severity", "category", "detectionSource", "serviceSource", "productName",
+     "detectorId", "threatDisplayName", "threatFamilyName", "mitreTechniques",
+     "createdDateTime", "firstActivityDateTime", "lastActivityDateTime", "alertWebUrl",
+     "evidence", "@odata.type", "verdict", "remediationStatus", "detectionStatus",
+     "fileDetails", "fileName", "filePath", "sha256", "sha1", "md5", "fileSize",
+     "deviceDnsName", "loggedOnUsers", "accountName", "userAccount", "processId",
+     "imageFile", "processCommandLine", "ipAddress", "value"]
+) | st.text(max_size=8)  # fmt: skip
+EDR_LEAVES = scalars | st.sampled_from(
+    ["2026-11-24T01:02:03.1234567Z", "#microsoft.graph.security.fileEvidence",
+     "#microsoft.graph.security.processEvidence", "#microsoft.graph.security.deviceEvidence",
+     "#microsoft.graph.security.userEvidence", "#microsoft.graph.security.ipEvidence",
+     "malicious", "remediated", "prevented", "blocked", "detected", "notRemediated", "high",
+     "Malware", "antivirus", "T1059.001", "C:\\x", "/tmp/", "203.0.113.7"]
+)  # fmt: skip
+
+
 @st.composite
 def telemetry_docs(draw: st.DrawFn) -> bytes:
     record = st.dictionaries(TELEMETRY_KEYS, shallow(TELEMETRY_KEYS, TELEMETRY_LEAVES), max_size=8)
@@ -134,6 +169,29 @@ syslog_tokens = st.one_of(
          "²", "٣", "\r\n", "\\"]
     ),
 )  # fmt: skip
+
+
+cef_tokens = st.one_of(
+    safe_text,
+    st.sampled_from(
+        ["CEF:0|", "CEF:1|", "CEF:x|", "|", "\\|", "\\\\", "\\", "=", "\\=", " ", "\\n",
+         "Fortinet|", "PAN-OS|", "Very-High|", "10|", "Unknown|", "src=", "dst=", "spt=",
+         "dpt=", "suser=", "duser=", "shost=", "dhost=", "act=", "proto=", "6", "outcome=",
+         "/Failure", "msg=", "rt=", "start=", "1795482000000", "1795482000",
+         "Nov 24 2026 08:00:00", "Nov 24 08:00:00", " GMT+07:00", " ICT", " Mars/Olympus",
+         "cs1Label=", "cs1=", "203.0.113.7", "2001:db8::1", "<134>", "<14>",
+         "Nov 24 08:00:00 fw01 ", "<13>1 2026-11-24T08:00:00+07:00 h a - - - ", "\x00",
+         "\x1b[31m", "\r\n"]
+    ),
+)  # fmt: skip
+
+
+@st.composite
+def token_lines(draw: st.DrawFn, tokens: st.SearchStrategy[str]) -> bytes:
+    line = "".join(draw(st.lists(tokens, max_size=14))).encode()
+    if draw(st.booleans()):
+        line += draw(st.binary(max_size=16))
+    return line
 
 
 @st.composite
@@ -190,7 +248,51 @@ SYSLOG_BASES = [
     " rhost=203.0.113.7  user=root",
     "Nov 24 08:00:00 h sshd[1]: message repeated 2 times: [ Failed password for root from"
     " 1.2.3.4 port 22 ssh2]",
+    "<4>Nov 24 08:00:00 fw kernel: [123.4] [UFW BLOCK] IN=eth0 OUT= MAC=00:16:3e:aa:bb:cc:00:16"
+    ":3e:dd:ee:ff:08:00 SRC=203.0.113.7 DST=10.0.0.5 LEN=60 DF PROTO=TCP SPT=5 DPT=22 SYN",
+    "<4>Nov 24 08:00:00 fw kernel: DROP:IN=eth0 OUT= SRC=2001:db8::7 DST=2001:db8::5 PROTO=UDP"
+    " SPT=53 DPT=53 [SRC=1.2.3.4 DST=5.6.7.8 ]",
 ]
+CEF_BASES = [
+    "<185>Nov 24 08:00:00 FGT100F CEF:0|Fortinet|Fortigate|v7.2.5|00013|forward deny|3|"
+    "src=203.0.113.7 spt=51234 dst=10.20.0.5 dpt=22 proto=6 act=deny suser=a duser=b",
+    "CEF:0|Palo Alto Networks|PAN-OS|10.2.4|virus|THREAT|High|rt=Nov 24 2026 01:00:00 GMT"
+    " cs1Label=Rule cs1=Allow Web request=http://x/?a=1 msg=a\\=b\\nc\\\\ outcome=/Failure",
+    "<134>1 2026-11-24T08:00:00+07:00 gw CheckPoint 1 - - CEF:0|Check Point|VPN-1 \\| FW|R81|"
+    "Log|https|Unknown|rt=1795482000000 start=1795481940000 src=2001:db8::1 dhost=srv",
+]
+WINLOG_BASES: list[Any] = [
+    {"@timestamp": "2026-11-24T01:00:00.512Z", "message": "An account failed to log on.",
+     "winlog": {"event_id": "4625", "channel": "Security", "computer_name": "DC01",
+                "keywords": ["Audit Failure"], "record_id": 7,
+                "event_data": {"TargetUserName": "admin", "TargetDomainName": "D",
+                               "Status": "0xc000006d", "SubStatus": "0xc000006a",
+                               "LogonType": "3", "IpAddress": "::ffff:203.0.113.7",
+                               "IpPort": "49286", "WorkstationName": "KALI"}}},
+    {"EventTime": "2026-11-24 08:00:00", "Hostname": "DC02", "EventType": "AUDIT_SUCCESS",
+     "EventID": 4740, "Channel": "Security", "TargetUserName": "b", "TargetDomainName": "WS",
+     "TargetSid": "S-1-5-21-1"},
+    {"EventTime": "2026-11-24 08:00:00", "EventID": 4688, "NewProcessName": "C:\\a\\b.exe",
+     "NewProcessId": "0x1a2c", "ProcessId": "0x2b8", "CommandLine": "b.exe -x",
+     "ParentProcessName": "C:\\w.exe", "SubjectUserName": "u"},
+]  # fmt: skip
+_FILE_EVIDENCE = {
+    "@odata.type": "#microsoft.graph.security.fileEvidence", "verdict": "malicious",
+    "remediationStatus": "remediated", "detectionStatus": "detected",
+    "fileDetails": {"fileName": "eicar.com", "filePath": "C:\\Users", "sha256": "ab" * 32},
+}  # fmt: skip
+EDR_BASES: list[Any] = [
+    {"id": "da6386_1", "title": "'EICAR' malware was detected", "severity": "medium",
+     "category": "Malware", "detectionSource": "antivirus", "threatFamilyName": "EICAR",
+     "mitreTechniques": ["T1204.002"], "createdDateTime": "2026-11-24T01:02:03.1234567Z",
+     "firstActivityDateTime": "2026-11-24T01:01:58Z",
+     "evidence": [_FILE_EVIDENCE,
+                  {"@odata.type": "#microsoft.graph.security.deviceEvidence",
+                   "deviceDnsName": "pc07", "loggedOnUsers": [{"accountName": "b"}]},
+                  {"@odata.type": "#microsoft.graph.security.processEvidence",
+                   "processId": 7, "imageFile": {"fileName": "w.exe"},
+                   "userAccount": {"accountName": "b", "domainName": "D"}}]},
+]  # fmt: skip
 
 
 def _record(doc: Any, index: int) -> dict[str, Any]:
@@ -216,14 +318,41 @@ def mutated_docs(
 
 
 @st.composite
-def mutated_lines(draw: st.DrawFn) -> bytes:
-    """A valid syslog line with a random piece cut out or spliced in."""
-    line = draw(st.sampled_from(SYSLOG_BASES))
+def mutated_lines(
+    draw: st.DrawFn, bases: list[str] = SYSLOG_BASES, tokens: Any = syslog_tokens
+) -> bytes:
+    """A valid line with a random piece cut out or spliced in."""
+    line = draw(st.sampled_from(bases))
     for _ in range(draw(st.integers(0, 2))):
         start = draw(st.integers(0, len(line)))
         end = draw(st.integers(start, min(len(line), start + 8)))
-        line = line[:start] + draw(syslog_tokens) + line[end:]
+        line = line[:start] + draw(tokens) + line[end:]
     return line.encode()
+
+
+def _containers(doc: Any) -> list[Any]:
+    """Every dict and list inside doc (doc too), outermost first."""
+    found = [doc]
+    for node in found:
+        children = node.values() if isinstance(node, dict) else node
+        found.extend(c for c in children if isinstance(c, dict | list) and c)
+    return found
+
+
+@st.composite
+def deep_mutated_docs(
+    draw: st.DrawFn, bases: list[Any], keys: st.SearchStrategy[str], leaves: Any
+) -> bytes:
+    """A valid document with values replaced at any depth (evidence[2].fileDetails…),
+    where decoders read nested members that top-level mutation never reaches."""
+    doc = copy.deepcopy(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(1, 3))):
+        node = draw(st.sampled_from(_containers(doc)))
+        if isinstance(node, dict):
+            node[draw(st.sampled_from(list(node)) | keys)] = draw(shallow(keys, leaves))
+        else:
+            node[draw(st.integers(0, len(node) - 1))] = draw(shallow(keys, leaves))
+    return orjson.dumps(doc)
 
 
 STRUCTURED = {
@@ -234,6 +363,11 @@ STRUCTURED = {
     "frigate": frigate_docs() | mutated_docs(FRIGATE_BASES, FRIGATE_KEYS, FRIGATE_LEAVES),
     "suricata": suricata_docs() | mutated_docs(SURICATA_BASES, SURICATA_KEYS, SURICATA_LEAVES),
     "syslog": syslog_lines() | mutated_lines(),
+    "cef": token_lines(cef_tokens) | mutated_lines(CEF_BASES, cef_tokens),
+    "winlog": mutated_docs(WINLOG_BASES, WINLOG_KEYS, WINLOG_LEAVES)
+    | deep_mutated_docs(WINLOG_BASES, WINLOG_KEYS, WINLOG_LEAVES),
+    "edr": mutated_docs(EDR_BASES, EDR_KEYS, EDR_LEAVES)
+    | deep_mutated_docs(EDR_BASES, EDR_KEYS, EDR_LEAVES),
 }
 
 # ---- the property -------------------------------------------------------------------
