@@ -1,0 +1,1 @@
+"""Security processors: detections over SecurityEvents (ECS). See sigma/ for the Sigma engine."""

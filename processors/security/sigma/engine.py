@@ -1,0 +1,238 @@
+"""Run compiled Sigma rules over a stream of ECS events.
+
+    engine = SigmaEngine.load()                  # shipped rules, fieldmap.yaml
+    state = engine.initial_state()
+    state, matches = engine.process(state, events)
+
+`process` is pure: the state it returns is new (groups are copied on write) and the one
+passed in is left as it was, so a caller may persist the state between batches, retry a
+batch from the previous state, or move it to another worker (it is plain JSON data).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from events.models import SecurityEvent
+from processors.security.sigma import correlation as windows
+from processors.security.sigma.document import MISSING, EventView
+from processors.security.sigma.fieldmap import FieldMap
+from processors.security.sigma.loader import RULES_DIR, RuleSet, load_rules
+from processors.security.sigma.matcher import Predicate, as_text
+from processors.security.sigma.model import (
+    CompiledCorrelation,
+    CompiledRule,
+    Rejection,
+    SigmaMatch,
+)
+
+Event = SecurityEvent | Mapping[str, Any]
+_MAX_KEY_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    # Window entries one correlation may hold across all its groups. A group keeps at most
+    # `threshold` entries of ~170 bytes, so the group cap is max_entries // threshold:
+    # 25k source addresses for the 10-event brute force, ~40 MB at worst per correlation.
+    max_entries: int = 250_000
+
+    def max_groups(self, correlation: CompiledCorrelation) -> int:
+        return max(1, self.max_entries // correlation.threshold)
+
+
+class SigmaEngine:
+    def __init__(self, ruleset: RuleSet, fieldmap: FieldMap, limits: Limits = Limits()):
+        self.ruleset = ruleset
+        self.fieldmap = fieldmap
+        self.limits = limits
+        self._buckets = _by_logsource(ruleset.rules, fieldmap)
+        self._correlations: dict[str, list[CompiledCorrelation]] = {}
+        for correlation in ruleset.correlations:
+            for key in correlation.rules:
+                self._correlations.setdefault(key, []).append(correlation)
+
+    @classmethod
+    def load(
+        cls,
+        paths: Path | Iterable[Path] = RULES_DIR,
+        fieldmap: FieldMap | None = None,
+        limits: Limits = Limits(),
+    ) -> SigmaEngine:
+        fieldmap = fieldmap or FieldMap.load()
+        return cls(load_rules(paths, fieldmap), fieldmap, limits)
+
+    @property
+    def rejected(self) -> list[Rejection]:
+        return self.ruleset.rejected
+
+    def initial_state(self) -> dict[str, Any]:
+        return windows.new_state()
+
+    def matching_rules(self, event: Event) -> list[CompiledRule]:
+        """The event rules an event matches, whether or not they emit on their own."""
+        return self._hits(self.fieldmap.view(event))
+
+    def process(
+        self, state: Mapping[str, Any], events: Iterable[Event]
+    ) -> tuple[dict[str, Any], list[SigmaMatch]]:
+        state = self._begin(windows.check_state(state))
+        matches: list[SigmaMatch] = []
+        for event in events:
+            view = self.fieldmap.view(event)
+            hits = self._hits(view)
+            if not hits:
+                continue
+            moment = view.timestamp()
+            time = _time(event, moment)
+            matches.extend(_event_match(rule, view, time) for rule in hits if rule.emits)
+            if moment is not None and self._correlations:
+                self._correlate(state, view, hits, moment, time, matches)
+        return self._end(state), matches
+
+    # ---- internals ------------------------------------------------------------------
+
+    def _hits(self, view: EventView) -> list[CompiledRule]:
+        hits = []
+        for admits, rules in self._buckets:
+            if admits is None or admits(view):
+                hits.extend(rule for rule in rules if rule.predicate(view))
+        return hits
+
+    def _begin(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        # One shallow copy per batch: groups are replaced, never edited, so the caller's
+        # state stays intact. Groups of rules no longer loaded are dropped here.
+        old = state["groups"]
+        return {
+            "version": state["version"],
+            "watermark": state.get("watermark"),
+            "groups": {
+                c.info.key: dict(old.get(c.info.key, {})) for c in self.ruleset.correlations
+            },
+        }
+
+    def _end(self, state: dict[str, Any]) -> dict[str, Any]:
+        watermark = state["watermark"]
+        if watermark is not None:
+            for correlation in self.ruleset.correlations:
+                key = correlation.info.key
+                state["groups"][key] = windows.evict(
+                    state["groups"][key],
+                    correlation,
+                    watermark,
+                    self.limits.max_groups(correlation),
+                )
+        return state
+
+    def _correlate(
+        self,
+        state: dict[str, Any],
+        view: EventView,
+        hits: list[CompiledRule],
+        moment: float,
+        time: datetime | None,
+        matches: list[SigmaMatch],
+    ) -> None:
+        watermark = state["watermark"]
+        state["watermark"] = moment if watermark is None else max(watermark, moment)
+        done: set[str] = set()
+        for rule in hits:
+            for correlation in self._correlations.get(rule.info.key, ()):
+                if correlation.info.key in done:
+                    continue  # an event matching two of its rules still counts once
+                done.add(correlation.info.key)
+                match = _observe(state["groups"], correlation, rule.info.key, view, moment, time)
+                if match is not None:
+                    matches.append(match)
+
+
+def _observe(
+    groups: dict[str, dict[str, Any]],
+    correlation: CompiledCorrelation,
+    rule_key: str,
+    view: EventView,
+    moment: float,
+    time: datetime | None,
+) -> SigmaMatch | None:
+    # An event lacking a group-by field is not counted: lumping every such event into
+    # one "null" group would add up unrelated sources into a false brute force.
+    found = [view.first(paths) for paths in correlation.group_paths[rule_key]]
+    if any(value is MISSING for value in found):
+        return None
+    value = None
+    if correlation.kind == "value_count":
+        raw = view.first(correlation.value_paths[rule_key])
+        if raw is MISSING:
+            return None
+        value = _key_text(raw)
+    group_key = json.dumps([_key_text(v) for v in found], ensure_ascii=False)
+    table = groups[correlation.info.key]
+    group, fired = windows.observe(
+        table.get(group_key), correlation, moment, view.event_id(), value
+    )
+    if group is not None:
+        table[group_key] = group
+    if fired is None:
+        return None
+    info = correlation.info
+    return SigmaMatch(
+        rule_id=info.key,
+        title=info.title,
+        level=info.level,
+        tags=info.tags,
+        techniques=info.techniques,
+        event_ids=fired.event_ids,
+        time=time,
+        kind="correlation",
+        group={name: _plain(v) for name, v in zip(correlation.group_by, found, strict=True)},
+        count=fired.count,
+        values=fired.values,
+    )
+
+
+def _event_match(rule: CompiledRule, view: EventView, time: datetime | None) -> SigmaMatch:
+    info = rule.info
+    event_id = view.event_id()
+    return SigmaMatch(
+        rule_id=info.key,
+        title=info.title,
+        level=info.level,
+        tags=info.tags,
+        techniques=info.techniques,
+        event_ids=(event_id,) if event_id else (),
+        time=time,
+    )
+
+
+def _by_logsource(
+    rules: list[CompiledRule], fieldmap: FieldMap
+) -> list[tuple[Predicate | None, tuple[CompiledRule, ...]]]:
+    """Rules grouped by logsource, so each logsource filter runs once per event."""
+    grouped: dict[tuple[str | None, ...], list[CompiledRule]] = {}
+    for rule in rules:
+        grouped.setdefault(rule.logsource, []).append(rule)
+    return [(fieldmap.logsource_filter(key), tuple(group)) for key, group in grouped.items()]
+
+
+def _time(event: Event, moment: float | None) -> datetime | None:
+    if isinstance(event, SecurityEvent):
+        return event.time
+    return None if moment is None else datetime.fromtimestamp(moment, UTC)
+
+
+def _key_text(value: Any) -> str:
+    # Group keys and counted values live in the state: cut to a bounded size so a huge
+    # field value (a whole message) cannot inflate it.
+    text = as_text(value)
+    if text is None:
+        text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return text[:_MAX_KEY_CHARS]
+
+
+def _plain(value: Any) -> Any:
+    return value if type(value) in (str, int, float, bool) else _key_text(value)
