@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Annotated, Any, Literal
@@ -31,16 +32,26 @@ class Quality(IntEnum):
     BAD = 2
 
 
+_EARLIEST_TS = EARLIEST_EVENT_TIME.timestamp()
+_SKEW_S = MAX_CLOCK_SKEW.total_seconds()
+_NO_OFFSET = timedelta(0)
+
+
 def check_event_time(value: datetime) -> datetime:
-    """Require an aware timestamp inside the plausible window; normalise to UTC."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    """Require an aware timestamp inside the plausible window; normalise to UTC.
+
+    Runs for every reading, so it compares POSIX seconds (time.time) instead of building
+    datetimes: this check was a tenth of the MQTT worker's CPU in a profile.
+    """
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError("timestamp has no UTC offset")
-    value = value.astimezone(UTC)
-    if value < EARLIEST_EVENT_TIME:
+    seconds = value.timestamp()
+    if seconds < _EARLIEST_TS:
         raise ValueError(f"timestamp {value.isoformat()} is before {EARLIEST_EVENT_TIME.year}")
-    if value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+    if seconds > time.time() + _SKEW_S:
         raise ValueError(f"timestamp {value.isoformat()} is more than a day in the future")
-    return value
+    return value if offset == _NO_OFFSET and value.tzinfo is UTC else value.astimezone(UTC)
 
 
 class _Event(BaseModel):

@@ -9,7 +9,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 RECEIVED = Counter(
-    "ioc_ingest_messages_received", "Messages taken from a source", ["transport", "format"]
+    "ioc_ingest_messages_received",
+    "Messages taken from a source (counted as their batch commits)",
+    ["transport", "format"],
 )
 WRITTEN = Counter(
     "ioc_ingest_messages_written",

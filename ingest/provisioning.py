@@ -10,13 +10,16 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from config.secrets import MQTT_ADMIN_USER, MQTT_FRIGATE_USER, MQTT_INGEST_USER
 from config.settings import Settings
 from store.connect import connect
 from store.devices import DeviceSpec, mqtt_password_hashes, upsert_device
 
 # Device ids become MQTT usernames and topic levels, so they may not hold MQTT
-# wildcards, separators or anything a shell or URL would trip on.
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# wildcards, separators, ':' (the password file's separator) or anything a shell or URL
+# would trip on; nor may they take a service account's name.
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+RESERVED_IDS = frozenset({MQTT_INGEST_USER, MQTT_FRIGATE_USER, MQTT_ADMIN_USER, "alerts"})
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,11 @@ def register_device(
 
     if not DEVICE_ID_PATTERN.fullmatch(spec.id):
         raise ValueError(
-            f"device id {spec.id!r} is invalid: use letters, digits and . _ : - "
-            "(no '/', '+', '#' or spaces), at most 128 characters"
+            f"device id {spec.id!r} is invalid: use letters, digits and . _ - "
+            "(no '/', '+', '#', ':' or spaces), at most 128 characters"
         )
+    if spec.id in RESERVED_IDS:
+        raise ValueError(f"device id {spec.id!r} is reserved for a service account")
     password = password or secrets.token_urlsafe(18)
     with connect(settings) as conn:
         upsert_device(conn, spec, hash_password(password))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import psycopg
@@ -83,12 +84,10 @@ class SourceWorker:
     def _poll_once(self) -> None:
         timeout = self.max_wait if not self._pending else max(self._deadline - time.monotonic(), 0)
         room = self.max_messages - len(self._pending)
-        for message in self.source.poll(timeout, room):
-            if not self._pending:
-                self._deadline = time.monotonic() + self.max_wait
-            item = decode(message, self.router, self.max_bytes)
-            metrics.RECEIVED.labels(message.transport, item.format or "unrouted").inc()
-            self._pending.append(item)
+        messages = self.source.poll(timeout, room)
+        if messages and not self._pending:
+            self._deadline = time.monotonic() + self.max_wait
+        self._pending.extend(decode(m, self.router, self.max_bytes) for m in messages)
         if self._pending and (
             len(self._pending) >= self.max_messages or time.monotonic() >= self._deadline
         ):
@@ -155,9 +154,13 @@ class SourceWorker:
     def _count(self, pending: list[Decoded], result: WriteResult) -> None:
         transport = self.source.transport
         metrics.BATCH_SIZE.labels(transport).observe(len(pending))
-        for item in pending:
-            counter = metrics.DEAD_LETTERED if item.dead_letter else metrics.WRITTEN
-            counter.labels(transport, item.format or "unrouted").inc()
+        # Counted per batch, not per message: a labelled counter costs a lock and a
+        # dictionary lookup, which adds up at 10k messages/s.
+        outcomes = Counter((item.dead_letter is not None, item.format) for item in pending)
+        for (dead, format_name), n in outcomes.items():
+            label = format_name or "unrouted"
+            metrics.RECEIVED.labels(transport, label).inc(n)
+            (metrics.DEAD_LETTERED if dead else metrics.WRITTEN).labels(transport, label).inc(n)
         metrics.ROWS.labels("measurements").inc(result.measurements)
         metrics.ROWS.labels("camera_events").inc(result.camera_events)
         metrics.ROWS.labels("security_events").inc(result.security_events)

@@ -1,0 +1,389 @@
+"""Ingest throughput benchmark: prints its figures and writes a plot.
+
+Measured in one run, on the real local services (`make up` or the test stack):
+1. the raw paho QoS 1 receive ceiling of this machine (a subscriber that does nothing
+   but receive and acknowledge),
+2. the sustained MQTT -> committed rows rate of one `ioc ingest` worker and of two
+   workers in one share group,
+3. peak RSS per worker,
+4. the Kafka-side pipeline cost per message (decode + validate + COPY + commit) measured
+   apart from the broker, and, for reference, the consumer rate through Tansu.
+
+Every MQTT figure drains a queue pre-filled while the subscriber was offline, so the
+publisher's own cost is not in the measurement; the rate is the slope between 10% and
+90% of the rows committed, so process start-up is not in it either.
+
+Usage: .venv/bin/python bench/ingest.py [--messages 60000] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and this module would
+# shadow the `ingest` package it measures; put the repository root there instead.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import psutil
+import psycopg
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from config.secrets import MQTT_INGEST_USER, load_secrets
+from config.settings import Settings, get_settings
+from ingest.message import RawMessage
+from ingest.provisioning import DeviceCredentials, register_device
+from store.devices import DeviceSpec
+
+console = Console()
+IOC_BIN = str(Path(sys.executable).parent / "ioc")
+METRICS_PER_MESSAGE = 3
+
+
+@dataclass
+class Rate:
+    messages_per_s: float
+    seconds: float
+    peak_rss_mb: list[float]
+
+
+# -- traffic ---------------------------------------------------------------------------
+def register_devices(settings: Settings, n: int) -> list[DeviceCredentials]:
+    tag = uuid.uuid4().hex[:6]
+    return [
+        register_device(
+            settings,
+            DeviceSpec(
+                id=f"bench-{tag}-{i:02d}",
+                type="air_quality",
+                province="Khánh Hòa",
+                lat=12.2388,
+                lon=109.1967,
+            ),
+        )
+        for i in range(n)
+    ]
+
+
+def telemetry_lines(n: int, offset: int) -> bytes:
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    lines = (
+        json.dumps({"ts": (base + timedelta(seconds=offset + i)).isoformat(),
+                    "pm25": 10 + i % 70, "pm10": 30 + i % 90, "temp": 28.5})
+        for i in range(n)
+    )  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+def prefill(settings: Settings, devices: list[DeviceCredentials], total: int, offset: int) -> None:
+    """Publish `total` messages with the C client (paho is too slow a QoS 1 publisher)."""
+    per_device = total // len(devices)
+    procs = []
+    for device in devices:
+        procs.append(
+            subprocess.Popen(
+                [
+                    shutil.which("mosquitto_pub") or "mosquitto_pub",
+                    "-h",
+                    settings.mqtt_host,
+                    "-p",
+                    str(settings.mqtt_port),
+                    "-u",
+                    device.username,
+                    "-P",
+                    device.password,
+                    "-t",
+                    device.topic,
+                    "-q",
+                    "1",
+                    "-l",
+                ],
+                stdin=subprocess.PIPE,
+            )
+        )
+    for proc in procs:
+        proc.stdin.write(telemetry_lines(per_device, offset))  # type: ignore[union-attr]
+        proc.stdin.close()  # type: ignore[union-attr]
+    for proc in procs:
+        proc.wait(600)
+
+
+# -- 1. raw paho ceiling ---------------------------------------------------------------
+class RawSubscriber:
+    def __init__(self, settings: Settings, client_id: str, group: str) -> None:
+        self.received = 0
+        self.done = threading.Event()
+        self.target = 0
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+            protocol=MQTTProtocolVersion.MQTTv311,
+        )  # fmt: skip
+        self.client.username_pw_set(MQTT_INGEST_USER, load_secrets(settings).mqtt_ingest_password)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            f"$share/{group}/ioc/v1/+/telemetry", qos=1
+        )
+        self.settings = settings
+        self.first = self.last = 0.0
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self.received += 1
+        if self.received == 1:
+            self.first = time.perf_counter()
+        if self.received >= self.target:
+            self.last = time.perf_counter()
+            self.done.set()
+
+    def session(self) -> None:
+        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port)
+        self.client.loop_start()
+        time.sleep(1)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def drain(self, target: int) -> float:
+        self.target = target
+        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port)
+        self.client.loop_start()
+        self.done.wait(600)
+        self.client.disconnect()
+        self.client.loop_stop()
+        return (target - 1) / (self.last - self.first)
+
+
+def raw_ceiling(settings: Settings, devices: list[DeviceCredentials], total: int) -> float:
+    group = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    sub = RawSubscriber(settings, f"{group}-c", group)
+    sub.session()  # create the persistent session, then go offline
+    prefill(settings, devices, total, offset=0)
+    return sub.drain(total // len(devices) * len(devices))
+
+
+# -- 2. workers ------------------------------------------------------------------------
+def routes_file(directory: Path, group: str) -> Path:
+    path = directory / f"routes-{group}.yaml"
+    config = {
+        "mqtt": {"share_group": group,
+                 "routes": [{"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"}]},
+        "kafka": {"group_id": group, "routes": []},
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_worker(
+    routes: Path, worker_id: str, log: Path, metrics_port: int = 0
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, IOC_ROUTES_FILE=str(routes))
+    argv = [IOC_BIN, "ingest", "--source", "mqtt", "--worker-id", worker_id]
+    argv += ["--metrics-port", str(metrics_port)]
+    return subprocess.Popen(argv, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def messages_written(ports: list[int]) -> int:
+    """Progress from the workers' own counters: polling count(*) on a table of millions
+    of rows would load the database we are measuring."""
+    total = 0
+    for port in ports:
+        try:
+            body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+        except httpx.HTTPError:
+            continue
+        for line in body.splitlines():
+            if line.startswith("ioc_ingest_messages_written_total{"):
+                total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(60)
+
+
+def rows_for(conn: psycopg.Connection, prefix: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM measurements WHERE device_id LIKE %s", (prefix + "%",)
+    ).fetchone()[0]
+
+
+def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Rate:
+    group = f"bench-w{n_workers}-{uuid.uuid4().hex[:6]}"
+    routes = routes_file(out, group)
+    devices = register_devices(settings, 20)
+    prefix = devices[0].device_id.rsplit("-", 1)[0]
+    ids = [f"{group}-{i}" for i in range(n_workers)]
+    log = out / f"{group}.log"
+    # Start and stop the workers once so their sessions exist and the broker queues for them.
+    procs = [start_worker(routes, wid, log) for wid in ids]
+    time.sleep(4)
+    stop(procs)
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task(f"pre-filling {total:,} messages", total=None)
+        prefill(settings, devices, total, offset=0)
+    expected = total // len(devices) * len(devices)
+    peaks = [0.0] * n_workers
+    marks: dict[float, float] = {}
+    ports = [free_port() for _ in ids]
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"{n_workers} worker(s) draining", total=expected)
+        procs = [start_worker(routes, wid, log, port) for wid, port in zip(ids, ports, strict=True)]
+        ps = [psutil.Process(p.pid) for p in procs]
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = messages_written(ports)
+            now = time.perf_counter()
+            for fraction in (0.1, 0.9):
+                if done >= expected * fraction and fraction not in marks:
+                    marks[fraction] = now
+            for i, p in enumerate(ps):
+                peaks[i] = max(peaks[i], p.memory_info().rss / 2**20)
+            bar.update(task, completed=done)
+            if done >= expected:
+                break
+            time.sleep(0.05)
+        stop(procs)
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        rows = rows_for(conn, prefix)
+    if rows != expected * METRICS_PER_MESSAGE:
+        console.print(f"[red]row check failed: {rows} rows, {expected * METRICS_PER_MESSAGE} sent")
+    span = marks[0.9] - marks[0.1]
+    return Rate(0.8 * expected / span, span, peaks)
+
+
+# -- 4. Kafka-side pipeline cost apart from the broker ---------------------------------
+def kafka_pipeline_cost(settings: Settings, n: int) -> dict[str, float]:
+    """decode + validate + COPY + commit per message, on messages shaped like the Kafka
+    source hands them over; the broker is not involved."""
+    from ingest.decode import decode
+    from ingest.routes import KafkaRoute, RoutesConfig, kafka_router
+    from ingest.worker import build_batch
+    from store.writer import BatchWriter
+
+    config = RoutesConfig(kafka={"routes": [KafkaRoute(topic="s", format="syslog"),
+                                            KafkaRoute(topic="e", format="suricata")]})  # fmt: skip
+    router = kafka_router(config)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    messages = {
+        "syslog": [
+            RawMessage("kafka", "s", (
+                f"<38>1 {(now - timedelta(milliseconds=i)).isoformat()} web-{i % 9} sshd {i} - - "
+                f"Failed password for root from 203.0.113.{i % 200} port {20000 + i} ssh2"
+            ).encode(), partition=0, offset=10_000_000 + i)
+            for i in range(n)
+        ],
+        "suricata": [
+            RawMessage("kafka", "e", json.dumps({
+                "timestamp": (now - timedelta(milliseconds=i)).isoformat(), "flow_id": i,
+                "event_type": "alert", "src_ip": f"198.51.100.{i % 200}", "src_port": 40000,
+                "dest_ip": "10.0.0.5", "dest_port": 22, "proto": "TCP",
+                "alert": {"action": "allowed", "gid": 1, "signature_id": 2018358, "rev": 10,
+                          "signature": "ET SCAN Potential SSH Scan", "category": "Scan",
+                          "severity": 2}}).encode(), partition=0, offset=20_000_000 + i)
+            for i in range(n)
+        ],
+    }  # fmt: skip
+    costs = {}
+    with psycopg.connect(settings.dsn()) as conn:
+        writer = BatchWriter(conn)
+        for name, batch in messages.items():
+            t0 = time.perf_counter()
+            decoded = [decode(m, router, 1 << 20) for m in batch]
+            t1 = time.perf_counter()
+            for start in range(0, n, 2000):
+                writer.write(build_batch(decoded[start : start + 2000]))
+            t2 = time.perf_counter()
+            costs[f"{name} decode µs/msg"] = (t1 - t0) / n * 1e6
+            costs[f"{name} write µs/msg"] = (t2 - t1) / n * 1e6
+            costs[f"{name} total µs/msg"] = (t2 - t0) / n * 1e6
+    return costs
+
+
+def plot(out: Path, ceiling: float, one: Rate, two: Rate) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = ["raw paho QoS1\nreceive", "1 worker\n(to committed rows)", "2 workers\n(share group)"]
+    values = [ceiling, one.messages_per_s, two.messages_per_s]
+    bars = ax.bar(labels, values, color=["#999999", "#1f77b4", "#2ca02c"])
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values])
+    ax.axhline(0.75 * ceiling, ls="--", color="#d62728", label="75% of raw ceiling")
+    ax.set_ylabel("messages / second")
+    ax.set_title("MQTT ingest throughput (3 metrics per message)")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "ingest.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+
+    console.print("[bold]1/4[/] raw paho QoS 1 receive ceiling")
+    ceiling = raw_ceiling(settings, register_devices(settings, 20), args.messages)
+    console.print("[bold]2/4[/] one worker")
+    one = worker_rate(settings, 1, args.messages, args.out)
+    console.print("[bold]3/4[/] two workers in one share group")
+    two = worker_rate(settings, 2, args.messages, args.out)
+    console.print("[bold]4/4[/] Kafka-side pipeline cost, apart from the broker")
+    kafka = kafka_pipeline_cost(settings, 20_000)
+
+    table = Table(title=f"ingest benchmark ({args.messages:,} messages per MQTT run)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("raw paho QoS1 receive ceiling", f"{ceiling:,.0f} msg/s")
+    table.add_row("1 worker, MQTT -> committed rows", f"{one.messages_per_s:,.0f} msg/s")
+    table.add_row("  as share of raw ceiling", f"{one.messages_per_s / ceiling:.0%} (target ≥ 75%)")
+    table.add_row("2 workers, share group", f"{two.messages_per_s:,.0f} msg/s")
+    table.add_row(
+        "  2 workers / 1 worker", f"{two.messages_per_s / one.messages_per_s:.2f}× (target ≥ 1.6×)"
+    )
+    table.add_row(
+        "peak RSS per worker",
+        ", ".join(f"{r:.0f} MB" for r in one.peak_rss_mb + two.peak_rss_mb) + " (target ≤ 250 MB)",
+    )
+    for name, value in kafka.items():
+        table.add_row(f"Kafka pipeline: {name}", f"{value:.1f}")
+    console.print(table)
+    console.print(f"plot: {plot(args.out, ceiling, one, two)}")
+
+
+if __name__ == "__main__":
+    main()
