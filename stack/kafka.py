@@ -19,7 +19,18 @@ NAME = "tansu"
 
 # Partitions are the unit of parallelism of a consumer group: 4 lets four ingest workers
 # share a security-log topic. Alerts are few and are read in order.
-TOPICS = {"seclog.syslog": 4, "seclog.suricata": 4, "ioc.alerts": 1}
+# Ingest topics come from the routes file (one source of truth); partitions are the unit
+# of parallelism of a consumer group, so each gets several.
+INGEST_PARTITIONS = 4
+OUTPUT_TOPICS = {"ioc.alerts": 1}
+
+
+def wanted_topics(settings: Settings) -> dict[str, int]:
+    from ingest.routes import load_routes
+
+    routes = load_routes(settings.routes_file)
+    topics = {route.topic: INGEST_PARTITIONS for route in routes.kafka.routes}
+    return {**topics, **OUTPUT_TOPICS}
 
 
 def binary() -> Path:
@@ -89,7 +100,7 @@ def healthy(settings: Settings) -> bool:
 
 def ensure_topics(settings: Settings, topics: dict[str, int] | None = None) -> list[str]:
     """Create the missing topics; returns the names created (idempotent)."""
-    wanted = TOPICS if topics is None else topics
+    wanted = wanted_topics(settings) if topics is None else topics
     admin = _admin(settings)
     try:
         existing = set(admin.list_topics())

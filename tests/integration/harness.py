@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,18 +23,10 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
 from config.settings import Settings
+from stack.processes import wait_until as wait_for
 
 IOC_BIN = str(Path(sys.executable).parent / "ioc")
 EVENT_TABLES = ("measurements", "camera_events", "security_events", "dead_letters", "devices")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def count(conn: psycopg.Connection, table: str) -> int:

@@ -55,7 +55,9 @@ def test_postgres_schema_is_migrated_at_start(cfg: Settings) -> None:
 def test_kafka_topics_exist_with_their_partitions(cfg: Settings) -> None:
     assert kafka.ensure_topics(cfg) == []  # already created by `stack up`: idempotent
     found = kafka.partitions(cfg)
-    for topic, partitions in kafka.TOPICS.items():
+    wanted = kafka.wanted_topics(cfg)
+    assert {"seclog.syslog", "seclog.suricata", "seclog.cef", "ioc.alerts"} <= set(wanted)
+    for topic, partitions in wanted.items():
         assert found.get(topic) == partitions, (topic, found)
 
 
