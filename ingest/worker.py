@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # the second is retried forever without acknowledging anything.
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
+STOP_CHECK_SECONDS = 0.5
+
 BatchListener = Callable[[Batch, WriteResult], None]
 
 
@@ -83,6 +85,8 @@ class SourceWorker:
 
     def _poll_once(self) -> None:
         timeout = self.max_wait if not self._pending else max(self._deadline - time.monotonic(), 0)
+        # Never wait long in one poll: the stop flag (SIGTERM) is checked between polls.
+        timeout = min(timeout, STOP_CHECK_SECONDS)
         room = self.max_messages - len(self._pending)
         messages = self.source.poll(timeout, room)
         if messages and not self._pending:
