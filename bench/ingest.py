@@ -55,6 +55,7 @@ from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import Settings, get_settings
 from ingest.message import RawMessage
 from ingest.provisioning import DeviceCredentials, register_device
+from ingest.transports.mqtt import forget_session
 from store.devices import DeviceSpec
 
 console = Console()
@@ -180,13 +181,9 @@ def forget_sessions(settings: Settings, client_ids: list[str]) -> None:
     group of its own would otherwise queue a copy of every later message, forever."""
     password = load_secrets(settings).mqtt_ingest_password
     for client_id in client_ids:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        client.username_pw_set(MQTT_INGEST_USER, password)
-        client.connect(settings.mqtt_host, settings.mqtt_port)
-        client.loop_start()
-        time.sleep(0.2)
-        client.disconnect()
-        client.loop_stop()
+        forget_session(
+            settings.mqtt_host, settings.mqtt_port, MQTT_INGEST_USER, password, client_id
+        )
 
 
 def raw_ceiling(settings: Settings, devices: list[DeviceCredentials], total: int) -> float:

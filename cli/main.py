@@ -139,6 +139,25 @@ def ingest(
     sys.exit(run(settings, chosen, worker_id, port))
 
 
+@app.command("forget-worker")
+def forget_worker(
+    worker_id: Annotated[str, typer.Option("--worker-id", help="The retired worker's id")],
+) -> None:
+    """Delete a retired MQTT worker's broker session so the share group stops queuing
+    messages for it. Only for a worker that will not come back: its unacknowledged
+    messages go with the session."""
+    from config.secrets import MQTT_INGEST_USER, load_secrets
+    from ingest.transports.mqtt import forget_session
+
+    settings = get_settings()
+    password = load_secrets(settings, create=False).mqtt_ingest_password
+    forget_session(
+        settings.mqtt_host, settings.mqtt_port, MQTT_INGEST_USER, password,
+        f"ioc-ingest-{worker_id}",
+    )  # fmt: skip
+    typer.echo(f"session ioc-ingest-{worker_id} deleted")
+
+
 @app.command("api")
 def api(
     host: Annotated[str | None, typer.Option("--host")] = None,

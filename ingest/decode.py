@@ -28,28 +28,25 @@ def decode(message: RawMessage, router: TopicRouter, max_bytes: int) -> Decoded:
     format_name = route[0] if route else None
     size = len(message.payload)
     if route is None:
-        return _reject(message, None, f"no format is configured for topic {message.topic!r}")
+        return reject(message, None, f"no format is configured for topic {message.topic!r}")
     if size > max_bytes:
-        return _reject(message, format_name, f"message too large: {size} bytes > {max_bytes}")
+        return reject(message, format_name, f"message too large: {size} bytes > {max_bytes}")
     if size == 0:
-        return _reject(message, format_name, "empty message")
+        return reject(message, format_name, "empty message")
     try:
         events = list(route[1](message))
     except DecodeError as error:
-        return _reject(message, format_name, f"{format_name}: {error}")
+        return reject(message, format_name, f"{format_name}: {error}")
     except ValidationError as error:
-        return _reject(message, format_name, f"{format_name}: invalid: {validation_reason(error)}")
+        return reject(message, format_name, f"{format_name}: invalid: {validation_reason(error)}")
     if not events:
-        return _reject(message, format_name, f"{format_name}: message holds no events")
+        return reject(message, format_name, f"{format_name}: message holds no events")
     return Decoded(message, format_name, events)
 
 
 def reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded:
-    """A dead letter for a message that decoded but could not be stored."""
-    return _reject(message, format_name, reason)
-
-
-def _reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded:
+    """The message as a dead letter with its reason (also used when the database refuses
+    a message that decoded)."""
     letter = DeadLetter(
         transport=message.transport,
         topic=message.topic,

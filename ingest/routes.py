@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -92,8 +91,3 @@ def mqtt_router(config: RoutesConfig) -> TopicRouter:
 
 def kafka_router(config: RoutesConfig) -> TopicRouter:
     return TopicRouter({r.topic: r.format for r in config.kafka.routes}, wildcard=False)
-
-
-@lru_cache(maxsize=4)
-def cached_routes(path: Path) -> RoutesConfig:
-    return load_routes(path)

@@ -134,3 +134,21 @@ class MqttSource:
         self._closing = True
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def forget_session(host: str, port: int, username: str, password: str, client_id: str) -> None:
+    """Delete a worker's persistent session on the broker (connect once with
+    clean_session=True). For a worker retired for good: its session would otherwise stay
+    in the share group and keep receiving, and queuing, its share of messages."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(username, password)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        if not connected.wait(10):
+            raise ConnectionError(f"MQTT broker {host}:{port} did not accept {username}")
+    finally:
+        client.disconnect()
+        client.loop_stop()

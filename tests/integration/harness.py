@@ -8,21 +8,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
 import yaml
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from paho.mqtt.enums import CallbackAPIVersion
 
 from config.settings import Settings
+from ingest.transports.mqtt import forget_session
 from stack.processes import wait_until as wait_for
 
 IOC_BIN = str(Path(sys.executable).parent / "ioc")
@@ -134,14 +132,7 @@ def mosquitto_pub(
 
 
 def forget_mqtt_session(settings: Settings, username: str, password: str, client_id: str) -> None:
-    """Connect once with clean_session=True: mosquitto then drops the stored session."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    client.username_pw_set(username, password)
-    client.connect(settings.mqtt_host, settings.mqtt_port)
-    client.loop_start()
-    time.sleep(0.3)
-    client.disconnect()
-    client.loop_stop()
+    forget_session(settings.mqtt_host, settings.mqtt_port, username, password, client_id)
 
 
 def restart_mosquitto(settings: Settings) -> None:
