@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
 STOP_CHECK_SECONDS = 0.5
+STOP_RETRIES = 3
 
 BatchListener = Callable[[Batch, WriteResult], None]
 
@@ -127,6 +128,10 @@ class SourceWorker:
                 metrics.WRITE_ERRORS.labels(self.source.transport, "connection").inc()
                 self._writer = None
                 attempt += 1
+                if self._stop.is_set() and attempt > STOP_RETRIES:
+                    # Shutting down with the database away: nothing was acknowledged, so
+                    # the sources keep these messages; exit instead of retrying forever.
+                    raise
                 delay = min(0.5 * 2**attempt, 10.0)
                 log.warning("database unavailable (%s); retry %d in %.1fs", error, attempt, delay)
                 time.sleep(delay)
