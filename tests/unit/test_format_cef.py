@@ -13,6 +13,7 @@ from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
 from ingest.formats.cef import decode_cef
 from ingest.message import RawMessage
+from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.cef"
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
@@ -313,16 +314,6 @@ def test_event_id_uses_kafka_position() -> None:
 def test_event_id_without_position_uses_the_bytes() -> None:
     event = decode(PAN_OS, offset=None)
     assert event.event_id == stable_id("kafka", TOPIC, PAN_OS.encode())
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def assert_clean(event: SecurityEvent) -> None:

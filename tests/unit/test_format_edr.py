@@ -13,6 +13,7 @@ from events.ids import stable_id
 from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
 from ingest.message import RawMessage
+from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.edr"
 ODATA = "#microsoft.graph.security."
@@ -285,16 +286,6 @@ def test_event_id_rule() -> None:
     assert decode(ALERT).event_id == stable_id("kafka", TOPIC, 0, 88)
     raw = orjson.dumps(ALERT)
     assert decode(raw, offset=None).event_id == stable_id("kafka", TOPIC, raw)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def test_hostile_values_are_clean_everywhere_but_raw() -> None:

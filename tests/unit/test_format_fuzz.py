@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from events.models import CameraEvent, Measurement, SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder, known_formats
 from ingest.message import RawMessage
+from tests.unit.text_walk import strings_in as _strings
 
 TELEMETRY_TOPIC = "ioc/v1/fuzz-dev-01/telemetry"
 TOPICS = {
@@ -371,16 +372,6 @@ STRUCTURED = {
 }
 
 # ---- the property -------------------------------------------------------------------
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def _unsafe(text: str) -> bool:

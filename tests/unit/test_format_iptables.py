@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from events.models import SecurityEvent
 from ingest.formats.base import get_decoder
 from ingest.message import RawMessage
+from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.syslog"
 UFW_BLOCK = (
@@ -148,16 +147,6 @@ def test_bad_addresses_and_ports_are_left_out() -> None:
     assert (event.source_ip, event.source_port, event.destination_port) == (None, None, None)
     assert event.destination_ip == "10.0.0.5"
     assert event.ecs["iptables"]["fields"]["SRC"] == "300.1.1.1"
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def test_hostile_prefix_and_fields_are_clean() -> None:

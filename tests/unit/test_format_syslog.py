@@ -13,6 +13,7 @@ from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
 from ingest.formats.syslog import MAX_MESSAGE_CHARS, decode_syslog, parse_line
 from ingest.message import RawMessage
+from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.syslog"
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
@@ -346,16 +347,6 @@ def test_raw_keeps_exact_bytes_including_newline() -> None:
     event = decode(line)
     assert event.raw == line
     assert event.message == "café \ufffd␀"
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def test_hostile_bytes_never_reach_columns_or_ecs() -> None:

@@ -15,6 +15,7 @@ from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
 from ingest.formats.winlog import decode_winlog
 from ingest.message import RawMessage
+from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.winlog"
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -388,16 +389,6 @@ def test_event_id_rule() -> None:
     assert decode(winlogbeat()).event_id == stable_id("kafka", TOPIC, 3, 311)
     raw = orjson.dumps(nxlog())
     assert decode(raw, offset=None).event_id == stable_id("kafka", TOPIC, raw)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 def test_hostile_values_are_clean_everywhere_but_raw() -> None:
