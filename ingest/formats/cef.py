@@ -50,7 +50,7 @@ from ingest.formats.common import (
     validated,
     zone_info,
 )
-from ingest.formats.syslog import FACILITIES, SEVERITIES, SyslogLine, parse_line
+from ingest.formats.syslog import SyslogLine, parse_line, syslog_header_ecs
 from ingest.message import RawMessage
 
 DATASET = "cef.log"
@@ -430,7 +430,7 @@ def _base_ecs(record: CefRecord, header: SyslogLine | None) -> dict[str, Any]:
     if rule.get("name"):
         ecs["message"] = _cut(record.name, MAX_MESSAGE_CHARS)
     if header is not None:
-        ecs["log"] = {"syslog": _syslog_ecs(header)}
+        ecs["log"] = {"syslog": syslog_header_ecs(header)}
     return ecs
 
 
@@ -521,21 +521,3 @@ def _host_name(ecs: dict[str, Any], header: SyslogLine | None) -> str | None:
         or ecs["observer"].get("hostname")
         or (header.hostname if header else None)
     )
-
-
-def _syslog_ecs(header: SyslogLine) -> dict[str, Any]:
-    syslog: dict[str, Any] = {}
-    if header.facility is not None and header.severity is not None:
-        syslog["priority"] = header.facility * 8 + header.severity
-        syslog["facility"] = {"code": header.facility, "name": FACILITIES[header.facility]}
-        syslog["severity"] = {"code": header.severity, "name": SEVERITIES[header.severity]}
-    named = {
-        "hostname": header.hostname,
-        "appname": header.appname,
-        "procid": header.procid,
-        "msgid": header.msgid,
-    }
-    syslog.update({key: value for key, value in named.items() if value is not None})
-    if header.version is not None:
-        syslog["version"] = str(header.version)
-    return syslog

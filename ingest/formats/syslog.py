@@ -653,7 +653,8 @@ def _ecs(
     return doc
 
 
-def _log_syslog(line: SyslogLine) -> dict[str, Any]:
+def syslog_header_ecs(line: SyslogLine) -> dict[str, Any]:
+    """ECS log.syslog.* of a syslog header (also used for CEF carried in syslog)."""
     syslog: dict[str, Any] = {}
     if line.facility is not None and line.severity is not None:
         syslog["priority"] = line.facility * 8 + line.severity
@@ -668,6 +669,11 @@ def _log_syslog(line: SyslogLine) -> dict[str, Any]:
         "msgid": line.msgid,
     }
     syslog.update({key: value for key, value in named.items() if value is not None})
+    return syslog
+
+
+def _log_syslog(line: SyslogLine) -> dict[str, Any]:
+    syslog = syslog_header_ecs(line)
     if line.structured_data:
         syslog["structured_data"] = clean_json(line.structured_data, max_string=1024, max_items=64)
     return syslog
