@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -97,6 +98,21 @@ def produce(settings: Settings, messages: Iterable[tuple[str, bytes | None, byte
     producer.flush(60)
     producer.close()
     return sent
+
+
+def sshd_failures(topic: str, n: int, host: str = "web") -> list[tuple[str, bytes, bytes]]:
+    """n distinct RFC 5424 sshd failure lines for Kafka, keyed by source address as log
+    shippers are configured to key them."""
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    return [
+        (
+            topic,
+            f"203.0.113.{i % 200}".encode(),
+            f"<86>1 {(now - timedelta(milliseconds=i)).isoformat()} {host}-{i % 9} sshd {i} - - "
+            f"Failed password for root from 203.0.113.{i % 200} port {20000 + i} ssh2".encode(),
+        )
+        for i in range(n)
+    ]
 
 
 def mosquitto_pub(

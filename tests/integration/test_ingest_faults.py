@@ -15,6 +15,7 @@ from tests.integration.harness import (
     mosquitto_pub,
     produce,
     restart_mosquitto,
+    sshd_failures,
     wait_for,
 )
 
@@ -45,24 +46,11 @@ def _publish_all(settings, creds, per_device: int, offset: int = 0) -> None:
         thread.join()
 
 
-def _syslog(topic: str, n: int) -> list[tuple[str, bytes, bytes]]:
-    now = datetime.now(UTC) - timedelta(minutes=1)
-    return [
-        (
-            topic,
-            f"203.0.113.{i % 200}".encode(),
-            f"<86>1 {(now - timedelta(milliseconds=i)).isoformat()} web-{i % 9} sshd {i} - - "
-            f"Failed password for root from 203.0.113.{i % 200} port {20000 + i} ssh2".encode(),
-        )
-        for i in range(n)
-    ]
-
-
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings, db, routes, devices, workers):
     creds = devices(10)
     per_device = 3000  # 30,000 messages, 60,000 rows
     create_topics(settings, [routes.syslog_topic, routes.suricata_topic])
-    kafka_messages = _syslog(routes.syslog_topic, 20_000)
+    kafka_messages = sshd_failures(routes.syslog_topic, 20_000)
     worker_id = f"kill-{uuid.uuid4().hex[:6]}"
     worker = workers(routes, worker_id)
 

@@ -14,23 +14,11 @@ from tests.integration.harness import (
     make_routes,
     mosquitto_pub,
     produce,
+    sshd_failures,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _syslog(topic: str, n: int, host: str) -> list[tuple[str, bytes, bytes]]:
-    now = datetime.now(UTC) - timedelta(minutes=2)
-    return [
-        (
-            topic,
-            f"198.51.100.{i % 250}".encode(),
-            f"<38>1 {(now - timedelta(milliseconds=i)).isoformat()} {host} sshd {i} - - "
-            f"Invalid user u{i} from 198.51.100.{i % 250} port {30000 + i % 30000}".encode(),
-        )
-        for i in range(n)
-    ]
 
 
 def test_sigterm_commits_the_open_batch(settings, db, tmp_path, devices, workers):
@@ -51,11 +39,11 @@ def test_sigterm_commits_the_open_batch(settings, db, tmp_path, devices, workers
 def test_kafka_rebalance_mid_stream_loses_and_duplicates_nothing(settings, db, routes, workers):
     create_topics(settings, [routes.syslog_topic, routes.suricata_topic])
     first = workers(routes, f"rb-a-{uuid.uuid4().hex[:6]}", "kafka")
-    produce(settings, _syslog(routes.syslog_topic, 30_000, "mail-1"))
+    produce(settings, sshd_failures(routes.syslog_topic, 30_000, "mail-1"))
     assert wait_for(lambda: count(db, "security_events") > 3_000, timeout=120)
     # A second worker joins the group: partitions move while messages are in flight.
     workers(routes, f"rb-b-{uuid.uuid4().hex[:6]}", "kafka")
-    produce(settings, _syslog(routes.syslog_topic, 10_000, "mail-2"))
+    produce(settings, sshd_failures(routes.syslog_topic, 10_000, "mail-2"))
     assert first.alive()
     assert wait_for(lambda: count(db, "security_events") >= 40_000, timeout=300), count(
         db, "security_events"
