@@ -75,14 +75,15 @@ def run(settings: Settings, sources: Sequence[str], worker_id: str, metrics_port
         threading.Thread(target=w.run, name=f"ingest-{w.source.transport}", daemon=False)
         for w in workers
     ]
-    threads.append(threading.Thread(target=keep_rollups, args=(settings, stop), daemon=True))
     for thread in threads:
         thread.start()
+    # Daemon: it holds nothing to flush, so shutdown never waits for it.
+    threading.Thread(target=keep_rollups, args=(settings, stop), daemon=True).start()
     log.info("ingest worker %s running: %s", worker_id, [w.source.transport for w in workers])
     while not stop.wait(0.5):
         metrics.READY.set(1 if all(w.healthy() for w in workers) else 0)
     metrics.READY.set(0)
-    for thread in threads[:-1]:
+    for thread in threads:
         thread.join()
     failed = [w for w in workers if w.failed is not None]
     for w in failed:
