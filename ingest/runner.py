@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import psycopg
 from prometheus_client import start_http_server
@@ -18,6 +18,7 @@ from ingest.transports.kafka import KafkaSource
 from ingest.transports.mqtt import MqttSource
 from ingest.worker import SourceWorker
 from store import rollups
+from store.writer import BatchProcessor
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def build_workers(
     sources: Sequence[str],
     worker_id: str,
     stop: threading.Event,
+    processor: Callable[[], BatchProcessor | None] = lambda: None,
 ) -> list[SourceWorker]:
     def connect() -> psycopg.Connection:
         return psycopg.connect(settings.dsn(), application_name=f"ioc-ingest-{worker_id}")
@@ -47,7 +49,7 @@ def build_workers(
             share_group=config.mqtt.share_group,
             filters=[r.filter for r in config.mqtt.routes],
         )
-        workers.append(SourceWorker(mqtt, mqtt_router(config), config, connect, stop))
+        workers.append(SourceWorker(mqtt, mqtt_router(config), config, connect, stop, processor()))
     if "kafka" in sources and config.kafka.routes:
         kafka = KafkaSource(
             bootstrap=settings.kafka_bootstrap,
@@ -56,7 +58,9 @@ def build_workers(
             topics=[r.topic for r in config.kafka.routes],
             max_poll_records=config.batching.max_messages,
         )
-        workers.append(SourceWorker(kafka, kafka_router(config), config, connect, stop))
+        workers.append(
+            SourceWorker(kafka, kafka_router(config), config, connect, stop, processor())
+        )
     return workers
 
 

@@ -21,7 +21,7 @@ from ingest import metrics
 from ingest.decode import Decoded, decode, reject
 from ingest.routes import RoutesConfig, TopicRouter
 from ingest.transports.base import Source
-from store.writer import Batch, BatchWriter, WriteResult
+from store.writer import Batch, BatchProcessor, BatchWriter, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,6 @@ _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
 STOP_CHECK_SECONDS = 0.5
 STOP_RETRIES = 3
-
-BatchListener = Callable[[Batch, WriteResult], None]
 
 
 def build_batch(pending: list[Decoded]) -> Batch:
@@ -54,7 +52,7 @@ class SourceWorker:
         config: RoutesConfig,
         connect: Callable[[], psycopg.Connection],
         stop: threading.Event,
-        listeners: list[BatchListener] | None = None,
+        processor: BatchProcessor | None = None,
     ) -> None:
         self.source = source
         self.router = router
@@ -63,7 +61,9 @@ class SourceWorker:
         self.max_bytes = config.limits.max_message_bytes
         self._connect = connect
         self._stop = stop
-        self._listeners = listeners or []
+        # Runs inside each write transaction (detectors, alerts); one per worker thread,
+        # since detectors keep per-batch scratch state.
+        self._processor = processor
         self._pending: list[Decoded] = []
         self._deadline = 0.0
         self._writer: BatchWriter | None = None
@@ -135,8 +135,6 @@ class SourceWorker:
                 delay = min(0.5 * 2**attempt, 10.0)
                 log.warning("database unavailable (%s); retry %d in %.1fs", error, attempt, delay)
                 time.sleep(delay)
-        for listener in self._listeners:
-            listener(batch, result)
         return result
 
     def _write_one_by_one(self, pending: list[Decoded]) -> WriteResult:
@@ -157,7 +155,7 @@ class SourceWorker:
 
     def _writer_or_connect(self) -> BatchWriter:
         if self._writer is None:
-            self._writer = BatchWriter(self._connect())
+            self._writer = BatchWriter(self._connect(), self._processor)
         return self._writer
 
     def _count(self, pending: list[Decoded], result: WriteResult) -> None:

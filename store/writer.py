@@ -9,8 +9,9 @@ replay safely after a crash.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import orjson
 import psycopg
@@ -18,6 +19,8 @@ from psycopg.types.json import Jsonb
 
 from events.ids import stable_id
 from events.models import CameraEvent, DeadLetter, Event, Measurement, SecurityEvent
+
+T = TypeVar("T")
 
 # A dead letter keeps the first MiB of its payload (with the full size and hash); the
 # broker's own message_size_limit bounds what can arrive at all.
@@ -80,6 +83,13 @@ class WriteResult:
     dead_letters: int = 0
 
 
+class BatchProcessor(Protocol):
+    """Runs inside the write transaction on the events new to the database (a
+    re-delivered event is not passed again), so what it derives commits with the data."""
+
+    def process(self, conn: psycopg.Connection, fresh: Batch) -> None: ...
+
+
 def dead_letter_id(letter: DeadLetter) -> str:
     """Kafka messages have a position, which identifies them exactly; MQTT messages do not,
     so the same bytes on the same topic count as the same message."""
@@ -89,8 +99,10 @@ def dead_letter_id(letter: DeadLetter) -> str:
 
 
 class BatchWriter:
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, processor: BatchProcessor | None = None) -> None:
         self.conn = conn
+        self.processor = processor
+        self._fresh: Batch | None = None
         with conn.transaction():
             for stage, table in _STAGING.items():
                 conn.execute(
@@ -100,12 +112,16 @@ class BatchWriter:
 
     def write(self, batch: Batch) -> WriteResult:
         with self.conn.transaction():
-            return WriteResult(
+            self._fresh = Batch() if self.processor is not None else None
+            result = WriteResult(
                 measurements=self._measurements(batch.measurements),
                 camera_events=self._camera_events(batch.camera_events),
                 security_events=self._security_events(batch.security_events),
                 dead_letters=self._dead_letters(batch.dead_letters),
             )
+            if self.processor is not None and self._fresh is not None:
+                self.processor.process(self.conn, self._fresh)
+            return result
 
     def _copy(self, stage: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
         cols = ", ".join(columns)
@@ -113,13 +129,18 @@ class BatchWriter:
             for row in rows:
                 copy.write_row(row)
 
-    def _insert_from_stage(self, stage: str, columns: Sequence[str], conflict: str) -> int:
+    def _insert_from_stage(
+        self, stage: str, columns: Sequence[str], conflict: str, returning: str = ""
+    ) -> tuple[int, set[tuple[object, ...]]]:
+        """Rows inserted, and (when `returning` names key columns and a processor is set)
+        the keys of the rows that were new, so the processor sees each event once."""
         table = _STAGING[stage]
         cols = ", ".join(columns)
+        tail = f" RETURNING {returning}" if returning and self._fresh is not None else ""
         cur = self.conn.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}{tail}"
         )
-        return cur.rowcount
+        return cur.rowcount, set(cur.fetchall()) if tail else set()
 
     def _measurements(self, rows: list[Measurement]) -> int:
         if not rows:
@@ -129,11 +150,15 @@ class BatchWriter:
             MEASUREMENT_COLUMNS,
             ((m.time, m.device_id, m.metric, m.value, int(m.quality)) for m in rows),
         )
-        return self._insert_from_stage(
+        count, new = self._insert_from_stage(
             "stage_measurements",
             MEASUREMENT_COLUMNS,
             "ON CONFLICT (device_id, metric, time) DO NOTHING",
+            returning="device_id, metric, time",
         )
+        if self._fresh is not None:
+            self._fresh.measurements = [m for m in rows if (m.device_id, m.metric, m.time) in new]
+        return count
 
     def _camera_events(self, rows: list[CameraEvent]) -> int:
         if not rows:
@@ -145,22 +170,27 @@ class BatchWriter:
         )
         # An event that has ended stays ended: a late or re-delivered 'update' must not
         # reopen it.
-        return self._insert_from_stage(
+        count, _ = self._insert_from_stage(
             "stage_camera_events",
             CAMERA_COLUMNS,
             f"ON CONFLICT (event_id, time) DO UPDATE SET {updates}, updated_at = now()"
             f" WHERE camera_events.state <> '{ENDED}' OR excluded.state = '{ENDED}'",
         )
+        return count
 
     def _security_events(self, rows: list[SecurityEvent]) -> int:
         if not rows:
             return 0
         self._copy("stage_security_events", SECURITY_COLUMNS, map(_security_row, rows))
-        return self._insert_from_stage(
+        count, new = self._insert_from_stage(
             "stage_security_events",
             SECURITY_COLUMNS,
             "ON CONFLICT (event_id, time) DO NOTHING",
+            returning="event_id, time",
         )
+        if self._fresh is not None:
+            self._fresh.security_events = _first_of_each(rows, lambda e: (e.event_id, e.time), new)
+        return count
 
     def _dead_letters(self, letters: list[DeadLetter]) -> int:
         if not letters:
@@ -174,6 +204,20 @@ class BatchWriter:
                 [_dead_letter_row(letter) for letter in letters],
             )
             return cur.rowcount
+
+
+def _first_of_each(
+    rows: Iterable[T], key: Callable[[T], tuple[object, ...]], new: set[tuple[object, ...]]
+) -> list[T]:
+    """The rows whose key the INSERT reported new, once each (a batch may carry the same
+    message twice; the database kept one)."""
+    kept = []
+    for row in rows:
+        k = key(row)
+        if k in new:
+            new.discard(k)
+            kept.append(row)
+    return kept
 
 
 def latest_per_event(rows: Iterable[CameraEvent]) -> list[CameraEvent]:

@@ -1,0 +1,107 @@
+"""Write the notifications an alert change calls for, in the change's own transaction.
+
+That is the whole crash argument: the change and its outbox rows commit together or not
+at all, and the dispatcher (dispatch.py) marks a row sent only after its channel took it.
+A silenced notification is still written, as 'silenced', so the record shows who would
+have been told and which silence kept quiet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from events.alerts import Domain, Severity
+from processors.alerts.silences import alert_labels, muting_silence
+
+
+class Channel(Protocol):
+    name: str
+    group_wait_seconds: float
+
+    def group_key(self, rule: str, labels: Mapping[str, str]) -> str: ...
+
+
+class Routing(Protocol):
+    def for_alert(self, domain: Domain, severity: Severity) -> Sequence[Channel]: ...
+
+
+def alert_payload(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The alert as notifiers see it (JSON-ready; a snapshot at the time of the change)."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": str(alert["id"]),
+        "fingerprint": alert["fingerprint"],
+        "rule": alert["rule"],
+        "domain": alert["domain"],
+        "status": alert["status"],
+        "severity": int(alert["severity"]),
+        "severity_label": Severity(alert["severity"]).label,
+        "labels": dict(alert["labels"]),
+        "title_vi": alert["title_vi"],
+        "title_en": alert["title_en"],
+        "summary_vi": alert["summary_vi"],
+        "summary_en": alert["summary_en"],
+        "values": dict(alert["alert_values"]),
+        "technique_ids": list(alert["technique_ids"]),
+        "started_at": iso(alert["started_at"]),
+        "updated_at": iso(alert["updated_at"]),
+        "resolved_at": iso(alert["resolved_at"]),
+    }
+
+
+def enqueue(
+    conn: psycopg.Connection,
+    alert: Mapping[str, Any],
+    kind: str,
+    routing: Routing,
+    silences: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> int:
+    """Queue one notification per routed channel; returns how many will be sent."""
+    domain = Domain(alert["domain"])
+    # Routed by the peak severity: a channel told of the escalation hears the way down.
+    channels = routing.for_alert(domain, Severity(alert["peak_severity"]))
+    if not channels:
+        return 0
+    labels = alert_labels(
+        alert["rule"], alert["domain"], Severity(alert["severity"]).label, alert["labels"]
+    )
+    silence_id = muting_silence(silences, labels, now)
+    rows = [_row(alert, kind, channel, silence_id, now) for channel in channels]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO outbox (notification_id, alert_id, channel, group_key, kind, payload,"
+            " due_at, status, silence_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    if silence_id is not None:
+        return 0
+    conn.execute("UPDATE alerts SET last_notified_at = %s WHERE id = %s", (now, alert["id"]))
+    return len(rows)
+
+
+def _row(
+    alert: Mapping[str, Any], kind: str, channel: Channel, silence_id: str | None, now: datetime
+) -> tuple[object, ...]:
+    notification_id = str(uuid.uuid4())
+    payload = {"notification_id": notification_id, "kind": kind, "alert": alert_payload(alert)}
+    return (
+        notification_id,
+        alert["id"],
+        channel.name,
+        channel.group_key(alert["rule"], alert["labels"]),
+        kind,
+        Jsonb(payload),
+        now + timedelta(seconds=channel.group_wait_seconds),
+        "silenced" if silence_id else "pending",
+        silence_id,
+    )

@@ -1,0 +1,39 @@
+"""The contract every stream detector keeps, so one runner can host them all.
+
+A detector is pure: given the stored state of the keys a batch touches and the batch's
+events, it returns new state and the signals it raised. The runner (processors/runner.py)
+loads and locks those keys' state rows in the same transaction that writes the batch, so
+state is exact with any number of workers and survives restarts, and only events new to
+the database are fed in, so a re-delivered batch is never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from events.alerts import Signal
+
+State = dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    # None for a key means "forget it" (the window emptied, the entity recovered).
+    states: dict[str, State | None] = field(default_factory=dict)
+    signals: list[Signal] = field(default_factory=list)
+
+
+class Detector(Protocol):
+    # Unique and stable: it names the detector's rows in the detector_state table.
+    name: str
+
+    def keys(self, events: Sequence[Any]) -> set[str]:
+        """The state keys this batch needs (e.g. one per source address)."""
+        ...
+
+    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
+        """states holds every key from keys() that has stored state; missing keys are
+        new. Must not modify the mappings it is given."""
+        ...
