@@ -124,6 +124,13 @@ def ingest(
         int | None, typer.Option("--metrics-port", help="Prometheus port; 0 = off")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    detect: Annotated[
+        bool,
+        typer.Option(
+            "--detect/--no-detect",
+            help="Run the detectors and alert manager in each batch's transaction",
+        ),
+    ] = True,
 ) -> None:
     """Run an ingest worker until SIGTERM (which flushes the current batch)."""
     from ingest.runner import SOURCES, run
@@ -136,7 +143,7 @@ def ingest(
         typer.echo(f"error: unknown source {sorted(unknown)}; use {SOURCES}", err=True)
         raise typer.Exit(2)
     port = settings.metrics_port if metrics_port is None else metrics_port
-    sys.exit(run(settings, chosen, worker_id, port))
+    sys.exit(run(settings, chosen, worker_id, port, detect=detect))
 
 
 @app.command("forget-worker")
@@ -190,6 +197,14 @@ def _register_optional() -> None:
         app.command("simulate")(simulate)
     except ImportError:
         pass
+    from cli.alerts import alerts_app, reload
+    from cli.rules import rules_app
+    from cli.users import users_app
+
+    rules_app.command("reload")(reload)
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(users_app, name="users")
 
 
 _register_optional()

@@ -27,6 +27,7 @@ class Secrets:
     mqtt_ingest_password: str
     mqtt_frigate_password: str
     mqtt_admin_password: str
+    webhook_secret: str  # HMAC key of webhook notifications (X-IOC-Signature)
 
 
 def _new_secret() -> str:

@@ -33,10 +33,32 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     api_port: int = 8000
     metrics_port: int = 9108  # ingest worker's Prometheus endpoint; 0 = off
+    alerts_metrics_port: int = 9109  # alert service's Prometheus endpoint; 0 = off
+    # How often the alert service looks for silent devices / closed hours / due reminders.
+    offline_check_seconds: float = 15
+    air_check_seconds: float = 60
+    renotify_check_seconds: float = 30
     pglite_port: int = 55433  # PGlite + TimescaleDB wire server (tests of the Timescale path)
 
     routes_file: Path = REPO_ROOT / "deploy" / "ingest" / "routes.yaml"
     metrics_file: Path = REPO_ROOT / "events" / "metrics.yaml"
+    channels_file: Path = REPO_ROOT / "deploy" / "alerts" / "channels.yaml"
+    # Rule packs: environment rules (processors/rules), security detections, Sigma
+    # rules, indicator lists. Several folders may be given, separated by ':'.
+    env_rules: str = str(REPO_ROOT / "processors" / "environment" / "rules")
+    security_rules: str = str(REPO_ROOT / "processors" / "security" / "rules" / "detections.yaml")
+    sigma_rules: str = str(REPO_ROOT / "processors" / "security" / "rules" / "sigma")
+    indicators: str = str(REPO_ROOT / "deploy" / "security" / "indicators")
+    # Sender of public warnings (CAP <sender>) and the SOC's name in STIX exports.
+    cap_sender: str = "ioc@kiengiang.gov.vn"
+    soc_name: str = "SOC tỉnh Kiên Giang"
+    soc_province: str = "Kiên Giang"
+
+    def rules_paths(self) -> list[Path]:
+        return [Path(p) for p in self.env_rules.split(":") if p]
+
+    def sigma_paths(self) -> list[Path]:
+        return [Path(p) for p in self.sigma_rules.split(":") if p]
 
     @property
     def kafka_bootstrap(self) -> str:

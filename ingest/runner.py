@@ -64,14 +64,22 @@ def build_workers(
     return workers
 
 
-def run(settings: Settings, sources: Sequence[str], worker_id: str, metrics_port: int) -> int:
+def run(
+    settings: Settings,
+    sources: Sequence[str],
+    worker_id: str,
+    metrics_port: int,
+    *,
+    detect: bool = True,
+) -> int:
     config = load_routes(settings.routes_file)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     if metrics_port:
         start_http_server(metrics_port, addr=settings.bind_host)
-    workers = build_workers(settings, config, sources, worker_id, stop)
+    processor = _runner_factory(settings) if detect else (lambda: None)
+    workers = build_workers(settings, config, sources, worker_id, stop, processor)
     if not workers:
         log.error("no routes configured for sources %s", list(sources))
         return 2
@@ -93,6 +101,12 @@ def run(settings: Settings, sources: Sequence[str], worker_id: str, metrics_port
     for w in failed:
         log.error("%s source failed: %s", w.source.transport, w.failed)
     return 1 if failed else 0
+
+
+def _runner_factory(settings: Settings) -> Callable[[], BatchProcessor | None]:
+    from processors.catalog import build_runner
+
+    return lambda: build_runner(settings)
 
 
 def keep_rollups(settings: Settings, stop: threading.Event, every: float = 30.0) -> None:

@@ -14,7 +14,7 @@ from config.settings import Settings
 from stack import processes
 from stack.processes import ProcessSpec
 
-INGEST, API = "ingest", "api"
+INGEST, API, ALERTS = "ingest", "api", "alerts"
 WORKER_ID = "1"  # names the worker's persistent MQTT session (ioc-ingest-1)
 
 
@@ -38,6 +38,10 @@ def _api_argv(settings: Settings) -> list[str]:
     return [ioc_bin(), "api", "--host", settings.bind_host, "--port", str(settings.api_port)]
 
 
+def _alerts_argv(settings: Settings) -> list[str]:
+    return [ioc_bin(), "alerts", "run", "--metrics-port", str(settings.alerts_metrics_port)]
+
+
 def _marker(argv: list[str]) -> str:
     return " ".join(argv[1:])
 
@@ -48,6 +52,30 @@ def ingest_pid(settings: Settings) -> int | None:
 
 def api_pid(settings: Settings) -> int | None:
     return _pid(settings, API)
+
+
+def alerts_pid(settings: Settings) -> int | None:
+    return _pid(settings, ALERTS)
+
+
+def alerts_healthy(settings: Settings) -> bool:
+    if not settings.alerts_metrics_port:
+        return alerts_pid(settings) is not None
+    try:
+        url = f"http://{settings.bind_host}:{settings.alerts_metrics_port}/metrics"
+        body = httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return False
+    return "ioc_alerts_ready 1.0" in body.splitlines()
+
+
+def start_alerts(settings: Settings, timeout: float = 60) -> None:
+    _start(settings, ALERTS, _alerts_argv(settings), lambda: alerts_healthy(settings), timeout)
+
+
+def stop_alerts(settings: Settings) -> bool:
+    # SIGTERM: the dispatcher finishes the group it is sending, then exits.
+    return processes.stop(processes.pid_path(settings.run_dir, ALERTS), timeout=40)
 
 
 def _pid(settings: Settings, name: str) -> int | None:

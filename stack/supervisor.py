@@ -40,6 +40,8 @@ PARTS = (
     Part("pglite", lambda s: s.pglite_port, pglite.pid, pglite.healthy, pglite.stop),
     Part("ingest", lambda s: s.metrics_port, apps.ingest_pid, apps.ingest_healthy,
          apps.stop_ingest),
+    Part("alerts", lambda s: s.alerts_metrics_port, apps.alerts_pid, apps.alerts_healthy,
+         apps.stop_alerts),
     Part("api", lambda s: s.api_port, apps.api_pid, apps.api_healthy, apps.stop_api),
 )  # fmt: skip
 
@@ -78,6 +80,7 @@ def up(
         _step(report, "pglite", _server(settings, pglite.start, settings.pglite_port))
     if not services_only:
         _step(report, "ingest", _server(settings, apps.start_ingest, settings.metrics_port))
+        _step(report, "alerts", _server(settings, apps.start_alerts, settings.alerts_metrics_port))
         _step(report, "api", _server(settings, apps.start_api, settings.api_port))
 
 

@@ -11,10 +11,10 @@ export IOC_MQTT_PORT="${IOC_TEST_MQTT_PORT:-21883}"
 export IOC_KAFKA_PORT="${IOC_TEST_KAFKA_PORT:-29092}"
 export IOC_API_PORT="${IOC_TEST_API_PORT:-28000}"
 export IOC_PGLITE_PORT="${IOC_TEST_PGLITE_PORT:-25433}"
-export IOC_METRICS_PORT=0 # workers started by tests must not fight over one port
+export IOC_METRICS_PORT=0 IOC_ALERTS_METRICS_PORT=0 # processes started by tests must not fight over one port
 # Secrets come from the fresh run dir, never from the developer's shell.
 unset IOC_PG_PASSWORD IOC_DATABASE_URL IOC_MQTT_INGEST_PASSWORD IOC_MQTT_FRIGATE_PASSWORD \
-  IOC_MQTT_ADMIN_PASSWORD
+  IOC_MQTT_ADMIN_PASSWORD IOC_WEBHOOK_SECRET
 
 IOC=.venv/bin/ioc
 

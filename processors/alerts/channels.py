@@ -1,0 +1,205 @@
+"""Notification channels (deploy/alerts/channels.yaml): who is told of which alert, how.
+
+Validated whole at load, so a typo fails the service at start, not the first alert at
+3 a.m. Each channel's `settings` block is checked against its notifier's own model,
+found through the notifier registry: a new channel type brings its model with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from config.settings import REPO_ROOT
+from events.alerts import Domain, Severity
+from processors.alerts.notify import notifier_type
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+DEFAULT_CHANNELS_FILE = REPO_ROOT / "deploy" / "alerts" / "channels.yaml"
+CHANNELS_FILE_ENV = "IOC_CHANNELS_FILE"
+RULE = "rule"  # the group_by name that means the alert's rule, not a label
+
+# ${NAME} or ${NAME:-default}, as in a shell or docker compose.
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, environ: Mapping[str, str]) -> Any:
+    """Replace ${NAME} and ${NAME:-default} in every string of `value` (recursively).
+
+    Only channel settings are expanded: they hold what differs between deployments
+    (URLs, ports, addresses). A reference with no value and no default is an error,
+    never an empty string, so a missing variable cannot pass unnoticed.
+    """
+    if isinstance(value, str):
+        return _ENV_REFERENCE.sub(lambda m: _lookup(m, environ), value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, environ) for v in value]
+    return value
+
+
+def _lookup(match: re.Match[str], environ: Mapping[str, str]) -> str:
+    name, default = match.group(1), match.group(2)
+    found = environ.get(name)
+    if found:
+        return found
+    if default is not None:
+        return default
+    raise ValueError(f"environment variable {name} is not set and has no default")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Channel(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    type: str
+    domains: tuple[Domain, ...] = tuple(Domain)
+    min_severity: Severity = Severity.LOW
+    group_by: tuple[str, ...] = (RULE,)
+    group_wait_seconds: float = Field(default=30.0, ge=0)
+    # After validation: the notifier's own config model (see _check_settings).
+    settings: BaseModel
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        notifier_type(value)  # raises, naming the known types
+        return value
+
+    @field_validator("min_severity", mode="before")
+    @classmethod
+    def _severity_word(cls, value: object) -> object:
+        return Severity.parse(value) if isinstance(value, str) else value
+
+    @field_validator("domains")
+    @classmethod
+    def _some_domain(cls, value: tuple[Domain, ...]) -> tuple[Domain, ...]:
+        if not value:
+            raise ValueError("at least one domain (leave the field out for all)")
+        return value
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _check_settings(cls, value: object, info: ValidationInfo) -> BaseModel:
+        kind = info.data.get("type")
+        if kind is None:  # the type itself failed; its error says why
+            raise ValueError("cannot check settings of an unknown channel type")
+        model = notifier_type(kind).Config
+        try:
+            return model.model_validate(expand_env(value or {}, os.environ))
+        except ValidationError as error:
+            raise ValueError(_nested(error)) from None
+
+    def accepts(self, domain: Domain, severity: Severity) -> bool:
+        return domain in self.domains and severity >= self.min_severity
+
+    def group_key(self, rule: str, labels: Mapping[str, str]) -> str:
+        """Alerts with equal keys on one channel go out together.
+
+        Values are JSON-quoted so a label value holding ',' or '=' cannot make two
+        different groups look the same; a missing label groups as "".
+        """
+        parts = []
+        for name in self.group_by:
+            value = rule if name == RULE else str(labels.get(name, ""))
+            parts.append(f"{name}={orjson.dumps(value).decode()}")
+        return ",".join(parts)
+
+
+def _nested(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {_message(e['msg'])}"
+        for e in error.errors()
+    )
+
+
+class ChannelsConfig(_Strict):
+    # 0 turns reminders off. The alert manager reads this; the dispatcher does not.
+    renotify_interval_seconds: float = Field(default=4 * 3600, ge=0)
+    max_attempts: int = Field(default=10, gt=0)
+    backoff_seconds: float = Field(default=10.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    channels: tuple[Channel, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ChannelsConfig:
+        names = [c.name for c in self.channels]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"channel names must be unique; repeated: {', '.join(doubled)}")
+        return self
+
+    def for_alert(self, domain: Domain, severity: Severity) -> list[Channel]:
+        return [c for c in self.channels if c.accepts(domain, severity)]
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Wait before try number attempts + 1: doubling from backoff_seconds, capped."""
+        exponent = min(max(attempts - 1, 0), 32)  # 2**32 × any base is past any cap
+        return timedelta(seconds=min(self.backoff_seconds * 2**exponent, self.backoff_max_seconds))
+
+
+def channels_path(settings: Settings, environ: Mapping[str, str] = os.environ) -> Path:
+    """IOC_CHANNELS_FILE wins, then a `channels_file` setting if Settings has one."""
+    override = environ.get(CHANNELS_FILE_ENV)
+    if override:
+        return Path(override)
+    configured = getattr(settings, "channels_file", None)
+    return Path(configured) if configured else DEFAULT_CHANNELS_FILE
+
+
+def load_channels(path: Path) -> ChannelsConfig:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return ChannelsConfig.model_validate(data)
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: {error}") from error
+    except ValidationError as error:
+        raise ValueError(f"{path}: {format_errors(error, data)}") from None
+
+
+def format_errors(error: ValidationError, data: Any) -> str:
+    """One line per error, naming the channel by its name rather than its index."""
+    lines = []
+    for e in error.errors():
+        loc = list(e["loc"])
+        if len(loc) >= 2 and loc[0] == "channels" and isinstance(loc[1], int):
+            loc[:2] = [f"channels{_channel_label(data, loc[1])}"]
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        lines.append(f"{where}: {_message(e['msg'])}")
+    return "; ".join(lines)
+
+
+def _message(text: str) -> str:
+    return text.removeprefix("Value error, ")
+
+
+def _channel_label(data: Any, index: int) -> str:
+    try:
+        name = data["channels"][index]["name"]
+    except (KeyError, IndexError, TypeError):
+        name = None
+    return f"[{name}]" if isinstance(name, str) else f"[{index}]"

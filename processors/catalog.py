@@ -1,0 +1,32 @@
+"""Which detectors run, built from the rule packs the settings name.
+
+`load_detectors` is what the ingest worker's runner calls at start and on every
+`ioc rules reload`; a pack that fails to load raises, and the runner keeps the set it
+had (processors/runner.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.settings import Settings
+from processors.alerts.channels import channels_path, load_channels
+from processors.alerts.manager import AlertManager
+from processors.environment.detector import EnvironmentDetector
+from processors.rules import RuleBook
+from processors.runner import DetectorRunner, DetectorSet
+
+
+def load_detectors(settings: Settings) -> DetectorSet:
+    from processors.security.detectors import load_security_detectors
+
+    book = RuleBook.load(settings.rules_paths())
+    security = load_security_detectors(
+        Path(settings.security_rules), indicators=Path(settings.indicators)
+    )
+    return DetectorSet(measurements=[EnvironmentDetector(book)], security=list(security))
+
+
+def build_runner(settings: Settings) -> DetectorRunner:
+    routing = load_channels(channels_path(settings))
+    return DetectorRunner(AlertManager(routing), lambda: load_detectors(settings))

@@ -1,0 +1,135 @@
+"""Hourly VN_AQI and QCVN 05:2023 per station, when each hour has closed.
+
+Each station's hours are computed once, in order, from the first hour not yet in
+aqi_hourly (so a restart or an outage backfills), reading hourly means of GOOD and
+SUSPECT readings straight from measurements (a window of a day and a half per station is
+small, and it does not wait on rollup refreshes). The AQI series is stored with its
+category and colour; signals go to the alert manager like any detector's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from events.models import Quality
+from processors import state as state_store
+from processors.alerts.manager import AlertManager
+from processors.environment.aqi import HOURLY_GASES, PM_METRICS
+from processors.environment.aqi_signals import AqiOutcome, aqi_signal, qcvn_signals
+from processors.environment.averaging import hour_start
+from processors.rules import RuleBook
+from processors.rules.model import AqiRule, QcvnRule
+
+HOUR = timedelta(hours=1)
+# Readings may arrive a little late; an hour is computed this long after it closed.
+GRACE = timedelta(minutes=2)
+# How far back an outage is backfilled; how much history an hour's means need (24h QCVN).
+BACKFILL = timedelta(hours=48)
+HISTORY = timedelta(hours=24)
+METRICS = sorted({*HOURLY_GASES, *PM_METRICS, "o3", "pm25", "pm10", "co", "so2", "no2"})
+
+Series = dict[str, list[tuple[datetime, float]]]
+
+
+class AirQualityJob:
+    def __init__(self, manager: AlertManager, book: RuleBook) -> None:
+        self.manager = manager
+        self.aqi_rules = [r for r in book.of_kind("aqi") if isinstance(r, AqiRule)]
+        self.qcvn_rules = [r for r in book.of_kind("qcvn") if isinstance(r, QcvnRule)]
+
+    def __call__(self, conn: psycopg.Connection, now: datetime) -> int:
+        last_closed = hour_start(now - GRACE) - HOUR
+        hours = 0
+        for device_id, start in self._pending(conn, last_closed, now):
+            hours += self._station(conn, device_id, start, last_closed)
+        return hours
+
+    def _pending(
+        self, conn: psycopg.Connection, last_closed: datetime, now: datetime
+    ) -> list[tuple[str, datetime]]:
+        """Stations with air data and the first hour of theirs still to compute."""
+        rows = conn.execute(
+            "SELECT m.device_id, min(m.time), (SELECT max(hour) FROM aqi_hourly a"
+            " WHERE a.device_id = m.device_id)"
+            " FROM measurements m WHERE m.metric = ANY(%s) AND m.time >= %s AND m.time < %s"
+            " GROUP BY m.device_id ORDER BY m.device_id",
+            (METRICS, now - BACKFILL, last_closed + HOUR),
+        ).fetchall()
+        pending = []
+        for device_id, first_reading, last_done in rows:
+            start = hour_start(first_reading) if last_done is None else last_done + HOUR
+            if start <= last_closed:
+                pending.append((device_id, max(start, hour_start(now - BACKFILL))))
+        return pending
+
+    def _station(
+        self, conn: psycopg.Connection, device_id: str, start: datetime, last: datetime
+    ) -> int:
+        series = hourly_means(conn, device_id, start - HISTORY, last + HOUR)
+        keys = [f"{device_id}|aqi", f"{device_id}|qcvn"]
+        states = state_store.lock_states(conn, "air", keys)
+        aqi_state, qcvn_state = states.get(keys[0]), states.get(keys[1])
+        hour, signals, done = start, [], 0
+        while hour <= last:
+            upto = {m: [p for p in points if p[0] <= hour] for m, points in series.items()}
+            for rule in self.aqi_rules:
+                outcome = aqi_signal(rule, device_id, upto, hour, aqi_state)
+                aqi_state = outcome.state
+                _store_hour(conn, device_id, hour, outcome)
+                signals += [outcome.signal] if outcome.signal else []
+            for qrule in self.qcvn_rules:
+                qcvn = qcvn_signals(qrule, device_id, upto, hour, qcvn_state)
+                qcvn_state = qcvn.state
+                signals += qcvn.signals
+            hour += HOUR
+            done += 1
+        state_store.save_states(conn, "air", {keys[0]: aqi_state, keys[1]: qcvn_state})
+        self.manager.apply(conn, signals)
+        return done
+
+
+def hourly_means(
+    conn: psycopg.Connection, device_id: str, start: datetime, end: datetime
+) -> Series:
+    series: Series = defaultdict(list)
+    for metric, hour, mean in conn.execute(
+        "SELECT metric, date_trunc('hour', time) AS hour, avg(value) FROM measurements"
+        " WHERE device_id = %s AND metric = ANY(%s) AND time >= %s AND time < %s"
+        " AND quality < %s GROUP BY 1, 2 ORDER BY 1, 2",
+        (device_id, METRICS, start, end, int(Quality.BAD)),
+    ):
+        series[metric].append((hour, float(mean)))
+    return dict(series)
+
+
+def _store_hour(
+    conn: psycopg.Connection, device_id: str, hour: datetime, outcome: AqiOutcome
+) -> None:
+    result = outcome.result
+    conn.execute(
+        "INSERT INTO aqi_hourly (device_id, hour, aqi, category, colour, dominant,"
+        " sub_indices, inputs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (device_id, hour) DO UPDATE SET aqi = excluded.aqi,"
+        " category = excluded.category, colour = excluded.colour,"
+        " dominant = excluded.dominant, sub_indices = excluded.sub_indices,"
+        " inputs = excluded.inputs, computed_at = now()",
+        (
+            device_id,
+            hour,
+            result.aqi,
+            result.category,
+            "#{:02x}{:02x}{:02x}".format(*result.colour) if result.colour else None,
+            result.dominant,
+            _json(dict(result.sub_indices)),
+            _json(dict(result.concentrations)),
+        ),
+    )
+
+
+def _json(value: object) -> Jsonb:
+    return Jsonb(value, dumps=lambda v: orjson.dumps(v, default=str).decode())

@@ -1,0 +1,137 @@
+"""`ioc alerts run`: the alert service — outbox delivery plus the timed jobs.
+
+Event-driven detection happens in the ingest workers, inside each batch's transaction
+(processors/runner.py). What no event triggers happens here: a device that went silent,
+an hour that closed (AQI, QCVN means), an alert nobody acknowledged, state nobody
+touched for long. Every job takes its own advisory lock, so running several alert
+services (for availability) never runs a job twice at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from prometheus_client import Gauge, start_http_server
+
+from config.settings import Settings
+from processors import state as state_store
+from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
+from processors.alerts.dispatch import Dispatcher
+from processors.alerts.manager import AlertManager
+from processors.jobs.air import AirQualityJob
+from processors.jobs.base import run_exclusive
+from processors.jobs.offline import OfflineJob
+from processors.jobs.renotify import renotify_due
+from processors.rules import RuleBook
+
+log = logging.getLogger(__name__)
+
+READY = Gauge("ioc_alerts_ready", "1 while the alert service runs its jobs and dispatcher")
+# State untouched this long belongs to windows that closed long ago.
+IDLE_STATE_SECONDS = 7 * 24 * 3600
+
+Job = Callable[[psycopg.Connection, datetime], object]
+
+
+@dataclass
+class Scheduled:
+    name: str
+    every: float
+    job: Job
+    next_run: float = 0.0
+    failures: int = field(default=0)
+
+
+def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
+    book = RuleBook.load(settings.rules_paths())
+    manager = AlertManager(config)
+    jobs = [
+        Scheduled("offline", settings.offline_check_seconds, OfflineJob(manager, book)),
+        Scheduled("air-quality", settings.air_check_seconds, AirQualityJob(manager, book)),
+        Scheduled(
+            "cleanup", 600, lambda conn, now: state_store.forget_idle(conn, IDLE_STATE_SECONDS)
+        ),
+    ]
+    if config.renotify_interval_seconds > 0:
+        interval = timedelta(seconds=config.renotify_interval_seconds)
+        jobs.append(
+            Scheduled(
+                "renotify",
+                settings.renotify_check_seconds,
+                lambda conn, now: renotify_due(conn, now, config, interval),
+            )
+        )
+    return jobs
+
+
+def run_jobs_once(conn: psycopg.Connection, jobs: list[Scheduled], now: float) -> None:
+    for scheduled in jobs:
+        if now < scheduled.next_run:
+            continue
+        scheduled.next_run = now + scheduled.every
+        try:
+            run_exclusive(conn, scheduled.name, scheduled.job, datetime.now(UTC))
+            scheduled.failures = 0
+        except psycopg.OperationalError:
+            raise
+        except Exception:  # one failing job must not stop the others or delivery
+            scheduled.failures += 1
+            log.exception("job %s failed (%d in a row)", scheduled.name, scheduled.failures)
+
+
+def _reloaded(
+    conn: psycopg.Connection,
+    settings: Settings,
+    config: ChannelsConfig,
+    seen: int | None,
+    jobs: list[Scheduled],
+) -> tuple[int, list[Scheduled]]:
+    """Rebuild the jobs after `ioc rules reload`; on a bad pack keep the running ones."""
+    row = conn.execute("SELECT generation FROM rule_generation WHERE id = 1").fetchone()
+    generation = row[0] if row else 0
+    if seen is None or generation == seen:
+        return generation, jobs
+    try:
+        fresh = build_jobs(settings, config)
+    except Exception as error:
+        log.error("rule reload %d failed, running rules stay in force: %s", generation, error)
+        return generation, jobs
+    log.info("rules reloaded (generation %d)", generation)
+    return generation, fresh
+
+
+def run(settings: Settings, metrics_port: int) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if metrics_port:
+        start_http_server(metrics_port, addr=settings.bind_host)
+    config = load_channels(channels_path(settings))
+    dispatcher = Dispatcher(settings.dsn(), config, app=settings)
+    sender = threading.Thread(target=dispatcher.run, args=(stop, 0.5), name="dispatcher")
+    sender.start()
+    jobs = build_jobs(settings, config)
+    generation: int | None = None
+    log.info("alert service running: dispatcher and jobs %s", [j.name for j in jobs])
+    while not stop.is_set():
+        try:
+            with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+                while not stop.is_set():
+                    READY.set(1 if sender.is_alive() else 0)
+                    generation, jobs = _reloaded(conn, settings, config, generation, jobs)
+                    run_jobs_once(conn, jobs, time.monotonic())
+                    stop.wait(1.0)
+        except psycopg.OperationalError as error:
+            READY.set(0)
+            log.warning("alert service: database unavailable: %s", error)
+            stop.wait(5)
+    READY.set(0)
+    sender.join(30)
+    return 0
