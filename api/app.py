@@ -1,16 +1,111 @@
-"""The HTTP API. This first cut serves health only; resources arrive with later issues."""
+"""The HTTP API: health, the /api/v1 resources and the alert console at /console."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 import psycopg
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.settings import get_settings
+from api.deps import make_pool
+from api.feed import AlertFeed
+from api.routers import alerts, devices, exports, live, me, security, silences, telemetry
+from config.settings import Settings, get_settings
+from processors.alerts.outbox import Routing
+
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+
+# The console shows text from logs and devices: even if some of it slipped into markup,
+# this policy lets no inline or foreign script run.
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
+        " img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="IOC core API", version="0.1.0")
+class _RedactTokens(logging.Filter):
+    """The event stream takes `?access_token=` (EventSource cannot send headers); keep
+    tokens out of the access log."""
+
+    _token = re.compile(r"(access_token=)[^&\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._token.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactTokens) for f in access.filters):
+        access.addFilter(_RedactTokens())
+
+
+class _ConsoleHeaders:
+    """Pure ASGI (not BaseHTTPMiddleware), so the event stream passes through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/console"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(CONSOLE_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: Settings | None = None, routing: Routing | None = None) -> FastAPI:
+    """`routing` (default: the channels file) tells the channels that heard an alert
+    fire that a person resolved it."""
+    settings = settings or get_settings()
+    if routing is None:
+        from processors.alerts.channels import channels_path, load_channels
+
+        routing = load_channels(channels_path(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = make_pool(settings)
+        app.state.feed = AlertFeed(settings.dsn)
+        app.state.feed.start()
+        try:
+            yield
+        finally:
+            await app.state.feed.stop()
+            await asyncio.to_thread(app.state.pool.close)
+
+    app = FastAPI(title="IOC core API", version="0.2.0", lifespan=lifespan)
+    app.state.routing = routing
+    app.add_middleware(_ConsoleHeaders)
+    _redact_access_log()
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_down(request: Request, error: psycopg.OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "Không kết nối được cơ sở dữ liệu — database unavailable"}, 503
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -21,10 +116,22 @@ def create_app() -> FastAPI:
     def readyz() -> JSONResponse:
         """Readiness: the database answers."""
         try:
-            with psycopg.connect(get_settings().dsn(), connect_timeout=3) as conn:
+            with psycopg.connect(settings.dsn(), connect_timeout=3) as conn:
                 conn.execute("SELECT 1")
         except psycopg.Error as error:
             return JSONResponse({"status": "unavailable", "database": str(error)}, 503)
-        return JSONResponse({"status": "ok"})
+        feed = getattr(app.state, "feed", None)
+        listening = feed is not None and feed.listening
+        return JSONResponse(
+            {"status": "ok", "alert_feed": "listening" if listening else "connecting"}
+        )
 
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    # The stream before the alert routes: /alerts/{alert_id} would claim "stream".
+    for router in (live, alerts, exports, silences, devices, telemetry, security, me):
+        app.include_router(router.router)
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

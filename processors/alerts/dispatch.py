@@ -1,11 +1,12 @@
 """The outbox dispatcher: send due notifications, mark them sent, retry the rest.
 
-One transaction per round: claim due rows with FOR UPDATE SKIP LOCKED (another
-dispatcher skips them instead of sending them too), send one Notification per
-(channel, group_key), then mark each row sent or schedule its retry, and commit. A crash
-after a send and before the commit leaves the rows pending, so they go out again: at
-least once, never lost; receivers dedupe on the notification id. The claim holds the
-rows' locks while sending, which is what makes two dispatchers safe.
+A round reads the due rows and groups them by (channel, group_key); then each group
+gets its own transaction: lock the group's rows again with FOR UPDATE SKIP LOCKED (rows
+another dispatcher holds, or has sent meanwhile, drop out), send one Notification, mark
+the rows sent or schedule their retry, commit. A crash can only catch the one group in
+flight: its rows stay pending and go out again (at least once, never lost; receivers
+dedupe on the notification id), while every group sent before it is already committed
+as sent. Holding the rows' locks while sending is what makes two dispatchers safe.
 """
 
 from __future__ import annotations
@@ -148,17 +149,36 @@ def dispatch_once(
     e.g. a dispatcher per slow channel so it cannot hold up the others."""
     now = now or datetime.now(UTC)
     report = DispatchReport()
-    outcomes: Counter[tuple[str, str]] = Counter()
     with conn.transaction():
         rows = claim(conn, now, limit, channels)
-        report.claimed = len(rows)
-        for (channel_name, _), group in group_rows(rows).items():
+    for (channel_name, _), candidates in group_rows(rows).items():
+        outcomes: Counter[tuple[str, str]] = Counter()
+        with conn.transaction():
+            group = _relock(conn, candidates, now)
+            if not group:
+                continue
+            report.claimed += len(group)
             report.groups += 1
             failure = deliver(channel_name, group, config, notifiers)
             _record(conn, group, failure, config, now, report, outcomes)
-    # Counted only once committed: a rolled-back round delivered nothing durable.
-    _count(outcomes)
+        # Counted only once committed: a rolled-back group delivered nothing durable.
+        _count(outcomes)
     return report
+
+
+def _relock(
+    conn: psycopg.Connection, candidates: Sequence[OutboxRow], now: datetime
+) -> list[OutboxRow]:
+    """The candidates still pending and due that no other dispatcher holds, locked."""
+    locked = {
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM outbox WHERE id = ANY(%s) AND status = 'pending'"
+            " AND due_at <= %s FOR UPDATE SKIP LOCKED",
+            ([row.id for row in candidates], now),
+        )
+    }
+    return [row for row in candidates if row.id in locked]
 
 
 def _record(

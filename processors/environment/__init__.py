@@ -7,6 +7,9 @@
 - levels, hysteresis: ordered alarm levels (flood BĐ I-III per station, salinity, AQI)
   and the level machine that raises, escalates, de-escalates and resolves one alert
 - checks: physical range, rate of change, stuck value
+- detector: EnvironmentDetector, the per-reading rules of the rule packs (rules/*.yaml,
+  engine in processors/rules) behind the Detector contract
+- aqi_signals: hourly env.aqi / env.qcvn signals from hourly means (alert service timer)
 
 All state is plain dataclasses with to_dict()/from_dict(), so a worker can persist it.
 """

@@ -9,7 +9,8 @@ Rules (see alarm_levels.yaml):
   the spec's `hold` if one is set (a dip below the threshold restarts that clock, as a
   Prometheus `for:` does);
 - leave the current level only when the value is below its threshold minus `margin`
-  (for `clear_hold` if set), landing on the highest lower level the value is still
+  (or the level's own margin: a rule pack's separate `clear:` line), for `clear_hold`
+  if set, landing on the highest lower level the value is still
   within margin of, or resolving if there is none. Noise smaller than the margin around
   a line therefore cannot flap the alert.
 
@@ -134,7 +135,7 @@ def _escalation_target(spec: LevelSpec, arming: dict[str, datetime], time: datet
 def _landing(spec: LevelSpec, below_rank: int, value: float) -> str | None:
     """Highest level under `below_rank` whose threshold the value is still within margin of."""
     for lvl in reversed(spec.levels[: below_rank - 1]):
-        if value >= _line(lvl.threshold - spec.margin):
+        if value >= _line(spec.exit_line(lvl.key)):
             return lvl.key
     return None
 
@@ -186,7 +187,7 @@ def step(
         return _move(spec, seen, target, value, time, spec.level(target).threshold)
     if state.level is None:
         return seen, None
-    exit_line = _line(spec.level(state.level).threshold - spec.margin)
+    exit_line = _line(spec.exit_line(state.level))
     if value >= exit_line:
         return replace(seen, clearing_since=None), None
     clearing = state.clearing_since or time

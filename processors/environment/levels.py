@@ -50,6 +50,8 @@ class Level:
     vi: str = ""
     en: str = ""
     colour: tuple[int, int, int] | None = None
+    # A level's own clear distance (a rule pack's separate `clear:` line); None: the spec's.
+    margin: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class LevelSpec:
             raise LevelConfigError(f"{self.detector}: thresholds {thresholds} must ascend")
         if self.margin < 0 or self.hold < timedelta(0) or self.clear_hold < timedelta(0):
             raise LevelConfigError(f"{self.detector}: margin and durations must be >= 0")
+        if any(not (lvl.margin is None or 0 <= lvl.margin < math.inf) for lvl in self.levels):
+            raise LevelConfigError(f"{self.detector}: a level's margin must be >= 0")
         object.__setattr__(self, "keys", {lvl.key: i for i, lvl in enumerate(self.levels)})
 
     def rank(self, key: str | None) -> int:
@@ -82,6 +86,11 @@ class LevelSpec:
 
     def level(self, key: str) -> Level:
         return self.levels[self.keys[key]]
+
+    def exit_line(self, key: str) -> float:
+        """The value below which level `key` is left (threshold minus its margin)."""
+        lvl = self.level(key)
+        return lvl.threshold - (self.margin if lvl.margin is None else lvl.margin)
 
 
 @cache

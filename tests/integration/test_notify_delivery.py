@@ -405,17 +405,18 @@ def test_a_second_dispatcher_skips_rows_the_first_holds(
     )
     first.start()
     try:
-        assert gate.entered.wait(30)  # the first holds 10 rows and is mid-send
+        # The first read ten rows (two groups) and holds the group it is sending.
+        assert gate.entered.wait(30)
         second = dispatch_once(connect(), config, notifiers(config), now=t0, channels=[name])
         while_held = list(receiver.accepted)
     finally:
         gate.release.set()
         first.join(60)
-    assert second.claimed == 40
-    assert results[0].claimed == 10 and results[0].sent == 10
-    # Claimed oldest first (equal due_at, then id): the first held the first ten rows,
-    # and the second sent exactly the other forty while they were held.
-    assert sorted(while_held) == sorted(ids[10:])
+    assert second.claimed == 45
+    # Each group is locked only while it is sent: the second took the first's other
+    # group, and the first, finding it sent, skipped it instead of sending it again.
+    assert results[0].claimed == 5 and results[0].sent == 5
+    assert sorted(while_held) == sorted(ids[5:])
     assert Counter(receiver.accepted) == Counter(ids)
     assert {r["attempts"] for r in outbox.rows(ids).values()} == {1}
 
@@ -459,7 +460,7 @@ def test_two_dispatchers_at_once_deliver_each_of_50_once(
 
 
 def test_dispatcher_service_sends_and_survives_a_broken_channel(
-    settings: Settings, outbox: Outbox, receivers, monkeypatch
+    settings: Settings, outbox: Outbox, receivers, monkeypatch, tmp_path
 ) -> None:
     monkeypatch.delenv("IOC_TEST_UNSET_SECRET", raising=False)
     receiver = receivers()
@@ -477,7 +478,9 @@ def test_dispatcher_service_sends_and_survives_a_broken_channel(
     alert = outbox.alert()
     sent_ids = outbox.add(alert, good, 3, due_at=now - timedelta(seconds=1))
     broken_ids = outbox.add(alert, broken, 1, due_at=now - timedelta(seconds=1))
-    dispatcher = Dispatcher(settings.dsn(), config, app=settings, channels=[good, broken])
+    # A run dir without generated secrets: the broken channel has no secret to fall back on.
+    bare = settings.model_copy(update={"run_dir": tmp_path})
+    dispatcher = Dispatcher(settings.dsn(), config, app=bare, channels=[good, broken])
     stop = threading.Event()
     thread = threading.Thread(target=dispatcher.run, args=(stop, 0.05))
     thread.start()

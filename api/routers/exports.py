@@ -1,0 +1,176 @@
+"""Exports: CAP 1.2 public warnings for environment alerts, STIX 2.1 bundles for the
+CSIRT's partners (the national CERT, other provinces' SOCs)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.alert_reads import alerts_active_between, get_alert
+from api.auth import require_roles
+from api.deps import Conn, SettingsDep
+from api.errors import not_found, problem
+from api.routers.alerts import VisibleAlert
+from processors.alerts.exports.cap import (
+    CapArea,
+    CapError,
+    CapNotSupportedError,
+    build_cap,
+    cap_supported,
+    message_reference,
+    validate_cap,
+)
+from processors.alerts.exports.stix import (
+    StixExportError,
+    alert_bundle,
+    range_export,
+    soc_identity,
+)
+from store.devices import get_device
+from store.users import Role, User
+
+router = APIRouter(prefix="/api/v1", tags=["exports"])
+
+CAP_MEDIA_TYPE = "application/cap+xml"
+STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+# Used until Settings carries the centre's own identity (cap_sender, soc_name, province).
+# A range export is for a report or a catch-up, not a data dump.
+MAX_STIX_SPAN = timedelta(days=31)
+MAX_STIX_ALERTS = 5000
+
+CsirtUser = Annotated[User, Depends(require_roles(Role.CSIRT, Role.ADMIN))]
+
+
+def _earlier_messages(conn: Conn, alert: dict[str, Any], sender: str) -> list[tuple[str, str, str]]:
+    """References of the CAP messages this alert's earlier versions made: each fired,
+    escalated or de-escalated step was one version (at its event time)."""
+    current = message_reference(alert, sender=sender)
+    earlier = []
+    for (at,) in conn.execute(
+        "SELECT event_time FROM alert_history WHERE alert_id = %s AND event_time IS NOT NULL"
+        " AND action IN ('fired', 'escalated', 'deescalated') ORDER BY id",
+        (alert["id"],),
+    ):
+        reference = message_reference(
+            {**alert, "updated_at": at, "status": "firing"}, sender=sender
+        )
+        if reference != current and reference not in earlier:
+            earlier.append(reference)
+    return earlier
+
+
+def _area(conn: Conn, alert: dict[str, Any]) -> CapArea:
+    labels = alert["labels"] or {}
+    device = get_device(conn, labels["device_id"]) if labels.get("device_id") else None
+    if device is None:
+        raise problem(
+            422,
+            "Cảnh báo không gắn với trạm quan trắc đã đăng ký nên không có vị trí cho CAP",
+            "the alert names no registered station, so a CAP area cannot be given",
+        )
+    return CapArea(
+        name=device["name"] or device["id"],
+        lat=device["lat"],
+        lon=device["lon"],
+        province=device["province"] or "",
+        district=device["district"] or "",
+    )
+
+
+@router.get(
+    "/alerts/{alert_id}/cap",
+    response_class=Response,
+    responses={200: {"content": {CAP_MEDIA_TYPE: {}}}, 422: {"description": "not a CAP kind"}},
+)
+def cap(alert: VisibleAlert, conn: Conn, settings: SettingsDep) -> Response:
+    """The alert as a CAP 1.2 message (flood, salinity and air quality alerts only)."""
+    if not cap_supported(alert):
+        raise problem(
+            422,
+            "Chỉ cảnh báo ngập lụt, xâm nhập mặn và chất lượng không khí được xuất CAP",
+            f"alert {alert['id']} ({alert['domain']}, rule {alert['rule']}) is not a flood,"
+            " salinity or air quality alert: it is not published as CAP",
+        )
+    try:
+        sender = settings.cap_sender
+        previous = _earlier_messages(conn, alert, sender)
+        xml = build_cap(alert, _area(conn, alert), sender=sender, previous=previous)
+        # Never hand out a warning that other systems would reject.
+        validate_cap(xml)
+    except CapNotSupportedError as error:
+        raise problem(422, "Cảnh báo không xuất được CAP", str(error)) from error
+    except CapError as error:
+        raise problem(422, "Không tạo được bản tin CAP hợp lệ", str(error)) from error
+    return Response(content=xml, media_type=CAP_MEDIA_TYPE)
+
+
+@router.get(
+    "/exports/stix",
+    response_class=Response,
+    responses={200: {"content": {STIX_MEDIA_TYPE: {}}}},
+)
+def stix(
+    conn: Conn,
+    settings: SettingsDep,
+    user: CsirtUser,
+    alert_id: uuid.UUID | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tlp: Annotated[Literal["clear", "white", "green", "amber", "red"], Query()] = "amber",
+) -> Response:
+    """A STIX 2.1 bundle of one security alert (`alert_id`), or of the security alerts
+    open at some moment between `start` and `end` (those without an observable are left
+    out; the X-IOC-Skipped header counts them)."""
+    identity = soc_identity(
+        settings.soc_name,
+        settings.soc_province,
+    )
+    headers: dict[str, str] = {}
+    if alert_id is not None:
+        if start is not None or end is not None:
+            raise problem(
+                400,
+                "Chọn alert_id hoặc start/end, không cả hai",
+                "give either alert_id or start and end, not both",
+            )
+        alert = get_alert(conn, alert_id)
+        if alert is None:
+            raise not_found(f"cảnh báo {alert_id}", f"alert {alert_id}")
+        try:
+            bundle = alert_bundle(alert, identity=identity, tlp=tlp)
+        except StixExportError as error:
+            raise problem(422, "Cảnh báo này không xuất được STIX", str(error)) from error
+    else:
+        start, end = _window(start, end)
+        alerts = alerts_active_between(conn, ["security"], start, end, MAX_STIX_ALERTS + 1)
+        if len(alerts) > MAX_STIX_ALERTS:
+            raise problem(
+                400,
+                f"Quá {MAX_STIX_ALERTS} cảnh báo trong khoảng này; hãy chọn khoảng ngắn hơn",
+                f"more than {MAX_STIX_ALERTS} alerts in this window; choose a shorter one",
+            )
+        export = range_export(alerts, identity=identity, tlp=tlp)
+        bundle = export.bundle
+        headers["X-IOC-Skipped"] = str(len(export.skipped))
+    return Response(content=bundle.serialize(), media_type=STIX_MEDIA_TYPE, headers=headers)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    if start is None or end is None:
+        raise problem(400, "Cần alert_id hoặc cả start và end", "give alert_id, or start and end")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise problem(
+            400, "start và end cần có múi giờ", "start and end need a timezone offset, e.g. +07:00"
+        )
+    if end <= start:
+        raise problem(400, "end phải sau start", "end must be after start")
+    if end - start > MAX_STIX_SPAN:
+        raise problem(
+            400,
+            f"Khoảng thời gian tối đa {MAX_STIX_SPAN.days} ngày",
+            f"the window is at most {MAX_STIX_SPAN.days} days",
+        )
+    return start, end

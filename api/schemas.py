@@ -1,0 +1,154 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from events.alerts import AlertStatus, Domain, Severity
+from processors.alerts.lifecycle import MAX_NOTE
+from processors.alerts.silences import Matcher
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    visible_domains: list[Domain]
+    acting_domains: list[Domain]
+
+
+class DeviceOut(BaseModel):
+    id: str
+    type: str
+    province: str
+    district: str | None
+    name: str | None
+    lat: float
+    lon: float
+    expected_interval_s: int
+    metadata: dict[str, Any]
+
+
+class LatestReading(BaseModel):
+    metric: str
+    time: datetime
+    value: float
+    quality: int
+
+
+class SeriesPoint(BaseModel):
+    """A raw reading (value, quality) or a rollup bucket (avg, min, max, count)."""
+
+    time: datetime
+    value: float | None = None
+    quality: int | None = None
+    avg: float | None = None
+    min: float | None = None
+    max: float | None = None
+    count: int | None = None
+
+
+class SeriesOut(BaseModel):
+    device_id: str
+    metric: str
+    resolution: str
+    start: datetime
+    end: datetime
+    points: list[SeriesPoint]
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    fingerprint: str
+    rule: str
+    domain: str
+    status: AlertStatus
+    severity: int
+    severity_label: str
+    peak_severity: int
+    labels: dict[str, Any]
+    title_vi: str
+    title_en: str
+    summary_vi: str
+    summary_en: str
+    values: dict[str, Any]
+    technique_ids: list[str]
+    event_ids: list[str]
+    started_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AlertOut:
+        return cls(**_alert_fields(row))
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    status: str
+    severity: int
+    note: str
+    event_time: datetime | None
+
+
+class AlertDetail(AlertOut):
+    history: list[HistoryEntry]
+
+    @classmethod
+    def from_rows(cls, row: Mapping[str, Any], history: list[Mapping[str, Any]]) -> AlertDetail:
+        return cls(**_alert_fields(row), history=[HistoryEntry.model_validate(h) for h in history])
+
+
+def _alert_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {name: row[name] for name in AlertOut.model_fields if name in row}
+    fields["values"] = row["alert_values"]
+    fields["severity_label"] = Severity(row["severity"]).label
+    return fields
+
+
+class NoteIn(BaseModel):
+    note: str = Field(default="", max_length=MAX_NOTE)
+
+
+class RequiredNoteIn(BaseModel):
+    note: str = Field(min_length=1, max_length=MAX_NOTE)
+
+
+class SilenceOut(BaseModel):
+    id: uuid.UUID
+    matchers: list[Matcher]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    reason: str
+    created_at: datetime
+    expired_by: str | None
+    active: bool
+
+
+class SecurityEventOut(BaseModel):
+    time: datetime
+    event_id: str
+    dataset: str
+    category: list[str]
+    action: str | None
+    outcome: str | None
+    source_ip: str | None
+    user_name: str | None
+    host_name: str | None
+    rule_name: str | None
+    message: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SecurityEventOut:
+        ip = row["source_ip"]
+        return cls(**{**row, "source_ip": None if ip is None else str(ip)})
