@@ -5,6 +5,8 @@ webhook, MQTT, Kafka and e-mail to real receivers."""
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import pytest
 
 from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
+from processors.runner import RELOAD_CHECK_SECONDS
 from store.devices import DeviceSpec
 from tests.integration.alerting import (
     AlertServiceProcess,
@@ -150,3 +153,256 @@ RULE = "env.water_level"
 def _resolved(db: psycopg.Connection) -> bool:
     steps = _alert_steps(db, STATION, RULE)
     return bool(steps) and steps[-1][1][-1] == "resolved"
+
+
+# --- acceptance 3: a device stops sending ------------------------------------------------
+
+
+def test_a_silent_device_goes_offline_and_recovers(
+    settings: Settings, db: psycopg.Connection, routes: TestRoutes, workers, stack: Stack
+) -> None:
+    device = f"test-off-{uuid.uuid4().hex[:6]}"
+    creds = register_device(
+        settings,
+        DeviceSpec(id=device, type="weather", province="Khánh Hòa", lat=12.2388, lon=109.1967,
+                   name="Nha Trang", expected_interval_s=1),
+    )  # fmt: skip
+    workers(routes, "offline", "mqtt")
+    service = stack.alert_service().start()
+
+    def send() -> None:
+        line = json.dumps({"ts": datetime.now(UTC).isoformat(), "temperature": 28.5}).encode()
+        mosquitto_pub(settings, creds.username, creds.password, creds.topic, [line])
+
+    def actions() -> list[list[str]]:
+        return [a for _, a in _alert_steps(db, device, "health.offline")]
+
+    try:
+        send()
+        # Expected every 1 s, offline after 3 silent intervals: not before 3 s of silence.
+        assert wait_for(lambda: actions() == [["fired"]], timeout=30), actions()
+        silence = db.execute(
+            "SELECT a.started_at - s.last_seen FROM alerts a JOIN device_last_seen s"
+            " ON s.device_id = a.labels->>'device_id' WHERE a.rule = 'health.offline'"
+            " AND s.device_id = %s",
+            (device,),
+        ).fetchone()[0]
+        assert silence == timedelta(seconds=3)
+        send()
+        assert wait_for(lambda: actions() == [["fired", "resolved"]], timeout=30), actions()
+        [(alert_id, _)] = _alert_steps(db, device, "health.offline")
+        ids = {n for n, _ in _outbox_ids(db, alert_id, "webhook")}
+        assert len(ids) == 2
+        assert wait_for(lambda: ids <= set(stack.webhook.delivered.ids()), timeout=30)
+    finally:
+        service.stop()
+
+
+# --- acceptance 4: killed between recording and notifying --------------------------------
+
+
+def test_alert_service_killed_mid_delivery_sends_each_notification_once_after_restart(
+    settings: Settings,
+    db: psycopg.Connection,
+    routes: TestRoutes,
+    workers,
+    stack: Stack,
+    station: DeviceCredentials,
+) -> None:
+    workers(routes, "crash", "mqtt")
+    lines = _readings([0.50, 0.75], datetime.now(UTC))
+    mosquitto_pub(settings, station.username, station.password, station.topic, lines)
+    assert wait_for(lambda: len(_alert_steps(db, STATION, RULE)) == 1, timeout=30)
+    [(alert_id, actions)] = _alert_steps(db, STATION, RULE)
+    assert actions == ["fired"]  # recorded with the readings; nothing sent yet
+
+    stack.webhook.hang.set()  # the first delivery will be in flight when the sender dies
+    service = stack.alert_service().start()
+    assert stack.webhook.arrived.wait(30)
+    service.kill()
+    stack.webhook.release.set()
+    pending = db.execute(
+        "SELECT channel FROM outbox WHERE alert_id = %s AND status = 'pending' ORDER BY channel",
+        (alert_id,),
+    ).fetchall()
+    assert ("webhook",) in pending  # the unanswered delivery was not marked sent
+
+    service = stack.alert_service().start()
+    try:
+        for channel in ("webhook", "mqtt", "kafka", "email"):
+            [(notification_id, kind)] = _outbox_ids(db, alert_id, channel)
+            assert kind == "fired"
+            assert wait_for(
+                lambda c=channel, n=notification_id: n in stack.delivered(c), timeout=30
+            ), channel
+            assert stack.delivered(channel).count(notification_id) == 1, channel
+        status = db.execute(
+            "SELECT DISTINCT status FROM outbox WHERE alert_id = %s", (alert_id,)
+        ).fetchall()
+        assert status == [("sent",)]
+    finally:
+        service.stop()
+
+
+# --- acceptance 5: bad rule files ---------------------------------------------------------
+
+SALINITY_STATION = "kg-xeoro-sal01"
+
+
+def test_a_bad_rule_file_is_rejected_precisely_and_running_rules_stay(
+    settings: Settings,
+    db: psycopg.Connection,
+    routes: TestRoutes,
+    workers,
+    stack: Stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+    import subprocess
+
+    from tests.integration.harness import IOC_BIN
+
+    rules = tmp_path / "rules"
+    shutil.copytree(Path("processors/environment/rules"), rules)
+    # The packs refer to ../alarm_levels.yaml for the station table.
+    shutil.copy(Path("processors/environment/alarm_levels.yaml"), tmp_path / "alarm_levels.yaml")
+    monkeypatch.setenv("IOC_ENV_RULES", str(rules))
+    db.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (SALINITY_STATION,))
+    db.execute("DELETE FROM detector_state WHERE key LIKE %s", (f"%|{SALINITY_STATION}|%",))
+    creds = register_device(
+        settings,
+        DeviceSpec(id=SALINITY_STATION, type="salinity", province="Kiên Giang", lat=9.92,
+                   lon=104.86, name="Xẻo Rô", expected_interval_s=300),
+    )  # fmt: skip
+    workers(routes, "rules", "mqtt")
+
+    def publish(value: float) -> None:
+        line = json.dumps({"ts": datetime.now(UTC).isoformat(), "salinity": value}).encode()
+        mosquitto_pub(settings, creds.username, creds.password, creds.topic, [line])
+
+    def severities() -> list[int]:
+        return [
+            row[0]
+            for row in db.execute(
+                "SELECT severity FROM alerts WHERE labels->>'device_id' = %s", (SALINITY_STATION,)
+            )
+        ]
+
+    def generation() -> int:
+        row = db.execute("SELECT generation FROM rule_generation WHERE id = 1").fetchone()
+        return row[0] if row else 0
+
+    publish(1.5)  # ≥ 1 ‰: watch
+    assert wait_for(lambda: severities() == [2], timeout=30), severities()
+
+    pack = rules / "salinity.yaml"
+    text = pack.read_text()
+    broken = text.replace("rules:", "rules:\n  - id: env.broken\n    kind: threshold\n"
+                          "    metric: salinity\n    for: soon\n", 1)  # fmt: skip
+    pack.write_text(broken)
+    before = generation()
+    result = subprocess.run(
+        [IOC_BIN, "rules", "reload"], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert result.returncode == 1
+    line = broken.splitlines().index("    for: soon") + 1
+    assert f"salinity.yaml:{line}:" in result.stderr, result.stderr
+    assert "for" in result.stderr and "soon" in result.stderr
+    assert "running rules stay in force" in result.stderr
+    assert generation() == before
+
+    # Even told to reload while the file is broken, the worker keeps its running rules.
+    db.execute(
+        "INSERT INTO rule_generation (id, generation, reloaded_by) VALUES (1, 1, 'test')"
+        " ON CONFLICT (id) DO UPDATE SET generation = rule_generation.generation + 1"
+    )
+    time.sleep(RELOAD_CHECK_SECONDS + 1)
+    publish(4.5)  # ≥ 4 ‰: warning, by the rules still running
+    assert wait_for(lambda: severities() == [3], timeout=30), severities()
+
+    pack.write_text(text)
+    fixed = subprocess.run(
+        [IOC_BIN, "rules", "reload"], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert generation() > before
+
+
+# --- acceptance 2: a PM2.5 episode --------------------------------------------------------
+
+AIR_STATION = "kg-rachgia-aq01"
+# Hourly PM2.5 (µg/m³): clean air, an episode building up, then clearing.
+EPISODE = [18, 20, 22, 19, 35, 60, 95, 130, 160, 140, 90, 40, 25, 20]
+
+
+def _hand_aqi(hourly: list[float]) -> int:
+    """VN_AQI for the newest hour, written out from Decision 1459/QĐ-TCMT: NowCast over
+    the last 12 hourly means (newest first), then linear interpolation on PM2.5's
+    breakpoints, rounded half up."""
+    c = list(reversed(hourly[-12:]))
+    w = max(min(c) / max(c), 0.5)
+    nowcast = sum(w**i * v for i, v in enumerate(c)) / sum(w**i for i in range(len(c)))
+    bp = [0, 25, 50, 80, 150, 250, 350, 500]
+    index = [0, 50, 100, 150, 200, 300, 400, 500]
+    i = max(k for k in range(len(bp) - 1) if bp[k] <= nowcast)
+    aqi = (index[i + 1] - index[i]) / (bp[i + 1] - bp[i]) * (nowcast - bp[i]) + index[i]
+    return int(aqi + 0.5)
+
+
+def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_time(
+    settings: Settings,
+    db: psycopg.Connection,
+    routes: TestRoutes,
+    workers,
+    stack: Stack,
+) -> None:
+    from processors.alerts.channels import channels_path, load_channels
+    from processors.alerts.manager import AlertManager
+    from processors.jobs.air import AirQualityJob
+    from processors.rules import RuleBook
+
+    db.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (AIR_STATION,))
+    db.execute("DELETE FROM aqi_hourly WHERE device_id = %s", (AIR_STATION,))
+    db.execute("DELETE FROM detector_state WHERE key LIKE %s", (f"{AIR_STATION}|%",))
+    db.execute("DELETE FROM measurements WHERE device_id = %s", (AIR_STATION,))
+    creds = register_device(
+        settings,
+        DeviceSpec(id=AIR_STATION, type="air_quality", province="Kiên Giang", lat=10.0125,
+                   lon=105.0809, name="Rạch Giá", expected_interval_s=900),
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=len(EPISODE))
+    # Four readings an hour whose mean is the hour's value.
+    lines = [
+        json.dumps(
+            {"ts": (first_hour + timedelta(hours=h, minutes=m)).isoformat(), "pm25": v + d}
+        ).encode()
+        for h, v in enumerate(EPISODE)
+        for m, d in ((5, -3), (20, 3), (35, -1), (50, 1))
+    ]
+    workers(routes, "air", "mqtt")
+    mosquitto_pub(settings, creds.username, creds.password, creds.topic, lines)
+    count = "SELECT count(*) FROM measurements WHERE device_id = %s"
+    assert wait_for(lambda: db.execute(count, (AIR_STATION,)).fetchone()[0] == len(lines), 30)
+
+    job = AirQualityJob(AlertManager(load_channels(channels_path(settings))), RuleBook.load())
+    with db.transaction():
+        job(db, now)
+    series = db.execute(
+        "SELECT hour, aqi, category FROM aqi_hourly WHERE device_id = %s ORDER BY hour",
+        (AIR_STATION,),
+    ).fetchall()
+    hours = {hour: (aqi, category) for hour, aqi, category in series}
+    expected = {}
+    for h in range(1, len(EPISODE)):  # NowCast needs 2 of the last 3 hours
+        expected[first_hour + timedelta(hours=h)] = _hand_aqi(EPISODE[: h + 1])
+    assert {hour: aqi for hour, (aqi, _) in hours.items() if aqi is not None} == expected
+    first_poor = min(hour for hour, aqi in expected.items() if aqi >= 101)
+    started, title = db.execute(
+        "SELECT started_at, title_vi FROM alerts WHERE rule = 'env.aqi'"
+        " AND labels->>'device_id' = %s",
+        (AIR_STATION,),
+    ).fetchone()
+    assert started == first_poor
+    assert "Rạch Giá" in title
