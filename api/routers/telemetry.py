@@ -75,3 +75,26 @@ def series(
         end=end,
         points=[SeriesPoint.model_validate(row) for row in rows],
     )
+
+
+@router.get("/{device_id}/aqi")
+def aqi_series(
+    device_id: str,
+    conn: Conn,
+    user: CurrentUser,
+    start: Annotated[datetime | None, Query(description="Default: end - 24 h")] = None,
+    end: Annotated[datetime | None, Query(description="Default: now")] = None,
+) -> list[dict[str, object]]:
+    """Hourly VN_AQI of an air-quality station, with category and colour (hour = start)."""
+    _known_device(conn, device_id)
+    end = _aware(end, "end") or datetime.now(UTC)
+    start = _aware(start, "start") or end - DEFAULT_SPAN
+    if end <= start or end - start > MAX_SPAN["1h"]:
+        raise problem(400, "Khoảng thời gian không hợp lệ", "start/end span is invalid")
+    rows = conn.execute(
+        "SELECT hour, aqi, category, colour, dominant, sub_indices FROM aqi_hourly"
+        " WHERE device_id = %s AND hour >= %s AND hour < %s ORDER BY hour",
+        (device_id, start, end),
+    ).fetchall()
+    names = ("hour", "aqi", "category", "colour", "dominant", "sub_indices")
+    return [dict(zip(names, row, strict=True)) for row in rows]

@@ -406,3 +406,25 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     ).fetchone()
     assert started == first_poor
     assert "Rạch Giá" in title
+
+    # The series is queryable through the API, with category and colour.
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from store.users import Role, create_user, delete_user
+
+    name = f"viewer-{uuid.uuid4().hex[:6]}"
+    _, token = create_user(db, name, Role.VIEWER)
+    try:
+        with TestClient(create_app(settings)) as client:
+            answer = client.get(
+                f"/api/v1/devices/{AIR_STATION}/aqi",
+                params={"start": first_hour.isoformat(), "end": now.isoformat()},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert answer.status_code == 200, answer.text
+        peak = max(answer.json(), key=lambda row: row["aqi"] or 0)
+        assert peak["aqi"] == max(expected.values())
+        assert peak["category"] and peak["colour"].startswith("#")
+    finally:
+        delete_user(db, name)
