@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -20,7 +20,7 @@ import psycopg
 from events.alerts import Signal
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
-from processors.detector import Detector
+from processors.detector import Detector, State
 from store.writer import Batch
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,21 @@ def run_detector(
         return []
     states = state_store.lock_states(conn, detector.name, keys)
     outcome = detector.process(states, events)
-    changed: dict[str, object] = dict(outcome.states)
-    for key in keys:  # placeholders of keys that ended with no state
-        if key not in changed and key not in states:
-            changed[key] = None
-    state_store.save_states(conn, detector.name, changed)  # type: ignore[arg-type]
+    state_store.save_states(conn, detector.name, changed_states(states, outcome.states))
     return outcome.signals
+
+
+def changed_states(
+    before: Mapping[str, State], after: Mapping[str, State | None]
+) -> dict[str, State | None]:
+    """Only what changed is written: most readings leave most keys as they were (a
+    healthy sensor's out-of-range key has no state before or after), and an UPDATE per
+    key per batch would be most of the runner's cost."""
+    changed: dict[str, State | None] = {}
+    for key, state in after.items():
+        if (state or None) != (before.get(key) or None):
+            changed[key] = state
+    return changed
 
 
 def _touch_last_seen(conn: psycopg.Connection, fresh: Batch) -> None:

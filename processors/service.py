@@ -115,7 +115,8 @@ def run(settings: Settings, metrics_port: int) -> int:
         start_http_server(metrics_port, addr=settings.bind_host)
     config = load_channels(channels_path(settings))
     dispatcher = Dispatcher(settings.dsn(), config, app=settings)
-    sender = threading.Thread(target=dispatcher.run, args=(stop, 0.5), name="dispatcher")
+    # A due-row check is one index probe: polling often keeps delivery latency low.
+    sender = threading.Thread(target=dispatcher.run, args=(stop, 0.2), name="dispatcher")
     sender.start()
     jobs = build_jobs(settings, config)
     generation: int | None = None

@@ -41,21 +41,19 @@ def lock_states(conn: psycopg.Connection, detector: str, keys: Iterable[str]) ->
 def save_states(
     conn: psycopg.Connection, detector: str, states: Mapping[str, State | None]
 ) -> None:
-    keep = sorted((k[:MAX_KEY_CHARS], v) for k, v in states.items() if v is not None)
-    drop = sorted(k[:MAX_KEY_CHARS] for k, v in states.items() if v is None)
+    """Write new states; a forgotten key (None) goes back to the empty placeholder
+    rather than being deleted, so a key that comes and goes does not churn rows
+    (forget_idle removes placeholders nobody touches)."""
+    rows = sorted((k[:MAX_KEY_CHARS], v or {}) for k, v in states.items())
+    if not rows:
+        return
     with conn.cursor() as cur:
-        if keep:
-            cur.executemany(
-                "INSERT INTO detector_state (detector, key, state, updated_at)"
-                " VALUES (%s, %s, %s, now()) ON CONFLICT (detector, key)"
-                " DO UPDATE SET state = excluded.state, updated_at = now()",
-                [(detector, key, Jsonb(value, dumps=_dumps)) for key, value in keep],
-            )
-        if drop:
-            cur.execute(
-                "DELETE FROM detector_state WHERE detector = %s AND key = ANY(%s)",
-                (detector, drop),
-            )
+        cur.executemany(
+            "INSERT INTO detector_state (detector, key, state, updated_at)"
+            " VALUES (%s, %s, %s, now()) ON CONFLICT (detector, key)"
+            " DO UPDATE SET state = excluded.state, updated_at = now()",
+            [(detector, key, Jsonb(value, dumps=_dumps)) for key, value in rows],
+        )
 
 
 def forget_idle(conn: psycopg.Connection, older_than_seconds: float) -> int:
