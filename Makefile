@@ -5,7 +5,7 @@ IOC := .venv/bin/ioc
 # Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
 ARGS ?=
 
-.PHONY: demo test up down status lint bench bootstrap
+.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bootstrap
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -30,5 +30,14 @@ lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-bench: bootstrap
+# The benchmarks use the running stack (`make up`); run them on a quiet machine.
+bench: bench-ingest bench-alerts bench-security
+
+bench-ingest: bootstrap
 	.venv/bin/python bench/ingest.py $(ARGS)
+
+bench-alerts: bootstrap
+	.venv/bin/python bench/alerts.py $(ARGS)
+
+bench-security: bootstrap
+	.venv/bin/python bench/security.py $(ARGS)
