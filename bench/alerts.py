@@ -240,7 +240,10 @@ class Background:
     is smooth; `sent` counts lines handed to mosquitto_pub (a full pipe blocks the write,
     so a publisher that cannot keep up shows as a shortfall here)."""
 
-    def __init__(self, publishers: list[LinePublisher], rate: float) -> None:
+    def __init__(
+        self, publishers: list[LinePublisher], rate: float, readings: int = METRICS_PER_MESSAGE
+    ) -> None:
+        self.readings = readings
         self.publishers = publishers
         self.rate = rate
         self.sent = 0
@@ -275,10 +278,12 @@ class Background:
         for k in range(n):
             ts = datetime.fromtimestamp((now_us + k) / 1e6, UTC).isoformat()
             seq = self.sent + k
-            out.append(
-                b'{"ts":"%s","pm25":%d,"pm10":%d,"temp":%.1f}'
-                % (ts.encode(), 10 + seq % 70, 30 + seq % 90, 27 + seq % 40 / 10)
-            )
+            fields = (
+                b'"pm25":%d' % (10 + seq % 70),
+                b'"pm10":%d' % (30 + seq % 90),
+                b'"temp":%.1f' % (27 + seq % 40 / 10),
+            )[: self.readings]
+            out.append(b'{"ts":"%s",%s}' % (ts.encode(), b",".join(fields)))
         self._last_us[index] = now_us + n
         return b"\n".join(out) + b"\n"
 
@@ -479,7 +484,7 @@ def measure(settings: Settings, args: argparse.Namespace, work: Path) -> tuple[R
         publishers = [LinePublisher(settings, d) for d in devices + stations]
         for publisher in publishers:
             cleanup.callback(publisher.close)
-        background = Background(publishers[: len(devices)], args.rate).start()
+        background = Background(publishers[: len(devices)], args.rate, args.readings).start()
         cleanup.callback(background.stop)  # first out: nothing writes to a closed pipe
         triggers, window, backlog = drive(
             args, background, publishers[len(devices) :], worker, webhook
@@ -654,6 +659,10 @@ def main() -> None:
         "--interval", type=float, default=0.5, help="seconds between alert readings"
     )
     parser.add_argument("--devices", type=int, default=20, help="background devices")
+    parser.add_argument(
+        "--readings", type=int, default=METRICS_PER_MESSAGE, choices=(1, 2, 3),
+        help="readings per background message (rows per message)",
+    )  # fmt: skip
     parser.add_argument("--stations", type=int, default=4, help="water-level stations taking turns")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()

@@ -1,9 +1,11 @@
 """Hourly VN_AQI and QCVN 05:2023 per station, when each hour has closed.
 
 Each station's hours are computed once, in order, from the first hour not yet in
-aqi_hourly (so a restart or an outage backfills), reading hourly means of GOOD and
-SUSPECT readings straight from measurements (a window of a day and a half per station is
-small, and it does not wait on rollup refreshes). The AQI series is stored with its
+aqi_hourly (so a restart or an outage backfills), from the hourly rollup
+(measurements_1h: means of GOOD and SUSPECT readings only, so a reading flagged bad never
+reaches the AQI). The rollup is brought up to date first (on TimescaleDB it is a real-time
+continuous aggregate). Stations are the devices heard from within the backfill window
+that have air-quality means: no scan of raw readings. The AQI series is stored with its
 category and colour; signals go to the alert manager like any detector's.
 """
 
@@ -16,7 +18,6 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
-from events.models import Quality
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
 from processors.environment.aqi import HOURLY_GASES, PM_METRICS
@@ -24,6 +25,7 @@ from processors.environment.aqi_signals import AqiOutcome, aqi_signal, qcvn_sign
 from processors.environment.averaging import hour_start
 from processors.rules import RuleBook
 from processors.rules.model import AqiRule, QcvnRule
+from store import rollups
 
 HOUR = timedelta(hours=1)
 # Readings may arrive a little late; an hour is computed this long after it closed.
@@ -52,19 +54,24 @@ class AirQualityJob:
     def _pending(
         self, conn: psycopg.Connection, last_closed: datetime, now: datetime
     ) -> list[tuple[str, datetime]]:
-        """Stations with air data and the first hour of theirs still to compute."""
+        """Stations with air means and the first hour of theirs still to compute."""
+        rollups.refresh(conn)
+        horizon = hour_start(now - BACKFILL)
         rows = conn.execute(
-            "SELECT m.device_id, min(m.time), (SELECT max(hour) FROM aqi_hourly a"
-            " WHERE a.device_id = m.device_id)"
-            " FROM measurements m WHERE m.metric = ANY(%s) AND m.time >= %s AND m.time < %s"
-            " GROUP BY m.device_id ORDER BY m.device_id",
-            (METRICS, now - BACKFILL, last_closed + HOUR),
+            "SELECT s.device_id, (SELECT max(hour) FROM aqi_hourly a"
+            " WHERE a.device_id = s.device_id),"
+            " (SELECT min(bucket) FROM measurements_1h r WHERE r.device_id = s.device_id"
+            "  AND r.metric = ANY(%s) AND r.bucket >= %s)"
+            " FROM device_last_seen s WHERE s.last_seen >= %s ORDER BY s.device_id",
+            (METRICS, horizon, horizon),
         ).fetchall()
         pending = []
-        for device_id, first_reading, last_done in rows:
-            start = hour_start(first_reading) if last_done is None else last_done + HOUR
+        for device_id, last_done, first_mean in rows:
+            if first_mean is None:
+                continue
+            start = first_mean if last_done is None else last_done + HOUR
             if start <= last_closed:
-                pending.append((device_id, max(start, hour_start(now - BACKFILL))))
+                pending.append((device_id, max(start, horizon)))
         return pending
 
     def _station(
@@ -98,10 +105,9 @@ def hourly_means(
 ) -> Series:
     series: Series = defaultdict(list)
     for metric, hour, mean in conn.execute(
-        "SELECT metric, date_trunc('hour', time) AS hour, avg(value) FROM measurements"
-        " WHERE device_id = %s AND metric = ANY(%s) AND time >= %s AND time < %s"
-        " AND quality < %s GROUP BY 1, 2 ORDER BY 1, 2",
-        (device_id, METRICS, start, end, int(Quality.BAD)),
+        "SELECT metric, bucket, avg FROM measurements_1h WHERE device_id = %s"
+        " AND metric = ANY(%s) AND bucket >= %s AND bucket < %s ORDER BY metric, bucket",
+        (device_id, METRICS, start, end),
     ):
         series[metric].append((hour, float(mean)))
     return dict(series)
