@@ -3,7 +3,8 @@
 On the real local services (`make up` or the test stack), with the processes production
 runs: one `ioc ingest` worker (MQTT, detectors on) and one `ioc alerts run` whose only
 channel is a signed webhook to a receiver inside this script. A background load of
-ordinary air-quality telemetry (default 5,000 msg/s from 20 devices, 3 readings each) is
+ordinary air-quality telemetry (default 5,000 msg/s from 20 devices, one reading each;
+`--readings 3` for three) is
 published with the C client `mosquitto_pub -l`, paced through its stdin. Meanwhile every
 `--interval` seconds one water-level reading crosses a bench station's BĐ I, or clears
 it again (stations take turns, so each reading makes one alert change: fired, then
@@ -660,7 +661,7 @@ def main() -> None:
     )
     parser.add_argument("--devices", type=int, default=20, help="background devices")
     parser.add_argument(
-        "--readings", type=int, default=METRICS_PER_MESSAGE, choices=(1, 2, 3),
+        "--readings", type=int, default=1, choices=(1, 2, 3),
         help="readings per background message (rows per message)",
     )  # fmt: skip
     parser.add_argument("--stations", type=int, default=4, help="water-level stations taking turns")
