@@ -22,7 +22,9 @@ def load_detectors(settings: Settings) -> DetectorSet:
 
     book = RuleBook.load(settings.rules_paths())
     security = load_security_detectors(
-        Path(settings.security_rules), indicators=Path(settings.indicators)
+        Path(settings.security_rules),
+        indicators=Path(settings.indicators),
+        sigma_rules=settings.sigma_paths(),
     )
     return DetectorSet(measurements=[EnvironmentDetector(book)], security=list(security))
 

@@ -4,6 +4,10 @@
     state = engine.initial_state()
     state, matches = engine.process(state, events)
 
+A caller that needs an event's correlation groups before processing it (to load only
+those groups' state) matches once with `hits = engine.match(event)`, reads
+`engine.group_keys(hits)`, then runs `engine.process_hits(state, hits_list)`.
+
 `process` is pure: the state it returns is new (groups are copied on write) and the one
 passed in is left as it was, so a caller may persist the state between batches, retry a
 batch from the previous state, or move it to another worker (it is plain JSON data).
@@ -33,6 +37,16 @@ from processors.security.sigma.model import (
 
 Event = SecurityEvent | Mapping[str, Any]
 _MAX_KEY_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """One event with its field view and the event rules it matched: matching done once,
+    so a caller can look at an event's groups (group_keys) and then process it."""
+
+    event: Event
+    view: EventView
+    rules: tuple[CompiledRule, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +92,44 @@ class SigmaEngine:
         """The event rules an event matches, whether or not they emit on their own."""
         return self._hits(self.fieldmap.view(event))
 
+    def match(self, event: Event) -> Hits:
+        view = self.fieldmap.view(event)
+        return Hits(event, view, tuple(self._hits(view)))
+
+    def group_keys(self, hits: Hits) -> list[tuple[str, str]]:
+        """(correlation key, group key) of every correlation group this event would be
+        counted in by process: the same rule order, skips and keys as _correlate."""
+        if not hits.rules or not self._correlations or hits.view.timestamp() is None:
+            return []
+        found = []
+        done: set[str] = set()
+        for rule in hits.rules:
+            for correlation in self._correlations.get(rule.info.key, ()):
+                if correlation.info.key in done:
+                    continue
+                done.add(correlation.info.key)
+                group = _group(correlation, rule.info.key, hits.view)
+                if group is not None:
+                    found.append((correlation.info.key, group[0]))
+        return found
+
     def process(
         self, state: Mapping[str, Any], events: Iterable[Event]
     ) -> tuple[dict[str, Any], list[SigmaMatch]]:
+        return self.process_hits(state, (self.match(event) for event in events))
+
+    def process_hits(
+        self, state: Mapping[str, Any], items: Iterable[Hits]
+    ) -> tuple[dict[str, Any], list[SigmaMatch]]:
+        """process() for events already matched with match()."""
         state = self._begin(windows.check_state(state))
         matches: list[SigmaMatch] = []
-        for event in events:
-            view = self.fieldmap.view(event)
-            hits = self._hits(view)
-            if not hits:
+        for item in items:
+            if not item.rules:
                 continue
+            view, hits = item.view, list(item.rules)
             moment = view.timestamp()
-            time = _time(event, moment)
+            time = _time(item.event, moment)
             matches.extend(_event_match(rule, view, time) for rule in hits if rule.emits)
             if moment is not None and self._correlations:
                 self._correlate(state, view, hits, moment, time, matches)
@@ -159,18 +199,10 @@ def _observe(
     moment: float,
     time: datetime | None,
 ) -> SigmaMatch | None:
-    # An event lacking a group-by field is not counted: lumping every such event into
-    # one "null" group would add up unrelated sources into a false brute force.
-    found = [view.first(paths) for paths in correlation.group_paths[rule_key]]
-    if any(value is MISSING for value in found):
+    grouped = _group(correlation, rule_key, view)
+    if grouped is None:
         return None
-    value = None
-    if correlation.kind == "value_count":
-        raw = view.first(correlation.value_paths[rule_key])
-        if raw is MISSING:
-            return None
-        value = _key_text(raw)
-    group_key = json.dumps([_key_text(v) for v in found], ensure_ascii=False)
+    group_key, found, value = grouped
     table = groups[correlation.info.key]
     group, fired = windows.observe(
         table.get(group_key), correlation, moment, view.event_id(), value
@@ -193,6 +225,24 @@ def _observe(
         count=fired.count,
         values=fired.values,
     )
+
+
+def _group(
+    correlation: CompiledCorrelation, rule_key: str, view: EventView
+) -> tuple[str, list[Any], str | None] | None:
+    """(group key, group-by values, counted value) of an event, or None if not counted."""
+    # An event lacking a group-by field is not counted: lumping every such event into
+    # one "null" group would add up unrelated sources into a false brute force.
+    found = [view.first(paths) for paths in correlation.group_paths[rule_key]]
+    if any(value is MISSING for value in found):
+        return None
+    value = None
+    if correlation.kind == "value_count":
+        raw = view.first(correlation.value_paths[rule_key])
+        if raw is MISSING:
+            return None
+        value = _key_text(raw)
+    return json.dumps([_key_text(v) for v in found], ensure_ascii=False), found, value
 
 
 def _event_match(rule: CompiledRule, view: EventView, time: datetime | None) -> SigmaMatch:
