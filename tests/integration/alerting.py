@@ -40,9 +40,7 @@ class Delivered:
 
     def add(self, payload: dict[str, Any]) -> None:
         with self.lock:
-            self.items.append(
-                (payload["notification_id"], payload["kind"], payload["alert"]["id"])
-            )
+            self.items.append((payload["notification_id"], payload["kind"], payload["alert"]["id"]))
 
     def kinds(self, alert_id: str | None = None) -> list[str]:
         with self.lock:
