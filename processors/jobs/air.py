@@ -6,13 +6,14 @@ aqi_hourly (so a restart or an outage backfills), from the hourly rollup
 reaches the AQI). The rollup is brought up to date first (on TimescaleDB it is a real-time
 continuous aggregate). Stations are the devices heard from within the backfill window
 that have air-quality means: no scan of raw readings. The AQI series is stored with its
-category and colour; signals go to the alert manager like any detector's.
+category and colour, and each local (UTC+7) day that has closed gets its daily VN_AQI
+in aqi_daily; signals go to the alert manager like any detector's.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import orjson
 import psycopg
@@ -20,9 +21,9 @@ from psycopg.types.json import Jsonb
 
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
-from processors.environment.aqi import HOURLY_GASES, PM_METRICS
+from processors.environment.aqi import HOURLY_GASES, PM_METRICS, AqiResult, daily_aqi
 from processors.environment.aqi_signals import AqiOutcome, aqi_signal, qcvn_signals
-from processors.environment.averaging import hour_start
+from processors.environment.averaging import VN_TZ, daily_inputs, day_hours, hour_start
 from processors.rules import RuleBook
 from processors.rules.model import AqiRule, QcvnRule
 from store import rollups
@@ -81,8 +82,9 @@ class AirQualityJob:
         keys = [f"{device_id}|aqi", f"{device_id}|qcvn"]
         states = state_store.lock_states(conn, "air", keys)
         aqi_state, qcvn_state = states.get(keys[0]), states.get(keys[1])
-        hour, signals, done = start, [], 0
+        hour, signals, done, days = start, [], 0, set()
         while hour <= last:
+            days.add(hour.astimezone(VN_TZ).date())
             upto = {m: [p for p in points if p[0] <= hour] for m, points in series.items()}
             for rule in self.aqi_rules:
                 outcome = aqi_signal(rule, device_id, upto, hour, aqi_state)
@@ -96,6 +98,9 @@ class AirQualityJob:
             hour += HOUR
             done += 1
         state_store.save_states(conn, "air", {keys[0]: aqi_state, keys[1]: qcvn_state})
+        for day in sorted(days):
+            if day_hours(day)[1] <= last + HOUR:  # the local day is over
+                _store_day(conn, device_id, day, daily_aqi(daily_inputs(series, day)))
         self.manager.apply(conn, signals)
         return done
 
@@ -129,12 +134,34 @@ def _store_hour(
             hour,
             result.aqi,
             result.category,
-            "#{:02x}{:02x}{:02x}".format(*result.colour) if result.colour else None,
+            _hex(result.colour),
             result.dominant,
             _json(dict(result.sub_indices)),
             _json(dict(result.concentrations)),
         ),
     )
+
+
+def _store_day(conn: psycopg.Connection, device_id: str, day: date, result: AqiResult) -> None:
+    conn.execute(
+        "INSERT INTO aqi_daily (device_id, day, aqi, category, colour, dominant, sub_indices)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, day) DO UPDATE SET"
+        " aqi = excluded.aqi, category = excluded.category, colour = excluded.colour,"
+        " dominant = excluded.dominant, sub_indices = excluded.sub_indices, computed_at = now()",
+        (
+            device_id,
+            day,
+            result.aqi,
+            result.category,
+            _hex(result.colour),
+            result.dominant,
+            _json(dict(result.sub_indices)),
+        ),
+    )
+
+
+def _hex(colour: tuple[int, int, int] | None) -> str | None:
+    return "#{:02x}{:02x}{:02x}".format(*colour) if colour else None
 
 
 def _json(value: object) -> Jsonb:

@@ -215,3 +215,27 @@ def test_people_acknowledge_and_resolve_with_history(conn: psycopg.Connection) -
     assert _outbox(conn, station)[-1][0] == "resolved"
     with pytest.raises(lifecycle.AlertNotFound), conn.transaction():
         lifecycle.resolve(conn, str(uuid.uuid4()), "x")
+
+
+def test_unacknowledged_alerts_are_renotified_once_per_interval(conn: psycopg.Connection) -> None:
+    from processors.jobs.renotify import renotify_due
+
+    firing, acked = f"st-{uuid.uuid4().hex[:8]}", f"st-{uuid.uuid4().hex[:8]}"
+    _apply(conn, _signal(firing, Severity.HIGH, 0), _signal(acked, Severity.HIGH, 0))
+    acked_id = conn.execute(
+        "SELECT id FROM alerts WHERE labels->>'device_id' = %s", (acked,)
+    ).fetchone()[0]
+    with conn.transaction():
+        lifecycle.acknowledge(conn, str(acked_id), "operator-a")
+    conn.execute(
+        "UPDATE alerts SET last_notified_at = now() - interval '2 hours'"
+        " WHERE labels->>'device_id' = ANY(%s)",
+        ([firing, acked],),
+    )
+    now = datetime.now(UTC)
+    with conn.transaction():
+        renotify_due(conn, now, _Routing(), timedelta(hours=1))
+    with conn.transaction():  # just reminded: not again within the interval
+        renotify_due(conn, now + timedelta(minutes=5), _Routing(), timedelta(hours=1))
+    assert [k for k, _, _ in _outbox(conn, firing)] == ["fired", "fired", "renotify", "renotify"]
+    assert [k for k, _, _ in _outbox(conn, acked)] == ["fired", "fired"]

@@ -428,3 +428,46 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
         assert peak["category"] and peak["colour"].startswith("#")
     finally:
         delete_user(db, name)
+
+
+def test_daily_aqi_is_stored_when_the_local_day_closes(
+    settings: Settings, db: psycopg.Connection
+) -> None:
+    from processors.alerts.channels import channels_path, load_channels
+    from processors.alerts.manager import AlertManager
+    from processors.environment.averaging import VN_TZ, day_hours
+    from processors.jobs.air import AirQualityJob
+    from processors.rules import RuleBook
+
+    device = f"test-aq-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    yesterday = (now.astimezone(VN_TZ) - timedelta(days=1)).date()
+    start, end = day_hours(yesterday)
+    # PM2.5 at 60 µg/m³ every hour of yesterday (UTC+7), plus the hours since.
+    hours = int((now - start).total_seconds() // 3600)
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO measurements (time, device_id, metric, value) VALUES (%s, %s, 'pm25', 60)",
+            [(start + timedelta(hours=h, minutes=10), device) for h in range(hours)],
+        )
+    db.execute(
+        "INSERT INTO device_last_seen (device_id, last_seen) VALUES (%s, %s)",
+        (device, start + timedelta(hours=hours - 1, minutes=10)),
+    )
+    job = AirQualityJob(AlertManager(load_channels(channels_path(settings))), RuleBook.load())
+    with db.transaction():
+        job(db, now)
+    # 24-hour mean 60 µg/m³: (150 - 100) / (80 - 50) × (60 - 50) + 100 = 116.7 → 117.
+    row = db.execute(
+        "SELECT aqi, category, colour FROM aqi_daily WHERE device_id = %s AND day = %s",
+        (device, yesterday),
+    ).fetchone()
+    assert row is not None and row[0] == 117 and row[1] and row[2].startswith("#")
+    # Today has not closed: no daily value for it yet.
+    assert (
+        db.execute(
+            "SELECT count(*) FROM aqi_daily WHERE device_id = %s AND day > %s", (device, yesterday)
+        ).fetchone()[0]
+        == 0
+    )
+    assert end <= now
