@@ -125,7 +125,17 @@ def info() -> None:
         ("database", dsn),
         ("query rows", f"psql \"{dsn}\" -c 'SELECT count(*) FROM measurements'"),
         ("metrics", f"http://{host}:{settings.metrics_port}/metrics"),
-        ("api", f"http://{host}:{settings.api_port}/healthz"),
+        ("api", f"http://{host}:{settings.api_port}/docs"),
+        (
+            "console",
+            f"http://{host}:{settings.api_port}/console/"
+            " (token: ioc users add --name N --role operator)",
+        ),
+        (
+            "alerts",
+            f'psql "{dsn}" -c \'SELECT status, severity, title_vi FROM alerts'
+            " ORDER BY updated_at DESC LIMIT 20'",
+        ),
         ("mqtt", f"{settings.mqtt_host}:{settings.mqtt_port} (ioc devices add … gives a login)"),
         ("kafka", settings.kafka_bootstrap),
         ("logs", str(settings.run_dir / "logs")),
