@@ -89,7 +89,9 @@ class SigmaDetector:
         by_id = {item.view.event_id(): item.event for item in items}
         event_states: dict[str, State | None] = {}
         for match in matches:
-            if match.rule_id in self.settings.muted:
+            if match.rule_id in self.settings.muted or _below(
+                match.level, self.settings.min_alert_level
+            ):
                 continue
             if match.kind == "correlation":
                 outcome.signals.append(self._correlation_signal(match))
@@ -265,3 +267,11 @@ def _event_key(rule_key: str, event: Any) -> str:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+_LEVEL_ORDER = ("informational", "low", "medium", "high", "critical")
+
+
+def _below(level: str | None, minimum: str) -> bool:
+    rank = _LEVEL_ORDER.index(level) if level in _LEVEL_ORDER else 2  # unknown: medium
+    return rank < _LEVEL_ORDER.index(minimum)

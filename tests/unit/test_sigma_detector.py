@@ -30,9 +30,12 @@ ATTACKER = "203.0.113.7"
 BRUTE_FORCE = "55b833cb-11b9-455d-91de-ee81f798c828"  # corr_ssh_bruteforce
 FAILED_PASSWORD = "eb88093f-8000-4171-8ba8-c8ca533ea253"  # ssh_failed_password
 FIREWALL_ADMIN_PORT = "54e0cd07-37f0-4012-b8d4-d573a2c75a23"
+INVALID_USER = "85bc4e94-c2cd-43a9-8d28-b825cba77e79"  # ssh_invalid_user (level low)
 PACK = load_rule_pack().sigma
 # The shipped rules with the pack's titles; nothing muted, to see every rule at work.
-SHIPPED = SigmaDetector.load(settings=PACK.model_copy(update={"muted": frozenset()}))
+SHIPPED = SigmaDetector.load(
+    settings=PACK.model_copy(update={"muted": frozenset(), "min_alert_level": "informational"})
+)
 _offsets = itertools.count()
 
 
@@ -384,3 +387,15 @@ def test_muted_rules_count_but_raise_no_alert() -> None:
     assert of_rule(signals, BRUTE_FORCE) == [] and of_rule(signals, FAILED_PASSWORD) == []
     assert any(key.startswith(BRUTE_FORCE) for key in store)  # counted all the same
     assert of_rule(run(SHIPPED, [failed(s) for s in range(12)]), BRUTE_FORCE)
+
+
+def test_low_level_rules_raise_no_alert_in_the_deployed_pack() -> None:
+    assert PACK.min_alert_level == "medium"
+    deployed = SigmaDetector.load(settings=PACK)
+    # ssh_invalid_user is a low-level rule: counted, not alerted.
+    line = (
+        "<38>Nov 24 08:00:00 web01 sshd[42]: Failed password for invalid user oracle"
+        " from 198.51.100.9 port 40022 ssh2"
+    )
+    assert of_rule(run(deployed, [syslog(line)]), INVALID_USER) == []
+    assert of_rule(run(SHIPPED, [syslog(line)]), INVALID_USER)

@@ -188,6 +188,10 @@ class SigmaSettings(BaseModel):
     # Rule ids that still match and feed correlations but raise no alert of their own:
     # building blocks, and rules a native detection already covers (one attack, one alert).
     muted: frozenset[str] = frozenset()
+    # Matches of rules below this Sigma level feed correlations and stay countable but
+    # raise no alert: low and informational rules are for hunting, and one alert per
+    # internet scanner per hour would bury the CSIRT's queue.
+    min_alert_level: Literal["informational", "low", "medium", "high", "critical"] = "low"
 
 
 class RulePack(BaseModel):
