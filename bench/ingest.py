@@ -61,6 +61,7 @@ from store.devices import DeviceSpec
 console = Console()
 IOC_BIN = str(Path(sys.executable).parent / "ioc")
 METRICS_PER_MESSAGE = 3
+DETECT = True
 
 
 @dataclass
@@ -221,6 +222,8 @@ def start_worker(
     env = dict(os.environ, IOC_ROUTES_FILE=str(routes))
     argv = [IOC_BIN, "ingest", "--source", "mqtt", "--worker-id", worker_id]
     argv += ["--metrics-port", str(metrics_port)]
+    # DETECT is set from --no-detect: the ingest stage alone, or with the detectors.
+    argv += [] if DETECT else ["--no-detect"]
     return subprocess.Popen(argv, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -401,7 +404,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument(
+        "--no-detect", action="store_true",
+        help="workers without the detectors (the ingest stage alone)",
+    )  # fmt: skip
     args = parser.parse_args()
+    global DETECT
+    DETECT = not args.no_detect
     args.out.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
 

@@ -4,6 +4,18 @@ A migration is a module with NAME, TRANSACTIONAL and upgrade(conn, engine). Appe
 ones to MIGRATIONS; never edit one that has shipped.
 """
 
-from store.migrations import m0001_core, m0002_timeseries, m0003_alerts, m0004_api_users
+from store.migrations import (
+    m0001_core,
+    m0002_timeseries,
+    m0003_alerts,
+    m0004_api_users,
+    m0005_rollup_scan,
+)
 
-MIGRATIONS = [(1, m0001_core), (2, m0002_timeseries), (3, m0003_alerts), (4, m0004_api_users)]
+MIGRATIONS = [
+    (1, m0001_core),
+    (2, m0002_timeseries),
+    (3, m0003_alerts),
+    (4, m0004_api_users),
+    (5, m0005_rollup_scan),
+]
