@@ -21,11 +21,11 @@ from processors.security.detectors.rules import (
     PasswordSpraySpec,
     Rule,
     SuccessAfterFailuresSpec,
+    advance,
     epoch,
     joined,
     kept,
     listed,
-    live,
     may_fire,
     ordered,
     security_events,
@@ -61,11 +61,13 @@ def _unless_empty(state: State | None) -> State | None:
     return state
 
 
-def _window(state: State, moment: float, window: float) -> tuple[float, float, list[Entry]]:
-    """(newest time, horizon, entries still inside the window) once `moment` is seen."""
-    newest = max(state["last"], moment)
-    horizon = newest - window
-    return newest, horizon, [e for e in state["entries"] if e[0] > horizon]
+def _window(
+    state: State | None, moment: float, window: float
+) -> tuple[State, float, float, list[Entry]]:
+    """(state in force, newest time, horizon, entries still inside the window) once
+    `moment` is seen."""
+    current, newest, horizon = advance(state, moment, window, _fresh)
+    return current, newest, horizon, [e for e in current["entries"] if e[0] > horizon]
 
 
 # ---- brute force and password spraying -----------------------------------------------
@@ -109,8 +111,7 @@ class _SourceWindow:
         window = self.rule.window
         for event in events:
             moment = epoch(event.time)
-            current = live(state, moment) or _fresh(moment)
-            newest, horizon, entries = _window(current, moment, window)
+            current, newest, horizon, entries = _window(state, moment, window)
             added = None if moment <= horizon else self._add(entries, event)
             if added is None:
                 continue  # too late for the window, or nothing new
@@ -253,8 +254,7 @@ class SuccessAfterFailuresDetector:
         window, needed = self.rule.window, self.rule.spec.failures
         for event in events:
             moment = epoch(event.time)
-            current = live(state, moment) or _fresh(moment)
-            newest, horizon, entries = _window(current, moment, window)
+            current, newest, horizon, entries = _window(state, moment, window)
             if moment <= horizon or any(e[1] == event.event_id for e in entries):
                 continue
             fired = current["fired"]

@@ -23,9 +23,9 @@ from processors.detector import Outcome, State
 from processors.security.detectors.rules import (
     PortScanSpec,
     Rule,
+    advance,
     epoch,
     kept,
-    live,
     may_fire,
     ordered,
     security_events,
@@ -79,9 +79,7 @@ class PortScanDetector:
         window = self.rule.window
         for event in events:
             moment = epoch(event.time)
-            current = live(state, moment) or _fresh(moment)
-            newest = max(current["last"], moment)
-            horizon = newest - window
+            current, newest, horizon = advance(state, moment, window, _fresh)
             if moment <= horizon:
                 continue  # too late for the window
             hosts, ports = self._touch(current, event, moment, horizon)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -393,6 +393,17 @@ def live(state: State | None, moment: float) -> State | None:
     return state
 
 
+def advance(
+    state: State | None, moment: float, window: float, fresh: Callable[[float], State]
+) -> tuple[State, float, float]:
+    """Where a key's sliding window stands once `moment` is seen: the state in force (a
+    fresh one if none is), the newest event time, and the horizon (newest - window);
+    an event at or before the horizon is too late to count."""
+    current = live(state, moment) or fresh(moment)
+    newest = max(current["last"], moment)
+    return current, newest, newest - window
+
+
 def may_fire(fired: float | None, moment: float, window: float) -> bool:
     """Fire when the condition starts holding, then at most once per window."""
     return fired is None or moment - fired >= window
@@ -440,9 +451,8 @@ def tally(
     fire; None for a replayed event or one older than the window. `notes` are values
     listed in the state (targets, hosts …), each list at most MAX_LISTED long."""
     moment = epoch(event.time)
-    current = live(state, moment) or _first_sighting(moment)
-    newest = max(current["last"], moment)
-    if event.event_id in current["ids"] or moment <= newest - window:
+    current, newest, horizon = advance(state, moment, window, _first_sighting)
+    if event.event_id in current["ids"] or moment <= horizon:
         return None
     old_notes = current["notes"]
     new: State = {
