@@ -59,14 +59,8 @@ def alerts_pid(settings: Settings) -> int | None:
 
 
 def alerts_healthy(settings: Settings) -> bool:
-    if not settings.alerts_metrics_port:
-        return alerts_pid(settings) is not None
-    try:
-        url = f"http://{settings.bind_host}:{settings.alerts_metrics_port}/metrics"
-        body = httpx.get(url, timeout=2).text
-    except httpx.HTTPError:
-        return False
-    return "ioc_alerts_ready 1.0" in body.splitlines()
+    """The alert service's own verdict: dispatcher running, database reachable."""
+    return _ready(settings, settings.alerts_metrics_port, "ioc_alerts_ready", ALERTS)
 
 
 def start_alerts(settings: Settings, timeout: float = 60) -> None:
@@ -84,15 +78,19 @@ def _pid(settings: Settings, name: str) -> int | None:
 
 def ingest_healthy(settings: Settings) -> bool:
     """The worker's own verdict: every source connected and the database reachable."""
-    if not settings.metrics_port:
-        # No metrics endpoint to ask (IOC_METRICS_PORT=0): alive is all we can know.
-        return ingest_pid(settings) is not None
+    return _ready(settings, settings.metrics_port, "ioc_ingest_ready", INGEST)
+
+
+def _ready(settings: Settings, port: int, gauge: str, name: str) -> bool:
+    """A process's readiness gauge on its metrics port reads 1."""
+    if not port:
+        # No metrics endpoint to ask (port 0): alive is all we can know.
+        return _pid(settings, name) is not None
     try:
-        url = f"http://{settings.bind_host}:{settings.metrics_port}/metrics"
-        body = httpx.get(url, timeout=2).text
+        body = httpx.get(f"http://{settings.bind_host}:{port}/metrics", timeout=2).text
     except httpx.HTTPError:
         return False
-    return "ioc_ingest_ready 1.0" in body.splitlines()
+    return f"{gauge} 1.0" in body.splitlines()
 
 
 def api_healthy(settings: Settings) -> bool:
