@@ -160,16 +160,10 @@ class LevelsRule(MeasuredRule):
     clear_for: Duration = NO_TIME
 
 
-class Step(Doc):
-    key: str = Field(pattern=KEY)
-    value: Number
+class Step(LevelItem):
+    """A threshold step: a level with its own clear line."""
+
     clear: Number
-    severity: SeverityName
-    vi: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-    # What operators should do at this level, for the summary template.
-    action_vi: str = ""
-    action_en: str = ""
 
 
 class ThresholdRule(MeasuredRule):
