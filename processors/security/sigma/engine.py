@@ -16,7 +16,7 @@ batch from the previous state, or move it to another worker (it is plain JSON da
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,15 +102,10 @@ class SigmaEngine:
         if not hits.rules or not self._correlations or hits.view.timestamp() is None:
             return []
         found = []
-        done: set[str] = set()
-        for rule in hits.rules:
-            for correlation in self._correlations.get(rule.info.key, ()):
-                if correlation.info.key in done:
-                    continue
-                done.add(correlation.info.key)
-                group = _group(correlation, rule.info.key, hits.view)
-                if group is not None:
-                    found.append((correlation.info.key, group[0]))
+        for rule, correlation in self._counting(hits.rules):
+            group = _group(correlation, rule.info.key, hits.view)
+            if group is not None:
+                found.append((correlation.info.key, group[0]))
         return found
 
     def process(
@@ -180,15 +175,22 @@ class SigmaEngine:
     ) -> None:
         watermark = state["watermark"]
         state["watermark"] = moment if watermark is None else max(watermark, moment)
+        for rule, correlation in self._counting(hits):
+            match = _observe(state["groups"], correlation, rule.info.key, view, moment, time)
+            if match is not None:
+                matches.append(match)
+
+    def _counting(
+        self, hits: Iterable[CompiledRule]
+    ) -> Iterator[tuple[CompiledRule, CompiledCorrelation]]:
+        """Each correlation an event's rule hits count in, once, with the first of its
+        rules the event matched: an event matching two of its rules still counts once."""
         done: set[str] = set()
         for rule in hits:
             for correlation in self._correlations.get(rule.info.key, ()):
-                if correlation.info.key in done:
-                    continue  # an event matching two of its rules still counts once
-                done.add(correlation.info.key)
-                match = _observe(state["groups"], correlation, rule.info.key, view, moment, time)
-                if match is not None:
-                    matches.append(match)
+                if correlation.info.key not in done:
+                    done.add(correlation.info.key)
+                    yield rule, correlation
 
 
 def _observe(
