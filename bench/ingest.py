@@ -69,6 +69,55 @@ class Rate:
     messages_per_s: float
     seconds: float
     peak_rss_mb: list[float]
+    # CPU time per committed message (µs) between the 10% and 90% marks, by process
+    # group, and how busy the whole machine was then (1.0 = every core all the time).
+    cpu_us: dict[str, float]
+    machine_busy: float
+
+
+class CpuMeter:
+    """CPU seconds used by the workers, PostgreSQL (postmaster and backends) and
+    mosquitto between two marks, and by the machine as a whole: whether a rate is
+    bounded by a process's one core or by the machine's cores shows here."""
+
+    def __init__(self, settings: Settings, workers: list[psutil.Process]) -> None:
+        from stack import mosquitto, postgres
+
+        self.postmaster = psutil.Process(postgres.pid(settings))
+        self.groups: dict[str, list[psutil.Process]] = {
+            "workers": workers,
+            "postgres": [self.postmaster],
+            "mosquitto": [psutil.Process(mosquitto.pid(settings))],
+        }
+        self.start: dict[str, float] = {}
+        self.start_machine = psutil.cpu_times()
+
+    @staticmethod
+    def _seconds(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def mark(self) -> None:
+        # The workers' backends exist by now (they were forked when the workers connected).
+        self.groups["postgres"] = [self.postmaster, *self.postmaster.children(recursive=True)]
+        self.start = {name: self._seconds(procs) for name, procs in self.groups.items()}
+        self.start_machine = psutil.cpu_times()
+
+    def since_mark(self, messages: float) -> tuple[dict[str, float], float]:
+        used = {
+            name: (self._seconds(procs) - self.start[name]) / messages * 1e6
+            for name, procs in self.groups.items()
+        }
+        now = psutil.cpu_times()
+        busy = sum(now) - now.idle - (sum(self.start_machine) - self.start_machine.idle)
+        elapsed = sum(now) - sum(self.start_machine)
+        return used, busy / elapsed if elapsed else 0.0
 
 
 # -- traffic ---------------------------------------------------------------------------
@@ -277,6 +326,8 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
         task = bar.add_task(f"{n_workers} worker(s) draining", total=expected)
         procs = [start_worker(routes, wid, log, port) for wid, port in zip(ids, ports, strict=True)]
         ps = [psutil.Process(p.pid) for p in procs]
+        meter = CpuMeter(settings, ps)
+        cpu: tuple[dict[str, float], float] = ({}, 0.0)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             done = messages_written(ports)
@@ -284,6 +335,10 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
             for fraction in (0.1, 0.9):
                 if done >= expected * fraction and fraction not in marks:
                     marks[fraction] = now
+                    if fraction == 0.1:
+                        meter.mark()
+                    else:
+                        cpu = meter.since_mark(0.8 * expected)
             for i, p in enumerate(ps):
                 peaks[i] = max(peaks[i], p.memory_info().rss / 2**20)
             bar.update(task, completed=done)
@@ -297,16 +352,16 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
     if rows != expected * METRICS_PER_MESSAGE:
         console.print(f"[red]row check failed: {rows} rows, {expected * METRICS_PER_MESSAGE} sent")
     span = marks[0.9] - marks[0.1]
-    return Rate(0.8 * expected / span, span, peaks)
+    return Rate(0.8 * expected / span, span, peaks, *cpu)
 
 
 # -- 4. Kafka-side pipeline cost apart from the broker ---------------------------------
 def kafka_pipeline_cost(settings: Settings, n: int) -> dict[str, float]:
     """decode + validate + COPY + commit per message, on messages shaped like the Kafka
     source hands them over; the broker is not involved."""
+    from ingest.committer import build_batch
     from ingest.decode import decode
     from ingest.routes import KafkaRoute, RoutesConfig, kafka_router
-    from ingest.worker import build_batch
     from store.writer import BatchWriter
 
     config = RoutesConfig(kafka={"routes": [KafkaRoute(topic="s", format="syslog"),
@@ -445,6 +500,19 @@ def main() -> None:
     table.add_row("  2 workers / 1 worker (target ≥ 1.6)", spread([r.scale for r in rounds], ".2f"))
     peaks = [mb for r in rounds for mb in r.one.peak_rss_mb + r.two.peak_rss_mb]
     table.add_row("peak RSS per worker, MB (target ≤ 250)", f"max {max(peaks):.0f}")
+    for label, rates in (
+        ("1 worker", [r.one for r in rounds]),
+        ("2 workers", [r.two for r in rounds]),
+    ):
+        for group in ("workers", "postgres", "mosquitto"):
+            table.add_row(
+                f"{label}: CPU µs per message, {group}",
+                spread([rate.cpu_us[group] for rate in rates], ".1f"),
+            )
+        table.add_row(
+            f"{label}: machine busy (share of all {psutil.cpu_count()} cores)",
+            spread([rate.machine_busy for rate in rates], ".2f"),
+        )
     for name, value in kafka.items():
         table.add_row(f"Kafka pipeline: {name}", f"{value:.1f}")
     console.print(table)

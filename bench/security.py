@@ -54,10 +54,10 @@ from rich.table import Table
 
 from config.settings import Settings, get_settings
 from events.alerts import Signal
+from ingest.committer import build_batch
 from ingest.decode import decode
 from ingest.message import RawMessage
 from ingest.routes import kafka_router, load_routes
-from ingest.worker import build_batch
 from processors.catalog import build_runner
 from processors.runner import DetectorRunner
 from simulators.messages import (

@@ -82,6 +82,46 @@ class Measurement(_Event):
             raise ValueError("value is not a finite number")
         return value
 
+    @classmethod
+    def trusted(
+        cls,
+        time: datetime,
+        device_id: str,
+        metric: str,
+        value: float,
+        unit: str | None,
+        quality: Quality,
+    ) -> Measurement:
+        """A Measurement from fields the caller has already checked against this model's
+        rules: `time` through check_event_time, `device_id` against DeviceId, `metric`
+        resolved by the metric registry, `value` a finite float.
+
+        The telemetry decoders check each field once per message (one time and one
+        device for all its metrics), then make several Measurements; validating again
+        per Measurement was a fifth of the MQTT worker's CPU, and pydantic's own
+        model_construct costs as much as validating. So this fills the instance the
+        way model_construct does, by hand. tests/unit/test_models.py keeps it equal to
+        a validated instance (pydantic is pinned below 3).
+        """
+        instance = cls.__new__(cls)
+        fields = {
+            "time": time,
+            "kind": "measurement",
+            "device_id": device_id,
+            "metric": metric,
+            "value": value,
+            "unit": unit,
+            "quality": quality,
+        }
+        object.__setattr__(instance, "__dict__", fields)
+        object.__setattr__(instance, "__pydantic_fields_set__", set(_TRUSTED_FIELDS))
+        object.__setattr__(instance, "__pydantic_extra__", None)
+        object.__setattr__(instance, "__pydantic_private__", None)
+        return instance
+
+
+_TRUSTED_FIELDS = frozenset(("time", "device_id", "metric", "value", "unit", "quality"))
+
 
 class CameraEvent(_Event):
     """A camera detection. `event_id` is the camera system's own id: updates to the

@@ -37,6 +37,7 @@ def build_workers(
         return psycopg.connect(settings.dsn(), application_name=f"ioc-ingest-{worker_id}")
 
     workers = []
+    writers = config.batching.writers
     if "mqtt" in sources and config.mqtt.routes:
         mqtt = MqttSource(
             host=settings.mqtt_host,
@@ -49,7 +50,9 @@ def build_workers(
             share_group=config.mqtt.share_group,
             filters=[r.filter for r in config.mqtt.routes],
         )
-        workers.append(SourceWorker(mqtt, mqtt_router(config), config, connect, stop, processor()))
+        workers.append(
+            SourceWorker(mqtt, mqtt_router(config), config, connect, stop, processor, writers)
+        )
     if "kafka" in sources and config.kafka.routes:
         kafka = KafkaSource(
             bootstrap=settings.kafka_bootstrap,
@@ -59,7 +62,7 @@ def build_workers(
             max_poll_records=config.batching.max_messages,
         )
         workers.append(
-            SourceWorker(kafka, kafka_router(config), config, connect, stop, processor())
+            SourceWorker(kafka, kafka_router(config), config, connect, stop, processor, writers)
         )
     return workers
 

@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.message import RawMessage
+from ingest.transports.mqtt_client import BulkReceiveClient
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class MqttSource:
         client_id: str,
         share_group: str,
         filters: Sequence[str],
-        queue_size: int = 10_000,
+        queue_size: int = 25_000,
     ) -> None:
         self._host, self._port = host, port
         self._subscriptions = [(f"$share/{share_group}/{f}", 1) for f in filters]
@@ -58,7 +59,7 @@ class MqttSource:
         self._wakeup = threading.Event()
         self._closing = False
         self._connected = threading.Event()
-        self._client = mqtt.Client(
+        self._client = BulkReceiveClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
@@ -119,10 +120,8 @@ class MqttSource:
         return [popleft() for _ in range(take)]
 
     def ack(self, messages: list[RawMessage]) -> None:
-        for message in messages:
-            mid, qos = message.ack_token
-            if qos > 0:
-                self._client.ack(mid, qos)
+        # Subscriptions are QoS 1, so QoS 2 never arrives; QoS 0 needs no ack.
+        self._client.ack_many(m.ack_token[0] for m in messages if m.ack_token[1] == 1)
 
     def pending(self) -> int:
         return len(self._inbox)

@@ -137,3 +137,24 @@ def test_huge_key_is_shown_shortened() -> None:
     with pytest.raises(DecodeError) as caught:
         decode({"ts": TS, "k" * 10_000: "x"})
     assert len(str(caught.value)) < 300
+
+
+def test_decoded_readings_equal_validated_measurements() -> None:
+    """The decoder builds Measurements without re-validating (Measurement.trusted); they
+    must be indistinguishable from ones the model validated itself."""
+    payload = {"ts": "2026-11-20T08:00:00+07:00", "pm25": 41, "PM10": 80.5, "temp": 99999}
+    decoded = decode(payload, "native_json")
+    validated = [
+        Measurement(time=m.time, device_id=m.device_id, metric=m.metric, value=m.value,
+                    unit=m.unit, quality=m.quality)
+        for m in decoded
+    ]  # fmt: skip
+    assert decoded == validated
+    for ours, theirs in zip(decoded, validated, strict=True):
+        assert hash(ours) == hash(theirs)
+        assert ours.model_dump() == theirs.model_dump()
+        assert ours.model_fields_set == theirs.model_fields_set
+        assert type(ours.value) is float and ours.time.tzinfo is UTC
+    assert [m.quality for m in decoded] == [Quality.GOOD, Quality.GOOD, Quality.BAD]
+    with pytest.raises(ValueError, match="frozen"):
+        decoded[0].value = 1.0  # type: ignore[misc]

@@ -1,0 +1,141 @@
+"""The committer's ordering, backpressure and failure rules, with writers that stand in
+for the database (the real DatabaseWriter runs in tests/integration/test_ingest_*)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ingest.committer import Committer
+from ingest.decode import Decoded
+from ingest.message import RawMessage
+
+
+def batch(n: int) -> list[Decoded]:
+    return [Decoded(RawMessage("mqtt", "t", str(n).encode()), "x", [])]
+
+
+def label(pending: list[Decoded]) -> int:
+    return int(pending[0].message.payload)
+
+
+class GatedWriter:
+    """Commits a batch only when the test opens its gate."""
+
+    def __init__(self) -> None:
+        self.gates: dict[int, threading.Event] = {}
+        self.started: list[int] = []
+        self.lock = threading.Lock()
+        self.all_open = False
+
+    def gate(self, n: int) -> threading.Event:
+        with self.lock:
+            gate = self.gates.setdefault(n, threading.Event())
+            if self.all_open:
+                gate.set()
+            return gate
+
+    def open_all(self) -> None:
+        with self.lock:
+            self.all_open = True
+            for gate in self.gates.values():
+                gate.set()
+
+    def commit(self, pending: list[Decoded]) -> None:
+        n = label(pending)
+        with self.lock:
+            self.started.append(n)
+        if not self.gate(n).wait(5):
+            raise TimeoutError(f"batch {n} never released")
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def gated() -> tuple[Committer, GatedWriter]:
+    writer = GatedWriter()
+    committer = Committer("mqtt", [writer, writer], threading.Event())
+    committer.start()
+    yield committer, writer
+    writer.open_all()
+    committer.close()
+
+
+def test_a_batch_committed_early_waits_for_the_one_before_it(gated) -> None:  # type: ignore[no-untyped-def]
+    committer, writer = gated
+    assert committer.offer(batch(0), 1) and committer.offer(batch(1), 1)
+    wait_for(lambda: sorted(writer.started) == [0, 1])
+    writer.gate(1).set()  # batch 1 commits first
+    time.sleep(0.05)
+    assert committer.take_committed() == []  # held back: 0 is not committed yet
+    writer.gate(0).set()
+    wait_for(lambda: committer.uncommitted() == 2)  # both done, not yet given back
+    assert [label(b) for b in committer.take_committed()] == [0, 1]
+    assert committer.uncommitted() == 0
+
+
+def test_offer_says_no_while_writers_and_the_waiting_slot_are_full(gated) -> None:  # type: ignore[no-untyped-def]
+    committer, writer = gated
+    for n in range(3):  # two being written, one waiting
+        assert committer.offer(batch(n), 1)
+    assert not committer.offer(batch(3), 0.05)
+    writer.gate(0).set()
+    assert committer.offer(batch(3), 1)
+
+
+def test_batches_held_back_behind_a_slow_one_are_capped(gated) -> None:  # type: ignore[no-untyped-def]
+    committer, writer = gated
+    assert committer.offer(batch(0), 1)  # stays uncommitted throughout
+    n = 1
+    while committer.offer(batch(n), 0.2):
+        writer.gate(n).set()
+        n += 1
+        assert n < 50, "offer never refused: nothing bounds held-back batches"
+    # 2 x writers + 2 outstanding in all: batch 0 plus five committed behind it.
+    assert n == 6
+    writer.gate(0).set()
+    wait_for(lambda: committer.uncommitted() == 6)
+    assert [label(b) for b in committer.take_committed()] == list(range(6))
+
+
+def test_drain_waits_for_every_batch() -> None:
+    committed: list[int] = []
+
+    class SlowWriter:
+        def commit(self, pending: list[Decoded]) -> None:
+            time.sleep(0.05)
+            committed.append(label(pending))
+
+    committer = Committer("kafka", [SlowWriter(), SlowWriter()], threading.Event())
+    committer.start()
+    for n in range(3):
+        assert committer.offer(batch(n), 1)
+    committer.drain()
+    assert sorted(committed) == [0, 1, 2]
+    assert [label(b) for b in committer.take_committed()] == [0, 1, 2]
+    committer.close()
+
+
+def test_a_failed_writer_stops_the_worker_and_surfaces_its_error() -> None:
+    class BrokenWriter:
+        def commit(self, pending: list[Decoded]) -> None:
+            raise OSError("disk on fire")
+
+    stop = threading.Event()
+    committer = Committer("mqtt", [BrokenWriter()], stop)
+    committer.start()
+    assert committer.offer(batch(0), 1)
+    with pytest.raises(RuntimeError, match="committer stopped") as caught:
+        committer.drain()
+    assert isinstance(caught.value.__cause__, OSError)
+    assert stop.is_set()
+    with pytest.raises(RuntimeError):  # nothing to acknowledge, and it says why
+        committer.take_committed()
+    committer.close()
