@@ -84,6 +84,7 @@ class CpuMeter:
         from stack import mosquitto, postgres
 
         self.postmaster = psutil.Process(postgres.pid(settings))
+        self.workers = workers
         self.groups: dict[str, list[psutil.Process]] = {
             "workers": workers,
             "postgres": [self.postmaster],
@@ -104,8 +105,11 @@ class CpuMeter:
         return total
 
     def mark(self) -> None:
-        # The workers' backends exist by now (they were forked when the workers connected).
+        # The workers' backends and receiving processes exist by now.
         self.groups["postgres"] = [self.postmaster, *self.postmaster.children(recursive=True)]
+        self.groups["workers"] = [
+            proc for worker in self.workers for proc in (worker, *worker.children(recursive=True))
+        ]
         self.start = {name: self._seconds(procs) for name, procs in self.groups.items()}
         self.start_machine = psutil.cpu_times()
 
@@ -276,6 +280,17 @@ def start_worker(
     return subprocess.Popen(argv, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
+def worker_rss_mb(worker: psutil.Process) -> float:
+    """A worker is its process and its MQTT receiving process: both count."""
+    total = 0
+    for proc in (worker, *worker.children(recursive=True)):
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total / 2**20
+
+
 def messages_written(ports: list[int]) -> int:
     """Progress from the workers' own counters: polling count(*) on a table of millions
     of rows would load the database we are measuring."""
@@ -340,7 +355,7 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
                     else:
                         cpu = meter.since_mark(0.8 * expected)
             for i, p in enumerate(ps):
-                peaks[i] = max(peaks[i], p.memory_info().rss / 2**20)
+                peaks[i] = max(peaks[i], worker_rss_mb(p))
             bar.update(task, completed=done)
             if done >= expected:
                 break

@@ -4,13 +4,19 @@ No-loss rests on three things working together: a fixed client id with
 clean_session=False (the broker keeps our session and queued messages while we are
 away), QoS 1 (the broker re-sends until acknowledged) and paho's manual_ack (we send
 PUBACK only after the database commit, so a crash before commit means re-delivery).
-The broker's max_inflight_messages caps unacknowledged messages per client, which also
-bounds this process's queue: that is the backpressure.
+
+paho runs in a receiving process of its own (mqtt_receiver.py), which hands messages
+over a pipe and sends the PUBACKs this side asks for. The broker's
+max_inflight_messages caps unacknowledged messages per client; the receiver's buffer
+and the pipe are bounded too, so a slow worker stops paho reading and the broker holds
+the rest: that is the backpressure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import threading
 import time
 from collections import deque
@@ -18,20 +24,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.message import RawMessage
-from ingest.transports.mqtt_client import BulkReceiveClient
+from ingest.transports.mqtt_receiver import ReceiverParams, receiver_main
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_SECONDS = 15.0
+CLOSE_TIMEOUT_SECONDS = 10.0
 
-class _NoTopicCallbacks:
-    def iter_match(self, topic: str) -> tuple[()]:
-        return ()
 
-    def __setitem__(self, key: str, value: object) -> None:
-        raise TypeError("MqttSource uses on_message only; per-topic callbacks are disabled")
+class ReceiverGone(ConnectionError):
+    """The receiving process exited; its unacknowledged messages go back to the broker."""
 
 
 class MqttSource:
@@ -49,90 +54,112 @@ class MqttSource:
         queue_size: int = 25_000,
     ) -> None:
         self._host, self._port = host, port
-        self._subscriptions = [(f"$share/{share_group}/{f}", 1) for f in filters]
-        # A deque, not queue.Queue: its lock-free append/popleft cost a fraction of the
-        # Queue's condition variables at 10k+ messages/s. Bounded all the same: when the
-        # worker falls behind, on_message waits, paho stops reading the socket and the
-        # broker holds the rest (persisted) instead of this process.
-        self._inbox: deque[RawMessage] = deque()
-        self._inbox_limit = queue_size
-        self._wakeup = threading.Event()
-        self._closing = False
-        self._connected = threading.Event()
-        self._client = BulkReceiveClient(
-            callback_api_version=CallbackAPIVersion.VERSION2,
+        self._params = ReceiverParams(
+            host=host,
+            port=port,
+            username=username,
+            password=password,
             client_id=client_id,
-            clean_session=False,
-            protocol=MQTTProtocolVersion.MQTTv311,
-            manual_ack=True,
+            subscriptions=[(f"$share/{share_group}/{f}", 1) for f in filters],
+            max_buffered=queue_size,
+            log_level=logging.getLogger().getEffectiveLevel(),
         )
-        self._client.username_pw_set(username, password)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
-        # We register no per-topic callbacks, yet paho walks its (empty) topic matcher
-        # for every message: 11% of the worker's CPU in a profile. Skip the walk. This
-        # touches a private attribute of paho 2.x (pinned <3 in pyproject.toml).
-        self._client._on_message_filtered = _NoTopicCallbacks()  # type: ignore[assignment]
+        self._inbox: deque[RawMessage] = deque()
+        self._connected = False
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pipe: multiprocessing.connection.Connection | None = None
 
     def start(self, on_revoke: Callable[[], None]) -> None:
         # MQTT never takes messages back from a live session; nothing to do on revoke.
-        self._client.connect(self._host, self._port, keepalive=30)
-        self._client.loop_start()
-        if not self._connected.wait(15):
-            raise ConnectionError(f"MQTT broker {self._host}:{self._port} did not accept us")
-
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
-                    reason_code: object, properties: object) -> None:  # fmt: skip
-        if getattr(reason_code, "is_failure", False):
-            log.error("MQTT connection refused: %s", reason_code)
-            return
-        client.subscribe(self._subscriptions)
-        self._connected.set()
-        log.info("MQTT connected, subscribed to %s", [s for s, _ in self._subscriptions])
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
-                       reason_code: object, properties: object) -> None:  # fmt: skip
-        self._connected.clear()
-        log.warning("MQTT disconnected: %s", reason_code)
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        raw = RawMessage(
-            transport="mqtt",
-            topic=msg.topic,
-            payload=msg.payload,
-            received_at=datetime.now(UTC),
-            ack_token=(msg.mid, msg.qos),
+        # spawn, not fork: this process already runs threads (metrics server, writers).
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe(duplex=True)
+        self._process = context.Process(
+            target=receiver_main, args=(self._params, theirs), name="mqtt-receiver", daemon=True
         )
-        while len(self._inbox) >= self._inbox_limit and not self._closing:
-            time.sleep(0.005)
-        self._inbox.append(raw)
-        self._wakeup.set()
+        self._process.start()
+        theirs.close()
+        self._pipe = ours
+        deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+        while not self._connected:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._receive(left):
+                raise ConnectionError(f"MQTT broker {self._host}:{self._port} did not accept us")
+        log.info("MQTT connected, subscribed to %s", [s for s, _ in self._params.subscriptions])
 
     def poll(self, timeout: float, max_messages: int) -> list[RawMessage]:
         if not self._inbox:
-            self._wakeup.clear()
-            if not self._inbox:  # re-check: a message may have landed before clear()
-                self._wakeup.wait(max(timeout, 0.001))
+            self._receive(max(timeout, 0.001))
+        while len(self._inbox) < max_messages and self._receive(0):
+            pass
         take = min(max_messages, len(self._inbox))
         popleft = self._inbox.popleft
         return [popleft() for _ in range(take)]
 
+    def _receive(self, timeout: float) -> bool:
+        """Take one message from the receiver if one comes within `timeout`."""
+        pipe = self._require_pipe()
+        try:
+            if not pipe.poll(timeout):
+                return False
+            message = pipe.recv()
+        except (EOFError, OSError) as error:
+            self._connected = False
+            raise ReceiverGone(
+                f"the MQTT receiving process exited (broker {self._host}:{self._port};"
+                " its log lines above say why)"
+            ) from error
+        kind = message[0]
+        if kind == "messages":
+            now = datetime.now(UTC)
+            self._inbox.extend(
+                RawMessage(
+                    transport="mqtt",
+                    topic=topic,
+                    payload=payload,
+                    received_at=now,
+                    ack_token=(mid, qos),
+                )
+                for topic, payload, mid, qos in message[1]
+            )
+        elif kind == "up":
+            self._connected = True
+        elif kind == "down":
+            self._connected = False
+            log.warning("MQTT %s", message[1])
+        return True
+
     def ack(self, messages: list[RawMessage]) -> None:
         # Subscriptions are QoS 1, so QoS 2 never arrives; QoS 0 needs no ack.
-        self._client.ack_many(m.ack_token[0] for m in messages if m.ack_token[1] == 1)
+        mids = [m.ack_token[0] for m in messages if m.ack_token[1] == 1]
+        if mids:
+            try:
+                self._require_pipe().send(("ack", mids))
+            except OSError as error:
+                raise ReceiverGone("the MQTT receiving process exited") from error
+
+    def _require_pipe(self) -> multiprocessing.connection.Connection:
+        if self._pipe is None:
+            raise RuntimeError("MqttSource.start() was not called")
+        return self._pipe
 
     def pending(self) -> int:
         return len(self._inbox)
 
     def healthy(self) -> bool:
-        return self._connected.is_set()
+        return self._connected and self._process is not None and self._process.is_alive()
 
     def close(self) -> None:
-        self._closing = True
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._pipe is not None:
+            with contextlib.suppress(OSError):  # already gone
+                self._pipe.send(("close",))
+        if self._process is not None:
+            self._process.join(CLOSE_TIMEOUT_SECONDS)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(1)
+        if self._pipe is not None:
+            self._pipe.close()
 
 
 def forget_session(host: str, port: int, username: str, password: str, client_id: str) -> None:

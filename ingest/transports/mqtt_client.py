@@ -10,7 +10,12 @@ only how bytes move:
   serves many packets;
 - `loop_read` handles every packet already in that buffer before returning to
   `select`;
-- `ack_many` queues the PUBACKs of a whole committed batch as one write.
+- `ack_many` queues the PUBACKs of a whole committed batch as one write;
+- with `on_publish_fast` set, a QoS 1 PUBLISH that lies whole in the buffer is parsed
+  right there (fixed header, topic, packet id, payload: MQTT 3.1.1 section 3.3) and
+  handed over as plain values, without paho's per-message objects, locks and logging
+  calls (10 µs of paho code per message, measured). Everything else, including any
+  packet split across reads, takes paho's own path.
 
 Written by hand because no maintained library does this: paho has no buffered reader
 or batch acknowledgement, and the design card names paho. It touches paho internals
@@ -23,7 +28,7 @@ mosquitto.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,6 +39,8 @@ READ_CHUNK = 64 * 1024
 # PUBACKs waiting to go out and the keep-alive are not starved by a long backlog.
 MAX_PACKETS_PER_READ = 1000
 PUBACK = 0x40
+# PUBLISH with QoS 1, after masking out DUP (0x08) and RETAIN (0x01).
+_PUBLISH_QOS1 = 0x32
 _PUBACK_PACKET = struct.Struct("!BBH")
 
 
@@ -61,6 +68,52 @@ class BufferedSocket:
         self._position = min(end, len(self._buffer))
         return chunk
 
+    def take_publish(self) -> tuple[int, bytes, int, bytes] | None:
+        """The next packet, if it is a QoS 1 PUBLISH lying whole in the buffer:
+        (first byte, topic bytes, packet id, payload). Otherwise None, and nothing is
+        consumed."""
+        if self._position >= len(self._buffer) and not self._fill():
+            return None
+        buffer, start = self._buffer, self._position
+        end = len(buffer)
+        if end - start < 5 or buffer[start] & 0xF6 != _PUBLISH_QOS1:
+            return None
+        # Remaining length: 1 to 4 bytes, 7 bits each, least significant first.
+        length, shift, index = 0, 0, start + 1
+        while True:
+            if index >= end or index - start > 4:
+                return None
+            byte = buffer[index]
+            length |= (byte & 0x7F) << shift
+            index += 1
+            if not byte & 0x80:
+                break
+            shift += 7
+        if index + length > end or length < 4:
+            return None
+        topic_length = (buffer[index] << 8) | buffer[index + 1]
+        topic_end = index + 2 + topic_length
+        if topic_length == 0 or topic_end + 2 > index + length:
+            return None  # malformed: paho's path reports it
+        packet_id = (buffer[topic_end] << 8) | buffer[topic_end + 1]
+        self._position = index + length
+        return (
+            buffer[start],
+            buffer[index + 2 : topic_end],
+            packet_id,
+            buffer[topic_end + 2 : index + length],
+        )
+
+    def _fill(self) -> bool:
+        try:
+            data = self._sock.recv(READ_CHUNK)
+        except OSError:  # nothing to read now, or an error paho's own read will report
+            return False
+        if not data:
+            return False  # closed; the next recv says so again, to paho
+        self._buffer, self._position = data, 0
+        return True
+
     def pending(self) -> int:
         waiting = len(self._buffer) - self._position
         inner = getattr(self._sock, "pending", None)  # a TLS socket's own buffer
@@ -71,6 +124,10 @@ class BufferedSocket:
 
 
 class BulkReceiveClient(mqtt.Client):
+    # Called as on_publish_fast(topic, payload, packet_id) for QoS 1 PUBLISH packets
+    # taken by the fast path; None leaves every packet to paho (and on_message).
+    on_publish_fast: Callable[[str, bytes, int], None] | None = None
+
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
@@ -79,12 +136,32 @@ class BulkReceiveClient(mqtt.Client):
             sock = self._sock
             if sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
+            if self._take_fast(sock):
+                continue
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN or not sock.pending():
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _take_fast(self, sock: Any) -> bool:
+        """Handle the next packet on the fast path if it qualifies; True if it did."""
+        deliver = self.on_publish_fast
+        if deliver is None or self._in_packet["command"] != 0:
+            return False  # paho is in the middle of a packet: let it finish
+        taken = sock.take_publish()
+        if taken is None:
+            return False
+        _, topic, packet_id, payload = taken
+        try:
+            name = topic.decode("utf-8")
+        except UnicodeDecodeError:
+            name = topic.decode("utf-8", "replace")  # brokers refuse such topics anyway
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        deliver(name, payload, packet_id)
+        return True
 
     def ack_many(self, mids: Iterable[int]) -> None:
         """PUBACK every message id in `mids` with one queued write (QoS 1 only)."""
