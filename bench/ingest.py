@@ -27,6 +27,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -75,6 +76,14 @@ class Rate:
     machine_busy: float
 
 
+CPU_GROUPS = {
+    "workers": "ingest workers (decode, write)",
+    "receivers": "their MQTT receiving processes",
+    "postgres": "PostgreSQL",
+    "mosquitto": "mosquitto",
+}
+
+
 class CpuMeter:
     """CPU seconds used by the workers, PostgreSQL (postmaster and backends) and
     mosquitto between two marks, and by the machine as a whole: whether a rate is
@@ -87,6 +96,7 @@ class CpuMeter:
         self.workers = workers
         self.groups: dict[str, list[psutil.Process]] = {
             "workers": workers,
+            "receivers": [],
             "postgres": [self.postmaster],
             "mosquitto": [psutil.Process(mosquitto.pid(settings))],
         }
@@ -107,8 +117,8 @@ class CpuMeter:
     def mark(self) -> None:
         # The workers' backends and receiving processes exist by now.
         self.groups["postgres"] = [self.postmaster, *self.postmaster.children(recursive=True)]
-        self.groups["workers"] = [
-            proc for worker in self.workers for proc in (worker, *worker.children(recursive=True))
+        self.groups["receivers"] = [
+            child for worker in self.workers for child in worker.children(recursive=True)
         ]
         self.start = {name: self._seconds(procs) for name, procs in self.groups.items()}
         self.start_machine = psutil.cpu_times()
@@ -335,39 +345,48 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
         prefill(settings, devices, total, offset=0)
     expected = total // len(devices) * len(devices)
     peaks = [0.0] * n_workers
-    marks: dict[float, float] = {}
+    samples: list[tuple[float, int]] = []  # (time, messages committed)
     ports = [free_port() for _ in ids]
     with Progress(console=console) as bar:
         task = bar.add_task(f"{n_workers} worker(s) draining", total=expected)
         procs = [start_worker(routes, wid, log, port) for wid, port in zip(ids, ports, strict=True)]
         ps = [psutil.Process(p.pid) for p in procs]
         meter = CpuMeter(settings, ps)
+        marked_at: int | None = None  # messages committed when the CPU meter was marked
         cpu: tuple[dict[str, float], float] = ({}, 0.0)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             done = messages_written(ports)
-            now = time.perf_counter()
-            for fraction in (0.1, 0.9):
-                if done >= expected * fraction and fraction not in marks:
-                    marks[fraction] = now
-                    if fraction == 0.1:
-                        meter.mark()
-                    else:
-                        cpu = meter.since_mark(0.8 * expected)
+            samples.append((time.perf_counter(), done))
+            if marked_at is None and done >= 0.1 * expected:
+                meter.mark()
+                marked_at = done
+            elif marked_at is not None and not cpu[0] and done >= 0.9 * expected:
+                cpu = meter.since_mark(done - marked_at)
             for i, p in enumerate(ps):
                 peaks[i] = max(peaks[i], worker_rss_mb(p))
             bar.update(task, completed=done)
             if done >= expected:
                 break
-            time.sleep(0.05)
+            # Each poll is a Prometheus scrape inside the workers; crossing() interpolates
+            # between polls, so they need not be frequent.
+            time.sleep(0.1)
         stop(procs)
     forget_sessions(settings, [f"ioc-ingest-{wid}" for wid in ids])
     with psycopg.connect(settings.dsn(), autocommit=True) as conn:
         rows = rows_for(conn, prefix)
     if rows != expected * METRICS_PER_MESSAGE:
         console.print(f"[red]row check failed: {rows} rows, {expected * METRICS_PER_MESSAGE} sent")
-    span = marks[0.9] - marks[0.1]
+    span = crossing(samples, 0.9 * expected) - crossing(samples, 0.1 * expected)
     return Rate(0.8 * expected / span, span, peaks, *cpu)
+
+
+def crossing(samples: list[tuple[float, int]], target: float) -> float:
+    """When the committed count reached `target`, interpolated between two polls."""
+    for (t0, n0), (t1, n1) in itertools.pairwise(samples):
+        if n1 >= target:
+            return t1 if n1 == n0 else t0 + (t1 - t0) * (target - n0) / (n1 - n0)
+    raise RuntimeError(f"the workers never committed {target:,.0f} messages")
 
 
 # -- 4. Kafka-side pipeline cost apart from the broker ---------------------------------
@@ -431,6 +450,13 @@ class Round:
     @property
     def scale(self) -> float:
         return self.two.messages_per_s / self.one.messages_per_s
+
+    @property
+    def scale_room(self) -> float:
+        """The most a second worker can add on this machine: one worker (with the
+        database and broker work it causes) kept the machine this busy, so at the same
+        CPU per message the whole machine carries 1 / busy times its rate."""
+        return 1 / self.one.machine_busy if self.one.machine_busy else float("nan")
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -513,15 +539,19 @@ def main() -> None:
         "2 workers, share group, msg/s", spread([r.two.messages_per_s for r in rounds], ",.0f")
     )
     table.add_row("  2 workers / 1 worker (target ≥ 1.6)", spread([r.scale for r in rounds], ".2f"))
+    table.add_row(
+        "  room the machine leaves: 1 / machine busy with 1 worker",
+        spread([r.scale_room for r in rounds], ".2f"),
+    )
     peaks = [mb for r in rounds for mb in r.one.peak_rss_mb + r.two.peak_rss_mb]
     table.add_row("peak RSS per worker, MB (target ≤ 250)", f"max {max(peaks):.0f}")
     for label, rates in (
         ("1 worker", [r.one for r in rounds]),
         ("2 workers", [r.two for r in rounds]),
     ):
-        for group in ("workers", "postgres", "mosquitto"):
+        for group, shown in CPU_GROUPS.items():
             table.add_row(
-                f"{label}: CPU µs per message, {group}",
+                f"{label}: CPU µs per message, {shown}",
                 spread([rate.cpu_us[group] for rate in rates], ".1f"),
             )
         table.add_row(

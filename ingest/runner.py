@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -83,6 +84,7 @@ def run(
         start_http_server(metrics_port, addr=settings.bind_host)
     processor = _runner_factory(settings) if detect else (lambda: None)
     workers = build_workers(settings, config, sources, worker_id, stop, processor)
+    tune_garbage_collector()
     if not workers:
         log.error("no routes configured for sources %s", list(sources))
         return 2
@@ -104,6 +106,21 @@ def run(
     for w in failed:
         log.error("%s source failed: %s", w.source.transport, w.failed)
     return 1 if failed else 0
+
+
+# A worker holds several batches at once (one filling, the rest being written), tens of
+# thousands of event objects in all. With the default threshold (700 allocations) the
+# cycle collector ran every few messages and kept walking all of them: decoding cost
+# 18.5 µs per telemetry message instead of 8.6 (measured, batches held as the worker
+# holds them). The events are acyclic and freed by reference counting; only the rare
+# cycle waits longer for collection.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_garbage_collector() -> None:
+    gc.collect()
+    gc.freeze()  # what start-up loaded (modules, rule packs) is never walked again
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _runner_factory(settings: Settings) -> Callable[[], BatchProcessor | None]:
