@@ -74,6 +74,7 @@ class Committer:
         # one (see take_committed), so memory stays bounded whatever happens.
         self._max_outstanding = 2 * len(writers) + 2
         self._waiting: deque[tuple[int, list[Decoded]]] = deque()
+        self._writing: dict[int, list[Decoded]] = {}
         self._done: dict[int, list[Decoded]] = {}
         self._next_seq = 0  # sequence number of the next submitted batch
         self._next_out = 0  # sequence number of the next batch to give back
@@ -136,10 +137,12 @@ class Committer:
                 self._changed.wait()
         self._raise_if_failed()
 
-    def uncommitted(self) -> int:
-        """Messages handed over and not yet given back."""
+    def held(self) -> int:
+        """Messages handed over and not yet given back (waiting, being written, or
+        committed and waiting to be acknowledged)."""
         with self._changed:
-            return sum(len(p) for _, p in self._waiting) + sum(len(p) for p in self._done.values())
+            batches = [*(p for _, p in self._waiting), *self._writing.values()]
+            return sum(map(len, batches)) + sum(map(len, self._done.values()))
 
     def close(self) -> None:
         with self._changed:
@@ -167,9 +170,10 @@ class Committer:
                     if not self._waiting or self.failed is not None:
                         return
                     seq, pending = self._waiting.popleft()
+                    self._writing[seq] = pending
                 writer.commit(pending)
                 with self._changed:
-                    self._done[seq] = pending
+                    self._done[seq] = self._writing.pop(seq)
                     self._changed.notify_all()
         except BaseException as error:  # surfaced to the polling thread
             log.exception("%s writer stopped on error", self.transport)

@@ -89,7 +89,7 @@ class SourceWorker:
         ):
             self._submit()
         metrics.QUEUE_DEPTH.labels(self.source.transport).set(
-            len(self._pending) + self._committer.uncommitted() + self.source.pending()
+            len(self._pending) + self._committer.held() + self.source.pending()
         )
         self._report_lag()
 

@@ -154,12 +154,28 @@ class MqttSource:
             with contextlib.suppress(OSError):  # already gone
                 self._pipe.send(("close",))
         if self._process is not None:
-            self._process.join(CLOSE_TIMEOUT_SECONDS)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(1)
+            self._discard_until_exit(self._process)
         if self._pipe is not None:
             self._pipe.close()
+
+    def _discard_until_exit(self, process: multiprocessing.process.BaseProcess) -> None:
+        """Let the receiver finish: it may be blocked sending us messages, which we drop
+        (they were never acknowledged, so the broker sends them again)."""
+        deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
+        pipe = self._pipe
+        while process.is_alive() and time.monotonic() < deadline:
+            if pipe is None:
+                process.join(0.05)
+                continue
+            try:
+                if pipe.poll(0.05):
+                    pipe.recv()
+            except (EOFError, OSError):
+                pipe = None  # closed from its side: it is exiting
+        process.join(1)
+        if process.is_alive():
+            process.kill()
+            process.join(1)
 
 
 def forget_session(host: str, port: int, username: str, password: str, client_id: str) -> None:

@@ -7,6 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 
 from tests.integration.harness import (
@@ -58,8 +59,15 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings, db, routes, d
     publisher.start()
     produce(settings, kafka_messages)
     assert wait_for(lambda: count(db, "measurements") > 5_000, timeout=120)
+    assert worker.proc is not None
+    receivers = psutil.Process(worker.proc.pid).children(recursive=True)
+    assert receivers, "the worker runs MQTT in a receiving process of its own"
     worker.kill()  # SIGKILL: no flush, no goodbye
     killed_at = count(db, "measurements")
+    # Orphaned, the receiver must go too: alive, it would hold the session's
+    # unacknowledged messages that nobody will ever commit.
+    _, alive = psutil.wait_procs(receivers, timeout=10)
+    assert not alive, f"receiving processes outlived their worker: {alive}"
     publisher.join()
     assert killed_at < 60_000, "the kill landed after the stream ended; the test proved nothing"
 

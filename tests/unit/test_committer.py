@@ -58,6 +58,13 @@ def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untype
         time.sleep(0.005)
 
 
+def take(committer: Committer, n: int) -> list[list[Decoded]]:
+    """Take committed batches until n have come back."""
+    taken: list[list[Decoded]] = []
+    wait_for(lambda: taken.extend(committer.take_committed()) or len(taken) >= n)
+    return taken
+
+
 @pytest.fixture
 def gated() -> tuple[Committer, GatedWriter]:
     writer = GatedWriter()
@@ -75,10 +82,10 @@ def test_a_batch_committed_early_waits_for_the_one_before_it(gated) -> None:  # 
     writer.gate(1).set()  # batch 1 commits first
     time.sleep(0.05)
     assert committer.take_committed() == []  # held back: 0 is not committed yet
+    assert committer.held() == 2  # both still the committer's
     writer.gate(0).set()
-    wait_for(lambda: committer.uncommitted() == 2)  # both done, not yet given back
-    assert [label(b) for b in committer.take_committed()] == [0, 1]
-    assert committer.uncommitted() == 0
+    assert [label(b) for b in take(committer, 2)] == [0, 1]
+    assert committer.held() == 0
 
 
 def test_offer_says_no_while_writers_and_the_waiting_slot_are_full(gated) -> None:  # type: ignore[no-untyped-def]
@@ -101,8 +108,7 @@ def test_batches_held_back_behind_a_slow_one_are_capped(gated) -> None:  # type:
     # 2 x writers + 2 outstanding in all: batch 0 plus five committed behind it.
     assert n == 6
     writer.gate(0).set()
-    wait_for(lambda: committer.uncommitted() == 6)
-    assert [label(b) for b in committer.take_committed()] == list(range(6))
+    assert [label(b) for b in take(committer, 6)] == list(range(6))
 
 
 def test_drain_waits_for_every_batch() -> None:
