@@ -99,9 +99,13 @@ def _probe_arrives(settings, db, device) -> bool:
 
 def test_broker_restart_mid_stream_loses_nothing(settings, db, routes, devices, workers):
     creds = devices(10)
-    workers(routes, f"mq-{uuid.uuid4().hex[:6]}", "mqtt")
-    _publish_all(settings, creds, per_device=2000)  # 20,000 messages queued or in flight
-    assert wait_for(lambda: count(db, "measurements") > 2_000, timeout=120)
+    worker_id = f"mq-{uuid.uuid4().hex[:6]}"
+    # Queue the first half while the worker is offline: a worker drains faster than
+    # mosquitto_pub publishes, so a restart after publishing would find nothing queued.
+    assert workers(routes, worker_id, "mqtt").stop() == 0  # its session now exists
+    _publish_all(settings, creds, per_device=2000)  # 20,000 messages queued
+    workers(routes, worker_id, "mqtt")
+    assert wait_for(lambda: count(db, "measurements") > 2_000, timeout=120, interval=0.02)
     restart_mosquitto(settings)
     before_end = count(db, "measurements")
     assert before_end < 40_000, "the restart landed after the first half was drained"
