@@ -263,8 +263,12 @@ def raw_ceiling(settings: Settings, devices: list[DeviceCredentials], total: int
 
 # -- 2. workers ------------------------------------------------------------------------
 def routes_file(directory: Path, group: str) -> Path:
+    """The deployed limits and batching (deploy/ingest/routes.yaml), so the figures are
+    those of the shipped configuration; a share group and topics of the bench's own."""
     path = directory / f"routes-{group}.yaml"
+    deployed = Path(__file__).resolve().parent.parent / "deploy" / "ingest" / "routes.yaml"
     config = {
+        **yaml.safe_load(deployed.read_text()),
         "mqtt": {"share_group": group,
                  "routes": [{"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"}]},
         "kafka": {"group_id": group, "routes": []},

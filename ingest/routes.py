@@ -43,7 +43,7 @@ class Batching(_Strict):
     max_messages: int = Field(default=2000, gt=0)
     max_wait_seconds: float = Field(default=0.2, gt=0)
     # Database connections committing batches side by side, per source (ingest/committer.py).
-    writers: int = Field(default=2, ge=1, le=16)
+    writers: int = Field(default=1, ge=1, le=16)
 
 
 class RoutesConfig(_Strict):

@@ -37,7 +37,7 @@ class SourceWorker:
         connect: Callable[[], psycopg.Connection],
         stop: threading.Event,
         make_processor: Callable[[], BatchProcessor | None] = lambda: None,
-        writers: int = 2,
+        writers: int = 1,
     ) -> None:
         self.source = source
         self.router = router
