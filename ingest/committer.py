@@ -5,9 +5,14 @@ at a time: the database idles while Python decodes, Python idles while the datab
 writes. With the writes on threads of their own (psycopg releases the GIL while libpq
 waits), the next batch is received and decoded while earlier ones are committed.
 
-Several writers, each with its own connection, commit batches side by side: one
-PostgreSQL backend is one process, so a single connection would keep the database's
-share of the work on one core.
+Several writers, each with its own connection, can commit side by side: one
+PostgreSQL backend is one process, so a single connection keeps the database's share of
+the work on one core. A batch is then split by `shard_of` (MQTT topic, i.e. device, or
+Kafka partition), so a station's readings always go through the same writer, in order,
+and two writers never hold one station's detector rows in two open transactions (state
+keyed more widely, such as a Sigma correlation by user across sources, is locked row by
+row, as it is between workers). A batch counts as committed when every writer has
+committed its part.
 
 Bounded: a few batches at most are handed over and not yet committed, so a slow
 database makes `offer` say no, the polling thread stops taking messages, and the
@@ -24,8 +29,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
@@ -60,6 +67,26 @@ class BatchCommit(Protocol):
         """Write and commit one batch (retrying as it sees fit), or raise."""
 
 
+def shard_of(item: Decoded, shards: int) -> int:
+    """Which writer takes this message: all messages of one MQTT topic (one device) or
+    one Kafka partition (one set of source addresses) go to the same writer, so two
+    writers never hold the same station's detector rows in two open transactions, and
+    each station's readings are written in the order they arrived. crc32, not hash():
+    the same on every run."""
+    message = item.message
+    key = message.topic if message.partition is None else f"{message.topic}\0{message.partition}"
+    return zlib.crc32(key.encode()) % shards
+
+
+@dataclass(slots=True)
+class _Handed:
+    """A batch as the polling thread handed it over, and how many writers still have
+    their part of it to commit."""
+
+    pending: list[Decoded]
+    parts_left: int
+
+
 class Committer:
     def __init__(
         self, transport: str, writers: Sequence[BatchCommit], stop: threading.Event
@@ -67,24 +94,23 @@ class Committer:
         self.transport = transport
         self._stop = stop
         writers = list(writers)
-        # One batch per writer being written and one more waiting, so that a writer
-        # never idles between two batches ...
+        # One batch being written and one waiting, per writer, so that a writer never
+        # idles between two batches ...
         self._max_uncommitted = len(writers) + 1
-        # ... and a cap on batches committed out of order and held back behind a slower
-        # one (see take_committed), so memory stays bounded whatever happens.
+        # ... and a cap on batches committed and held back behind an earlier one that is
+        # not (see take_committed), so memory stays bounded whatever happens.
         self._max_outstanding = 2 * len(writers) + 2
-        self._waiting: deque[tuple[int, list[Decoded]]] = deque()
-        self._writing: dict[int, list[Decoded]] = {}
-        self._done: dict[int, list[Decoded]] = {}
-        self._next_seq = 0  # sequence number of the next submitted batch
+        self._queues: list[deque[tuple[int, list[Decoded]]]] = [deque() for _ in writers]
+        self._handed: dict[int, _Handed] = {}  # by sequence number, until given back
+        self._next_seq = 0  # sequence number of the next batch handed over
         self._next_out = 0  # sequence number of the next batch to give back
         self._changed = threading.Condition()
         self._closing = False
         self._threads = [
             threading.Thread(
-                target=self._run, args=(w,), name=f"commit-{transport}-{i}", daemon=True
+                target=self._run, args=(w, q), name=f"commit-{transport}-{i}", daemon=True
             )
-            for i, w in enumerate(writers)
+            for i, (w, q) in enumerate(zip(writers, self._queues, strict=True))
         ]
         self.failed: BaseException | None = None
 
@@ -96,10 +122,11 @@ class Committer:
     def offer(self, pending: list[Decoded], timeout: float) -> bool:
         """Hand a batch over if there is room within `timeout`; False if not.
 
-        Room means: fewer batches being written or waiting than writers + 1, and fewer
-        than `max_outstanding` not yet given back by `take_committed`. The caller
-        acknowledges what `take_committed` returns between offers; that is what frees
-        room, so it cannot happen inside this call."""
+        The batch is split by `shard_of` among the writers. Room means: fewer
+        uncommitted batches than writers + 1, and fewer than `max_outstanding` not yet
+        given back by `take_committed`. The caller acknowledges what `take_committed`
+        returns between offers; that is what frees room, so it cannot happen here."""
+        parts = self._split(pending)
         deadline = time.monotonic() + timeout
         with self._changed:
             while self.failed is None and not self._has_room():
@@ -108,21 +135,32 @@ class Committer:
                     return False
                 self._changed.wait(left)
             self._raise_if_failed()
-            self._waiting.append((self._next_seq, pending))
+            seq = self._next_seq
             self._next_seq += 1
+            self._handed[seq] = _Handed(pending, len(parts))
+            for index, part in parts.items():
+                self._queues[index].append((seq, part))
             self._changed.notify_all()
             return True
 
-    def take_committed(self) -> list[list[Decoded]]:
-        """Batches committed since the last call, in the order they were submitted.
+    def _split(self, pending: list[Decoded]) -> dict[int, list[Decoded]]:
+        if len(self._queues) == 1:
+            return {0: pending}
+        parts: dict[int, list[Decoded]] = {}
+        for item in pending:
+            parts.setdefault(shard_of(item, len(self._queues)), []).append(item)
+        return parts
 
-        Writers commit side by side, so batch 7 may commit before batch 6; it is given
-        back only after 6. Kafka needs that (a committed offset covers every earlier
-        record of its partition); for MQTT it costs at most one batch of delay."""
+    def take_committed(self) -> list[list[Decoded]]:
+        """Batches committed since the last call, in the order they were handed over.
+
+        Writers commit side by side, so batch 7 may be whole before batch 6 is; it is
+        given back only after 6. Kafka needs that (a committed offset covers every
+        earlier record of its partition); for MQTT it costs at most one batch of delay."""
         taken = []
         with self._changed:
-            while self._next_out in self._done:
-                taken.append(self._done.pop(self._next_out))
+            while (handed := self._handed.get(self._next_out)) and handed.parts_left == 0:
+                taken.append(self._handed.pop(self._next_out).pending)
                 self._next_out += 1
             if taken:
                 self._changed.notify_all()
@@ -131,9 +169,9 @@ class Committer:
         return taken
 
     def drain(self) -> None:
-        """Wait until every submitted batch is committed (or a writer failed)."""
+        """Wait until every batch handed over is committed (or a writer failed)."""
         with self._changed:
-            while self._next_out + len(self._done) < self._next_seq and self.failed is None:
+            while self._uncommitted() and self.failed is None:
                 self._changed.wait()
         self._raise_if_failed()
 
@@ -141,8 +179,7 @@ class Committer:
         """Messages handed over and not yet given back (waiting, being written, or
         committed and waiting to be acknowledged)."""
         with self._changed:
-            batches = [*(p for _, p in self._waiting), *self._writing.values()]
-            return sum(map(len, batches)) + sum(map(len, self._done.values()))
+            return sum(len(handed.pending) for handed in self._handed.values())
 
     def close(self) -> None:
         with self._changed:
@@ -151,29 +188,31 @@ class Committer:
         for thread in self._threads:
             thread.join(timeout=60)
 
+    def _uncommitted(self) -> int:
+        return sum(1 for handed in self._handed.values() if handed.parts_left)
+
     def _has_room(self) -> bool:
         outstanding = self._next_seq - self._next_out
-        uncommitted = outstanding - len(self._done)
-        return uncommitted < self._max_uncommitted and outstanding < self._max_outstanding
+        return self._uncommitted() < self._max_uncommitted and outstanding < self._max_outstanding
 
     def _raise_if_failed(self) -> None:
         if self.failed is not None:
             raise RuntimeError(f"{self.transport} committer stopped") from self.failed
 
     # -- writer threads -------------------------------------------------------------------------
-    def _run(self, writer: BatchCommit) -> None:
+    def _run(self, writer: BatchCommit, queue: deque[tuple[int, list[Decoded]]]) -> None:
         try:
             while True:
                 with self._changed:
-                    while not self._waiting and not self._closing and self.failed is None:
+                    while not queue and not self._closing and self.failed is None:
                         self._changed.wait()
-                    if not self._waiting or self.failed is not None:
+                    if not queue or self.failed is not None:
                         return
-                    seq, pending = self._waiting.popleft()
-                    self._writing[seq] = pending
-                writer.commit(pending)
+                    seq, part = queue[0]
+                writer.commit(part)
                 with self._changed:
-                    self._done[seq] = self._writing.pop(seq)
+                    queue.popleft()
+                    self._handed[seq].parts_left -= 1
                     self._changed.notify_all()
         except BaseException as error:  # surfaced to the polling thread
             log.exception("%s writer stopped on error", self.transport)

@@ -8,13 +8,25 @@ import time
 
 import pytest
 
-from ingest.committer import Committer
+from ingest.committer import Committer, shard_of
 from ingest.decode import Decoded
 from ingest.message import RawMessage
 
 
-def batch(n: int) -> list[Decoded]:
-    return [Decoded(RawMessage("mqtt", "t", str(n).encode()), "x", [])]
+def topic_for(writer: int, writers: int = 2) -> str:
+    """A topic that shard_of sends to this writer."""
+    return next(
+        topic
+        for i in range(100)
+        if shard_of(
+            Decoded(RawMessage("mqtt", topic := f"ioc/v1/d{i}/telemetry", b""), "x", []), writers
+        )
+        == writer
+    )
+
+
+def batch(n: int, topic: str = "t") -> list[Decoded]:
+    return [Decoded(RawMessage("mqtt", topic, str(n).encode()), "x", [])]
 
 
 def label(pending: list[Decoded]) -> int:
@@ -77,7 +89,8 @@ def gated() -> tuple[Committer, GatedWriter]:
 
 def test_a_batch_committed_early_waits_for_the_one_before_it(gated) -> None:  # type: ignore[no-untyped-def]
     committer, writer = gated
-    assert committer.offer(batch(0), 1) and committer.offer(batch(1), 1)
+    assert committer.offer(batch(0, topic_for(0)), 1)
+    assert committer.offer(batch(1, topic_for(1)), 1)
     wait_for(lambda: sorted(writer.started) == [0, 1])
     writer.gate(1).set()  # batch 1 commits first
     time.sleep(0.05)
@@ -99,9 +112,9 @@ def test_offer_says_no_while_writers_and_the_waiting_slot_are_full(gated) -> Non
 
 def test_batches_held_back_behind_a_slow_one_are_capped(gated) -> None:  # type: ignore[no-untyped-def]
     committer, writer = gated
-    assert committer.offer(batch(0), 1)  # stays uncommitted throughout
+    assert committer.offer(batch(0, topic_for(0)), 1)  # stays uncommitted throughout
     n = 1
-    while committer.offer(batch(n), 0.2):
+    while committer.offer(batch(n, topic_for(1)), 0.2):
         writer.gate(n).set()
         n += 1
         assert n < 50, "offer never refused: nothing bounds held-back batches"
@@ -145,3 +158,36 @@ def test_a_failed_writer_stops_the_worker_and_surfaces_its_error() -> None:
     with pytest.raises(RuntimeError):  # nothing to acknowledge, and it says why
         committer.take_committed()
     committer.close()
+
+
+def test_a_topic_is_always_written_by_the_same_writer_in_order() -> None:
+    """Two writers never hold one station's rows in two open transactions."""
+    seen: dict[str, list[tuple[int, int]]] = {}  # topic -> [(writer, batch)]
+    lock = threading.Lock()
+
+    class RecordingWriter:
+        def __init__(self, index: int) -> None:
+            self.index = index
+
+        def commit(self, pending: list[Decoded]) -> None:
+            time.sleep(0.002)
+            with lock:
+                for item in pending:
+                    seen.setdefault(item.message.topic, []).append(
+                        (self.index, int(item.message.payload))
+                    )
+
+    committer = Committer("mqtt", [RecordingWriter(0), RecordingWriter(1)], threading.Event())
+    committer.start()
+    topics = [f"ioc/v1/d{i}/telemetry" for i in range(12)]
+    for n in range(20):
+        pending = [Decoded(RawMessage("mqtt", t, str(n).encode()), "x", []) for t in topics]
+        while not committer.offer(pending, 0.1):
+            committer.take_committed()
+    committer.drain()
+    committer.close()
+    assert set(seen) == set(topics)
+    for topic, writes in seen.items():
+        assert len({w for w, _ in writes}) == 1, f"{topic} went to both writers"
+        assert [n for _, n in writes] == list(range(20)), f"{topic} written out of order"
+    assert {w for writes in seen.values() for w, _ in writes} == {0, 1}, "one writer idle"
