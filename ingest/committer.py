@@ -63,8 +63,15 @@ def build_batch(pending: list[Decoded]) -> Batch:
 
 
 class BatchCommit(Protocol):
-    def commit(self, pending: list[Decoded]) -> None:
-        """Write and commit one batch (retrying as it sees fit), or raise."""
+    def commit(self, pending: list[Decoded], batch: Batch) -> None:
+        """Write and commit one batch (`pending` as `batch`, built from it), retrying as
+        it sees fit, or raise."""
+
+
+def prepared(pending: list[Decoded]) -> Batch:
+    batch = build_batch(pending)
+    batch.render()
+    return batch
 
 
 def shard_of(item: Decoded, shards: int) -> int:
@@ -76,6 +83,14 @@ def shard_of(item: Decoded, shards: int) -> int:
     message = item.message
     key = message.topic if message.partition is None else f"{message.topic}\0{message.partition}"
     return zlib.crc32(key.encode()) % shards
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A batch ready for the writers: its messages, and per writer its part as rows."""
+
+    pending: list[Decoded]
+    parts: dict[int, tuple[list[Decoded], Batch]]
 
 
 @dataclass(slots=True)
@@ -100,7 +115,7 @@ class Committer:
         # ... and a cap on batches committed and held back behind an earlier one that is
         # not (see take_committed), so memory stays bounded whatever happens.
         self._max_outstanding = 2 * len(writers) + 2
-        self._queues: list[deque[tuple[int, list[Decoded]]]] = [deque() for _ in writers]
+        self._queues: list[deque[tuple[int, list[Decoded], Batch]]] = [deque() for _ in writers]
         self._handed: dict[int, _Handed] = {}  # by sequence number, until given back
         self._next_seq = 0  # sequence number of the next batch handed over
         self._next_out = 0  # sequence number of the next batch to give back
@@ -119,14 +134,20 @@ class Committer:
         for thread in self._threads:
             thread.start()
 
-    def offer(self, pending: list[Decoded], timeout: float) -> bool:
-        """Hand a batch over if there is room within `timeout`; False if not.
+    def prepare(self, pending: list[Decoded]) -> Handover:
+        """Split a batch among the writers and build each part's rows, here on the
+        polling thread: the writer threads' work is the bottleneck path (they wait for
+        PostgreSQL), so the less Python they run the better."""
+        parts = {index: (part, prepared(part)) for index, part in self._split(pending).items()}
+        return Handover(pending, parts)
 
-        The batch is split by `shard_of` among the writers. Room means: fewer
-        uncommitted batches than writers + 1, and fewer than `max_outstanding` not yet
-        given back by `take_committed`. The caller acknowledges what `take_committed`
-        returns between offers; that is what frees room, so it cannot happen here."""
-        parts = self._split(pending)
+    def offer(self, handover: Handover, timeout: float) -> bool:
+        """Hand a prepared batch over if there is room within `timeout`; False if not.
+
+        Room means: fewer uncommitted batches than writers + 1, and fewer than
+        `max_outstanding` not yet given back by `take_committed`. The caller
+        acknowledges what `take_committed` returns between offers; that is what frees
+        room, so it cannot happen here."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while self.failed is None and not self._has_room():
@@ -137,9 +158,9 @@ class Committer:
             self._raise_if_failed()
             seq = self._next_seq
             self._next_seq += 1
-            self._handed[seq] = _Handed(pending, len(parts))
-            for index, part in parts.items():
-                self._queues[index].append((seq, part))
+            self._handed[seq] = _Handed(handover.pending, len(handover.parts))
+            for index, (part, batch) in handover.parts.items():
+                self._queues[index].append((seq, part, batch))
             self._changed.notify_all()
             return True
 
@@ -200,7 +221,7 @@ class Committer:
             raise RuntimeError(f"{self.transport} committer stopped") from self.failed
 
     # -- writer threads -------------------------------------------------------------------------
-    def _run(self, writer: BatchCommit, queue: deque[tuple[int, list[Decoded]]]) -> None:
+    def _run(self, writer: BatchCommit, queue: deque[tuple[int, list[Decoded], Batch]]) -> None:
         try:
             while True:
                 with self._changed:
@@ -208,8 +229,8 @@ class Committer:
                         self._changed.wait()
                     if not queue or self.failed is not None:
                         return
-                    seq, part = queue[0]
-                writer.commit(part)
+                    seq, part, batch = queue[0]
+                writer.commit(part, batch)
                 with self._changed:
                     queue.popleft()
                     self._handed[seq].parts_left -= 1
@@ -240,14 +261,13 @@ class DatabaseWriter:
         self._processor = processor
         self._writer: BatchWriter | None = None
 
-    def commit(self, pending: list[Decoded]) -> None:
+    def commit(self, pending: list[Decoded], batch: Batch) -> None:
         started = time.perf_counter()
-        result = self._write(pending)
+        result = self._write(pending, batch)
         metrics.COMMIT_SECONDS.labels(self.transport).observe(time.perf_counter() - started)
         self._count(pending, result)
 
-    def _write(self, pending: list[Decoded]) -> WriteResult:
-        batch = build_batch(pending)
+    def _write(self, pending: list[Decoded], batch: Batch) -> WriteResult:
         attempt = 0
         while True:
             try:

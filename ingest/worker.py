@@ -98,8 +98,9 @@ class SourceWorker:
         """Hand the current batch to the committer; while it has no room, acknowledge
         what it has committed (that is what makes room)."""
         if self._pending:
-            pending, self._pending = self._pending, []
-            while not self._committer.offer(pending, timeout=SUBMIT_WAIT_SECONDS):
+            handover = self._committer.prepare(self._pending)
+            self._pending = []
+            while not self._committer.offer(handover, timeout=SUBMIT_WAIT_SECONDS):
                 self._ack_committed()
 
     def _ack_committed(self) -> None:

@@ -11,6 +11,7 @@ import pytest
 from ingest.committer import Committer, shard_of
 from ingest.decode import Decoded
 from ingest.message import RawMessage
+from store.writer import Batch
 
 
 def topic_for(writer: int, writers: int = 2) -> str:
@@ -55,7 +56,7 @@ class GatedWriter:
             for gate in self.gates.values():
                 gate.set()
 
-    def commit(self, pending: list[Decoded]) -> None:
+    def commit(self, pending: list[Decoded], batch: Batch) -> None:
         n = label(pending)
         with self.lock:
             self.started.append(n)
@@ -89,8 +90,8 @@ def gated() -> tuple[Committer, GatedWriter]:
 
 def test_a_batch_committed_early_waits_for_the_one_before_it(gated) -> None:  # type: ignore[no-untyped-def]
     committer, writer = gated
-    assert committer.offer(batch(0, topic_for(0)), 1)
-    assert committer.offer(batch(1, topic_for(1)), 1)
+    assert committer.offer(committer.prepare(batch(0, topic_for(0))), 1)
+    assert committer.offer(committer.prepare(batch(1, topic_for(1))), 1)
     wait_for(lambda: sorted(writer.started) == [0, 1])
     writer.gate(1).set()  # batch 1 commits first
     time.sleep(0.05)
@@ -104,17 +105,19 @@ def test_a_batch_committed_early_waits_for_the_one_before_it(gated) -> None:  # 
 def test_offer_says_no_while_writers_and_the_waiting_slot_are_full(gated) -> None:  # type: ignore[no-untyped-def]
     committer, writer = gated
     for n in range(3):  # two being written, one waiting
-        assert committer.offer(batch(n), 1)
-    assert not committer.offer(batch(3), 0.05)
+        assert committer.offer(committer.prepare(batch(n)), 1)
+    assert not committer.offer(committer.prepare(batch(3)), 0.05)
     writer.gate(0).set()
-    assert committer.offer(batch(3), 1)
+    assert committer.offer(committer.prepare(batch(3)), 1)
 
 
 def test_batches_held_back_behind_a_slow_one_are_capped(gated) -> None:  # type: ignore[no-untyped-def]
     committer, writer = gated
-    assert committer.offer(batch(0, topic_for(0)), 1)  # stays uncommitted throughout
+    assert committer.offer(
+        committer.prepare(batch(0, topic_for(0))), 1
+    )  # stays uncommitted throughout
     n = 1
-    while committer.offer(batch(n, topic_for(1)), 0.2):
+    while committer.offer(committer.prepare(batch(n, topic_for(1))), 0.2):
         writer.gate(n).set()
         n += 1
         assert n < 50, "offer never refused: nothing bounds held-back batches"
@@ -128,14 +131,14 @@ def test_drain_waits_for_every_batch() -> None:
     committed: list[int] = []
 
     class SlowWriter:
-        def commit(self, pending: list[Decoded]) -> None:
+        def commit(self, pending: list[Decoded], batch: Batch) -> None:
             time.sleep(0.05)
             committed.append(label(pending))
 
     committer = Committer("kafka", [SlowWriter(), SlowWriter()], threading.Event())
     committer.start()
     for n in range(3):
-        assert committer.offer(batch(n), 1)
+        assert committer.offer(committer.prepare(batch(n)), 1)
     committer.drain()
     assert sorted(committed) == [0, 1, 2]
     assert [label(b) for b in committer.take_committed()] == [0, 1, 2]
@@ -144,13 +147,13 @@ def test_drain_waits_for_every_batch() -> None:
 
 def test_a_failed_writer_stops_the_worker_and_surfaces_its_error() -> None:
     class BrokenWriter:
-        def commit(self, pending: list[Decoded]) -> None:
+        def commit(self, pending: list[Decoded], batch: Batch) -> None:
             raise OSError("disk on fire")
 
     stop = threading.Event()
     committer = Committer("mqtt", [BrokenWriter()], stop)
     committer.start()
-    assert committer.offer(batch(0), 1)
+    assert committer.offer(committer.prepare(batch(0)), 1)
     with pytest.raises(RuntimeError, match="committer stopped") as caught:
         committer.drain()
     assert isinstance(caught.value.__cause__, OSError)
@@ -169,7 +172,7 @@ def test_a_topic_is_always_written_by_the_same_writer_in_order() -> None:
         def __init__(self, index: int) -> None:
             self.index = index
 
-        def commit(self, pending: list[Decoded]) -> None:
+        def commit(self, pending: list[Decoded], batch: Batch) -> None:
             time.sleep(0.002)
             with lock:
                 for item in pending:
@@ -182,7 +185,8 @@ def test_a_topic_is_always_written_by_the_same_writer_in_order() -> None:
     topics = [f"ioc/v1/d{i}/telemetry" for i in range(12)]
     for n in range(20):
         pending = [Decoded(RawMessage("mqtt", t, str(n).encode()), "x", []) for t in topics]
-        while not committer.offer(pending, 0.1):
+        handover = committer.prepare(pending)
+        while not committer.offer(handover, 0.1):
             committer.take_committed()
     committer.drain()
     committer.close()
