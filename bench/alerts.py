@@ -31,7 +31,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -51,6 +50,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from bench.common import free_port, telemetry_routes
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import REPO_ROOT, Settings, get_settings
 from ingest.provisioning import DeviceCredentials, register_device
@@ -121,19 +121,6 @@ def channels_file(directory: Path, url: str) -> Path:
                       "settings": {"url": url, "secret": SECRET}}],
     }  # fmt: skip
     path = directory / "channels.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def routes_file(directory: Path, group: str) -> Path:
-    """Production batching (deploy/ingest/routes.yaml), a share group of the bench's own."""
-    config = yaml.safe_load((REPO_ROOT / "deploy" / "ingest" / "routes.yaml").read_text())
-    config["mqtt"] = {
-        "share_group": group,
-        "routes": [{"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"}],
-    }
-    config["kafka"] = {"group_id": group, "routes": []}  # fmt: skip
-    path = directory / "routes.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -312,12 +299,6 @@ def publish_trigger(publisher: LinePublisher, crossing: bool) -> Trigger:
 
 
 # -- services ----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def scrape(port: int) -> dict[str, float]:
     """Prometheus text as {line without its value: value}; {} while not up yet."""
     try:
@@ -466,7 +447,7 @@ def measure(settings: Settings, args: argparse.Namespace, work: Path) -> tuple[R
     env = {
         "IOC_ENV_RULES": str(rules_dir(work, [s.device_id for s in stations])),
         "IOC_CHANNELS_FILE": str(channels_file(work, webhook.url)),
-        "IOC_ROUTES_FILE": str(routes_file(work, f"bench-alerts-{tag}")),
+        "IOC_ROUTES_FILE": str(telemetry_routes(work / "routes.yaml", f"bench-alerts-{tag}")),
     }
     worker_id = f"bench-alerts-{tag}"
     log = args.out / f"alerts-{tag}.log"

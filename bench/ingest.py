@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,12 +45,12 @@ import httpx
 import paho.mqtt.client as mqtt
 import psutil
 import psycopg
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench.common import free_port, telemetry_routes
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import Settings, get_settings
 from ingest.message import RawMessage
@@ -262,27 +261,6 @@ def raw_ceiling(settings: Settings, devices: list[DeviceCredentials], total: int
 
 
 # -- 2. workers ------------------------------------------------------------------------
-def routes_file(directory: Path, group: str) -> Path:
-    """The deployed limits and batching (deploy/ingest/routes.yaml), so the figures are
-    those of the shipped configuration; a share group and topics of the bench's own."""
-    path = directory / f"routes-{group}.yaml"
-    deployed = Path(__file__).resolve().parent.parent / "deploy" / "ingest" / "routes.yaml"
-    config = {
-        **yaml.safe_load(deployed.read_text()),
-        "mqtt": {"share_group": group,
-                 "routes": [{"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"}]},
-        "kafka": {"group_id": group, "routes": []},
-    }  # fmt: skip
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_worker(
     routes: Path, worker_id: str, log: Path, metrics_port: int = 0
 ) -> subprocess.Popen[bytes]:
@@ -335,7 +313,7 @@ def rows_for(conn: psycopg.Connection, prefix: str) -> int:
 
 def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Rate:
     group = f"bench-w{n_workers}-{uuid.uuid4().hex[:6]}"
-    routes = routes_file(out, group)
+    routes = telemetry_routes(out / f"routes-{group}.yaml", group)
     devices = register_devices(settings, 20)
     prefix = devices[0].device_id.rsplit("-", 1)[0]
     ids = [f"{group}-{i}" for i in range(n_workers)]
