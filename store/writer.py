@@ -143,16 +143,17 @@ class BatchWriter:
                 self.processor.process(self.conn, self._fresh)
             return result
 
-    def _copy(self, stage: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    def _copy(
+        self, stage: str, columns: Sequence[str], rows: Iterable[Sequence[object]] | bytes
+    ) -> None:
+        """COPY rows into a staging table; `rows` may be COPY text rendered already."""
         cols = ", ".join(columns)
         with self.conn.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+            if isinstance(rows, bytes):
+                copy.write(rows)
+                return
             for row in rows:
                 copy.write_row(row)
-
-    def _copy_text(self, stage: str, columns: Sequence[str], data: bytes) -> None:
-        cols = ", ".join(columns)
-        with self.conn.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-            copy.write(data)
 
     def _insert_from_stage(
         self, stage: str, columns: Sequence[str], conflict: str, returning: str = ""
@@ -170,14 +171,13 @@ class BatchWriter:
     def _measurements(self, rows: list[Measurement], rendered: bytes | None = None) -> int:
         if not rows:
             return 0
-        if rendered is not None:
-            self._copy_text("stage_measurements", MEASUREMENT_COLUMNS, rendered)
-        else:
-            self._copy(
-                "stage_measurements",
-                MEASUREMENT_COLUMNS,
-                ((m.time, m.device_id, m.metric, m.value, int(m.quality)) for m in rows),
-            )
+        self._copy(
+            "stage_measurements",
+            MEASUREMENT_COLUMNS,
+            rendered
+            if rendered is not None
+            else ((m.time, m.device_id, m.metric, m.value, int(m.quality)) for m in rows),
+        )
         count, new = self._insert_from_stage(
             "stage_measurements",
             MEASUREMENT_COLUMNS,

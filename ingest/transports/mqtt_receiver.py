@@ -67,7 +67,7 @@ class _NoTopicCallbacks:
         return ()
 
     def __setitem__(self, key: str, value: object) -> None:
-        raise TypeError("the receiver uses on_message only; per-topic callbacks are disabled")
+        raise TypeError("the receiver registers no per-topic callbacks; they are disabled")
 
 
 class Receiver:
