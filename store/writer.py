@@ -1,9 +1,14 @@
 """Write one batch of canonical events in one transaction.
 
-Rows go in with COPY into session-local staging tables and then one INSERT … SELECT
-… ON CONFLICT per table: COPY is the fast path, and ON CONFLICT makes a re-delivered
-batch a no-op, which is what lets transports acknowledge only after commit and still
-replay safely after a crash.
+Measurements and security events are first COPYed straight into their table under a
+savepoint: almost every batch is new, and that is the cheapest way in (PostgreSQL spends
+about 40% less than staging and upserting the same rows, bench/ingest.py). A batch
+holding anything already stored fails on the table's identity index; the savepoint rolls
+that attempt back and the batch takes the idempotent path instead: COPY into a
+session-local staging table, then INSERT … SELECT … ON CONFLICT. Either way a
+re-delivered batch adds nothing, which is what lets transports acknowledge only after
+commit and still replay safely after a crash. Camera events, which update in place,
+always take the staged path.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Protocol, TypeVar
 
 import orjson
 import psycopg
+from psycopg import errors
 from psycopg.types.json import Jsonb
 
 from events.ids import stable_id
@@ -28,6 +34,11 @@ MAX_DEAD_LETTER_PAYLOAD = 1024 * 1024
 
 # A camera event in this state is over; later messages about it must not reopen it.
 ENDED = "end"
+
+# After a batch was found to hold re-delivered rows, this many batches go straight to the
+# staged path: re-deliveries come in runs (a worker restart replays its whole
+# unacknowledged window), and each failed direct attempt is wasted work.
+STAGED_AFTER_CONFLICT = 16
 
 _STAGING = {
     "stage_measurements": "measurements",
@@ -123,6 +134,7 @@ class BatchWriter:
         self.conn = conn
         self.processor = processor
         self._fresh: Batch | None = None
+        self._staged_left = 0
         with conn.transaction():
             for stage, table in _STAGING.items():
                 conn.execute(
@@ -133,6 +145,7 @@ class BatchWriter:
     def write(self, batch: Batch) -> WriteResult:
         with self.conn.transaction():
             self._fresh = Batch() if self.processor is not None else None
+            self._staged_left = max(0, self._staged_left - 1)
             result = WriteResult(
                 measurements=self._measurements(batch.measurements, batch.measurements_copy),
                 camera_events=self._camera_events(batch.camera_events),
@@ -144,16 +157,31 @@ class BatchWriter:
             return result
 
     def _copy(
-        self, stage: str, columns: Sequence[str], rows: Iterable[Sequence[object]] | bytes
+        self, target: str, columns: Sequence[str], rows: Iterable[Sequence[object]] | bytes
     ) -> None:
-        """COPY rows into a staging table; `rows` may be COPY text rendered already."""
+        """COPY rows into a table; `rows` may be COPY text rendered already."""
         cols = ", ".join(columns)
-        with self.conn.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+        with self.conn.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
             if isinstance(rows, bytes):
                 copy.write(rows)
                 return
             for row in rows:
                 copy.write_row(row)
+
+    def _copy_if_all_new(
+        self, stage: str, columns: Sequence[str], rows: Sequence[Sequence[object]] | bytes
+    ) -> bool:
+        """COPY straight into the table behind `stage`; False (and nothing written) if
+        any row was there already or came twice."""
+        if self._staged_left:
+            return False
+        try:
+            with self.conn.transaction():
+                self._copy(_STAGING[stage], columns, rows)
+        except errors.UniqueViolation:
+            self._staged_left = STAGED_AFTER_CONFLICT
+            return False
+        return True
 
     def _insert_from_stage(
         self, stage: str, columns: Sequence[str], conflict: str, returning: str = ""
@@ -171,13 +199,12 @@ class BatchWriter:
     def _measurements(self, rows: list[Measurement], rendered: bytes | None = None) -> int:
         if not rows:
             return 0
-        self._copy(
-            "stage_measurements",
-            MEASUREMENT_COLUMNS,
-            rendered
-            if rendered is not None
-            else ((m.time, m.device_id, m.metric, m.value, int(m.quality)) for m in rows),
-        )
+        text = rendered if rendered is not None else render_measurements(rows)
+        if self._copy_if_all_new("stage_measurements", MEASUREMENT_COLUMNS, text):
+            if self._fresh is not None:
+                self._fresh.measurements = rows
+            return len(rows)
+        self._copy("stage_measurements", MEASUREMENT_COLUMNS, text)
         count, new = self._insert_from_stage(
             "stage_measurements",
             MEASUREMENT_COLUMNS,
@@ -185,7 +212,9 @@ class BatchWriter:
             returning="device_id, metric, time",
         )
         if self._fresh is not None:
-            self._fresh.measurements = [m for m in rows if (m.device_id, m.metric, m.time) in new]
+            self._fresh.measurements = _first_of_each(
+                rows, lambda m: (m.device_id, m.metric, m.time), new
+            )
         return count
 
     def _camera_events(self, rows: list[CameraEvent]) -> int:
@@ -209,7 +238,12 @@ class BatchWriter:
     def _security_events(self, rows: list[SecurityEvent]) -> int:
         if not rows:
             return 0
-        self._copy("stage_security_events", SECURITY_COLUMNS, map(_security_row, rows))
+        table_rows = [_security_row(e) for e in rows]
+        if self._copy_if_all_new("stage_security_events", SECURITY_COLUMNS, table_rows):
+            if self._fresh is not None:
+                self._fresh.security_events = rows
+            return len(rows)
+        self._copy("stage_security_events", SECURITY_COLUMNS, table_rows)
         count, new = self._insert_from_stage(
             "stage_security_events",
             SECURITY_COLUMNS,

@@ -21,7 +21,8 @@ def renotify_due(
         cur.execute(
             "SELECT * FROM alerts WHERE status = 'firing'"
             " AND coalesce(last_notified_at, recorded_at) <= %s"
-            " ORDER BY fingerprint LIMIT %s FOR UPDATE SKIP LOCKED",
+            # Longest-waiting first, so a backlog larger than one batch is fair.
+            " ORDER BY coalesce(last_notified_at, recorded_at) LIMIT %s FOR UPDATE SKIP LOCKED",
             (now - interval, BATCH),
         )
         due = cur.fetchall()
