@@ -21,7 +21,7 @@ from ingest.provisioning import DeviceCredentials, register_device
 from processors.runner import RELOAD_CHECK_SECONDS
 from store.devices import DeviceSpec
 from store.engine import Engine, detect
-from store.rollups import ROLLUP_WIDTHS
+from store.rollups import ROLLUPS
 from tests.integration.alerting import (
     AlertServiceProcess,
     KafkaSink,
@@ -372,7 +372,7 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     # earlier run's episode (only buckets with new readings are rebuilt); they would
     # enter this episode's NowCast.
     if detect(db).engine is Engine.POSTGRES:
-        for rollup in ROLLUP_WIDTHS:
+        for rollup in ROLLUPS:
             db.execute(f"DELETE FROM {rollup} WHERE device_id = %s", (AIR_STATION,))
     creds = register_device(
         settings,
