@@ -1,7 +1,8 @@
 """One PostgreSQL LISTEN per API process, fanned out to every open event stream.
 
 The alert manager and the lifecycle functions `pg_notify('ioc_alerts', …)` in the
-transaction of each change, so a message arrives only for committed changes. One
+transaction of each change, so a message arrives only for committed changes; revoking a
+user sends {"kind": "revoked", "user_id"} on the same channel (store/users.py). One
 listening connection serves all streams (a connection per browser tab would exhaust
 the database's connection limit long before the API's).
 
@@ -23,9 +24,11 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from store.users import LIVE_CHANNEL
+
 log = logging.getLogger(__name__)
 
-CHANNEL = "ioc_alerts"
+CHANNEL = LIVE_CHANNEL
 # With the pid, an operator (or a test) can tell which API process a listener belongs to.
 APPLICATION_NAME = f"ioc-api-listen-{os.getpid()}"
 QUEUE_SIZE = 256
@@ -81,6 +84,10 @@ class AlertFeed:
             message = orjson.loads(payload)
         except orjson.JSONDecodeError:
             log.warning("ignoring a %s notification that is not JSON", CHANNEL)
+            return
+        if isinstance(message, dict) and message.get("kind") == "revoked":
+            if isinstance(message.get("user_id"), int):
+                self._publish(message)
             return
         if not isinstance(message, dict) or "id" not in message or "domain" not in message:
             log.warning("ignoring a %s notification without id and domain", CHANNEL)

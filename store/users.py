@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 
 TOKEN_BYTES = 32
+# The channel the API's live feed listens on (api/feed.py; alert changes arrive there
+# too): a revocation is announced on it so the user's open event streams end at once.
+LIVE_CHANNEL = "ioc_alerts"
 # Names appear in alert history as the actor; keep them short and free of markup.
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
 
@@ -63,12 +67,25 @@ def create_user(conn: psycopg.Connection, name: str, role: str | Role) -> tuple[
 
 
 def revoke_user(conn: psycopg.Connection, name: str) -> bool:
-    """Revoke a user's token now. False when there is no such active user."""
-    cur = conn.execute(
-        "UPDATE api_users SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL",
+    """Revoke a user's token now, and end their open event streams (on commit).
+    False when there is no such active user."""
+    row = conn.execute(
+        "UPDATE api_users SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL"
+        " RETURNING id",
         (name,),
-    )
-    return cur.rowcount == 1
+    ).fetchone()
+    if row is None:
+        return False
+    message = orjson.dumps({"kind": "revoked", "user_id": row[0]}).decode()
+    conn.execute("SELECT pg_notify(%s, %s)", (LIVE_CHANNEL, message))
+    return True
+
+
+def is_active(conn: psycopg.Connection, user_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM api_users WHERE id = %s AND revoked_at IS NULL", (user_id,)
+    ).fetchone()
+    return row is not None
 
 
 def user_for_token(conn: psycopg.Connection, token: str) -> User | None:

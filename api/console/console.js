@@ -375,6 +375,9 @@
       loadAlerts();
     });
     source.addEventListener("resync", () => loadAlerts());
+    // The server ends the stream when this token is revoked: sign out instead of
+    // letting the browser reconnect with it.
+    source.addEventListener("revoked", () => signOut(t("bad_token")));
     source.addEventListener("alert", (event) => {
       let change;
       try {

@@ -5,7 +5,12 @@ Events:
              between its last load and the stream;
 - `alert`  — {"id", "domain", "kind", "status"} of a changed alert the caller may see;
              the client fetches /api/v1/alerts/{id} for the rest;
-- `resync` — changes may have been missed (database reconnect, slow reader): reload.
+- `resync` — changes may have been missed (database reconnect, slow reader): reload;
+- `revoked` — the caller's token was revoked; the stream ends and will not reopen.
+
+A revocation is announced on the feed and ends the user's streams at once; in case that
+announcement was missed (the feed was reconnecting), a stream also checks its user after
+every `resync` and every REVALIDATE_SECONDS.
 
 EventSource cannot send headers, so this endpoint alone also takes `?access_token=`
 (the app's access log redacts it).
@@ -19,15 +24,22 @@ from typing import Any, TypeVar
 
 import anyio
 import orjson
+import psycopg
 from fastapi import APIRouter, Request
+from psycopg_pool import PoolTimeout
 from sse_starlette import EventSourceResponse
 
 from api.auth import StreamUser, may_see
+from api.deps import POOL_WAIT_SECONDS, pool_of
 from api.feed import AlertFeed
+from store.users import User, is_active
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["live"])
 
 PING_SECONDS = 15
+REVALIDATE_SECONDS = 60.0
+# What the stream loop sees when no message came for REVALIDATE_SECONDS.
+_QUIET: dict[str, Any] = {"kind": "quiet"}
 # On shutdown a stream ends itself (a clean end of response) within this time.
 SHUTDOWN_GRACE_SECONDS = 2.0
 
@@ -51,10 +63,35 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, str]:
     return {"event": name, "data": orjson.dumps(data).decode()}
 
 
+async def _next(queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return await asyncio.wait_for(queue.get(), REVALIDATE_SECONDS)
+    except TimeoutError:
+        return _QUIET
+
+
+def _still_active(request: Request, user: User) -> bool:
+    """Whether the user is still allowed in; True when the database cannot say (a stream
+    that is open stays open through a database outage, and is checked again later)."""
+    try:
+        with pool_of(request).connection(timeout=POOL_WAIT_SECONDS) as conn:
+            return is_active(conn, user.id)
+    except (PoolTimeout, psycopg.Error):
+        return True
+
+
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(request: Request, user: StreamUser) -> EventSourceResponse:
     feed: AlertFeed = request.app.state.feed
     shutdown = anyio.Event()
+
+    async def revoked(message: dict[str, Any]) -> bool:
+        kind = message.get("kind")
+        if kind == "revoked":
+            return message.get("user_id") == user.id
+        if kind in ("resync", "quiet"):
+            return not await anyio.to_thread.run_sync(_still_active, request, user)
+        return False
 
     async def events() -> AsyncIterator[dict[str, str]]:
         # Subscribed before `ready`, so every change after the client's reload arrives.
@@ -65,12 +102,15 @@ async def stream(request: Request, user: StreamUser) -> EventSourceResponse:
                 return
             yield _event("ready", {"user": user.name, "role": user.role.value})
             while True:
-                message = await _unless(shutdown, queue.get())
+                message = await _unless(shutdown, _next(queue))
                 if message is None:
+                    return
+                if await revoked(message):
+                    yield _event("revoked", {})
                     return
                 if message.get("kind") == "resync":
                     yield _event("resync", {})
-                elif may_see(user.role, str(message.get("domain"))):
+                elif "id" in message and may_see(user.role, str(message.get("domain"))):
                     yield _event("alert", message)
         finally:
             feed.unsubscribe(queue)

@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from api.app import create_app
 from api.feed import APPLICATION_NAME
+from api.routers import live
 from config.settings import Settings
 from processors.alerts import lifecycle
 from processors.alerts.exports.cap import validate_cap
@@ -679,6 +680,7 @@ class EventStream:
     def __init__(self, url: str, token: str) -> None:
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.status: queue.Queue[int] = queue.Queue()
+        self.ended = threading.Event()  # the server closed the stream (or close() did)
         self._client = httpx.Client(timeout=httpx.Timeout(WAIT, read=None))
         self._response: httpx.Response | None = None
         self._thread = threading.Thread(target=self._read, args=(url, token), daemon=True)
@@ -701,6 +703,8 @@ class EventStream:
                         data.append(line[5:].strip())
         except (httpx.HTTPError, RuntimeError):
             pass  # closed by close()
+        finally:
+            self.ended.set()
 
     def next(self, name: str) -> str:
         while True:
@@ -784,5 +788,77 @@ def test_stream_says_resync_after_the_listener_reconnects(
         stream.next("resync")
         _change(settings, alert_id)
         assert json.loads(stream.next("alert"))["id"] == alert_id
+    finally:
+        stream.close()
+
+
+def test_stream_ends_when_its_user_is_revoked(
+    server: str,
+    settings: Settings,
+    conn: psycopg.Connection,
+    users: dict[str, dict[str, str]],
+    make_alert: Callable[..., str],
+) -> None:
+    alert_id = make_alert("environment")
+    url = f"{server}/api/v1/alerts/stream"
+    viewer = EventStream(url, users["viewer"]["token"])
+    operator = EventStream(url, users["operator"]["token"])
+    try:
+        viewer.next("ready")
+        operator.next("ready")
+        assert revoke_user(conn, users["viewer"]["name"])
+        viewer.next("revoked")
+        assert viewer.ended.wait(WAIT), "the revoked user's stream stayed open"
+        # Someone else's revocation leaves a stream as it was.
+        _change(settings, alert_id)
+        assert json.loads(operator.next("alert"))["id"] == alert_id
+        assert not operator.ended.is_set()
+        again = EventStream(url, users["viewer"]["token"])
+        assert again.status.get(timeout=WAIT) == 401
+        again.close()
+    finally:
+        viewer.close()
+        operator.close()
+
+
+def _revoke_silently(conn: psycopg.Connection, name: str) -> None:
+    """A revocation whose announcement never reached the feed."""
+    conn.execute("UPDATE api_users SET revoked_at = now() WHERE name = %s", (name,))
+
+
+def test_stream_ends_after_a_resync_when_its_user_was_revoked_meanwhile(
+    server: str, settings: Settings, conn: psycopg.Connection, users: dict[str, dict[str, str]]
+) -> None:
+    stream = EventStream(f"{server}/api/v1/alerts/stream", users["csirt"]["token"])
+    try:
+        stream.next("ready")
+        _revoke_silently(conn, users["csirt"]["name"])
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = %s",
+            (APPLICATION_NAME,),
+        ).fetchone()
+        assert killed == (1,)
+        stream.next("revoked")
+        assert stream.ended.wait(WAIT)
+    finally:
+        stream.close()
+
+
+def test_a_quiet_stream_checks_its_user_now_and_then(
+    server: str,
+    conn: psycopg.Connection,
+    users: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live, "REVALIDATE_SECONDS", 0.3)
+    stream = EventStream(f"{server}/api/v1/alerts/stream", users["operator"]["token"])
+    try:
+        stream.next("ready")
+        time.sleep(1.0)  # several checks while the user is active: the stream stays
+        assert not stream.ended.is_set()
+        _revoke_silently(conn, users["operator"]["name"])
+        stream.next("revoked")
+        assert stream.ended.wait(WAIT)
     finally:
         stream.close()
