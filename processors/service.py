@@ -3,8 +3,9 @@
 Event-driven detection happens in the ingest workers, inside each batch's transaction
 (processors/runner.py). What no event triggers happens here: a device that went silent,
 an hour that closed (AQI, QCVN means), an alert nobody acknowledged, state nobody
-touched for long. Every job takes its own advisory lock, so running several alert
-services (for availability) never runs a job twice at once.
+touched for long, rows past their retention (plain PostgreSQL). Every job takes its own
+advisory lock, so running several alert services (for availability) never runs a job
+twice at once.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ from processors.jobs.base import run_exclusive
 from processors.jobs.offline import OfflineJob
 from processors.jobs.renotify import renotify_due
 from processors.rules import RuleBook
+from store import retention
 
 log = logging.getLogger(__name__)
 
 READY = Gauge("ioc_alerts_ready", "1 while the alert service runs its jobs and dispatcher")
 # State untouched this long belongs to windows that closed long ago.
 IDLE_STATE_SECONDS = 7 * 24 * 3600
+# Plain PostgreSQL deletes expired rows in bounded runs (store/retention.py): up to
+# 2 million rows per table a run, so 12 million an hour at this interval.
+RETENTION_CHECK_SECONDS = 600
 
 Job = Callable[[psycopg.Connection, datetime], object]
 
@@ -58,6 +63,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
         Scheduled(
             "cleanup", 600, lambda conn, now: state_store.forget_idle(conn, IDLE_STATE_SECONDS)
         ),
+        Scheduled("retention", RETENTION_CHECK_SECONDS, retention.prune),
     ]
     if config.renotify_interval_seconds > 0:
         interval = timedelta(seconds=config.renotify_interval_seconds)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import psycopg
 
 from store.engine import Engine
+from store.retention import RETENTION
 
 NAME = "time-series storage"
 # Continuous aggregates cannot be created inside a transaction block.
 TRANSACTIONAL = False
 
 ROLLUPS = {"measurements_1m": "1 minute", "measurements_1h": "1 hour"}
-RETENTION = {"measurements": "400 days", "camera_events": "180 days", "security_events": "365 days"}
 CHUNKS = {"measurements": "1 day", "camera_events": "7 days", "security_events": "7 days"}
 COMPRESSION = {
     "measurements": "device_id, metric",

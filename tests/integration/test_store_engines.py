@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from store import queries, rollups
+from store import queries, retention, rollups
 from store.engine import Engine, detect
 from store.migrate import migrate
 
@@ -174,3 +174,49 @@ def test_plain_rollups_follow_new_and_late_readings(settings):
         assert _rollup(pg, "measurements_1h", device) == _from_raw(pg, "1 hour", device)
         first_hour = _rollup(pg, "measurements_1h", device)[1]
         assert first_hour[1:] == ("pm25", first_hour[2], 0, 1000.0, 181)
+
+
+def test_plain_retention_deletes_only_expired_rows_in_batches(settings):
+    device = f"ret-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    keep = retention.RETENTION["measurements"]
+    expired = [now - keep - timedelta(hours=1, seconds=i) for i in range(25)]
+    kept = [now - keep + timedelta(hours=1, seconds=i) for i in range(5)]
+    with psycopg.connect(settings.dsn(), autocommit=True) as pg:
+        migrate(pg)
+        retention.prune(pg, now)  # what other tests left is not this test's business
+        with pg.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO measurements (time, device_id, metric, value)"
+                " VALUES (%s, %s, 'pm25', 1)",
+                [(t, device) for t in expired + kept],
+            )
+            cur.executemany(
+                "INSERT INTO security_events (time, event_id, dataset, raw)"
+                " VALUES (%s, %s, 'system.auth', ''::bytea)",
+                [
+                    (now - timedelta(days=366), f"{device}-old"),
+                    (now - timedelta(days=364), f"{device}-new"),
+                ],
+            )
+        # 10 per batch, 2 batches a run: a backlog of 25 takes two runs.
+        first = retention.prune(pg, now, batch_rows=10, max_batches=2)
+        assert first["measurements"] == 20 and first["security_events"] == 1
+        second = retention.prune(pg, now, batch_rows=10, max_batches=2)
+        assert second["measurements"] == 5 and second["security_events"] == 0
+        times = pg.execute(
+            "SELECT time FROM measurements WHERE device_id = %s ORDER BY time", (device,)
+        ).fetchall()
+        assert [t for (t,) in times] == kept
+        ids = pg.execute(
+            "SELECT event_id FROM security_events WHERE event_id LIKE %s", (f"{device}-%",)
+        ).fetchall()
+        assert ids == [(f"{device}-new",)]
+        pg.execute("DELETE FROM measurements WHERE device_id = %s", (device,))
+        pg.execute("DELETE FROM security_events WHERE event_id LIKE %s", (f"{device}-%",))
+
+
+def test_timescale_leaves_retention_to_its_policies(settings):
+    with _pglite(settings) as ts:
+        migrate(ts)
+        assert retention.prune(ts, datetime.now(UTC)) == {}
