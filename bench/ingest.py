@@ -359,6 +359,10 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
         rows = rows_for(conn, prefix)
     if rows != expected * METRICS_PER_MESSAGE:
         console.print(f"[red]row check failed: {rows} rows, {expected * METRICS_PER_MESSAGE} sent")
+        console.print(f"workers' log: {log}")
+    else:  # the run's routes and log are worth keeping only when something went wrong
+        routes.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
     span = crossing(samples, 0.9 * expected) - crossing(samples, 0.1 * expected)
     return Rate(0.8 * expected / span, span, peaks, *cpu)
 

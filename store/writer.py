@@ -2,7 +2,7 @@
 
 Measurements and security events are first COPYed straight into their table under a
 savepoint: almost every batch is new, and that is the cheapest way in (PostgreSQL spends
-about 40% less than staging and upserting the same rows, bench/ingest.py). A batch
+less than half of what staging and upserting the same rows cost; docs/performance.md). A batch
 holding anything already stored fails on the table's identity index; the savepoint rolls
 that attempt back and the batch takes the idempotent path instead: COPY into a
 session-local staging table, then INSERT … SELECT … ON CONFLICT. Either way a
