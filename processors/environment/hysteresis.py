@@ -181,20 +181,44 @@ def step(
         # leave the alert open forever, so the worker must resolve it and start afresh.
         raise StaleStateError(f"{state.alert_key}: level {state.level!r} is no longer defined")
     arming = _arming(spec, state, value, time)
-    seen = replace(state, last_time=time, last_value=value, arming=arming)
     target = _escalation_target(spec, arming, time)
     if target is not None:
+        seen = _seen(state, value, time, arming, state.clearing_since)
         return _move(spec, seen, target, value, time, spec.level(target).threshold)
     if state.level is None:
-        return seen, None
+        return _seen(state, value, time, arming, state.clearing_since), None
     exit_line = _line(spec.exit_line(state.level))
     if value >= exit_line:
-        return replace(seen, clearing_since=None), None
+        return _seen(state, value, time, arming, None), None
     clearing = state.clearing_since or time
     if time - clearing < spec.clear_hold:
-        return replace(seen, clearing_since=clearing), None
+        return _seen(state, value, time, arming, clearing), None
     landing = _landing(spec, spec.rank(state.level), value)
+    seen = _seen(state, value, time, arming, state.clearing_since)
     return _move(spec, seen, landing, value, time, exit_line)
+
+
+def _seen(
+    state: LevelState,
+    value: float,
+    time: datetime,
+    arming: dict[str, datetime],
+    clearing_since: datetime | None,
+) -> LevelState:
+    """`state` with this reading taken in, at the same level. Built directly: this runs
+    once per reading per level rule, and dataclasses.replace(), which inspects the fields
+    on every call, was a fifth of the environment detector's time."""
+    return LevelState(
+        entity=state.entity,
+        detector=state.detector,
+        level=state.level,
+        since=state.since,
+        episode_start=state.episode_start,
+        last_time=time,
+        last_value=value,
+        arming=arming,
+        clearing_since=clearing_since,
+    )
 
 
 def _move(

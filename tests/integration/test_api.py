@@ -723,6 +723,15 @@ def _change(settings: Settings, alert_id: str) -> None:
         lifecycle.acknowledge(connection, alert_id, "t-api-stream", "")
 
 
+def _kill_listener(conn: psycopg.Connection) -> None:
+    """End the API's LISTEN connection; its feed reconnects after a second."""
+    killed = conn.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+        (APPLICATION_NAME,),
+    ).fetchone()
+    assert killed == (1,)
+
+
 def test_stream_refuses_without_token(client: TestClient) -> None:
     assert client.get("/api/v1/alerts/stream").status_code == 401
     bad = client.get("/api/v1/alerts/stream", params={"access_token": "nope"})
@@ -777,12 +786,7 @@ def test_stream_says_resync_after_the_listener_reconnects(
         assert stream.status.get(timeout=WAIT) == 200
         stream.next("ready")
         with psycopg.connect(settings.dsn(), autocommit=True) as connection:
-            killed = connection.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = %s",
-                (APPLICATION_NAME,),
-            ).fetchone()
-        assert killed == (1,)
+            _kill_listener(connection)
         # Changes made while the listener was away are not replayed: the client is told
         # to reload instead, and later changes arrive again.
         stream.next("resync")
@@ -833,12 +837,7 @@ def test_stream_ends_after_a_resync_when_its_user_was_revoked_meanwhile(
     try:
         stream.next("ready")
         _revoke_silently(conn, users["csirt"]["name"])
-        killed = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s",
-            (APPLICATION_NAME,),
-        ).fetchone()
-        assert killed == (1,)
+        _kill_listener(conn)
         stream.next("revoked")
         assert stream.ended.wait(WAIT)
     finally:
