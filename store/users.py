@@ -69,15 +69,16 @@ def create_user(conn: psycopg.Connection, name: str, role: str | Role) -> tuple[
 def revoke_user(conn: psycopg.Connection, name: str) -> bool:
     """Revoke a user's token now, and end their open event streams (on commit).
     False when there is no such active user."""
-    row = conn.execute(
-        "UPDATE api_users SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL"
-        " RETURNING id",
-        (name,),
-    ).fetchone()
-    if row is None:
-        return False
-    message = orjson.dumps({"kind": "revoked", "user_id": row[0]}).decode()
-    conn.execute("SELECT pg_notify(%s, %s)", (LIVE_CHANNEL, message))
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE api_users SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL"
+            " RETURNING id",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return False
+        message = orjson.dumps({"kind": "revoked", "user_id": row[0]}).decode()
+        conn.execute("SELECT pg_notify(%s, %s)", (LIVE_CHANNEL, message))
     return True
 
 
