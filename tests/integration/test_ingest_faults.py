@@ -57,19 +57,27 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings, db, routes, d
     worker = workers(routes, worker_id)
 
     publisher = threading.Thread(target=_publish_all, args=(settings, creds, per_device))
+    producer = threading.Thread(target=produce, args=(settings, kafka_messages))
     publisher.start()
-    produce(settings, kafka_messages)
-    assert wait_for(lambda: count(db, "measurements") > 5_000, timeout=120)
+    producer.start()
+    assert wait_for(lambda: count(db, "measurements") > 5_000, timeout=120, interval=0.02)
     assert worker.proc is not None
     receivers = psutil.Process(worker.proc.pid).children(recursive=True)
     assert receivers, "the worker runs MQTT in a receiving process of its own"
-    worker.kill()  # SIGKILL: no flush, no goodbye
-    killed_at = count(db, "measurements")
+    # A worker commits as fast as the stream arrives, so hold its next commit on a table
+    # lock: the kill then lands while it holds received, unacknowledged messages and an
+    # open transaction, whatever its speed.
+    with psycopg.connect(settings.dsn()) as holder:
+        holder.execute("LOCK TABLE measurements IN SHARE MODE")
+        killed_at = count(db, "measurements")
+        worker.kill()  # SIGKILL: no flush, no goodbye
+        holder.rollback()
     # Orphaned, the receiver must go too: alive, it would hold the session's
     # unacknowledged messages that nobody will ever commit.
     _, alive = psutil.wait_procs(receivers, timeout=10)
     assert not alive, f"receiving processes outlived their worker: {alive}"
     publisher.join()
+    producer.join()
     assert killed_at < 60_000, "the kill landed after the stream ended; the test proved nothing"
 
     workers(routes, worker_id)  # same id: resumes the same MQTT session and Kafka group
