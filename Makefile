@@ -5,7 +5,7 @@ IOC := .venv/bin/ioc
 # Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
 ARGS ?=
 
-.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bootstrap
+.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bench-rollups bootstrap
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -31,7 +31,7 @@ lint: bootstrap
 	.venv/bin/ruff format --check .
 
 # The benchmarks use the running stack (`make up`); run them on a quiet machine.
-bench: bench-ingest bench-alerts bench-security
+bench: bench-ingest bench-alerts bench-security bench-rollups
 
 bench-ingest: bootstrap
 	.venv/bin/python bench/ingest.py $(ARGS)
@@ -41,3 +41,6 @@ bench-alerts: bootstrap
 
 bench-security: bootstrap
 	.venv/bin/python bench/security.py $(ARGS)
+
+bench-rollups: bootstrap
+	.venv/bin/python bench/rollups.py $(ARGS)
