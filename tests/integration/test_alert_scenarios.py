@@ -361,7 +361,8 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
 ) -> None:
     from processors.alerts.channels import channels_path, load_channels
     from processors.alerts.manager import AlertManager
-    from processors.jobs.air import AirQualityJob
+    from processors.environment.averaging import hour_start
+    from processors.jobs.air import GRACE, AirQualityJob
     from processors.rules import RuleBook
 
     db.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (AIR_STATION,))
@@ -380,7 +381,9 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
                    lon=105.0809, name="Rạch Giá", expected_interval_s=900),
     )  # fmt: skip
     now = datetime.now(UTC)
-    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=len(EPISODE))
+    # The episode's last hour must be closed for the job (it waits GRACE past the hour):
+    # counted from the current hour, a run in an hour's first minutes missed it.
+    first_hour = hour_start(now - GRACE) - timedelta(hours=len(EPISODE))
     # Four readings an hour whose mean is the hour's value.
     lines = [
         json.dumps(
