@@ -1,6 +1,6 @@
 """One PostgreSQL LISTEN per API process, fanned out to every open event stream.
 
-The alert manager and the lifecycle functions `pg_notify('ioc_alerts', …)` in the
+The alert manager and the lifecycle functions `pg_notify(LIVE_CHANNEL, …)` in the
 transaction of each change, so a message arrives only for committed changes; revoking a
 user sends {"kind": "revoked", "user_id"} on the same channel (store/users.py). One
 listening connection serves all streams (a connection per browser tab would exhaust
@@ -24,7 +24,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from store.users import LIVE_CHANNEL
+from events.alerts import LIVE_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -53,6 +53,7 @@ from rich.table import Table
 from bench.common import free_port, telemetry_routes
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import REPO_ROOT, Settings, get_settings
+from events.alerts import LIVE_CHANNEL
 from ingest.provisioning import DeviceCredentials, register_device
 from ingest.transports.mqtt import forget_session
 from processors.alerts.notify.webhook.signature import SIGNATURE_HEADER, verify_signature
@@ -174,7 +175,7 @@ class CommitListener:
         self.seen: dict[tuple[str, str], float] = {}
         self._stop = threading.Event()
         self._conn = psycopg.connect(dsn, autocommit=True)
-        self._conn.execute("LISTEN ioc_alerts")
+        self._conn.execute(f"LISTEN {LIVE_CHANNEL}")  # a constant, not input
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 

@@ -15,6 +15,11 @@ from typing import Any
 
 from events.ids import stable_id
 
+# The PostgreSQL NOTIFY channel of live changes: the alert manager announces each alert
+# change there and store.users each revocation, in their transactions; the API's feed
+# (api/feed.py) listens on it.
+LIVE_CHANNEL = "ioc_alerts"
+
 
 class Domain(StrEnum):
     ENVIRONMENT = "environment"

@@ -18,10 +18,9 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from events.alerts import LIVE_CHANNEL
+
 TOKEN_BYTES = 32
-# The channel the API's live feed listens on (api/feed.py; alert changes arrive there
-# too): a revocation is announced on it so the user's open event streams end at once.
-LIVE_CHANNEL = "ioc_alerts"
 # Names appear in alert history as the actor; keep them short and free of markup.
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
 

@@ -68,10 +68,9 @@ class BufferedSocket:
         self._position = min(end, len(self._buffer))
         return chunk
 
-    def take_publish(self) -> tuple[int, bytes, int, bytes] | None:
+    def take_publish(self) -> tuple[bytes, int, bytes] | None:
         """The next packet, if it is a QoS 1 PUBLISH lying whole in the buffer:
-        (first byte, topic bytes, packet id, payload). Otherwise None, and nothing is
-        consumed."""
+        (topic bytes, packet id, payload). Otherwise None, and nothing is consumed."""
         if self._position >= len(self._buffer) and not self._fill():
             return None
         buffer, start = self._buffer, self._position
@@ -98,7 +97,6 @@ class BufferedSocket:
         packet_id = (buffer[topic_end] << 8) | buffer[topic_end + 1]
         self._position = index + length
         return (
-            buffer[start],
             buffer[index + 2 : topic_end],
             packet_id,
             buffer[topic_end + 2 : index + length],
@@ -153,7 +151,7 @@ class BulkReceiveClient(mqtt.Client):
         taken = sock.take_publish()
         if taken is None:
             return False
-        _, topic, packet_id, payload = taken
+        topic, packet_id, payload = taken
         try:
             name = topic.decode("utf-8")
         except UnicodeDecodeError:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from events.alerts import AlertStatus, Signal, SignalState
+from events.alerts import LIVE_CHANNEL, AlertStatus, Signal, SignalState
 from processors.alerts import outbox
 from processors.alerts.silences import active_silences
 
@@ -210,7 +210,7 @@ def publish_change(cur: psycopg.Cursor[Any], alert: Mapping[str, Any], kind: str
     message = orjson.dumps(
         {"id": str(alert["id"]), "domain": alert["domain"], "kind": kind, "status": alert["status"]}
     ).decode()
-    cur.execute("SELECT pg_notify('ioc_alerts', %s)", (message,))
+    cur.execute("SELECT pg_notify(%s, %s)", (LIVE_CHANNEL, message))
 
 
 def _jsonb(values: Mapping[str, Any]) -> Jsonb:

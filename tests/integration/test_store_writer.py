@@ -4,6 +4,7 @@ stored once and handed to the processor once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -45,7 +46,7 @@ def _alerts(start: int, count: int) -> list[SecurityEvent]:
     ]  # fmt: skip
 
 
-def _batch(measurements: list[Measurement], security: list[SecurityEvent] = ()) -> Batch:
+def _batch(measurements: list[Measurement], security: Sequence[SecurityEvent] = ()) -> Batch:
     batch = Batch(measurements=list(measurements), security_events=list(security))
     batch.render()
     return batch
@@ -59,7 +60,7 @@ def _stored(db: psycopg.Connection) -> tuple[int, int]:
 
 
 @pytest.fixture
-def writer(db: psycopg.Connection, settings) -> tuple[BatchWriter, Recorder]:
+def writer(db: psycopg.Connection, settings) -> Iterator[tuple[BatchWriter, Recorder]]:
     recorder = Recorder()
     conn = psycopg.connect(settings.dsn(), autocommit=True)
     yield BatchWriter(conn, recorder), recorder
