@@ -42,7 +42,7 @@ def reload() -> None:
     """Check every rule pack, then tell running workers and alert services to load them.
     If any pack has a problem nothing is reloaded and the running rules stay in force."""
     from processors.catalog import load_detectors
-    from processors.rules import RuleErrors
+    from processors.environment.engine import RuleErrors
     from store.connect import connect
 
     settings = get_settings()

@@ -23,7 +23,7 @@ def check(
     ] = None,
 ) -> None:
     """Validate rule packs; prints file:line: field: message per problem, exit 1 if any."""
-    from processors.rules import RuleBook, RuleErrors
+    from processors.environment.engine import RuleBook, RuleErrors
 
     try:
         book = RuleBook.load(paths or None)

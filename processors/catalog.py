@@ -13,7 +13,7 @@ from config.settings import Settings
 from processors.alerts.channels import channels_path, load_channels
 from processors.alerts.manager import AlertManager
 from processors.environment.detector import EnvironmentDetector
-from processors.rules import RuleBook
+from processors.environment.engine import RuleBook
 from processors.runner import DetectorRunner, DetectorSet
 
 

@@ -26,11 +26,11 @@ from processors import state as state_store
 from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
 from processors.alerts.dispatch import Dispatcher
 from processors.alerts.manager import AlertManager
+from processors.environment.engine import RuleBook
 from processors.jobs.air import AirQualityJob
 from processors.jobs.base import run_exclusive
 from processors.jobs.offline import OfflineJob
 from processors.jobs.renotify import renotify_due
-from processors.rules import RuleBook
 from store import retention
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@
   and the level machine that raises, escalates, de-escalates and resolves one alert
 - checks: physical range, rate of change, stuck value
 - detector: EnvironmentDetector, the per-reading rules of the rule packs (rules/*.yaml,
-  engine in processors/rules) behind the Detector contract
+  engine in engine/) behind the Detector contract
+- engine: the rule engine — pack schema, line-aware loading, RuleBook, rule machines
 - aqi_signals: hourly env.aqi / env.qcvn signals from hourly means (alert service timer)
 
 All state is plain dataclasses with to_dict()/from_dict(), so a worker can persist it.

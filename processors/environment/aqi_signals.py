@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from events.alerts import Signal, SignalState
-from processors.rules.model import AqiRule, QcvnRule
-from processors.rules.text import make_signal
+from processors.environment.engine.model import AqiRule, QcvnRule
+from processors.environment.engine.text import make_signal
 
 from .aqi import HOURLY_GASES, PM_METRICS, AqiResult, hourly_aqi, tables
 from .averaging import VN_TZ, hour_start, nowcast_hours, rolling_means

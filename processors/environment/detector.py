@@ -16,9 +16,9 @@ from typing import Any
 from events.metrics import MetricRegistry, get_registry
 from events.models import Measurement
 from processors.detector import Outcome, State
-from processors.rules import RuleBook
-from processors.rules.machines import Subject, evaluate, wants
-from processors.rules.model import AnyRule
+from processors.environment.engine import RuleBook
+from processors.environment.engine.machines import Subject, evaluate, wants
+from processors.environment.engine.model import AnyRule
 
 
 def state_key(rule_id: str, device_id: str, metric: str) -> str:

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from events.alerts import Signal, SignalState
-from processors.rules.durations import format_duration
-from processors.rules.model import NoDataRule
-from processors.rules.text import local_time, make_signal
+from processors.environment.engine.durations import format_duration
+from processors.environment.engine.model import NoDataRule
+from processors.environment.engine.text import local_time, make_signal
 
 
 class DeviceSeen(NamedTuple):

@@ -24,8 +24,8 @@ from processors.alerts.manager import AlertManager
 from processors.environment.aqi import HOURLY_GASES, PM_METRICS, AqiResult, daily_aqi
 from processors.environment.aqi_signals import AqiOutcome, aqi_signal, qcvn_signals
 from processors.environment.averaging import VN_TZ, daily_inputs, day_hours, hour_start
-from processors.rules import RuleBook
-from processors.rules.model import AqiRule, QcvnRule
+from processors.environment.engine import RuleBook
+from processors.environment.engine.model import AqiRule, QcvnRule
 from store import rollups
 
 HOUR = timedelta(hours=1)

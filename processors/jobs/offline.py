@@ -8,9 +8,9 @@ from datetime import datetime
 import psycopg
 
 from processors.alerts.manager import AlertManager
+from processors.environment.engine import RuleBook
+from processors.environment.engine.model import NoDataRule
 from processors.health.offline import offline_signals
-from processors.rules import RuleBook
-from processors.rules.model import NoDataRule
 
 
 class OfflineJob:

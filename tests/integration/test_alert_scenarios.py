@@ -20,7 +20,7 @@ from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
 from processors.runner import RELOAD_CHECK_SECONDS
 from store.devices import DeviceSpec
-from store.engine import Engine, detect
+from store.engine import Engine, recorded
 from store.rollups import ROLLUPS
 from tests.integration.alerting import (
     AlertServiceProcess,
@@ -362,8 +362,8 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     from processors.alerts.channels import channels_path, load_channels
     from processors.alerts.manager import AlertManager
     from processors.environment.averaging import hour_start
+    from processors.environment.engine import RuleBook
     from processors.jobs.air import GRACE, AirQualityJob
-    from processors.rules import RuleBook
 
     db.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (AIR_STATION,))
     db.execute("DELETE FROM aqi_hourly WHERE device_id = %s", (AIR_STATION,))
@@ -372,7 +372,7 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     # On a reused test database the plain-PostgreSQL rollup still holds the hours of an
     # earlier run's episode (only buckets with new readings are rebuilt); they would
     # enter this episode's NowCast.
-    if detect(db).engine is Engine.POSTGRES:
+    if recorded(db) is Engine.POSTGRES:
         for rollup in ROLLUPS:
             db.execute(f"DELETE FROM {rollup} WHERE device_id = %s", (AIR_STATION,))
     creds = register_device(
@@ -447,8 +447,8 @@ def test_daily_aqi_is_stored_when_the_local_day_closes(
     from processors.alerts.channels import channels_path, load_channels
     from processors.alerts.manager import AlertManager
     from processors.environment.averaging import VN_TZ, day_hours
+    from processors.environment.engine import RuleBook
     from processors.jobs.air import AirQualityJob
-    from processors.rules import RuleBook
 
     device = f"test-aq-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC)

@@ -12,7 +12,7 @@ from processors.environment.aqi_signals import (
     qcvn_means,
     qcvn_signals,
 )
-from processors.rules import RuleBook
+from processors.environment.engine import RuleBook
 
 BOOK = RuleBook.load()
 AQI_RULE = BOOK.get("env.aqi")

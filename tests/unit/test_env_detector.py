@@ -17,8 +17,8 @@ from events.alerts import Domain, Severity, Signal, SignalState
 from events.models import Measurement, Quality
 from processors.detector import State
 from processors.environment.detector import EnvironmentDetector, state_key
+from processors.environment.engine import RuleBook
 from processors.environment.levels import LEVELS_FILE
-from processors.rules import RuleBook
 from simulators.fleet import load_fleet
 
 T0 = datetime(2024, 11, 20, 0, 0, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from events.alerts import Domain, Severity, SignalState
+from processors.environment.engine import RuleBook
 from processors.health import offline_signals
-from processors.rules import RuleBook
 
 RULE = RuleBook.load().get("health.offline")
 LAST = datetime(2024, 11, 20, 3, 0, tzinfo=UTC)

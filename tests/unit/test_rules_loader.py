@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.rules import rules_app
-from processors.rules import RuleBook, RuleErrors, format_duration, parse_duration
-from processors.rules.specs import level_spec
+from processors.environment.engine import RuleBook, RuleErrors, format_duration, parse_duration
+from processors.environment.engine.specs import level_spec
 
 TEXT = """\
     text:

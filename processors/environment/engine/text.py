@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from events.alerts import Severity, Signal, SignalState
-from processors.environment.averaging import VN_TZ
 
+from ..averaging import VN_TZ
 from .model import AnyRule
 
 _COMMON = ("rule", "device_id", "station", "at", "severity")

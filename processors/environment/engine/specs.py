@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
-from processors.environment.levels import Level, LevelConfigError, LevelSpec
-
+from ..levels import Level, LevelConfigError, LevelSpec
 from .model import LevelsRule, ThresholdRule
 from .params import value_of
 

@@ -19,10 +19,10 @@ from typing import Any
 from events.alerts import Severity, Signal, SignalState
 from events.metrics import MetricRegistry
 from events.models import Measurement, Quality
-from processors.environment.checks import StuckState, is_stuck, trim_window, update_stuck
-from processors.environment.hysteresis import LevelState, StaleStateError, Transition, step
-from processors.environment.levels import StuckRule as StuckCheck
 
+from ..checks import StuckState, is_stuck, trim_window, update_stuck
+from ..hysteresis import LevelState, StaleStateError, Transition, step
+from ..levels import StuckRule as StuckCheck
 from .durations import format_duration
 from .model import AnyRule, LevelsRule, OutOfRangeRule, RateRule, StuckRule, ThresholdRule
 from .params import value_of

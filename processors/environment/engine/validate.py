@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 from events.metrics import MetricError, MetricRegistry
-from processors.environment.levels import LevelConfigError, aqi_spec
 
+from ..levels import LevelConfigError, aqi_spec
 from .loader import Path_, RuleError, Source
 from .model import (
     AnyRule,

@@ -23,7 +23,7 @@ from .model import KINDS, AnyRule, PackShell, Rule
 from .params import StationTable, load_table
 from .validate import check_rule
 
-DEFAULT_RULES_DIR = Path(__file__).resolve().parents[1] / "environment" / "rules"
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 RULE_SUFFIXES = (".yaml", ".yml")
 _RULE: TypeAdapter[AnyRule] = TypeAdapter(Rule)
 
