@@ -9,6 +9,11 @@ from typing import Annotated
 
 import typer
 
+from cli.alerts import alerts_app, reload
+from cli.rules import rules_app
+from cli.simulate import simulate
+from cli.stack import stack_app
+from cli.users import users_app
 from config.settings import get_settings
 
 app = typer.Typer(help="IOC/SOC data aggregation core.", no_args_is_help=True)
@@ -183,28 +188,9 @@ def api(
     )
 
 
-def _register_optional() -> None:
-    """Sub-commands owned by other packages; each registers itself if present."""
-    try:
-        from cli.stack import stack_app
-
-        app.add_typer(stack_app, name="stack")
-    except ImportError:
-        pass
-    try:
-        from cli.simulate import simulate
-
-        app.command("simulate")(simulate)
-    except ImportError:
-        pass
-    from cli.alerts import alerts_app, reload
-    from cli.rules import rules_app
-    from cli.users import users_app
-
-    rules_app.command("reload")(reload)
-    app.add_typer(rules_app, name="rules")
-    app.add_typer(alerts_app, name="alerts")
-    app.add_typer(users_app, name="users")
-
-
-_register_optional()
+app.add_typer(stack_app, name="stack")
+app.command("simulate")(simulate)
+rules_app.command("reload")(reload)
+app.add_typer(rules_app, name="rules")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(users_app, name="users")

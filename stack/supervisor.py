@@ -20,6 +20,7 @@ from config.settings import Settings
 from stack import apps, kafka, layout, mosquitto, pglite, postgres
 from stack.mosquitto_auth import sync_accounts
 from stack.processes import StackError
+from store.devices import mqtt_password_hashes
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +118,6 @@ def run_migrations(settings: Settings) -> str:
 
 def device_hashes(settings: Settings) -> dict[str, str]:
     """The registry's device accounts; the database is their source of truth."""
-    try:
-        from store.devices import mqtt_password_hashes
-    except ImportError:
-        log.warning("store.devices.mqtt_password_hashes missing: no device accounts synced")
-        return {}
     with psycopg.connect(settings.dsn()) as conn:
         try:
             return mqtt_password_hashes(conn)
