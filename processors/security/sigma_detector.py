@@ -28,6 +28,8 @@ from events.models import SecurityEvent
 from processors.detector import Outcome, State
 from processors.security.detectors.rules import (
     SigmaSettings,
+)
+from processors.security.detectors.rules.windows import (
     joined,
     ordered,
     security_events,

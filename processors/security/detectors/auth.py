@@ -21,6 +21,8 @@ from processors.security.detectors.rules import (
     PasswordSpraySpec,
     Rule,
     SuccessAfterFailuresSpec,
+)
+from processors.security.detectors.rules.windows import (
     advance,
     epoch,
     joined,

@@ -17,6 +17,8 @@ from processors.detector import Outcome, State
 from processors.security.detectors.rules import (
     IdsAlertSpec,
     Rule,
+)
+from processors.security.detectors.rules.windows import (
     joined,
     ordered,
     security_events,

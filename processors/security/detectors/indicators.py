@@ -21,6 +21,8 @@ from processors.detector import Outcome, State
 from processors.security.detectors.rules import (
     IndicatorMatchSpec,
     Rule,
+)
+from processors.security.detectors.rules.windows import (
     epoch,
     joined,
     ordered,

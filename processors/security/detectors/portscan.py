@@ -23,6 +23,8 @@ from processors.detector import Outcome, State
 from processors.security.detectors.rules import (
     PortScanSpec,
     Rule,
+)
+from processors.security.detectors.rules.windows import (
     advance,
     epoch,
     kept,
