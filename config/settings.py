@@ -29,6 +29,11 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    # Service secrets; unset ones come from run_dir/secrets.json (config/secrets.py).
+    mqtt_ingest_password: str | None = None
+    mqtt_frigate_password: str | None = None
+    mqtt_admin_password: str | None = None
+    webhook_secret: str | None = None
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
     api_port: int = 8000

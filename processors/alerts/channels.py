@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 DEFAULT_CHANNELS_FILE = REPO_ROOT / "deploy" / "alerts" / "channels.yaml"
-CHANNELS_FILE_ENV = "IOC_CHANNELS_FILE"
 RULE = "rule"  # the group_by name that means the alert's rule, not a label
 
 # ${NAME} or ${NAME:-default}, as in a shell or docker compose.
@@ -162,13 +161,9 @@ class ChannelsConfig(_Strict):
         return timedelta(seconds=min(self.backoff_seconds * 2**exponent, self.backoff_max_seconds))
 
 
-def channels_path(settings: Settings, environ: Mapping[str, str] = os.environ) -> Path:
-    """IOC_CHANNELS_FILE wins, then a `channels_file` setting if Settings has one."""
-    override = environ.get(CHANNELS_FILE_ENV)
-    if override:
-        return Path(override)
-    configured = getattr(settings, "channels_file", None)
-    return Path(configured) if configured else DEFAULT_CHANNELS_FILE
+def channels_path(settings: Settings) -> Path:
+    """The channels file: IOC_CHANNELS_FILE, read by Settings like every IOC_* variable."""
+    return settings.channels_file
 
 
 def load_channels(path: Path) -> ChannelsConfig:

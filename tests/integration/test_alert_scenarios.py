@@ -359,7 +359,7 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     workers,
     stack: Stack,
 ) -> None:
-    from processors.alerts.channels import channels_path, load_channels
+    from processors.alerts.channels import load_channels
     from processors.alerts.manager import AlertManager
     from processors.environment.averaging import hour_start
     from processors.environment.engine import RuleBook
@@ -397,7 +397,8 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     count = "SELECT count(*) FROM measurements WHERE device_id = %s"
     assert wait_for(lambda: db.execute(count, (AIR_STATION,)).fetchone()[0] == len(lines), 30)
 
-    job = AirQualityJob(AlertManager(load_channels(channels_path(settings))), RuleBook.load())
+    channels = load_channels(Path(stack.env["IOC_CHANNELS_FILE"]))
+    job = AirQualityJob(AlertManager(channels), RuleBook.load())
     with db.transaction():
         job(db, now)
     series = db.execute(

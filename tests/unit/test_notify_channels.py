@@ -138,11 +138,14 @@ def test_settings_take_the_environment(monkeypatch) -> None:
     assert str(config.channels[0].settings.url) == "http://10.1.2.3:8080/hook"
 
 
-def test_channels_path_default_and_override(tmp_path: Path) -> None:
-    settings = Settings()
-    assert channels_path(settings, environ={}) == DEFAULT_CHANNELS_FILE
+def test_channels_path_default_and_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IOC_CHANNELS_FILE", raising=False)
+    assert channels_path(Settings()) == DEFAULT_CHANNELS_FILE
     other = tmp_path / "other.yaml"
-    assert channels_path(settings, environ={"IOC_CHANNELS_FILE": str(other)}) == other
+    monkeypatch.setenv("IOC_CHANNELS_FILE", str(other))
+    assert channels_path(Settings()) == other
 
 
 # --- routing and grouping -------------------------------------------------------------
