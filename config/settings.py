@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
     api_port: int = 8000
+    # API bounds: request body size; failed authentications per client address and
+    # requests per token ("N/second|minute|hour", the `limits` package's notation).
+    api_max_body_bytes: int = 1 << 20
+    api_auth_failures: str = "20/minute"
+    api_token_requests: str = "600/minute"
     metrics_port: int = 9108  # ingest worker's Prometheus endpoint; 0 = off
     alerts_metrics_port: int = 9109  # alert service's Prometheus endpoint; 0 = off
     # How often the alert service looks for silent devices / closed hours / due reminders.
