@@ -43,7 +43,7 @@ def decode_frigate(msg: RawMessage) -> list[CameraEvent]:
     if not isinstance(doc, dict):
         raise DecodeError("payload must be a JSON object")
     state = doc.get("type")
-    if state not in STATES:
+    if type(state) is not str or state not in STATES:  # a list or object is unhashable
         raise DecodeError(f"field 'type': {show(state)} is not one of new, update, end")
     after = doc.get("after")
     if not isinstance(after, dict):
