@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cli.startup import engine_or_exit
 from config.settings import get_settings
 
 alerts_app = typer.Typer(help="The alert service: notifications and timed checks.")
@@ -35,6 +36,7 @@ def run(
     )
     settings = get_settings()
     port = settings.alerts_metrics_port if metrics_port is None else metrics_port
+    engine_or_exit(settings, "alerts")
     sys.exit(run_service(settings, port))
 
 

@@ -13,6 +13,7 @@ from cli.alerts import alerts_app, reload
 from cli.rules import rules_app
 from cli.simulate import simulate
 from cli.stack import stack_app
+from cli.startup import engine_or_exit
 from cli.users import users_app
 from config.settings import get_settings
 
@@ -37,34 +38,49 @@ def db_url() -> None:
 
 @db_app.command("migrate")
 def db_migrate() -> None:
-    """Apply pending schema migrations (idempotent)."""
+    """Apply pending schema migrations (idempotent). The first run decides the engine."""
     from store.connect import connect
+    from store.engine import EngineError
     from store.migrate import migrate
 
-    with connect(get_settings(), autocommit=True) as conn:
-        report = migrate(conn)
+    settings = get_settings()
+    try:
+        with connect(settings, autocommit=True) as conn:
+            report = migrate(conn, settings.db_engine)
+    except EngineError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(3) from error
+    decided = " (decided now, recorded in schema_engine)" if report.decided_now else ""
     typer.echo(
-        f"engine: {report.engine.engine.value}; applied: {report.applied or 'nothing'}; "
-        f"schema version {report.version}"
+        f"ENGINE: {report.engine.describe()}{decided}; applied: {report.applied or 'nothing'};"
+        f" schema version {report.version}"
     )
 
 
 @db_app.command("info")
 def db_info() -> None:
-    """Say whether TimescaleDB is present and which schema version is applied."""
+    """The engine the schema was made on (checked against the server) and its version."""
     from store.connect import connect
-    from store.engine import detect
+    from store.engine import Engine, EngineError, current
     from store.migrate import current_version
 
-    with connect(get_settings(), autocommit=True) as conn:
-        info = detect(conn)
-        version = current_version(conn)
-    timescale = (
-        f"TimescaleDB {info.timescale_version} present"
-        if info.timescale_version
-        else "TimescaleDB not present (plain PostgreSQL: BRIN indexes, service-kept rollups)"
+    settings = get_settings()
+    try:
+        with connect(settings, autocommit=True) as conn:
+            info = current(conn, settings.db_engine)
+            version = current_version(conn)
+    except EngineError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(3) from error
+    how = (
+        "hypertables, continuous aggregates, compression and retention policies"
+        if info.engine is Engine.TIMESCALE
+        else "BRIN indexes, service-kept rollups and retention"
     )
-    typer.echo(f"PostgreSQL {info.server_version}; {timescale}; schema version {version}")
+    since = f"{info.decided_at:%Y-%m-%d %H:%M %Z}" if info.decided_at else "?"
+    typer.echo(
+        f"ENGINE: {info.describe()}: {how}; engine decided {since}; schema version {version}"
+    )
 
 
 @devices_app.command("add")
@@ -148,6 +164,7 @@ def ingest(
         typer.echo(f"error: unknown source {sorted(unknown)}; use {SOURCES}", err=True)
         raise typer.Exit(2)
     port = settings.metrics_port if metrics_port is None else metrics_port
+    engine_or_exit(settings, "ingest")
     sys.exit(run(settings, chosen, worker_id, port, detect=detect))
 
 
@@ -179,6 +196,7 @@ def api(
     import uvicorn
 
     settings = get_settings()
+    engine_or_exit(settings, "api")
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from config.settings import get_settings
 
-stack_app = typer.Typer(help="Local services: PostgreSQL, mosquitto, Tansu, PGlite, workers.")
+stack_app = typer.Typer(help="Local services: PostgreSQL, mosquitto, Tansu, workers.")
 console = Console()
 
 
@@ -46,9 +46,6 @@ def up(
     services_only: Annotated[
         bool, typer.Option("--services-only", help="Only the servers, no ingest worker or API")
     ] = False,
-    with_pglite: Annotated[
-        bool, typer.Option("--with-pglite", help="Also PGlite+TimescaleDB (tests)")
-    ] = False,
 ) -> None:
     """Start the stack (idempotent); returns when every part is healthy."""
     from stack.processes import StackError
@@ -58,7 +55,7 @@ def up(
     progress = _Progress()
     console.print(f"stack in {settings.run_dir}")
     try:
-        stack_up(settings, services_only, with_pglite, progress)
+        stack_up(settings, services_only, progress)
     except StackError as error:
         failure = _fail(progress, error)
         console.print("parts already started keep running: `ioc stack down` stops them")

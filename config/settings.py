@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     pg_user: str = "ioc"
     pg_password: str | None = None  # generated at first start into run_dir/secrets.json
     database_url: str | None = None  # overrides the pg_* parts when set
+    # Engine of a NEW schema: auto = TimescaleDB when the server can load it. An existing
+    # schema keeps the engine it was made on (store/engine.py); this only checks it.
+    db_engine: Literal["auto", "timescaledb", "postgresql"] = "auto"
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -48,7 +52,6 @@ class Settings(BaseSettings):
     offline_check_seconds: float = 15
     air_check_seconds: float = 60
     renotify_check_seconds: float = 30
-    pglite_port: int = 55433  # PGlite + TimescaleDB wire server (tests of the Timescale path)
 
     routes_file: Path = REPO_ROOT / "deploy" / "ingest" / "routes.yaml"
     metrics_file: Path = REPO_ROOT / "events" / "metrics.yaml"

@@ -1,7 +1,9 @@
 """The local PostgreSQL cluster: run_dir/pg, own port, loopback only.
 
-Debian ships PostgreSQL 15 without TimescaleDB; the schema code detects that and uses
-plain PostgreSQL (tests of the TimescaleDB path use stack.pglite instead).
+Debian ships PostgreSQL 15 without TimescaleDB; bootstrap builds and installs it from
+the vendored source when IOC_TIMESCALEDB_SOURCE names it. Whenever the library is
+installed the cluster preloads it (it cannot load otherwise); which engine a database's
+schema uses is decided once, at its creation (store/engine.py).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ log_line_prefix = '%m [%p] %q%u@%d '
 log_min_duration_statement = 1000
 """
 
+# Appended when the TimescaleDB library is installed. No network here: never phone home.
+TIMESCALE_CONF = """\
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+"""
+
 
 def bin_dir() -> Path:
     """The newest installed PostgreSQL's binaries (Debian keeps them off PATH)."""
@@ -57,6 +65,11 @@ def bin_dir() -> Path:
     if not candidates:
         raise StackError(NAME, f"no initdb under {PG_LIB}; run deploy/local/bootstrap.sh")
     return candidates[-1]
+
+
+def timescale_installed() -> bool:
+    """The TimescaleDB library is installed into the PostgreSQL the cluster runs."""
+    return (bin_dir().parent / "lib" / "timescaledb.so").exists()
 
 
 def base_dir(settings: Settings) -> Path:
@@ -134,6 +147,8 @@ def _write_conf(settings: Settings) -> None:
     text = CONF_TEMPLATE.format(
         bind_host=settings.bind_host, port=settings.pg_port, socket_dir=socket_dir(settings)
     )
+    if timescale_installed():
+        text += TIMESCALE_CONF
     path = data_dir(settings) / "ioc.conf"
     path.write_text(text)
     layout.chown(path, layout.service_user("postgres"))
@@ -188,3 +203,10 @@ def stop(settings: Settings) -> bool:
     # SIGINT is PostgreSQL's "fast" shutdown: clients are disconnected and a checkpoint
     # is written. SIGTERM ("smart") would wait forever for an idle psql session.
     return processes.stop(processes.pid_path(settings.run_dir, NAME), None, signal.SIGINT, 60)
+
+
+def restart(settings: Settings, timeout: float = 60) -> None:
+    """Fast shutdown (clients disconnected, open transactions aborted, a checkpoint
+    written), then start again: what a PostgreSQL restart does to the services."""
+    stop(settings)
+    start(settings, timeout)

@@ -1,6 +1,6 @@
 """Bring the local stack up in dependency order, down in reverse, and report its state.
 
-Order: PostgreSQL → migrations → MQTT password file → mosquitto → Tansu (→ PGlite) →
+Order: PostgreSQL → migrations → MQTT password file → mosquitto → Tansu →
 ingest worker → API. The password file is written from the device registry *before*
 mosquitto starts, so the broker never runs, even briefly, without the devices' accounts.
 """
@@ -17,10 +17,11 @@ import psycopg
 
 from config.secrets import load_secrets
 from config.settings import Settings
-from stack import apps, kafka, layout, mosquitto, pglite, postgres
+from stack import apps, kafka, layout, mosquitto, postgres
 from stack.mosquitto_auth import sync_accounts
 from stack.processes import StackError
 from store.devices import mqtt_password_hashes
+from store.migrate import migrate
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ PARTS = (
     Part("postgres", lambda s: s.pg_port, postgres.pid, postgres.healthy, postgres.stop),
     Part("mosquitto", lambda s: s.mqtt_port, mosquitto.pid, mosquitto.healthy, mosquitto.stop),
     Part("tansu", lambda s: s.kafka_port, kafka.pid, kafka.healthy, kafka.stop),
-    Part("pglite", lambda s: s.pglite_port, pglite.pid, pglite.healthy, pglite.stop),
     Part("ingest", lambda s: s.metrics_port, apps.ingest_pid, apps.ingest_healthy,
          apps.stop_ingest),
     Part("alerts", lambda s: s.alerts_metrics_port, apps.alerts_pid, apps.alerts_healthy,
@@ -63,7 +63,6 @@ class _Quiet:
 def up(
     settings: Settings,
     services_only: bool = False,
-    with_pglite: bool = False,
     reporter: Reporter | None = None,
 ) -> None:
     """Start what is not running and return once every part started is healthy; raise
@@ -77,8 +76,6 @@ def up(
     _step(report, "mqtt accounts", lambda: sync_mqtt_accounts(settings))
     _step(report, "mosquitto", _server(settings, mosquitto.start, settings.mqtt_port))
     _step(report, "tansu", _server(settings, kafka.start, settings.kafka_port))
-    if with_pglite:
-        _step(report, "pglite", _server(settings, pglite.start, settings.pglite_port))
     if not services_only:
         _step(report, "ingest", _server(settings, apps.start_ingest, settings.metrics_port))
         _step(report, "alerts", _server(settings, apps.start_alerts, settings.alerts_metrics_port))
@@ -106,14 +103,16 @@ def _step(report: Reporter, name: str, action: Callable[[], str]) -> None:
 
 
 def run_migrations(settings: Settings) -> str:
-    try:
-        from store.migrate import migrate
-    except ImportError:
-        return "skipped: store.migrate is not available yet"
+    """Migrate, and say loudly which engine the schema is on: a deployment that meant
+    TimescaleDB and got plain PostgreSQL must not find out from a slow dashboard."""
     with psycopg.connect(settings.dsn(), autocommit=True) as conn:
-        result = migrate(conn)
-    applied = getattr(result, "applied", None) or "nothing new"
-    return f"schema version {getattr(result, 'version', '?')}, applied {applied}"
+        result = migrate(conn, settings.db_engine)
+    decided = ", decided now" if result.decided_now else ""
+    applied = result.applied or "nothing new"
+    return (
+        f"ENGINE: {result.engine.describe()}{decided}; schema version {result.version},"
+        f" applied {applied}"
+    )
 
 
 def device_hashes(settings: Settings) -> dict[str, str]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from store.engine import Engine, detect
+from store.engine import Engine, recorded
 
 RETENTION = {
     "measurements": timedelta(days=400),
@@ -32,7 +32,7 @@ def prune(
     max_batches: int = MAX_BATCHES_PER_RUN,
 ) -> dict[str, int]:
     """Delete rows older than their table's retention; rows deleted per table."""
-    if detect(conn).engine is Engine.TIMESCALE:
+    if recorded(conn) is Engine.TIMESCALE:
         return {}  # retention policies drop whole chunks there
     deleted: dict[str, int] = {}
     for table, keep in RETENTION.items():

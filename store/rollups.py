@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from store.engine import Engine, detect
+from store.engine import Engine, recorded
 
 ROLLUPS = ("measurements_1m", "measurements_1h")
 # Rows commit a little after their ingested_at (the transaction's start), so each run
@@ -25,7 +25,7 @@ _REFRESH_LOCK = 7_302_114_002
 
 def refresh(conn: psycopg.Connection) -> dict[str, int]:
     """Bring the rollup tables up to date; returns buckets rewritten per rollup."""
-    if detect(conn).engine is Engine.TIMESCALE:
+    if recorded(conn) is Engine.TIMESCALE:
         return {}  # continuous aggregate policies do this job there
     with conn.transaction():
         got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_REFRESH_LOCK,)).fetchone()[0]

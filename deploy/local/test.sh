@@ -10,7 +10,6 @@ export IOC_PG_PORT="${IOC_TEST_PG_PORT:-25432}"
 export IOC_MQTT_PORT="${IOC_TEST_MQTT_PORT:-21883}"
 export IOC_KAFKA_PORT="${IOC_TEST_KAFKA_PORT:-29092}"
 export IOC_API_PORT="${IOC_TEST_API_PORT:-28000}"
-export IOC_PGLITE_PORT="${IOC_TEST_PGLITE_PORT:-25433}"
 export IOC_METRICS_PORT=0 IOC_ALERTS_METRICS_PORT=0 # processes started by tests must not fight over one port
 # Secrets come from the fresh run dir, never from the developer's shell.
 unset IOC_PG_PASSWORD IOC_DATABASE_URL IOC_MQTT_INGEST_PASSWORD IOC_MQTT_FRIGATE_PASSWORD \
@@ -31,7 +30,8 @@ trap stop_stack EXIT
 trap 'exit 130' INT TERM
 
 echo "test.sh: starting the test stack in $IOC_RUN_DIR"
-"$IOC" stack up --services-only --with-pglite
+"$IOC" stack up --services-only
+"$IOC" db info
 
 status=0
 .venv/bin/pytest "$@" || status=$?

@@ -1,4 +1,4 @@
-"""PostgreSQL, Tansu and PGlite as the stack starts them."""
+"""PostgreSQL (with TimescaleDB preloaded when installed) and Tansu as the stack starts them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from config.settings import Settings, get_settings
-from stack import kafka, pglite, postgres
+from stack import kafka, postgres
 from stack.supervisor import status
 
 pytestmark = pytest.mark.integration
@@ -61,35 +61,22 @@ def test_kafka_topics_exist_with_their_partitions(cfg: Settings) -> None:
         assert found.get(topic) == partitions, (topic, found)
 
 
-@pytest.mark.timescale
-def test_pglite_has_timescaledb_hypertables_and_time_bucket(cfg: Settings) -> None:
-    table = f"stacktest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pglite.dsn(cfg), autocommit=True, connect_timeout=10) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        conn.execute(f"CREATE TABLE {table} (ts timestamptz NOT NULL, v double precision)")
-        try:
-            conn.execute(f"SELECT create_hypertable('{table}', 'ts')")
-            conn.execute(
-                f"INSERT INTO {table} VALUES ('2026-01-01 00:10Z', 1), ('2026-01-01 00:50Z', 3),"
-                " ('2026-01-01 01:20Z', 10)"
-            )
-            rows = conn.execute(
-                f"SELECT time_bucket('1 hour', ts) AS h, avg(v) FROM {table} GROUP BY h ORDER BY h"
-            ).fetchall()
-            hypertables = conn.execute(
-                "SELECT count(*) FROM timescaledb_information.hypertables"
-                " WHERE hypertable_name = %s",
-                (table,),
-            ).fetchone()[0]
-        finally:
-            conn.execute(f"DROP TABLE {table}")
-    assert [avg for _, avg in rows] == [2.0, 10.0]
-    assert hypertables == 1
+@pytest.mark.skipif(
+    not postgres.timescale_installed(),
+    reason="the TimescaleDB library is not installed here (make test builds it when"
+    " IOC_TIMESCALEDB_SOURCE names the vendored source)",
+)
+def test_cluster_preloads_timescaledb_without_telemetry(cfg: Settings) -> None:
+    with postgres.admin_connect(cfg) as conn:
+        preload = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+        telemetry = conn.execute("SHOW timescaledb.telemetry_level").fetchone()[0]
+    assert "timescaledb" in preload
+    assert telemetry == "off"
 
 
 def test_status_reports_the_started_services_healthy(cfg: Settings) -> None:
     rows = {row.name: row for row in status(cfg)}
-    for name in ("postgres", "mosquitto", "tansu", "pglite"):
+    for name in ("postgres", "mosquitto", "tansu"):
         assert rows[name].pid is not None, name
         assert rows[name].healthy is True, name
     assert rows["postgres"].pid == postgres.pid(cfg)

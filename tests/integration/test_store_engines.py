@@ -1,17 +1,24 @@
-"""The store on both engines: migrations, and the same read queries giving the same
-answers on TimescaleDB (PGlite build, via its wire server) and on plain PostgreSQL."""
+"""The store on both engines in one run: migrations, the batch writer's COPY, rollups,
+retention and every read query of store/queries.py, on the test database (TimescaleDB
+whenever the test cluster has the library: `make test` with IOC_TIMESCALEDB_SOURCE) and
+on a second database of the same cluster made on plain PostgreSQL on purpose."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
+from events.models import CameraEvent, DeadLetter, Measurement, SecurityEvent
+from stack import postgres
 from store import queries, retention, rollups
-from store.engine import Engine, detect
+from store.engine import Engine, recorded
 from store.migrate import migrate
+from store.writer import Batch, BatchWriter
+from tests.integration.engines import PLAIN, TIMESCALE, plain_database
 
 pytestmark = pytest.mark.integration
 
@@ -23,35 +30,95 @@ ROWS = [
      2 if i % 10 == 0 else 0)
     for device in ("a", "b") for metric in ("pm25", "waterLevel") for i in range(180)
 ]  # fmt: skip
+ENGINES = (TIMESCALE, PLAIN)
+needs_timescale = pytest.mark.skipif(
+    not postgres.timescale_installed(),
+    reason="the TimescaleDB library is not installed here: `make test` builds it when"
+    " IOC_TIMESCALEDB_SOURCE names the vendored source (../shared/vendor/timescaledb)",
+)
 
 
-def _pglite_dsn(settings) -> str:
-    return (
-        f"host={settings.pg_host} port={settings.pglite_port} dbname=postgres user=postgres"
-        " password=postgres sslmode=disable gssencmode=disable"
+@pytest.fixture(scope="module")
+def plain_dsn(settings) -> Iterator[str]:
+    with plain_database(settings, "ioc_store_plain") as dsn:
+        yield dsn
+
+
+@pytest.fixture(params=ENGINES)
+def store_db(request, settings, plain_dsn) -> Iterator[psycopg.Connection]:
+    """The main test database (TimescaleDB when installed) or the plain one."""
+    if request.param == TIMESCALE and not postgres.timescale_installed():
+        pytest.skip("TimescaleDB library not installed (IOC_TIMESCALEDB_SOURCE unset)")
+    dsn = settings.dsn() if request.param == TIMESCALE else plain_dsn
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn, "auto" if request.param == TIMESCALE else "postgresql")
+        yield conn
+
+
+def _writer_batch() -> Batch:
+    batch = Batch(
+        measurements=[
+            Measurement(time=t, device_id=d, metric=m, value=v, quality=q) for t, d, m, v, q in ROWS
+        ],
+        security_events=[
+            SecurityEvent(
+                time=T0 + timedelta(seconds=i),
+                event_id=f"eng-{i}",
+                dataset="system.auth",
+                source_ip="203.0.113.7" if i % 2 else "198.51.100.9",
+                message=f"fail {i}",
+                raw=b"x",
+            )
+            for i in range(20)
+        ],
+        camera_events=[
+            CameraEvent(
+                time=T0 + timedelta(minutes=i),
+                event_id=f"cam-{i}",
+                source="frigate",
+                camera="cong-cang" if i % 2 else "ben-xe",
+                event_type="object",
+                state="new",
+                label="person",
+                zones=("gate",),
+            )
+            for i in range(6)
+        ],
+        dead_letters=[
+            DeadLetter(
+                transport="mqtt", topic="ioc/v1/x/telemetry", payload=b"{", reason="bad json"
+            )
+        ],
     )
-
-
-def _pglite(settings) -> psycopg.Connection:
-    # PGlite serves every client from one backend session, so server-side prepared
-    # statements from an earlier connection would collide: never prepare there.
-    return psycopg.connect(_pglite_dsn(settings), autocommit=True, prepare_threshold=None)
+    batch.render()
+    return batch
 
 
 def _seed(conn: psycopg.Connection) -> None:
-    # Plain INSERT, not the batch writer's COPY: the PGlite server cannot take COPY FROM STDIN.
-    conn.execute("TRUNCATE measurements")
-    # Small pipelines too: one pipeline of all rows crashes the PGlite server.
-    with conn.cursor() as cur:
-        for start in range(0, len(ROWS), 50):
-            cur.executemany(
-                "INSERT INTO measurements (time, device_id, metric, value, quality)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                ROWS[start : start + 50],
+    """Through the real batch writer: COPY straight into the (hyper)tables."""
+    conn.execute("TRUNCATE measurements, security_events, camera_events, dead_letters")
+    conn.autocommit = False
+    try:
+        BatchWriter(conn).write(_writer_batch())
+        conn.commit()
+    finally:
+        conn.autocommit = True
+
+
+def _refresh(conn: psycopg.Connection) -> None:
+    if recorded(conn) is Engine.TIMESCALE:
+        for view in ("measurements_1m", "measurements_1h"):
+            conn.execute(
+                "CALL refresh_continuous_aggregate(%s, %s, %s)",
+                (view, T0 - timedelta(hours=1), T0 + timedelta(hours=4)),
             )
+    else:
+        conn.execute("DELETE FROM rollup_watermarks")
+        rollups.refresh(conn)
 
 
 def _answers(conn: psycopg.Connection) -> dict[str, object]:
+    """Every read query of store/queries.py, in a form both engines must agree on."""
     start, end = T0, T0 + timedelta(hours=3)
     return {
         "latest": [(r["metric"], r["time"], r["value"]) for r in queries.latest(conn, "b")],
@@ -64,27 +131,36 @@ def _answers(conn: psycopg.Connection) -> dict[str, object]:
             (r["time"], round(r["avg"], 6), r["min"], r["max"], r["count"])
             for r in queries.series(conn, "b", "waterLevel", start, end, "1h")
         ],
+        "dead_letters": [(r["topic"], r["reason"]) for r in queries.dead_letters(conn)],
+        "security": [
+            r["event_id"] for r in queries.security_events(conn, T0, source_ip="203.0.113.7")
+        ],
+        "camera": [r["event_id"] for r in queries.camera_events(conn, T0, camera="cong-cang")],
+        "counts": {k: v for k, v in queries.table_counts(conn).items() if k != "devices"},
     }
 
 
-def _refresh(conn: psycopg.Connection) -> None:
-    if detect(conn).engine is Engine.TIMESCALE:
-        for view in ("measurements_1m", "measurements_1h"):
-            conn.execute(
-                "CALL refresh_continuous_aggregate(%s, %s, %s)",
-                (view, T0 - timedelta(hours=1), T0 + timedelta(hours=4)),
-            )
-    else:
-        conn.execute("DELETE FROM rollup_watermarks")
-        rollups.refresh(conn)
+@pytest.mark.parametrize("which", ENGINES)
+def test_engine_is_recorded_and_migrations_idempotent(which, settings, plain_dsn):
+    if which == TIMESCALE and not postgres.timescale_installed():
+        pytest.skip("TimescaleDB library not installed (IOC_TIMESCALEDB_SOURCE unset)")
+    dsn = settings.dsn() if which == TIMESCALE else plain_dsn
+    wanted = "auto" if which == TIMESCALE else "postgresql"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        first = migrate(conn, wanted)
+        again = migrate(conn, wanted)
+        expected = Engine.TIMESCALE if which == TIMESCALE else Engine.POSTGRES
+        assert recorded(conn) is expected
+        assert first.engine.engine is expected and again.engine.engine is expected
+        assert again.applied == [] and again.version == first.version >= 5
+        engines = {r[0] for r in conn.execute("SELECT engine FROM schema_migrations")}
+        assert engines == {expected.value}
 
 
-def test_timescale_migrations_and_policies(settings):
-    with _pglite(settings) as conn:
-        first = migrate(conn)
-        again = migrate(conn)
-        assert first.engine.engine is Engine.TIMESCALE
-        assert again.applied == [] and again.version == first.version >= 2
+@needs_timescale
+def test_timescale_hypertables_aggregates_and_policies(settings):
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        migrate(conn)
         hypertables = {
             r[0]
             for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")
@@ -105,35 +181,52 @@ def test_timescale_migrations_and_policies(settings):
         } <= jobs
 
 
-def test_same_queries_same_answers_on_both_engines(settings):
-    with _pglite(settings) as ts:
-        migrate(ts)
-        _seed(ts)
-        _refresh(ts)
-        timescale = _answers(ts)
-    with psycopg.connect(settings.dsn(), autocommit=True) as pg:
-        migrate(pg)
-        assert detect(pg).engine is Engine.POSTGRES
-        _seed(pg)
-        _refresh(pg)
-        postgres = _answers(pg)
-    assert timescale == postgres
-    assert postgres["raw"] == 180
-    assert len(postgres["1m"]) == 162  # 180 minutes less the 18 bad-quality ones
-    first_hour = postgres["1h"][0]
+@needs_timescale
+def test_same_queries_same_answers_on_both_engines(settings, plain_dsn):
+    answers = {}
+    for which, dsn, wanted in (
+        (TIMESCALE, settings.dsn(), "auto"),
+        (PLAIN, plain_dsn, "postgresql"),
+    ):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            migrate(conn, wanted)
+            _seed(conn)
+            _refresh(conn)
+            answers[which] = _answers(conn)
+    assert answers[TIMESCALE] == answers[PLAIN]
+    plain = answers[PLAIN]
+    assert plain["raw"] == 180
+    assert len(plain["1m"]) == 162  # 180 minutes less the 18 bad-quality ones
+    first_hour = plain["1h"][0]
     assert first_hour[4] == 54 and first_hour[2] == 1.5 and first_hour[3] == 59.5
+    assert plain["security"] == [f"eng-{i}" for i in range(19, 0, -2)]
+    assert plain["camera"] == ["cam-5", "cam-3", "cam-1"]
+    assert plain["counts"] == {
+        "measurements": 720, "camera_events": 6, "security_events": 20, "dead_letters": 1
+    }  # fmt: skip
 
 
-def _rollup(pg: psycopg.Connection, table: str, device: str) -> list[tuple[object, ...]]:
-    return pg.execute(
+def test_queries_answer_on_plain_postgres_alone(plain_dsn):
+    """The read queries on plain PostgreSQL, also where no TimescaleDB exists to compare."""
+    with psycopg.connect(plain_dsn, autocommit=True) as conn:
+        _seed(conn)
+        _refresh(conn)
+        answers = _answers(conn)
+    assert answers["raw"] == 180 and len(answers["1m"]) == 162
+    assert answers["latest"][0][1] == T0 + timedelta(minutes=179)
+    assert answers["dead_letters"] == [("ioc/v1/x/telemetry", "bad json")]
+
+
+def _rollup(conn: psycopg.Connection, table: str, device: str) -> list[tuple[object, ...]]:
+    return conn.execute(
         f"SELECT bucket, metric, round(avg::numeric, 9), min, max, count FROM {table}"
         " WHERE device_id = %s ORDER BY bucket, metric",
         (device,),
     ).fetchall()
 
 
-def _from_raw(pg: psycopg.Connection, width: str, device: str) -> list[tuple[object, ...]]:
-    return pg.execute(
+def _from_raw(conn: psycopg.Connection, width: str, device: str) -> list[tuple[object, ...]]:
+    return conn.execute(
         f"SELECT date_bin(INTERVAL '{width}', time, TIMESTAMPTZ 'epoch') AS b, metric,"
         " round(avg(value)::numeric, 9), min(value), max(value), count(*) FROM measurements"
         " WHERE device_id = %s AND quality < 2 GROUP BY b, metric ORDER BY b, metric",
@@ -141,49 +234,55 @@ def _from_raw(pg: psycopg.Connection, width: str, device: str) -> list[tuple[obj
     ).fetchall()
 
 
-def test_plain_rollups_follow_new_and_late_readings(settings):
-    """Each refresh rebuilds the minutes that got readings and the hours around them (an
-    hour from its minutes); after new readings, late ones for an hour already rolled up,
-    and a bad-quality one, both rollups equal the same aggregates taken from raw rows."""
-    device = f"late-{uuid.uuid4().hex[:6]}"
+def _refresh_for(conn: psycopg.Connection) -> None:
+    """The engine's own way of catching up: the plain service job, or TimescaleDB's
+    refresh (what its policy runs) over the test's window."""
+    if recorded(conn) is Engine.TIMESCALE:
+        _refresh(conn)
+    else:
+        rollups.refresh(conn)
+
+
+def test_rollups_follow_new_and_late_readings(store_db):
+    """After new readings, late ones for an hour already rolled up, and a bad-quality
+    one, both rollups equal the same aggregates taken from raw rows, on either engine."""
+    conn, device = store_db, f"late-{uuid.uuid4().hex[:6]}"
     insert = (
         "INSERT INTO measurements (time, device_id, metric, value, quality)"
         " VALUES (%s, %s, %s, %s, %s)"
     )
-    with psycopg.connect(settings.dsn(), autocommit=True) as pg:
-        migrate(pg)
-        rollups.refresh(pg)  # what other tests left is not this test's business
-        with pg.cursor() as cur:
-            cur.executemany(
-                insert, [(T0 + timedelta(seconds=20 * i), device, "pm25", i, 0) for i in range(360)]
-            )
-        rollups.refresh(pg)
-        assert _rollup(pg, "measurements_1h", device) == _from_raw(pg, "1 hour", device)
-        with pg.cursor() as cur:
-            cur.executemany(
-                insert,
-                [
-                    (T0 + timedelta(minutes=5, seconds=7), device, "pm25", 1000.0, 0),  # late
-                    (T0 + timedelta(minutes=5, seconds=8), device, "pm25", -50.0, 2),  # bad
-                    (T0 + timedelta(hours=3, seconds=1), device, "pm25", 7.25, 0),  # new hour
-                    (T0 + timedelta(minutes=30, seconds=1), device, "pm10", 3.5, 1),  # new metric
-                ],
-            )
-        rollups.refresh(pg)
-        assert _rollup(pg, "measurements_1m", device) == _from_raw(pg, "1 minute", device)
-        assert _rollup(pg, "measurements_1h", device) == _from_raw(pg, "1 hour", device)
-        first_hour = _rollup(pg, "measurements_1h", device)[1]
-        assert first_hour[1:] == ("pm25", first_hour[2], 0, 1000.0, 181)
+    _refresh_for(conn)  # what other tests left is not this test's business
+    with conn.cursor() as cur:
+        cur.executemany(
+            insert, [(T0 + timedelta(seconds=20 * i), device, "pm25", i, 0) for i in range(360)]
+        )
+    _refresh_for(conn)
+    assert _rollup(conn, "measurements_1h", device) == _from_raw(conn, "1 hour", device)
+    with conn.cursor() as cur:
+        cur.executemany(
+            insert,
+            [
+                (T0 + timedelta(minutes=5, seconds=7), device, "pm25", 1000.0, 0),  # late
+                (T0 + timedelta(minutes=5, seconds=8), device, "pm25", -50.0, 2),  # bad
+                (T0 + timedelta(hours=3, seconds=1), device, "pm25", 7.25, 0),  # new hour
+                (T0 + timedelta(minutes=30, seconds=1), device, "pm10", 3.5, 1),  # new metric
+            ],
+        )
+    _refresh_for(conn)
+    assert _rollup(conn, "measurements_1m", device) == _from_raw(conn, "1 minute", device)
+    assert _rollup(conn, "measurements_1h", device) == _from_raw(conn, "1 hour", device)
+    first_hour = _rollup(conn, "measurements_1h", device)[1]
+    assert first_hour[1:] == ("pm25", first_hour[2], 0, 1000.0, 181)
+    conn.execute("DELETE FROM measurements WHERE device_id = %s", (device,))
 
 
-def test_plain_retention_deletes_only_expired_rows_in_batches(settings):
+def test_plain_retention_deletes_only_expired_rows_in_batches(plain_dsn):
     device = f"ret-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC)
     keep = retention.RETENTION["measurements"]
     expired = [now - keep - timedelta(hours=1, seconds=i) for i in range(25)]
     kept = [now - keep + timedelta(hours=1, seconds=i) for i in range(5)]
-    with psycopg.connect(settings.dsn(), autocommit=True) as pg:
-        migrate(pg)
+    with psycopg.connect(plain_dsn, autocommit=True) as pg:
         retention.prune(pg, now)  # what other tests left is not this test's business
         with pg.cursor() as cur:
             cur.executemany(
@@ -212,11 +311,30 @@ def test_plain_retention_deletes_only_expired_rows_in_batches(settings):
             "SELECT event_id FROM security_events WHERE event_id LIKE %s", (f"{device}-%",)
         ).fetchall()
         assert ids == [(f"{device}-new",)]
-        pg.execute("DELETE FROM measurements WHERE device_id = %s", (device,))
-        pg.execute("DELETE FROM security_events WHERE event_id LIKE %s", (f"{device}-%",))
 
 
-def test_timescale_leaves_retention_to_its_policies(settings):
-    with _pglite(settings) as ts:
+@needs_timescale
+def test_timescale_retention_policy_drops_expired_chunks(settings):
+    """TimescaleDB leaves the service job alone and its own policy drops whole chunks:
+    run the measurements policy now and the expired rows are gone, the kept ones not."""
+    device = f"ret-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    keep = retention.RETENTION["measurements"]
+    with psycopg.connect(settings.dsn(), autocommit=True) as ts:
         migrate(ts)
-        assert retention.prune(ts, datetime.now(UTC)) == {}
+        assert retention.prune(ts, now) == {}
+        ts.execute(
+            "INSERT INTO measurements (time, device_id, metric, value) VALUES"
+            " (%s, %s, 'pm25', 1), (%s, %s, 'pm25', 2)",
+            (now - keep - timedelta(days=3), device, now - keep + timedelta(days=3), device),
+        )
+        job = ts.execute(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
+            " AND hypertable_name = 'measurements'"
+        ).fetchone()[0]
+        ts.execute("CALL run_job(%s)", (job,))
+        values = ts.execute(
+            "SELECT value FROM measurements WHERE device_id = %s", (device,)
+        ).fetchall()
+        assert values == [(2.0,)]
+        ts.execute("DELETE FROM measurements WHERE device_id = %s", (device,))
