@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 
 stack_app = typer.Typer(help="Local services: PostgreSQL, mosquitto, Tansu, workers.")
 console = Console()
@@ -112,6 +114,19 @@ def init() -> None:
         raise _fail(progress, error) from error
 
 
+def _engine_line(settings: Settings) -> str:
+    from store.connect import connect
+    from store.engine import Engine, EngineError, current
+
+    try:
+        with connect(settings, autocommit=True) as conn:
+            info = current(conn, settings.db_engine)
+    except (EngineError, psycopg.Error) as error:
+        return f"[red]{escape(str(error))}[/]"
+    colour = "green" if info.engine is Engine.TIMESCALE else "yellow"
+    return f"[bold {colour}]{info.describe()}[/]"
+
+
 @stack_app.command("info")
 def info() -> None:
     """Where to look: database DSN, a query to try, metrics and API URLs, logs."""
@@ -119,6 +134,7 @@ def info() -> None:
     host = settings.bind_host
     dsn = settings.dsn()
     lines = [
+        ("engine", _engine_line(settings)),
         ("database", dsn),
         ("query rows", f"psql \"{dsn}\" -c 'SELECT count(*) FROM measurements'"),
         ("metrics", f"http://{host}:{settings.metrics_port}/metrics"),
