@@ -27,6 +27,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from config.timezone import LOCAL_TZ
+
 # Run as a script, this file's folder comes first on sys.path and bench/ingest.py would
 # shadow the `ingest` package; put the repository root there instead.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
@@ -61,7 +63,6 @@ from ingest.routes import kafka_router, load_routes
 from processors.catalog import build_runner
 from processors.runner import DetectorRunner
 from simulators.messages import (
-    VN_TZ,
     Flow,
     FlowCounters,
     eve_alert,
@@ -201,7 +202,7 @@ def sshd(t: Traffic, when: datetime, n: int) -> bytes:
 def netfilter(t: Traffic, when: datetime, n: int) -> bytes:
     """40% allowed internal connections, the rest outside drops; the scanner takes every
     2nd slot until it has touched SCAN_PORTS ports of one server."""
-    local = when.astimezone(VN_TZ)
+    local = when.astimezone(LOCAL_TZ)
     stamp = f"{local:%b} {local.day:>2} {local:%H:%M:%S}"
     verdict = "BLOCK"
     if t.attacks and n % 2 == 0 and n // 2 < SCAN_PORTS:
@@ -249,7 +250,7 @@ def suricata_alert(t: Traffic, when: datetime, n: int) -> bytes:
 def cef(t: Traffic, when: datetime, n: int) -> bytes:
     """FortiGate traffic (internal accepts, outside denies), Check Point drops, PAN-OS
     threats."""
-    local = when.astimezone(VN_TZ)
+    local = when.astimezone(LOCAL_TZ)
     source, number = t.outside("cef")
     server = SERVERS[number % len(SERVERS)]
     if n % 10 < 7:

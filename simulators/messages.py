@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
 
-VN_TZ = timezone(timedelta(hours=7), "ICT")
+from config.timezone import LOCAL_TZ
+
 FRIGATE_TOPIC = "frigate/events"
 KAFKA_SYSLOG_TOPIC = "seclog.syslog"
 KAFKA_SURICATA_TOPIC = "seclog.suricata"
@@ -48,7 +49,7 @@ def native_json(readings: Sequence[Reading], when: datetime) -> bytes:
     Milliseconds in `ts`: at a high simulated rate one device reports more than once a
     second, and readings with equal timestamps are (rightly) stored once.
     """
-    body: dict[str, Any] = {"ts": when.astimezone(VN_TZ).isoformat(timespec="milliseconds")}
+    body: dict[str, Any] = {"ts": when.astimezone(LOCAL_TZ).isoformat(timespec="milliseconds")}
     body.update((r.name, r.value) for r in readings)
     return orjson.dumps(body)
 
@@ -105,7 +106,7 @@ def rfc3164(
 
     Month names are spelled out here because strftime's %b follows the locale.
     """
-    local = when.astimezone(VN_TZ)
+    local = when.astimezone(LOCAL_TZ)
     stamp = f"{_MONTHS[local.month - 1]} {local.day:>2} {local:%H:%M:%S}"
     proc = f"{tag}[{pid}]" if pid is not None else tag
     return f"<{priority}>{stamp} {host} {proc}: {message}"
@@ -131,7 +132,7 @@ def rfc5424(
     msgid: str = "-",
 ) -> str:
     """`<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG` with a numeric +07:00 offset."""
-    stamp = when.astimezone(VN_TZ).isoformat(timespec="microseconds")
+    stamp = when.astimezone(LOCAL_TZ).isoformat(timespec="microseconds")
     proc = "-" if procid is None else str(procid)
     return f"<{priority}>1 {stamp} {host} {app} {proc} {msgid} {structured_data} {message}"
 
@@ -170,7 +171,7 @@ class FlowCounters:
 
 def eve_timestamp(when: datetime) -> str:
     """Suricata writes local time with microseconds and a colon-less offset."""
-    return when.astimezone(VN_TZ).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    return when.astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def _eve_common(

@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 import yaml
 
+from config.timezone import LOCAL_TZ
 from simulators.messages import (
     KAFKA_SURICATA_TOPIC,
     KAFKA_SYSLOG_TOPIC,
-    VN_TZ,
     Flow,
     FlowCounters,
     Outgoing,
@@ -161,7 +161,7 @@ class LogStream:
     def next(self, t: float) -> Outgoing:
         if self._pending:
             return self._pending.popleft()
-        when = datetime.fromtimestamp(t, VN_TZ)
+        when = datetime.fromtimestamp(t, LOCAL_TZ)
         if self._rng.random() < self._c.suricata_share:
             return self._suricata(when)
         first, *rest = self._syslog(when)

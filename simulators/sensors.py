@@ -6,9 +6,10 @@ import itertools
 from collections.abc import Mapping
 from datetime import datetime
 
+from config.timezone import LOCAL_TZ
 from ingest.provisioning import telemetry_topic
 from simulators.fleet import Device
-from simulators.messages import VN_TZ, Outgoing, Reading, native_json, senml
+from simulators.messages import Outgoing, Reading, native_json, senml
 from simulators.signals import value
 
 
@@ -17,7 +18,7 @@ def readings(device: Device, t: float, seed: int) -> list[Reading]:
 
 
 def telemetry_payload(device: Device, t: float, seed: int) -> bytes:
-    when = datetime.fromtimestamp(t, VN_TZ)
+    when = datetime.fromtimestamp(t, LOCAL_TZ)
     values = readings(device, t, seed)
     if device.format == "senml":
         return senml(device.id, values, when)

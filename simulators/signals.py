@@ -13,9 +13,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from config.timezone import LOCAL_TZ
+
 HOUR_S = 3600.0
 DAY_S = 24 * HOUR_S
-VN_UTC_OFFSET_S = 7 * HOUR_S  # Asia/Ho_Chi_Minh, no daylight saving
+VN_UTC_OFFSET_S = int(LOCAL_TZ.utcoffset(None).total_seconds())
 M2_PERIOD_S = 12.4206012 * HOUR_S  # principal lunar semi-diurnal tide
 K1_PERIOD_S = 23.9344696 * HOUR_S  # luni-solar diurnal tide
 

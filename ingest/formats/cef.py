@@ -24,10 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from config.timezone import LOCAL_TZ
 from events.models import SecurityEvent
 from events.text import ELLIPSIS, clean_text, show
 from ingest.formats.base import DecodeError, register
@@ -74,7 +75,7 @@ SEVERITY_BANDS = ((3, "low"), (6, "medium"), (8, "high"), (10, "very-high"))
 
 # Zone abbreviations are ambiguous in general; these few are not, and ICT is Vietnam's.
 ZONE_ABBREVIATIONS: dict[str, tzinfo] = {
-    "UTC": UTC, "GMT": UTC, "Z": UTC, "ICT": timezone(timedelta(hours=7), "ICT"),
+    "UTC": UTC, "GMT": UTC, "Z": UTC, "ICT": LOCAL_TZ,
 }  # fmt: skip
 # ArcSight full key names some producers send instead of the short ones.
 ALIASES = {

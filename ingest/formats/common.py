@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import ValidationError
 
+from config.timezone import LOCAL_TZ_NAME
 from events.ids import stable_id
 from events.models import SecurityEvent, check_event_time
 from events.text import clean_text, show, validation_reason
@@ -24,7 +25,7 @@ from ingest.formats.base import DecodeError
 from ingest.message import RawMessage
 
 # Senders in Vietnamese operations centres log local time when a stamp carries no zone.
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_TIMEZONE = LOCAL_TZ_NAME
 MAX_MESSAGE_CHARS = 64 * 1024  # the message column; raw keeps everything
 MAX_STRING = 4096  # any other string in a column or the ECS document
 MAX_NAME = 255  # host, user, product names (RFC 5424 HOSTNAME limit)

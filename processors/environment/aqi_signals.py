@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from config.timezone import LOCAL_TZ
 from events.alerts import Signal, SignalState
 from processors.environment.engine.model import AqiRule, QcvnRule
 from processors.environment.engine.text import make_signal
 
 from .aqi import HOURLY_GASES, PM_METRICS, AqiResult, hourly_aqi, tables
-from .averaging import VN_TZ, hour_start, nowcast_hours, rolling_means
+from .averaging import hour_start, nowcast_hours, rolling_means
 from .hysteresis import LevelState, StaleStateError, Transition, step
 from .levels import aqi_spec
 from .qcvn import Exceedance, assess
@@ -157,7 +158,7 @@ def qcvn_signals(
 ) -> QcvnOutcome:
     """env.qcvn: FIRING every hour a mean is above its limit, RESOLVED once it is not."""
     h = hour_start(hour)
-    on = h.astimezone(VN_TZ).date()
+    on = h.astimezone(LOCAL_TZ).date()
     still_open = set((state or {}).get("open", ()))
     assessed, signals = [], []
     for (metric, period), mean in sorted(qcvn_means(hourly, h).items()):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from statistics import fmean
 
+from config.timezone import LOCAL_TZ
 from events.models import Measurement, Quality
 
 from .aqi import NOWCAST_HOURS, DailyInputs, tables
@@ -22,9 +23,6 @@ Point = tuple[datetime, float]
 Reading = tuple[datetime, float] | tuple[datetime, float, Quality]
 
 HOUR = timedelta(hours=1)
-# Vietnam has used UTC+7 without daylight saving since 1975; the "day" of a daily AQI is
-# the local calendar day. A fixed offset avoids depending on the tz database.
-VN_TZ = timezone(timedelta(hours=7), "ICT")
 
 
 def hour_start(t: datetime) -> datetime:
@@ -85,7 +83,7 @@ def nowcast_hours(hourly: Iterable[Point], at: datetime) -> list[float | None]:
     return [by_hour.get(current - i * HOUR) for i in range(NOWCAST_HOURS)]
 
 
-def day_hours(day: date, tz: timezone = VN_TZ) -> tuple[datetime, datetime]:
+def day_hours(day: date, tz: timezone = LOCAL_TZ) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day, in UTC."""
     start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
     return start, start + timedelta(days=1)
@@ -96,7 +94,7 @@ def _in_day(hourly: Iterable[Point], start: datetime, end: datetime) -> list[flo
 
 
 def daily_inputs(
-    hourly: Mapping[str, Sequence[Point]], day: date, tz: timezone = VN_TZ
+    hourly: Mapping[str, Sequence[Point]], day: date, tz: timezone = LOCAL_TZ
 ) -> DailyInputs:
     """The statistics of `day` for daily_aqi from hourly means keyed by metric name.
 

@@ -19,11 +19,12 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
+from config.timezone import LOCAL_TZ
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
 from processors.environment.aqi import HOURLY_GASES, PM_METRICS, AqiResult, daily_aqi
 from processors.environment.aqi_signals import AqiOutcome, aqi_signal, qcvn_signals
-from processors.environment.averaging import VN_TZ, daily_inputs, day_hours, hour_start
+from processors.environment.averaging import daily_inputs, day_hours, hour_start
 from processors.environment.engine import RuleBook
 from processors.environment.engine.model import AqiRule, QcvnRule
 from store import rollups
@@ -84,7 +85,7 @@ class AirQualityJob:
         aqi_state, qcvn_state = states.get(keys[0]), states.get(keys[1])
         hour, signals, done, days = start, [], 0, set()
         while hour <= last:
-            days.add(hour.astimezone(VN_TZ).date())
+            days.add(hour.astimezone(LOCAL_TZ).date())
             upto = {m: [p for p in points if p[0] <= hour] for m, points in series.items()}
             for rule in self.aqi_rules:
                 outcome = aqi_signal(rule, device_id, upto, hour, aqi_state)

@@ -7,9 +7,8 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+from config.timezone import LOCAL_TZ
 
 
 @dataclass
@@ -136,7 +135,7 @@ def _syslog_line(i: int, rng: random.Random, now: datetime) -> tuple[bytes, byte
     port = 30000 + i % 30000
     ts = now - timedelta(seconds=i)
     if i % 2:
-        local = ts.astimezone(HCM)  # RFC 3164 carries the sender's local time, no zone
+        local = ts.astimezone(LOCAL_TZ)  # RFC 3164 carries the sender's local time, no zone
         stamp = f"{local:%b} {local.day:2d} {local:%H:%M:%S}"
         line = f"<38>{stamp} web-{i % 7} sshd[{1000 + i}]: Failed password for {user} from {ip} port {port} ssh2"  # noqa: E501
     else:

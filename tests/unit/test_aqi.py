@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from config.timezone import LOCAL_TZ
 from events.models import Measurement, Quality
 from processors.environment.aqi import (
     DailyInputs,
@@ -19,7 +20,6 @@ from processors.environment.aqi import (
     tables,
 )
 from processors.environment.averaging import (
-    VN_TZ,
     daily_inputs,
     hourly_means,
     nowcast_hours,
@@ -292,7 +292,7 @@ def test_hourly_means_leave_thin_hours_out() -> None:
 
 
 def test_hourly_means_normalise_local_time_to_utc_hours() -> None:
-    local = datetime(2024, 11, 20, 7, 30, tzinfo=VN_TZ)  # 00:30 UTC
+    local = datetime(2024, 11, 20, 7, 30, tzinfo=LOCAL_TZ)  # 00:30 UTC
     assert hourly_means([(local, 12.0)]) == [(hour(0), 12.0)]
 
 
@@ -330,7 +330,7 @@ def test_nowcast_hours_start_at_the_current_hour() -> None:
 
 def test_daily_inputs_use_the_local_day() -> None:
     day = date(2024, 11, 20)
-    start = datetime(2024, 11, 20, tzinfo=VN_TZ).astimezone(UTC)  # 17:00 UTC the day before
+    start = datetime(2024, 11, 20, tzinfo=LOCAL_TZ).astimezone(UTC)  # 17:00 UTC the day before
     hours = [start + timedelta(hours=h) for h in range(-8, 25)]  # 8h before to 1h after
     pm = [(t, 55.7) for t in hours[8:32]]
     o3 = [(t, 80.0) for t in hours[:-1]]
@@ -345,6 +345,6 @@ def test_daily_inputs_use_the_local_day() -> None:
 
 
 def test_daily_pm_needs_enough_hours() -> None:
-    start = datetime(2024, 11, 20, tzinfo=VN_TZ)
+    start = datetime(2024, 11, 20, tzinfo=LOCAL_TZ)
     pm = [(start + timedelta(hours=h), 30.0) for h in range(17)]
     assert daily_inputs({"pm25": pm}, date(2024, 11, 20)).pm25_24h is None

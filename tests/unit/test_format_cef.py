@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from config.timezone import LOCAL_TZ
 from events.ids import stable_id
 from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
@@ -17,7 +17,6 @@ from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.cef"
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 FORTIGATE = (
     "<185>Nov 24 08:00:00 FGT100F CEF:0|Fortinet|Fortigate|v7.2.5|00013|traffic:forward deny|3|"
@@ -67,7 +66,7 @@ def cef(extension: str, severity: str = "5", prefix: str = "") -> str:
 
 def test_fortigate_after_rfc3164_header() -> None:
     event = decode(FORTIGATE)
-    assert event.time == datetime(2026, 11, 24, 8, 0, tzinfo=HCM)  # the header's time
+    assert event.time == datetime(2026, 11, 24, 8, 0, tzinfo=LOCAL_TZ)  # the header's time
     assert (event.dataset, event.action, event.severity) == ("cef.log", "deny", 3)
     assert (event.source_ip, event.source_port) == ("203.0.113.7", 51234)
     assert (event.destination_ip, event.destination_port) == ("10.20.0.5", 22)
@@ -258,13 +257,13 @@ def test_invalid_addresses_and_ports_are_left_out() -> None:
     [
         ("1795482000000", datetime(2026, 11, 24, 1, 0, tzinfo=UTC)),  # epoch ms
         ("1795482000", datetime(2026, 11, 24, 1, 0, tzinfo=UTC)),  # epoch s, seen in the wild
-        ("Nov 24 2026 08:00:00", datetime(2026, 11, 24, 8, 0, tzinfo=HCM)),
-        ("Nov 24 2026 08:00:00.250", datetime(2026, 11, 24, 8, 0, 0, 250000, tzinfo=HCM)),
+        ("Nov 24 2026 08:00:00", datetime(2026, 11, 24, 8, 0, tzinfo=LOCAL_TZ)),
+        ("Nov 24 2026 08:00:00.250", datetime(2026, 11, 24, 8, 0, 0, 250000, tzinfo=LOCAL_TZ)),
         ("Nov 24 2026 01:00:00 UTC", datetime(2026, 11, 24, 1, 0, tzinfo=UTC)),
         ("Nov 24 2026 08:00:00 ICT", datetime(2026, 11, 24, 1, 0, tzinfo=UTC)),
         ("Nov 24 2026 08:00:00.5 GMT+07:00", datetime(2026, 11, 24, 1, 0, 0, 500000, tzinfo=UTC)),
         ("Nov 24 2026 08:00:00 Asia/Ho_Chi_Minh", datetime(2026, 11, 24, 1, 0, tzinfo=UTC)),
-        ("Nov 24 08:00:00", datetime(2026, 11, 24, 8, 0, tzinfo=HCM)),  # year inferred
+        ("Nov 24 08:00:00", datetime(2026, 11, 24, 8, 0, tzinfo=LOCAL_TZ)),  # year inferred
         ("2026-11-24T08:00:00+07:00", datetime(2026, 11, 24, 1, 0, tzinfo=UTC)),
     ],
 )
@@ -294,7 +293,7 @@ def test_start_and_end_go_to_event() -> None:
 )
 def test_bad_rt_falls_back_and_is_noted(rt: str, problem: str) -> None:
     event = decode(cef(f"rt={rt} src=10.0.0.1", prefix="<14>Nov 24 09:00:00 h "))
-    assert event.time == datetime(2026, 11, 24, 9, 0, tzinfo=HCM)  # the syslog header's
+    assert event.time == datetime(2026, 11, 24, 9, 0, tzinfo=LOCAL_TZ)  # the syslog header's
     assert problem in event.ecs["error"]["message"]
     assert event.source_ip == "10.0.0.1"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from config.timezone import LOCAL_TZ
 from events.ids import stable_id
 from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
@@ -17,7 +17,6 @@ from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.syslog"
 RECEIVED = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def msg(line: bytes, offset: int | None = 1041, received: datetime = RECEIVED) -> RawMessage:
@@ -38,7 +37,7 @@ def test_rfc3164_single_digit_day_is_space_padded() -> None:
         b"<38>Nov  4 08:00:00 web01 sshd[1234]: Failed password for root"
         b" from 203.0.113.7 port 49286 ssh2\n"
     )
-    assert event.time == datetime(2026, 11, 4, 8, 0, tzinfo=HCM)
+    assert event.time == datetime(2026, 11, 4, 8, 0, tzinfo=LOCAL_TZ)
     assert (event.host_name, event.process_name, event.severity) == ("web01", "sshd", 6)
     syslog = event.ecs["log"]["syslog"]
     assert syslog["facility"] == {"code": 4, "name": "auth"}
@@ -82,18 +81,18 @@ def test_pri_with_unparseable_header_is_all_message() -> None:
 @pytest.mark.parametrize(
     ("received", "stamp", "year"),
     [
-        (datetime(2027, 1, 1, 0, 30, tzinfo=HCM), b"Dec 31 23:59:00", 2026),  # last year
-        (datetime(2026, 12, 31, 23, 59, tzinfo=HCM), b"Jan  1 00:00:30", 2027),  # clock ahead
-        (datetime(2026, 11, 24, 10, 0, tzinfo=HCM), b"Nov 25 09:00:00", 2026),  # < 1 day ahead
-        (datetime(2026, 11, 24, 10, 0, tzinfo=HCM), b"Nov 26 11:00:00", 2025),  # > 1 day ahead
-        (datetime(2028, 3, 1, 10, 0, tzinfo=HCM), b"Feb 29 23:00:00", 2028),
+        (datetime(2027, 1, 1, 0, 30, tzinfo=LOCAL_TZ), b"Dec 31 23:59:00", 2026),  # last year
+        (datetime(2026, 12, 31, 23, 59, tzinfo=LOCAL_TZ), b"Jan  1 00:00:30", 2027),  # clock ahead
+        (datetime(2026, 11, 24, 10, 0, tzinfo=LOCAL_TZ), b"Nov 25 09:00:00", 2026),  # < 1 day ahead
+        (datetime(2026, 11, 24, 10, 0, tzinfo=LOCAL_TZ), b"Nov 26 11:00:00", 2025),  # > 1 day ahead
+        (datetime(2028, 3, 1, 10, 0, tzinfo=LOCAL_TZ), b"Feb 29 23:00:00", 2028),
     ],
 )
 def test_rfc3164_year_rollover(received: datetime, stamp: bytes, year: int) -> None:
     line = (b"<13>" + stamp + b" h app: x").decode()
-    parsed = parse_line(line, received.astimezone(UTC), HCM)
+    parsed = parse_line(line, received.astimezone(UTC), LOCAL_TZ)
     assert parsed.time.year == year
-    assert parsed.time.tzinfo == HCM
+    assert parsed.time.tzinfo == LOCAL_TZ
 
 
 def test_rfc5424_with_structured_data_and_bom() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
+from config.timezone import LOCAL_TZ
 from events.ids import stable_id
 from events.models import SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder
@@ -18,7 +18,6 @@ from ingest.message import RawMessage
 from tests.unit.text_walk import strings_in as _strings
 
 TOPIC = "seclog.winlog"
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 RENDERED_4625 = (
     "An account failed to log on.\r\n\r\nSubject:\r\n\tSecurity ID:\t\tS-1-0-0\r\n"
     "\tAccount Name:\t\t-\r\n\r\nLogon Type:\t\t\t3\r\n"
@@ -187,7 +186,7 @@ def test_4625_failure_reasons(status: str, sub_status: str, reason: str) -> None
 
 def test_nxlog_4625_unknown_user_over_rdp() -> None:
     event = decode(nxlog())
-    assert event.time == datetime(2026, 11, 24, 8, 0, tzinfo=HCM)  # no zone: Hanoi time
+    assert event.time == datetime(2026, 11, 24, 8, 0, tzinfo=LOCAL_TZ)  # no zone: Hanoi time
     assert (event.action, event.outcome, event.user_name) == ("logon-failed", "failure", "oracle")
     assert (event.source_ip, event.source_port) == ("198.51.100.23", None)  # port 0: none
     assert event.host_name == "DC02.sotttt.gov.vn"

@@ -7,15 +7,15 @@ import itertools
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from config.timezone import LOCAL_TZ
 from simulators.cameras import CameraStream
 from simulators.fleet import load_fleet
 from simulators.messages import (
-    VN_TZ,
     Reading,
     frigate_message,
     native_json,
@@ -30,18 +30,18 @@ from simulators.sensors import SensorStream
 
 FLEET = load_fleet()
 T0 = datetime.fromisoformat("2026-11-24T08:00:00+07:00").timestamp()
-WHEN = datetime.fromtimestamp(T0, VN_TZ)
+WHEN = datetime.fromtimestamp(T0, LOCAL_TZ)
 READINGS = [Reading("pm25", "ug/m3", 41.2), Reading("temperature", "Cel", 29.1)]
 
 # --- sensors ----------------------------------------------------------------------------
 
 
 def test_native_json_has_a_local_timestamp_and_one_key_per_metric() -> None:
-    later = datetime.fromtimestamp(T0 + 0.6, VN_TZ)
+    later = datetime.fromtimestamp(T0 + 0.6, LOCAL_TZ)
     assert json.loads(native_json(READINGS, later))["ts"] == "2026-11-24T08:00:00.600+07:00"
     body = json.loads(native_json(READINGS, WHEN))
     assert body == {"ts": "2026-11-24T08:00:00.000+07:00", "pm25": 41.2, "temperature": 29.1}
-    assert datetime.fromisoformat(body["ts"]).utcoffset() == timedelta(hours=7)
+    assert datetime.fromisoformat(body["ts"]).utcoffset() == LOCAL_TZ.utcoffset(None)
 
 
 # RFC 8428 §4.5.1: a resolved name starts with a letter or digit and holds only these.
@@ -230,7 +230,7 @@ def _parse_syslog(text: str) -> tuple[dict[str, str], str]:
     match = RFC5424.fullmatch(text)
     if match:
         stamp = datetime.fromisoformat(match["ts"])
-        assert stamp.utcoffset() == timedelta(hours=7)
+        assert stamp.utcoffset() == LOCAL_TZ.utcoffset(None)
         return match.groupdict(), "rfc5424"
     match = RFC3164.fullmatch(text)
     assert match, text

@@ -33,17 +33,16 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import xmlschema
 import yaml
 
+from config.timezone import LOCAL_TZ
 from events.alerts import AlertStatus, Domain, Severity
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 XSD_FILE = Path(__file__).with_name("schema") / "CAP-v1.2.xsd"
 TEXT_FILE = Path(__file__).with_name("cap_text.yaml")
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 DEFAULT_RADIUS_KM = 5.0
 # CAP 1.2 section 3.2.2: a headline SHOULD stay under 160 characters (SMS and pagers).
 HEADLINE_MAX = 160
@@ -254,7 +253,7 @@ def cap_time(moment: datetime) -> str:
     """CAP dateTime: local Vietnam time with its offset, whole seconds (e.g. +07:00)."""
     if moment.tzinfo is None:
         raise CapError(f"time {moment.isoformat()} has no time zone")
-    return moment.astimezone(VIETNAM).replace(microsecond=0).isoformat()
+    return moment.astimezone(LOCAL_TZ).replace(microsecond=0).isoformat()
 
 
 def _version_time(alert: Mapping[str, Any]) -> datetime:
@@ -375,7 +374,7 @@ def _fields(facts: _Facts, area: CapArea, lang: str) -> dict[str, str]:
         "value": number(facts.value),
         "threshold": number(facts.threshold),
         "unit": kind.unit,
-        "time": facts.at.astimezone(VIETNAM).strftime(texts().time_format[lang]),
+        "time": facts.at.astimezone(LOCAL_TZ).strftime(texts().time_format[lang]),
     }
 
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from config.timezone import LOCAL_TZ
 from events.alerts import Severity, Signal, SignalState
 
-from ..averaging import VN_TZ
 from .model import AnyRule
 
 _COMMON = ("rule", "device_id", "station", "at", "severity")
@@ -39,7 +39,7 @@ _FORMATTER = string.Formatter()
 
 def local_time(t: datetime) -> str:
     """Operators read Vietnamese local time (UTC+7)."""
-    return t.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y")
+    return t.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
 
 
 def template_fields(template: str) -> list[str]:

@@ -8,17 +8,16 @@ the reader's terminal.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from config.timezone import LOCAL_TZ
 from events.alerts import Severity
 from events.text import clean_text
 from processors.alerts.notify.base import Notification, Payload
 
-# Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset needs no tzdata.
-VIETNAM = timezone(timedelta(hours=7))
 SUBJECT_TITLE_CHARS = 120
 FIELD_CHARS = 500
 
@@ -84,7 +83,7 @@ def _vietnam_time(value: str | None) -> str:
     if not value:
         return "—"
     try:
-        moment = datetime.fromisoformat(value).astimezone(VIETNAM)
+        moment = datetime.fromisoformat(value).astimezone(LOCAL_TZ)
     except ValueError:
         return _text(value)
     return moment.strftime("%H:%M:%S %d/%m/%Y") + " (giờ Việt Nam, UTC+7)"
