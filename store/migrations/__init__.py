@@ -10,6 +10,7 @@ from store.migrations import (
     m0003_alerts,
     m0004_api_users,
     m0005_rollup_scan,
+    m0006_alert_pruning,
 )
 
 MIGRATIONS = [
@@ -18,4 +19,5 @@ MIGRATIONS = [
     (3, m0003_alerts),
     (4, m0004_api_users),
     (5, m0005_rollup_scan),
+    (6, m0006_alert_pruning),
 ]
