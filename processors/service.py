@@ -31,7 +31,7 @@ from processors.jobs.air import AirQualityJob
 from processors.jobs.base import run_exclusive
 from processors.jobs.offline import OfflineJob
 from processors.jobs.renotify import renotify_due
-from store import retention
+from store import alert_pruning, retention
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             "cleanup", 600, lambda conn, now: state_store.forget_idle(conn, IDLE_STATE_SECONDS)
         ),
         Scheduled("retention", RETENTION_CHECK_SECONDS, retention.prune),
+        Scheduled("alert-pruning", RETENTION_CHECK_SECONDS, alert_pruning.prune),
     ]
     if config.renotify_interval_seconds > 0:
         interval = timedelta(seconds=config.renotify_interval_seconds)
