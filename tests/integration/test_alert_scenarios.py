@@ -10,13 +10,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from config.settings import Settings
+from config.timezone import LOCAL_TZ
 from ingest.provisioning import DeviceCredentials, register_device
 from processors.runner import RELOAD_CHECK_SECONDS
 from store.devices import DeviceSpec
@@ -442,19 +443,31 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
         delete_user(db, name)
 
 
+def local_clock(hour: int, minute: int, before: datetime) -> datetime:
+    """The last time the local (UTC+7) clock read hour:minute, at least ten minutes before
+    `before`: a fixed time of day whatever the hour the test runs, on a recent date (the
+    job only looks 48 hours back)."""
+    latest = (before - timedelta(minutes=10)).astimezone(LOCAL_TZ)
+    at = latest.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (at if at <= latest else at - timedelta(days=1)).astimezone(UTC)
+
+
+# 00:01 is inside the job's grace after local midnight (the test failed every night from
+# 00:00 to 00:02 when it read the wall clock); 12:00 is well past it.
+@pytest.mark.parametrize("clock", [(0, 1), (12, 0)], ids=["at-00:01", "at-12:00"])
 def test_daily_aqi_is_stored_when_the_local_day_closes(
-    settings: Settings, db: psycopg.Connection
+    settings: Settings, db: psycopg.Connection, clock: tuple[int, int]
 ) -> None:
     from processors.alerts.channels import channels_path, load_channels
     from processors.alerts.manager import AlertManager
-    from processors.environment.averaging import VN_TZ, day_hours
+    from processors.environment.averaging import day_hours
     from processors.environment.engine import RuleBook
-    from processors.jobs.air import AirQualityJob
+    from processors.jobs.air import GRACE, AirQualityJob
 
     device = f"test-aq-{uuid.uuid4().hex[:6]}"
-    now = datetime.now(UTC)
-    yesterday = (now.astimezone(VN_TZ) - timedelta(days=1)).date()
-    start, _ = day_hours(yesterday)
+    now = local_clock(*clock, before=datetime.now(UTC))
+    yesterday = (now.astimezone(LOCAL_TZ) - timedelta(days=1)).date()
+    start, end = day_hours(yesterday)
     # PM2.5 at 60 µg/m³ every hour of yesterday (UTC+7), plus the hours since.
     hours = int((now - start).total_seconds() // 3600)
     with db.cursor() as cur:
@@ -467,18 +480,24 @@ def test_daily_aqi_is_stored_when_the_local_day_closes(
         (device, start + timedelta(hours=hours - 1, minutes=10)),
     )
     job = AirQualityJob(AlertManager(load_channels(channels_path(settings))), RuleBook.load())
+
+    def daily() -> dict[date, tuple[int, str, str]]:
+        rows = db.execute(
+            "SELECT day, aqi, category, colour FROM aqi_daily WHERE device_id = %s", (device,)
+        )
+        return {day: (aqi, category, colour) for day, aqi, category, colour in rows}
+
     with db.transaction():
         job(db, now)
-    # 24-hour mean 60 µg/m³: (150 - 100) / (80 - 50) × (60 - 50) + 100 = 116.7 → 117.
-    row = db.execute(
-        "SELECT aqi, category, colour FROM aqi_daily WHERE device_id = %s AND day = %s",
-        (device, yesterday),
-    ).fetchone()
-    assert row is not None and row[0] == 117 and row[1] and row[2].startswith("#")
-    # Today has not closed: no daily value for it yet.
-    assert (
-        db.execute(
-            "SELECT count(*) FROM aqi_daily WHERE device_id = %s AND day > %s", (device, yesterday)
-        ).fetchone()[0]
-        == 0
-    )
+    # The day's last hour (23:00-24:00) counts once GRACE has passed after midnight.
+    assert (now < end + GRACE) == (clock == (0, 1))
+    if now < end + GRACE:
+        assert daily() == {}  # not yet: the last hour may still get readings
+        with db.transaction():
+            job(db, end + GRACE)
+    # Yesterday only (today has not closed). 24-hour mean 60 µg/m³:
+    # (150 - 100) / (80 - 50) × (60 - 50) + 100 = 116.7 → 117.
+    stored = daily()
+    assert list(stored) == [yesterday]
+    aqi, category, colour = stored[yesterday]
+    assert aqi == 117 and category and colour.startswith("#")
