@@ -8,16 +8,21 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import errors
+from api.bounds import BodyLimit
 from api.deps import make_pool
 from api.feed import AlertFeed
+from api.limits import RateLimits
 from api.routers import alerts, devices, exports, live, me, security, silences, telemetry
 from config.settings import Settings, get_settings
 from processors.alerts.outbox import Routing
@@ -96,16 +101,13 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
             await app.state.feed.stop()
             await asyncio.to_thread(app.state.pool.close)
 
-    app = FastAPI(title="IOC core API", version="0.2.0", lifespan=lifespan)
+    app = FastAPI(title="IOC core API", version="0.3.0", lifespan=lifespan)
     app.state.routing = routing
+    app.state.rate_limits = RateLimits.from_settings(settings)
     app.add_middleware(_ConsoleHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    errors.install(app)
     _redact_access_log()
-
-    @app.exception_handler(psycopg.OperationalError)
-    async def database_down(request: Request, error: psycopg.OperationalError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "Không kết nối được cơ sở dữ liệu — database unavailable"}, 503
-        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -134,4 +136,17 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     for router in (live, alerts, exports, silences, devices, telemetry, security, me):
         app.include_router(router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with the problem schema the error responses refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = errors.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        app.openapi_schema = schema
+    return app.openapi_schema

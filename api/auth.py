@@ -22,9 +22,12 @@ from psycopg_pool import PoolTimeout
 
 from api.deps import POOL_WAIT_SECONDS, Conn, pool_of
 from api.errors import problem
+from api.limits import RateLimits
 from events.alerts import VISIBLE_TO, Domain
+from events.bounds import storable_text
 from store.users import Role, User, user_for_token
 
+MAX_TOKEN = 256
 _bearer = HTTPBearer(auto_error=False, description="Token from `ioc users add`")
 
 # Who may change an alert (acknowledge, resolve, add notes) or silence its domain.
@@ -63,27 +66,49 @@ def acting_domains(role: Role) -> frozenset[Domain]:
     return frozenset(d for d, roles in ACTS_ON.items() if role in roles)
 
 
-def _unauthorized(vi: str, en: str) -> Exception:
-    return problem(401, vi, en, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(code: str) -> Exception:
+    return problem(401, code, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _authenticate(conn_user: User | None, presented: bool) -> User:
-    if not presented:
-        raise _unauthorized("Cần mã truy cập (Bearer token)", "a bearer token is required")
-    if conn_user is None:
-        raise _unauthorized(
-            "Mã truy cập không hợp lệ hoặc đã bị thu hồi", "invalid or revoked token"
-        )
-    return conn_user
+def _limits(request: Request) -> RateLimits:
+    return request.app.state.rate_limits
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(request: Request, token: str, lookup: Callable[[str], User | None]) -> User:
+    """The token's user, counting failures per address and requests per token."""
+    if not token:
+        raise _unauthorized("token_required")
+    limits = _limits(request)
+    address = _address(request)
+    limits.check_address(address)
+    # Tokens are random and stored hashed: anything longer than a token is not one.
+    user = lookup(token) if len(token) <= MAX_TOKEN and _storable(token) else None
+    if user is None:
+        limits.failed(address)
+        raise _unauthorized("token_invalid")
+    limits.request(token)
+    return user
+
+
+def _storable(token: str) -> bool:
+    try:
+        storable_text(token)
+    except ValueError:
+        return False
+    return True
 
 
 def current_user(
+    request: Request,
     conn: Conn,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     token = credentials.credentials if credentials else ""
-    user = user_for_token(conn, token) if token else None
-    return _authenticate(user, bool(token))
+    return _authenticate(request, token, lambda t: user_for_token(conn, t))
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -94,22 +119,24 @@ def stream_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[
         str | None,
-        Query(description="For EventSource, which cannot send headers; only on the stream"),
+        Query(
+            max_length=MAX_TOKEN,
+            description="For EventSource, which cannot send headers; only on the stream",
+        ),
     ] = None,
 ) -> User:
     """Like current_user, but also takes `?access_token=`, and gives its connection
     back at once: a stream lasts hours and must not hold a pooled connection."""
     token = credentials.credentials if credentials else (access_token or "")
-    user = None
-    if token:
+
+    def lookup(presented: str) -> User | None:
         try:
             with pool_of(request).connection(timeout=POOL_WAIT_SECONDS) as conn:
-                user = user_for_token(conn, token)
+                return user_for_token(conn, presented)
         except PoolTimeout as error:
-            raise problem(
-                503, "Cơ sở dữ liệu đang bận hoặc không kết nối được", "database unavailable"
-            ) from error
-    return _authenticate(user, bool(token))
+            raise problem(503, "database_unavailable") from error
+
+    return _authenticate(request, token, lookup)
 
 
 StreamUser = Annotated[User, Depends(stream_user)]
@@ -120,11 +147,7 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
 
     def check(user: CurrentUser) -> User:
         if user.role not in allowed:
-            raise problem(
-                403,
-                f"Vai trò {user.role.value} không được phép thao tác này",
-                f"role {user.role.value} may not do this (needs {_names(allowed)})",
-            )
+            raise problem(403, "role_forbidden", role=user.role.value, needs=_names(allowed))
         return user
 
     return check
@@ -135,8 +158,4 @@ def _names(roles: Iterable[Role]) -> str:
 
 
 def forbid_action(user: User, domain: str) -> Exception:
-    return problem(
-        403,
-        f"Vai trò {user.role.value} không được xử lý cảnh báo thuộc lĩnh vực {domain}",
-        f"role {user.role.value} may not act on {domain} alerts",
-    )
+    return problem(403, "action_forbidden", role=user.role.value, domain=domain)

@@ -50,9 +50,7 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         with pool_of(request).connection(timeout=POOL_WAIT_SECONDS) as conn:
             yield conn
     except PoolTimeout as error:
-        raise problem(
-            503, "Cơ sở dữ liệu đang bận hoặc không kết nối được", "database unavailable"
-        ) from error
+        raise problem(503, "database_unavailable") from error
 
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from events.alerts import AlertStatus, Domain, Severity
+from events.bounds import Text
 from processors.alerts.lifecycle import MAX_NOTE
 from processors.alerts.silences import Matcher
 
@@ -116,11 +117,11 @@ def _alert_fields(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class NoteIn(BaseModel):
-    note: str = Field(default="", max_length=MAX_NOTE)
+    note: Text = Field(default="", max_length=MAX_NOTE)
 
 
 class RequiredNoteIn(BaseModel):
-    note: str = Field(min_length=1, max_length=MAX_NOTE)
+    note: Text = Field(min_length=1, max_length=MAX_NOTE)
 
 
 class SilenceOut(BaseModel):
@@ -152,3 +153,12 @@ class SecurityEventOut(BaseModel):
     def from_row(cls, row: Mapping[str, Any]) -> SecurityEventOut:
         ip = row["source_ip"]
         return cls(**{**row, "source_ip": None if ip is None else str(ip)})
+
+
+class AqiHour(BaseModel):
+    hour: datetime
+    aqi: int | None
+    category: str | None
+    colour: str | None
+    dominant: str | None
+    sub_indices: dict[str, Any]

@@ -127,19 +127,12 @@
   const t = (key) => TEXT[lang][key] ?? TEXT.vi[key] ?? key;
   const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
 
-  // Server messages are "tiếng Việt — English"; show the half in the chosen language.
-  function localDetail(text) {
-    const parts = String(text).split(" — ");
-    if (parts.length < 2) return String(text);
-    return lang === "en" ? parts.slice(1).join(" — ") : parts[0];
-  }
-
+  // Errors are RFC 9457 problems, in the language asked for with Accept-Language;
+  // invalid input lists its fields in `errors`.
   function detailOf(body, status) {
-    if (body && typeof body.detail === "string") return localDetail(body.detail);
-    if (body && Array.isArray(body.detail)) {
-      return body.detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
-    }
-    return `HTTP ${status}`;
+    if (!body || typeof body.detail !== "string") return `HTTP ${status}`;
+    if (!Array.isArray(body.errors) || body.errors.length === 0) return body.detail;
+    return body.errors.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
   }
 
   function say(text, ok = false) {
@@ -149,7 +142,11 @@
   }
 
   async function api(path, options = {}) {
-    const headers = { Accept: "application/json", Authorization: `Bearer ${token()}` };
+    const headers = {
+      Accept: "application/json",
+      "Accept-Language": lang,
+      Authorization: `Bearer ${token()}`,
+    };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, { ...options, headers });
     const body = await response.json().catch(() => null);

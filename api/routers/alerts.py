@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from api.alert_reads import alert_history, get_alert, list_alerts
+from api import pagination
 from api.auth import CurrentUser, forbid_action, may_act, may_see, visible_domains
 from api.deps import Conn
-from api.errors import not_found, problem
-from api.schemas import AlertDetail, AlertOut, NoteIn, RequiredNoteIn
+from api.errors import not_found, problem, responses
+from api.inputs import Instant
+from api.schemas import AlertDetail, AlertOut, HistoryEntry, NoteIn, RequiredNoteIn
 from events.alerts import Domain, Severity
 from processors.alerts import lifecycle
+from store.alert_reads import get_alert, history_page, list_alerts, recent_history
 from store.users import User
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -24,10 +25,15 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 # Acknowledge and resolve take an optional {"note": …}; a bare POST is fine too.
 OptionalNote = Annotated[NoteIn | None, Body()]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
+# An alert's answer carries its newest changes; the whole record is paged at /history.
+DETAIL_HISTORY = 100
+
+READ = responses(401, 404, 422, 429)
+ACT = responses(401, 403, 404, 409, 413, 422, 429)
 
 
 def _missing(alert_id: uuid.UUID) -> Exception:
-    return not_found(f"cảnh báo {alert_id}", f"alert {alert_id}")
+    return not_found("alert_not_found", alert_id=alert_id)
 
 
 def visible_alert(alert_id: uuid.UUID, conn: Conn, user: CurrentUser) -> dict[str, Any]:
@@ -41,15 +47,18 @@ def visible_alert(alert_id: uuid.UUID, conn: Conn, user: CurrentUser) -> dict[st
 VisibleAlert = Annotated[dict[str, Any], Depends(visible_alert)]
 
 
-def _detail(conn: psycopg.Connection, alert_id: uuid.UUID) -> AlertDetail:
-    row = get_alert(conn, alert_id)
-    if row is None:  # deleted between the change and this read
-        raise _missing(alert_id)
-    return AlertDetail.from_rows(row, alert_history(conn, alert_id))
+def _detail(conn: psycopg.Connection, row: dict[str, Any]) -> AlertDetail:
+    return AlertDetail.from_rows(row, recent_history(conn, row["id"], DETAIL_HISTORY))
 
 
-@router.get("", response_model=list[AlertOut])
+@router.get(
+    "",
+    response_model=list[AlertOut],
+    responses={**responses(401, 422, 429), 200: {"headers": pagination.LINK_HEADER}},
+)
 def alerts(
+    request: Request,
+    response: Response,
     conn: Conn,
     user: CurrentUser,
     status: Annotated[
@@ -58,11 +67,12 @@ def alerts(
     ] = None,
     domain: Domain | None = None,
     severity: Annotated[SeverityName | None, Query(description="At least this severe")] = None,
-    since: Annotated[datetime | None, Query(description="Changed at or after")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    since: Annotated[Instant | None, Query(description="Changed at or after")] = None,
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
 ) -> list[AlertOut]:
-    if since is not None and since.tzinfo is None:
-        raise problem(400, "since cần có múi giờ", "since needs a timezone offset, e.g. +07:00")
+    """Newest change first, one page (see the Link header for the next)."""
+    after = pagination.decode(cursor, (pagination.instant_part, pagination.uuid_part))
     domains = visible_domains(user.role)
     if domain is not None:
         # Asking for a hidden domain gives an empty list, the same as asking for a
@@ -76,14 +86,36 @@ def alerts(
         status=status,
         min_severity=Severity.parse(severity) if severity else None,
         since=since,
-        limit=limit,
+        after=after,  # type: ignore[arg-type]
+        limit=limit + 1,
     )
-    return [AlertOut.from_row(row) for row in rows]
+    shown = pagination.page(request, response, rows, limit, lambda r: (r["updated_at"], r["id"]))
+    return [AlertOut.from_row(row) for row in shown]
 
 
-@router.get("/{alert_id}", response_model=AlertDetail)
+@router.get("/{alert_id}", response_model=AlertDetail, responses=READ)
 def alert(alert: VisibleAlert, conn: Conn) -> AlertDetail:
-    return AlertDetail.from_rows(alert, alert_history(conn, alert["id"]))
+    return _detail(conn, alert)
+
+
+@router.get(
+    "/{alert_id}/history",
+    response_model=list[HistoryEntry],
+    responses={**READ, 200: {"headers": pagination.LINK_HEADER}},
+)
+def alert_history(
+    request: Request,
+    response: Response,
+    alert: VisibleAlert,
+    conn: Conn,
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
+) -> list[HistoryEntry]:
+    """Every change of the alert, oldest first, one page at a time."""
+    after = pagination.decode(cursor, (pagination.int_part,))
+    rows = history_page(conn, alert["id"], after[0] if after else None, limit + 1)
+    shown = pagination.page(request, response, rows, limit, lambda r: (r["id"],))
+    return [HistoryEntry.model_validate(row) for row in shown]
 
 
 def _act(
@@ -102,22 +134,23 @@ def _act(
     except lifecycle.AlertNotFound as error:
         raise _missing(alert_id) from error
     except lifecycle.InvalidTransition as error:
-        raise problem(
-            409, "Không thể chuyển trạng thái cảnh báo", f"invalid transition: {error}"
-        ) from error
+        raise problem(409, "invalid_transition", reason=str(error)[:200]) from error
     except ValueError as error:
-        raise problem(400, "Yêu cầu không hợp lệ", str(error)) from error
-    return _detail(conn, alert_id)
+        raise problem(422, "invalid_change", reason=str(error)[:200]) from error
+    row = get_alert(conn, alert_id)
+    if row is None:  # deleted between the change and this read
+        raise _missing(alert_id)
+    return _detail(conn, row)
 
 
-@router.post("/{alert_id}/ack", response_model=AlertDetail)
+@router.post("/{alert_id}/ack", response_model=AlertDetail, responses=ACT)
 def acknowledge(
     alert: VisibleAlert, conn: Conn, user: CurrentUser, body: OptionalNote = None
 ) -> AlertDetail:
     return _act(conn, user, alert, lifecycle.acknowledge, body.note if body else "")
 
 
-@router.post("/{alert_id}/resolve", response_model=AlertDetail)
+@router.post("/{alert_id}/resolve", response_model=AlertDetail, responses=ACT)
 def resolve(
     request: Request,
     alert: VisibleAlert,
@@ -135,7 +168,7 @@ def resolve(
     return _act(conn, user, alert, change, body.note if body else "")
 
 
-@router.post("/{alert_id}/notes", response_model=AlertDetail)
+@router.post("/{alert_id}/notes", response_model=AlertDetail, responses=ACT)
 def add_note(
     alert: VisibleAlert, body: RequiredNoteIn, conn: Conn, user: CurrentUser
 ) -> AlertDetail:

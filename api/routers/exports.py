@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.alert_reads import alerts_active_between, get_alert
 from api.auth import require_roles
 from api.deps import Conn, SettingsDep
-from api.errors import not_found, problem
+from api.errors import not_found, problem, responses
+from api.inputs import Instant
 from api.routers.alerts import VisibleAlert
 from processors.alerts.exports.cap import (
     CapArea,
@@ -29,6 +29,7 @@ from processors.alerts.exports.stix import (
     range_export,
     soc_identity,
 )
+from store.alert_reads import alerts_active_between, get_alert, version_times
 from store.devices import get_device
 from store.users import Role, User
 
@@ -49,11 +50,7 @@ def _earlier_messages(conn: Conn, alert: dict[str, Any], sender: str) -> list[tu
     escalated or de-escalated step was one version (at its event time)."""
     current = message_reference(alert, sender=sender)
     earlier = []
-    for (at,) in conn.execute(
-        "SELECT event_time FROM alert_history WHERE alert_id = %s AND event_time IS NOT NULL"
-        " AND action IN ('fired', 'escalated', 'deescalated') ORDER BY id",
-        (alert["id"],),
-    ):
+    for at in version_times(conn, alert["id"]):
         reference = message_reference(
             {**alert, "updated_at": at, "status": "firing"}, sender=sender
         )
@@ -66,11 +63,7 @@ def _area(conn: Conn, alert: dict[str, Any]) -> CapArea:
     labels = alert["labels"] or {}
     device = get_device(conn, labels["device_id"]) if labels.get("device_id") else None
     if device is None:
-        raise problem(
-            422,
-            "Cảnh báo không gắn với trạm quan trắc đã đăng ký nên không có vị trí cho CAP",
-            "the alert names no registered station, so a CAP area cannot be given",
-        )
+        raise problem(422, "cap_no_station")
     return CapArea(
         name=device["name"] or device["id"],
         lat=device["lat"],
@@ -83,16 +76,17 @@ def _area(conn: Conn, alert: dict[str, Any]) -> CapArea:
 @router.get(
     "/alerts/{alert_id}/cap",
     response_class=Response,
-    responses={200: {"content": {CAP_MEDIA_TYPE: {}}}, 422: {"description": "not a CAP kind"}},
+    responses={200: {"content": {CAP_MEDIA_TYPE: {}}}, **responses(401, 404, 422, 429)},
 )
 def cap(alert: VisibleAlert, conn: Conn, settings: SettingsDep) -> Response:
     """The alert as a CAP 1.2 message (flood, salinity and air quality alerts only)."""
     if not cap_supported(alert):
         raise problem(
             422,
-            "Chỉ cảnh báo ngập lụt, xâm nhập mặn và chất lượng không khí được xuất CAP",
-            f"alert {alert['id']} ({alert['domain']}, rule {alert['rule']}) is not a flood,"
-            " salinity or air quality alert: it is not published as CAP",
+            "cap_not_supported",
+            alert_id=alert["id"],
+            domain=alert["domain"],
+            rule=alert["rule"],
         )
     try:
         sender = settings.cap_sender
@@ -101,24 +95,30 @@ def cap(alert: VisibleAlert, conn: Conn, settings: SettingsDep) -> Response:
         # Never hand out a warning that other systems would reject.
         validate_cap(xml)
     except CapNotSupportedError as error:
-        raise problem(422, "Cảnh báo không xuất được CAP", str(error)) from error
+        raise problem(
+            422,
+            "cap_not_supported",
+            alert_id=alert["id"],
+            domain=alert["domain"],
+            rule=alert["rule"],
+        ) from error
     except CapError as error:
-        raise problem(422, "Không tạo được bản tin CAP hợp lệ", str(error)) from error
+        raise problem(422, "cap_failed", reason=str(error)[:200]) from error
     return Response(content=xml, media_type=CAP_MEDIA_TYPE)
 
 
 @router.get(
     "/exports/stix",
     response_class=Response,
-    responses={200: {"content": {STIX_MEDIA_TYPE: {}}}},
+    responses={200: {"content": {STIX_MEDIA_TYPE: {}}}, **responses(401, 403, 404, 422, 429)},
 )
 def stix(
     conn: Conn,
     settings: SettingsDep,
     user: CsirtUser,
     alert_id: uuid.UUID | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     tlp: Annotated[Literal["clear", "white", "green", "amber", "red"], Query()] = "amber",
 ) -> Response:
     """A STIX 2.1 bundle of one security alert (`alert_id`), or of the security alerts
@@ -131,27 +131,19 @@ def stix(
     headers: dict[str, str] = {}
     if alert_id is not None:
         if start is not None or end is not None:
-            raise problem(
-                400,
-                "Chọn alert_id hoặc start/end, không cả hai",
-                "give either alert_id or start and end, not both",
-            )
+            raise problem(422, "stix_choose_one")
         alert = get_alert(conn, alert_id)
         if alert is None:
-            raise not_found(f"cảnh báo {alert_id}", f"alert {alert_id}")
+            raise not_found("alert_not_found", alert_id=alert_id)
         try:
             bundle = alert_bundle(alert, identity=identity, tlp=tlp)
         except StixExportError as error:
-            raise problem(422, "Cảnh báo này không xuất được STIX", str(error)) from error
+            raise problem(422, "stix_failed", reason=str(error)[:200]) from error
     else:
         start, end = _window(start, end)
         alerts = alerts_active_between(conn, ["security"], start, end, MAX_STIX_ALERTS + 1)
         if len(alerts) > MAX_STIX_ALERTS:
-            raise problem(
-                400,
-                f"Quá {MAX_STIX_ALERTS} cảnh báo trong khoảng này; hãy chọn khoảng ngắn hơn",
-                f"more than {MAX_STIX_ALERTS} alerts in this window; choose a shorter one",
-            )
+            raise problem(422, "stix_too_many", limit=MAX_STIX_ALERTS)
         export = range_export(alerts, identity=identity, tlp=tlp)
         bundle = export.bundle
         headers["X-IOC-Skipped"] = str(len(export.skipped))
@@ -160,17 +152,9 @@ def stix(
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     if start is None or end is None:
-        raise problem(400, "Cần alert_id hoặc cả start và end", "give alert_id, or start and end")
-    if start.tzinfo is None or end.tzinfo is None:
-        raise problem(
-            400, "start và end cần có múi giờ", "start and end need a timezone offset, e.g. +07:00"
-        )
+        raise problem(422, "stix_window_required")
     if end <= start:
-        raise problem(400, "end phải sau start", "end must be after start")
+        raise problem(422, "end_before_start")
     if end - start > MAX_STIX_SPAN:
-        raise problem(
-            400,
-            f"Khoảng thời gian tối đa {MAX_STIX_SPAN.days} ngày",
-            f"the window is at most {MAX_STIX_SPAN.days} days",
-        )
+        raise problem(422, "stix_window_too_long", days=MAX_STIX_SPAN.days)
     return start, end

@@ -31,6 +31,7 @@ from sse_starlette import EventSourceResponse
 
 from api.auth import StreamUser, may_see
 from api.deps import POOL_WAIT_SECONDS, pool_of
+from api.errors import responses
 from api.feed import AlertFeed
 from store.users import User, is_active
 
@@ -80,7 +81,7 @@ def _still_active(request: Request, user: User) -> bool:
         return True
 
 
-@router.get("/stream", response_class=EventSourceResponse)
+@router.get("/stream", response_class=EventSourceResponse, responses=responses(401, 422, 429))
 async def stream(request: Request, user: StreamUser) -> EventSourceResponse:
     feed: AlertFeed = request.app.state.feed
     shutdown = anyio.Event()

@@ -1,45 +1,69 @@
 """Silences: label matchers with a time window that mute notifications, never recording.
 
-Matching is pure (`matches`, `muting_silence`); the rest is small SQL. An alert's labels
-are matched together with its rule, domain and severity, so a silence can say
+Matching is pure (`matches`, `muting_silence`); storage is store/silences.py. An alert's
+labels are matched together with its rule, domain and severity, so a silence can say
 `rule = env.water_level, device_id = kg-wl-001` or `domain = security, severity != critical`.
+
+Every alert change is matched against every active silence, so a silence is bounded:
+at most MAX_MATCHERS matchers, each of bounded length, and regular expressions run on
+RE2 (linear time in the label's length, no backreferences or look-around, bounded
+memory), so no pattern can make matching slow.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-from pydantic import BaseModel, Field, field_validator, model_validator
+import re2
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from events.bounds import Instant, Text
+from store import silences as store
+
+log = logging.getLogger(__name__)
 
 Operator = Literal["=", "!=", "=~", "!~"]
 
+MAX_MATCHERS = 32
+MAX_NAME = 128
+MAX_VALUE = 1024
+MAX_PATTERN = 256
+MAX_REASON = 2000
+# RE2 refuses a pattern whose compiled program needs more (e.g. nested counted repeats).
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 1 << 20
+_RE2_OPTIONS.log_errors = False
+
 
 class Matcher(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
-    value: str = Field(max_length=1024)
+    name: Text = Field(min_length=1, max_length=MAX_NAME)
+    value: Text = Field(max_length=MAX_VALUE)
     op: Operator = "="
 
     @model_validator(mode="after")
     def _regex_compiles(self) -> Matcher:
         if self.op in ("=~", "!~"):
+            if len(self.value) > MAX_PATTERN:
+                raise ValueError(
+                    f"matcher {self.name}: a regular expression is at most {MAX_PATTERN}"
+                    f" characters (got {len(self.value)})"
+                )
             try:
                 _compiled(self.value)
-            except re.error as error:
+            except re2.error as error:
                 raise ValueError(
-                    f"matcher {self.name}: invalid regular expression: {error}"
+                    f"matcher {self.name}: invalid or unsupported regular expression"
+                    f" (RE2 syntax: no backreferences or look-around): {_reason(error)}"
                 ) from error
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        found = labels.get(self.name, "")
+        found = str(labels.get(self.name, ""))
         if self.op == "=":
             return found == self.value
         if self.op == "!=":
@@ -49,17 +73,10 @@ class Matcher(BaseModel):
 
 
 class SilenceSpec(BaseModel):
-    matchers: list[Matcher] = Field(min_length=1)
-    starts_at: datetime
-    ends_at: datetime
-    reason: str = Field(min_length=1, max_length=2000)
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("times need a timezone offset, e.g. 2026-11-24T08:00:00+07:00")
-        return value
+    matchers: list[Matcher] = Field(min_length=1, max_length=MAX_MATCHERS)
+    starts_at: Instant
+    ends_at: Instant
+    reason: Text = Field(min_length=1, max_length=MAX_REASON)
 
     @model_validator(mode="after")
     def _ordered(self) -> SilenceSpec:
@@ -69,8 +86,15 @@ class SilenceSpec(BaseModel):
 
 
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _reason(error: Exception) -> str:
+    text = error.args[0] if error.args else str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text)[:120]
 
 
 def alert_labels(
@@ -89,63 +113,40 @@ def muting_silence(
 ) -> str | None:
     """The id of the first active silence that mutes these labels at this moment."""
     for silence in silences:
-        if silence["starts_at"] <= at < silence["ends_at"] and matches(
-            (Matcher.model_validate(m) for m in silence["matchers"]), labels
-        ):
-            return str(silence["id"])
+        if silence["starts_at"] <= at < silence["ends_at"]:
+            parsed = _stored_matchers(silence)
+            if parsed is not None and matches(parsed, labels):
+                return str(silence["id"])
     return None
 
 
-# -- storage ------------------------------------------------------------------------------
+def _stored_matchers(silence: Mapping[str, Any]) -> list[Matcher] | None:
+    """A stored silence's matchers; None (mutes nothing) for one made before today's
+    limits that no longer passes them, rather than failing the alert change."""
+    stored = silence["matchers"]
+    if len(stored) > MAX_MATCHERS:
+        log.warning("silence %s is ignored: %d matchers", silence.get("id"), len(stored))
+        return None
+    try:
+        return [Matcher.model_validate(m) for m in stored]
+    except ValidationError as error:
+        log.warning("silence %s is ignored: %s", silence.get("id"), error.errors()[0]["msg"])
+        return None
+
+
+# -- storage (store/silences.py) ------------------------------------------------------------
 
 
 def create_silence(conn: psycopg.Connection, spec: SilenceSpec, created_by: str) -> dict[str, Any]:
-    row = conn.execute(
-        "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, reason)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (
-            uuid.uuid4(),
-            Jsonb([m.model_dump() for m in spec.matchers]),
-            spec.starts_at,
-            spec.ends_at,
-            created_by,
-            spec.reason,
-        ),
+    return store.create_silence(
+        conn,
+        [m.model_dump() for m in spec.matchers],
+        spec.starts_at,
+        spec.ends_at,
+        created_by,
+        spec.reason,
     )
-    return _as_dict(row)
 
 
-def expire_silence(conn: psycopg.Connection, silence_id: str, actor: str) -> dict[str, Any] | None:
-    """End a silence now (kept, for the record). None if there is no such active silence."""
-    cur = conn.execute(
-        "UPDATE silences SET ends_at = greatest(starts_at + interval '1 microsecond', now()),"
-        " expired_by = %s WHERE id = %s AND ends_at > now() RETURNING *",
-        (actor, silence_id),
-    )
-    return _as_dict(cur)
-
-
-def active_silences(conn: psycopg.Connection, at: datetime | None = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            "SELECT * FROM silences WHERE ends_at > coalesce(%s, now()) ORDER BY starts_at, id",
-            (at,),
-        )
-        return cur.fetchall()
-
-
-def list_silences(
-    conn: psycopg.Connection, *, include_expired: bool = False
-) -> list[dict[str, Any]]:
-    where = "" if include_expired else "WHERE ends_at > now()"
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(f"SELECT * FROM silences {where} ORDER BY starts_at DESC, id LIMIT 1000")
-        return cur.fetchall()
-
-
-def _as_dict(cur: psycopg.Cursor[Any]) -> dict[str, Any] | None:
-    row = cur.fetchone()
-    if row is None:
-        return None
-    names = [c.name for c in cur.description or ()]
-    return dict(zip(names, row, strict=True))
+expire_silence = store.expire_silence
+active_silences = store.active_silences

@@ -58,7 +58,8 @@ def users(conn: psycopg.Connection) -> Iterator[dict[str, dict[str, str]]]:
 
 
 def bearer(user: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {user['token']}"}
+    # English problem details, so the assertions below read the English text.
+    return {"Authorization": f"Bearer {user['token']}", "Accept-Language": "en"}
 
 
 @pytest.fixture
@@ -114,12 +115,15 @@ def history(conn: psycopg.Connection, alert_id: str) -> list[tuple[Any, ...]]:
 def test_requests_without_a_valid_token_are_refused(
     client: TestClient, users: dict[str, dict[str, str]], conn: psycopg.Connection
 ) -> None:
-    missing = client.get("/api/v1/alerts")
+    missing = client.get("/api/v1/alerts", headers={"Accept-Language": "en"})
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
     assert "bearer token is required" in missing.json()["detail"]
 
-    wrong = client.get("/api/v1/alerts", headers={"Authorization": "Bearer not-a-token"})
+    wrong = client.get(
+        "/api/v1/alerts",
+        headers={"Authorization": "Bearer not-a-token", "Accept-Language": "en"},
+    )
     assert wrong.status_code == 401
     assert "invalid or revoked" in wrong.json()["detail"]
 
@@ -154,7 +158,7 @@ def test_security_alerts_are_invisible_to_a_viewer_and_visible_to_the_csirt(
 
     def listed(role: str, **params: str) -> set[str]:
         response = client.get(
-            "/api/v1/alerts", params={"limit": "1000", **params}, headers=bearer(users[role])
+            "/api/v1/alerts", params={"limit": "500", **params}, headers=bearer(users[role])
         )
         assert response.status_code == 200, response.text
         return {a["id"] for a in response.json()}
@@ -186,8 +190,8 @@ def test_list_filters_are_validated(client: TestClient, users: dict[str, dict[st
     assert client.get("/api/v1/alerts?severity=huge", headers=headers).status_code == 422
     assert client.get("/api/v1/alerts?limit=0", headers=headers).status_code == 422
     naive = client.get("/api/v1/alerts?since=2026-11-24T08:00:00", headers=headers)
-    assert naive.status_code == 400
-    assert "timezone" in naive.json()["detail"]
+    assert naive.status_code == 422
+    assert "timezone" in naive.json()["errors"][0]["msg"]
     assert client.get("/api/v1/alerts/not-a-uuid", headers=headers).status_code == 422
 
 
@@ -289,7 +293,7 @@ def test_notes_need_text_and_are_kept(
         == 422
     )
     blank = client.post(f"/api/v1/alerts/{alert_id}/notes", json={"note": "   "}, headers=headers)
-    assert blank.status_code == 400
+    assert blank.status_code == 422
     assert "needs some text" in blank.json()["detail"]
     too_long = client.post(
         f"/api/v1/alerts/{alert_id}/notes", json={"note": "x" * 4001}, headers=headers
@@ -365,7 +369,7 @@ def test_silence_validation_errors(client: TestClient, users: dict[str, dict[str
     ]
     response = client.post("/api/v1/silences", json=silence_body(bad_regex), headers=headers)
     assert response.status_code == 422
-    assert "invalid regular expression" in response.text
+    assert "regular expression" in response.text
 
     backwards = silence_body([{"name": "domain", "value": "environment"}], hours=-1)
     response = client.post("/api/v1/silences", json=backwards, headers=headers)
@@ -470,14 +474,14 @@ def test_devices_and_telemetry(
         },
         headers=headers,
     )
-    assert backwards.status_code == 400
+    assert backwards.status_code == 422
     assert "end must be after start" in backwards.json()["detail"]
     too_long = client.get(
         f"/api/v1/devices/{device}/series",
         params={"metric": "waterLevel", "start": (now - timedelta(days=30)).isoformat()},
         headers=headers,
     )
-    assert too_long.status_code == 400
+    assert too_long.status_code == 422
     hourly = client.get(
         f"/api/v1/devices/{device}/series",
         params={
@@ -605,10 +609,10 @@ def test_stix_export_for_the_csirt(
     both = client.get(
         "/api/v1/exports/stix", params={"alert_id": security, **window}, headers=csirt
     )
-    assert both.status_code == 400
-    assert client.get("/api/v1/exports/stix", headers=csirt).status_code == 400
+    assert both.status_code == 422
+    assert client.get("/api/v1/exports/stix", headers=csirt).status_code == 422
     backwards = {"start": window["end"], "end": window["start"]}
-    assert client.get("/api/v1/exports/stix", params=backwards, headers=csirt).status_code == 400
+    assert client.get("/api/v1/exports/stix", params=backwards, headers=csirt).status_code == 422
 
 
 # -- security events -----------------------------------------------------------------------
