@@ -118,9 +118,9 @@ class MqttSource:
                     topic=topic,
                     payload=payload,
                     received_at=now,
-                    ack_token=(mid, qos),
+                    ack_token=(connection, mid, qos),
                 )
-                for topic, payload, mid, qos in message[1]
+                for topic, payload, mid, qos, connection in message[1]
             )
         elif kind == "up":
             self._connected = True
@@ -130,13 +130,19 @@ class MqttSource:
         return True
 
     def ack(self, messages: list[RawMessage]) -> None:
-        # Subscriptions are QoS 1, so QoS 2 never arrives; QoS 0 needs no ack.
-        mids = [m.ack_token[0] for m in messages if m.ack_token[1] == 1]
-        if mids:
-            try:
-                self._require_pipe().send(("ack", mids))
-            except OSError as error:
-                raise ReceiverGone("the MQTT receiving process exited") from error
+        # Subscriptions are QoS 1, so QoS 2 never arrives; QoS 0 needs no ack. A packet id
+        # is acknowledged on the connection it came on or not at all: the receiver drops
+        # those of a lost connection (mqtt_receiver.py says why).
+        by_connection: dict[int, list[int]] = {}
+        for m in messages:
+            connection, mid, qos = m.ack_token
+            if qos == 1:
+                by_connection.setdefault(connection, []).append(mid)
+        try:
+            for connection, mids in by_connection.items():
+                self._require_pipe().send(("ack", connection, mids))
+        except OSError as error:
+            raise ReceiverGone("the MQTT receiving process exited") from error
 
     def _require_pipe(self) -> multiprocessing.connection.Connection:
         if self._pipe is None:

@@ -6,8 +6,20 @@ paho alone can receive (docs/performance.md). Here it has a core's worth of GIL 
 itself, and the worker process gets back the share it used.
 
 Protocol over a duplex multiprocessing pipe (pickled tuples):
-    receiver -> worker: ("up",) | ("down", reason) | ("messages", [(topic, payload, mid, qos)])
-    worker -> receiver: ("ack", [mid, ...]) | ("close",)
+    receiver -> worker: ("up",) | ("down", reason)
+                        | ("messages", [(topic, payload, mid, qos, connection)])
+    worker -> receiver: ("ack", connection, [mid, ...]) | ("close",)
+
+A packet id means something only on the connection that carried it. After a reconnect
+the broker re-sends every unacknowledged message of the session, and numbers new ones
+with ids that may equal those of messages the worker still holds from the lost
+connection; a PUBACK for one of those, sent on the new connection, would acknowledge
+whatever the new connection carries under that id: the re-delivered copy before it is
+committed, or a different message altogether. So every message carries the number of
+the connection it came on, and acknowledgements for any other connection than the
+current one are dropped: the broker has already re-sent those messages on the new
+connection, where they are committed again (the writer makes that a no-op) and
+acknowledged then (tests/integration/test_mqtt_reconnect_acks.py).
 
 No-loss rests on the same rules as before the split: the session is persistent
 (clean_session=False, fixed client id), messages are QoS 1 with manual_ack, and a PUBACK
@@ -43,7 +55,7 @@ log = logging.getLogger(__name__)
 SEND_WAIT_SECONDS = 0.005
 MAX_PER_SEND = 2000
 
-Received = tuple[str, bytes, int, int]  # topic, payload, mid, qos
+Received = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, connection
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,11 @@ class Receiver:
         self._buffer: list[Received] = []
         self._changed = threading.Condition()
         self._closing = threading.Event()
+        # Number of the current connection; bumped (under the lock, which acknowledging
+        # holds too) as soon as a connection is lost and again before a new one is made.
+        self._connection = 0
+        self._connection_lock = threading.Lock()
+        self.stale_acks = 0
         self.client = BulkReceiveClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=params.client_id,
@@ -88,6 +105,7 @@ class Receiver:
         self.client.username_pw_set(params.username, params.password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_pre_connect = self._on_pre_connect
         self.client.on_message = self._on_message
         self.client.on_publish_fast = self._on_publish
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -102,17 +120,29 @@ class Receiver:
         client.subscribe(self.params.subscriptions)
         self._send(("up",))
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: object) -> None:
+        self._next_connection()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
                        reason_code: object, properties: object) -> None:  # fmt: skip
+        # paho calls this after closing the socket and before it reconnects: from here on
+        # no acknowledgement of the lost connection is queued (those already queued die
+        # with it; paho clears its queue on reconnect).
+        self._next_connection()
         if not self._closing.is_set():
             self._send(("down", f"disconnected: {reason_code}"))
 
+    def _next_connection(self) -> None:
+        with self._connection_lock:
+            self._connection += 1
+
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        # Packets paho parsed itself (split across reads, or QoS 0).
-        self._keep((msg.topic, msg.payload, msg.mid, msg.qos))
+        # Packets paho parsed itself (split across reads, or QoS 0). Read on paho's
+        # thread, as the connection number is bumped: no lock needed to read it here.
+        self._keep((msg.topic, msg.payload, msg.mid, msg.qos, self._connection))
 
     def _on_publish(self, topic: str, payload: bytes, packet_id: int) -> None:
-        self._keep((topic, payload, packet_id, 1))
+        self._keep((topic, payload, packet_id, 1, self._connection))
 
     def _keep(self, item: Received) -> None:
         with self._changed:
@@ -152,7 +182,7 @@ class Receiver:
             while True:
                 command = self.pipe.recv()
                 if command[0] == "ack":
-                    self.client.ack_many(command[1])
+                    self._ack(command[1], command[2])
                 elif command[0] == "close":
                     break
         except (EOFError, OSError):
@@ -160,6 +190,19 @@ class Receiver:
         self._closing.set()
         with self._changed:
             self._changed.notify_all()
+
+    def _ack(self, connection: int, mids: list[int]) -> None:
+        with self._connection_lock:
+            if connection == self._connection:
+                self.client.ack_many(mids)
+                return
+        self.stale_acks += len(mids)
+        log.info(
+            "dropped %d acknowledgement(s) of a lost connection (%d in all); the broker"
+            " re-sent those messages on the current one",
+            len(mids),
+            self.stale_acks,
+        )
 
     def _send(self, message: tuple[Any, ...]) -> None:
         try:
