@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from events.text import clean_text
 from processors.alerts import metrics
 from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
 from processors.alerts.notify import build_notifier
 from processors.alerts.notify.base import DeliveryError, Notification, Notifier
+from store import outbox as store
+from store.outbox import OutboxRow, RetryStatus
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -36,16 +37,6 @@ log = logging.getLogger(__name__)
 
 ERROR_CHARS = 500
 RECONNECT_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    notification_id: str
-    channel: str
-    group_key: str
-    payload: dict[str, Any]
-    attempts: int
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,7 @@ def group_rows(rows: Sequence[OutboxRow]) -> dict[tuple[str, str], list[OutboxRo
 
 def after_failure(
     attempts: int, failure: Failure, config: ChannelsConfig, now: datetime
-) -> tuple[str, datetime]:
+) -> tuple[RetryStatus, datetime]:
     """New status and due time of a row whose try number `attempts` just failed."""
     if not failure.retryable or attempts >= config.max_attempts:
         return "failed", now
@@ -86,15 +77,6 @@ def after_failure(
 
 # --- one round ------------------------------------------------------------------------
 
-_CLAIM = """
-SELECT id, notification_id::text, channel, group_key, payload, attempts
-FROM outbox
-WHERE status = 'pending' AND due_at <= %(now)s {channel_filter}
-ORDER BY due_at, id
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
-"""
-
 
 def claim(
     conn: psycopg.Connection,
@@ -102,11 +84,7 @@ def claim(
     limit: int,
     channels: Collection[str] | None = None,
 ) -> list[OutboxRow]:
-    channel_filter = "AND channel = ANY(%(channels)s)" if channels is not None else ""
-    params = {"now": now, "limit": limit, "channels": list(channels or ())}
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_CLAIM.format(channel_filter=channel_filter), params)
-        return [OutboxRow(**row) for row in cur.fetchall()]
+    return store.claim_due(conn, now, limit, channels)
 
 
 def deliver(
@@ -170,14 +148,7 @@ def _relock(
     conn: psycopg.Connection, candidates: Sequence[OutboxRow], now: datetime
 ) -> list[OutboxRow]:
     """The candidates still pending and due that no other dispatcher holds, locked."""
-    locked = {
-        row[0]
-        for row in conn.execute(
-            "SELECT id FROM outbox WHERE id = ANY(%s) AND status = 'pending'"
-            " AND due_at <= %s FOR UPDATE SKIP LOCKED",
-            ([row.id for row in candidates], now),
-        )
-    }
+    locked = store.lock_still_due(conn, [row.id for row in candidates], now)
     return [row for row in candidates if row.id in locked]
 
 
@@ -192,30 +163,21 @@ def _record(
 ) -> None:
     channel = group[0].channel
     if failure is None:
-        conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = clock_timestamp(),"
-            " attempts = attempts + 1, last_error = NULL WHERE id = ANY(%s)",
-            ([row.id for row in group],),
-        )
+        store.mark_sent(conn, [row.id for row in group])
         report.sent += len(group)
         outcomes[(channel, "sent")] += len(group)
         return
     error = clean_text(failure.error, ERROR_CHARS)
     log.warning("channel %s, group %s: %s", channel, group[0].group_key, error)
     report.errors.append(f"{channel}: {error}")
-    updates = []
+    updates: list[store.Retry] = []
     for row in group:
         status, due_at = after_failure(row.attempts + 1, failure, config, now)
-        updates.append((status, due_at, error, row.id))
+        updates.append(store.Retry(row.id, status, due_at, error))
         report.failed += status == "failed"
         report.retried += status == "pending"
         outcomes[(channel, "failed" if status == "failed" else "retried")] += 1
-    with conn.cursor() as cur:
-        cur.executemany(
-            "UPDATE outbox SET status = %s, due_at = %s, last_error = %s,"
-            " attempts = attempts + 1 WHERE id = %s",
-            updates,
-        )
+    store.record_failures(conn, updates)
 
 
 def _count(outcomes: Counter[tuple[str, str]]) -> None:

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from events.alerts import Domain, Severity
 from processors.alerts.silences import alert_labels, muting_silence
+from store import alerts as alert_store
+from store import outbox as store
 
 
 class Channel(Protocol):
@@ -77,31 +78,26 @@ def enqueue(
     )
     silence_id = muting_silence(silences, labels, now)
     rows = [_row(alert, kind, channel, silence_id, now) for channel in channels]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO outbox (notification_id, alert_id, channel, group_key, kind, payload,"
-            " due_at, status, silence_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
+    store.insert_notifications(conn, rows)
     if silence_id is not None:
         return 0
-    conn.execute("UPDATE alerts SET last_notified_at = %s WHERE id = %s", (now, alert["id"]))
+    alert_store.mark_notified(conn, alert["id"], now)
     return len(rows)
 
 
 def _row(
     alert: Mapping[str, Any], kind: str, channel: Channel, silence_id: str | None, now: datetime
-) -> tuple[object, ...]:
+) -> store.NewNotification:
     notification_id = str(uuid.uuid4())
     payload = {"notification_id": notification_id, "kind": kind, "alert": alert_payload(alert)}
-    return (
-        notification_id,
-        alert["id"],
-        channel.name,
-        channel.group_key(alert["rule"], alert["labels"]),
-        kind,
-        Jsonb(payload),
-        now + timedelta(seconds=channel.group_wait_seconds),
-        "silenced" if silence_id else "pending",
-        silence_id,
+    return store.NewNotification(
+        notification_id=notification_id,
+        alert_id=alert["id"],
+        channel=channel.name,
+        group_key=channel.group_key(alert["rule"], alert["labels"]),
+        kind=kind,
+        payload=payload,
+        due_at=now + timedelta(seconds=channel.group_wait_seconds),
+        status="silenced" if silence_id else "pending",
+        silence_id=silence_id,
     )

@@ -11,6 +11,7 @@ from processors.alerts.manager import AlertManager
 from processors.environment.engine import RuleBook
 from processors.environment.engine.model import NoDataRule
 from processors.health.offline import offline_signals
+from store import alerts as alert_store
 
 
 class OfflineJob:
@@ -30,14 +31,7 @@ class OfflineJob:
         ]
         raised = 0
         for rule in self.rules:
-            open_offline = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT labels->>'device_id' FROM alerts WHERE rule = %s"
-                    " AND status <> 'resolved'",
-                    (rule.id,),
-                )
-            }
+            open_offline = alert_store.open_label_values(conn, rule.id, "device_id")
             signals = offline_signals(devices, open_offline, now, rule)
             raised += len(self.manager.apply(conn, signals))
         return raised
