@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from paho.mqtt.client import topic_matches_sub
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from config.yaml_loader import load_model
 from ingest.formats.base import Decoder, get_decoder
 
 
@@ -15,14 +15,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _known_format(name: str) -> str:
+    try:
+        get_decoder(name)
+    except KeyError as error:  # its message names the unknown format and the known ones
+        raise ValueError(error.args[0]) from None
+    return name
+
+
 class MqttRoute(_Strict):
     filter: str
     format: str
+
+    _format = field_validator("format")(_known_format)
 
 
 class KafkaRoute(_Strict):
     topic: str
     format: str
+
+    _format = field_validator("format")(_known_format)
 
 
 class MqttConfig(_Strict):
@@ -54,13 +66,9 @@ class RoutesConfig(_Strict):
 
 
 def load_routes(path: Path) -> RoutesConfig:
-    try:
-        config = RoutesConfig.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (OSError, yaml.YAMLError, ValidationError) as error:
-        raise ValueError(f"{path}: {error}") from error
-    for name in [r.format for r in config.mqtt.routes] + [r.format for r in config.kafka.routes]:
-        get_decoder(name)  # fails early, naming the unknown format and the known ones
-    return config
+    """Raises ConfigErrors (a ValueError): file:line: field: message for each problem,
+    an unknown format included."""
+    return load_model(path, RoutesConfig, empty={})
 
 
 class TopicRouter:

@@ -26,8 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from config.yaml_loader import load_data
 from events.models import SecurityEvent
 from events.text import clean_json, clean_text, show
 from ingest.formats.base import DecodeError, register
@@ -51,7 +50,7 @@ from ingest.message import RawMessage
 SECURITY_DATASET = "system.security"
 OTHER_DATASET = "windows.forwarded"  # any other channel: stored, not interpreted
 SECURITY_CHANNEL = "Security"
-_TABLES = yaml.safe_load(Path(__file__).with_name("winlog.yaml").read_text(encoding="utf-8"))
+_TABLES = load_data(Path(__file__).with_name("winlog.yaml"))
 EVENTS: dict[int, dict[str, Any]] = _TABLES["events"]
 LOGON_TYPES: dict[str, str] = _TABLES["logon_types"]
 STATUSES: dict[str, str] = _TABLES["statuses"]

@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from config.settings import REPO_ROOT
+from config.yaml_loader import load_model
 from events.alerts import Domain, Severity
 from processors.alerts.notify import notifier_type
 
@@ -104,11 +103,9 @@ class Channel(_Strict):
         kind = info.data.get("type")
         if kind is None:  # the type itself failed; its error says why
             raise ValueError("cannot check settings of an unknown channel type")
-        model = notifier_type(kind).Config
-        try:
-            return model.model_validate(expand_env(value or {}, os.environ))
-        except ValidationError as error:
-            raise ValueError(_nested(error)) from None
+        # A ValidationError raised here reaches the caller with its locations under
+        # channels[i].settings, so the loader can point at the nested field's line.
+        return notifier_type(kind).Config.model_validate(expand_env(value or {}, os.environ))
 
     def accepts(self, domain: Domain, severity: Severity) -> bool:
         return domain in self.domains and severity >= self.min_severity
@@ -124,13 +121,6 @@ class Channel(_Strict):
             value = rule if name == RULE else str(labels.get(name, ""))
             parts.append(f"{name}={orjson.dumps(value).decode()}")
         return ",".join(parts)
-
-
-def _nested(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {_message(e['msg'])}"
-        for e in error.errors()
-    )
 
 
 class ChannelsConfig(_Strict):
@@ -167,34 +157,5 @@ def channels_path(settings: Settings) -> Path:
 
 
 def load_channels(path: Path) -> ChannelsConfig:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        return ChannelsConfig.model_validate(data)
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"{path}: {error}") from error
-    except ValidationError as error:
-        raise ValueError(f"{path}: {format_errors(error, data)}") from None
-
-
-def format_errors(error: ValidationError, data: Any) -> str:
-    """One line per error, naming the channel by its name rather than its index."""
-    lines = []
-    for e in error.errors():
-        loc = list(e["loc"])
-        if len(loc) >= 2 and loc[0] == "channels" and isinstance(loc[1], int):
-            loc[:2] = [f"channels{_channel_label(data, loc[1])}"]
-        where = ".".join(str(p) for p in loc) or "(top level)"
-        lines.append(f"{where}: {_message(e['msg'])}")
-    return "; ".join(lines)
-
-
-def _message(text: str) -> str:
-    return text.removeprefix("Value error, ")
-
-
-def _channel_label(data: Any, index: int) -> str:
-    try:
-        name = data["channels"][index]["name"]
-    except (KeyError, IndexError, TypeError):
-        name = None
-    return f"[{name}]" if isinstance(name, str) else f"[{index}]"
+    """Raises ConfigErrors (a ValueError): file:line: field: message for each problem."""
+    return load_model(path, ChannelsConfig, empty={})

@@ -27,7 +27,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from config.yaml_loader import load_data
 
 TABLES_FILE = Path(__file__).with_name("aqi_tables.yaml")
 
@@ -61,7 +61,7 @@ class AqiTables:
 @cache
 def tables() -> AqiTables:
     """The VN_AQI tables, read and checked once per process."""
-    return parse_tables(yaml.safe_load(TABLES_FILE.read_text(encoding="utf-8")))
+    return parse_tables(load_data(TABLES_FILE))
 
 
 def parse_tables(doc: Mapping[str, Any]) -> AqiTables:

@@ -17,7 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
+from config.yaml_loader import load_data
 
 from .aqi import tables as aqi_tables
 
@@ -96,7 +96,7 @@ class LevelSpec:
 @cache
 def config() -> Mapping[str, Any]:
     """alarm_levels.yaml, read once per process."""
-    return yaml.safe_load(LEVELS_FILE.read_text(encoding="utf-8"))
+    return load_data(LEVELS_FILE)
 
 
 def _spec(

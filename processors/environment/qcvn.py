@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from config.yaml_loader import load_data
 
 LIMITS_FILE = Path(__file__).with_name("qcvn05_2023.yaml")
 
@@ -45,7 +45,7 @@ class Standard:
 @cache
 def standard() -> Standard:
     """QCVN 05:2023/BTNMT, read and checked once per process."""
-    return parse_standard(yaml.safe_load(LIMITS_FILE.read_text(encoding="utf-8")))
+    return parse_standard(load_data(LIMITS_FILE))
 
 
 def parse_standard(doc: Mapping[str, Any]) -> Standard:

@@ -3,6 +3,7 @@ retry timing, and the notifier registry finding a new folder on its own."""
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ def _load_error(tmp_path: Path, data: dict[str, Any]) -> str:
     with pytest.raises(ValueError) as caught:
         load_channels(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: "), message
+    assert re.match(rf"{re.escape(str(path))}:\d+: ", message), message
     return message
 
 
@@ -58,7 +59,7 @@ def test_default_file_loads_with_the_four_channel_types() -> None:
 
 def test_unknown_type_names_channel_and_known_types(tmp_path: Path) -> None:
     message = _load_error(tmp_path, {"channels": [{"name": "pager", "type": "pagr"}]})
-    assert "channels[pager].type" in message
+    assert "channels[0].type" in message
     assert "unknown channel type 'pagr'" in message
     assert "email, kafka, mqtt, webhook" in message
 
@@ -66,9 +67,8 @@ def test_unknown_type_names_channel_and_known_types(tmp_path: Path) -> None:
 def test_bad_settings_name_the_nested_field(tmp_path: Path) -> None:
     data = {"channels": [{"name": "hook", "type": "webhook", "settings": {"ur": "x"}}]}
     message = _load_error(tmp_path, data)
-    assert "channels[hook].settings" in message
-    assert "url: Field required" in message
-    assert "ur: Extra inputs are not permitted" in message
+    assert "channels[0].settings.url: missing required field" in message
+    assert "channels[0].settings.ur: unknown field" in message
 
 
 def test_bad_email_address_and_empty_recipients(tmp_path: Path) -> None:
@@ -77,17 +77,17 @@ def test_bad_email_address_and_empty_recipients(tmp_path: Path) -> None:
         tmp_path, {"channels": [{"name": "mail", "type": "email", "settings": settings}]}
     )
     assert "sender: 'not an address' is not an e-mail address" in message
-    assert "to: " in message
+    assert "settings.to: " in message
 
 
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
         ("min_severity", "severe", "severity 'severe' is not one of"),
-        ("domains", ["sea"], "channels[hook].domains.0"),
+        ("domains", ["sea"], "channels[0].domains[0]"),
         ("domains", [], "at least one domain"),
-        ("group_wait_seconds", -1, "channels[hook].group_wait_seconds"),
-        ("colour", "red", "channels[hook].colour: Extra inputs are not permitted"),
+        ("group_wait_seconds", -1, "channels[0].group_wait_seconds"),
+        ("colour", "red", "channels[0].colour: unknown field"),
     ],
 )
 def test_channel_field_errors(tmp_path: Path, field: str, value: object, expected: str) -> None:
@@ -99,7 +99,7 @@ def test_top_level_errors(tmp_path: Path) -> None:
     same = {"name": "hook", "type": "webhook", "settings": HOOK}
     assert "repeated: hook" in _load_error(tmp_path, {"channels": [same, same]})
     assert "max_attempts" in _load_error(tmp_path, {"max_attempts": 0})
-    assert "retries: Extra inputs" in _load_error(tmp_path, {"retries": 3})
+    assert "retries: unknown field" in _load_error(tmp_path, {"retries": 3})
 
 
 def test_unreadable_file_names_it(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import copy
 import itertools
 import json
 import random
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -245,15 +246,15 @@ def test_disabled_detection_is_not_built() -> None:
     [
         (
             lambda d: d["detections"][3].update(window_seconds=0),
-            "detections[3] (sec.portscan).window_seconds: Input should be greater than 0",
+            "detections[3].window_seconds: input should be greater than 0, got 0",
         ),
         (
             lambda d: d["detections"][0].update(threshold="many"),
-            "detections[0] (sec.bruteforce).threshold: Input should be a valid integer",
+            "detections[0].threshold: input should be a valid integer",
         ),
         (
             lambda d: d["detections"][0]["title"].update(vi="Dò {attacker}"),
-            "detections[0] (sec.bruteforce).title: Value error, vi: unknown placeholder {attacker}",
+            "detections[0].title: vi: unknown placeholder {attacker}",
         ),
         (
             lambda d: d["detections"][0]["title"].update(en="{source_ip.__class__}"),
@@ -265,9 +266,9 @@ def test_disabled_detection_is_not_built() -> None:
         ),
         (
             lambda d: d["detections"][0].update(type="guesswork"),
-            "detections[0] (sec.bruteforce): Input tag 'guesswork' found using 'type'",
+            "detections[0].type: unknown kind 'guesswork'",
         ),
-        (lambda d: d["detections"][0].update(colour="red"), "colour: Extra inputs"),
+        (lambda d: d["detections"][0].update(colour="red"), "detections[0].colour: unknown field"),
     ],
 )
 def test_pack_errors_name_the_file_and_field(
@@ -288,8 +289,18 @@ def test_bad_selection_is_a_load_error(tmp_path: Path, index: int, selection: st
     path = tmp_path / "detections.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     ident = data["detections"][index]["id"]
-    with pytest.raises(RulePackError, match=rf"detections\.yaml: {ident}\.{selection}: "):
+    with pytest.raises(RulePackError) as caught:
         load_security_detectors(path, indicators=None, sigma_rules=None)
+    line = _line_of(path, f"{selection}:", after=f"id: {ident}")
+    expected = rf"^{path}:{line}: detections\[{index}\]\.{selection}: {ident}: "
+    assert re.match(expected, str(caught.value)), str(caught.value)
+
+
+def _line_of(path: Path, text: str, after: str) -> int:
+    """The 1-based line of the first `text` after the line holding `after`."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i for i, line in enumerate(lines) if i > start and text in line.strip()) + 1
 
 
 # ---- brute force -----------------------------------------------------------------------

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import xmlschema
-import yaml
 
 from config.timezone import LOCAL_TZ
+from config.yaml_loader import load_data
 from events.alerts import AlertStatus, Domain, Severity
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -233,7 +233,7 @@ def parse_texts(doc: Mapping[str, Any]) -> CapTexts:
 @cache
 def texts() -> CapTexts:
     """cap_text.yaml, read and checked once per process."""
-    return parse_texts(yaml.safe_load(TEXT_FILE.read_text(encoding="utf-8")))
+    return parse_texts(load_data(TEXT_FILE))
 
 
 def kind_of(alert: Mapping[str, Any]) -> KindText | None:

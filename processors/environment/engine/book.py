@@ -15,10 +15,12 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from config.yaml_loader import ConfigError as RuleError
+from config.yaml_loader import ConfigErrors as RuleErrors
+from config.yaml_loader import Path_, Source, display_path, read_source
+from config.yaml_loader import validation_errors as pydantic_errors
 from events.metrics import MetricRegistry, get_registry
 
-from .loader import Path_, RuleError, RuleErrors, Source, display_path, read_source
-from .loader import validation_errors as pydantic_errors
 from .model import KINDS, AnyRule, PackShell, Rule
 from .params import StationTable, load_table
 from .validate import check_rule

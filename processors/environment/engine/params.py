@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .loader import Path_, RuleError, Source, read_source
+from config.yaml_loader import ConfigError as RuleError
+from config.yaml_loader import Path_, Source, read_source
+
 from .model import ParamRef
 
 _EMPTY: Mapping[str, Any] = {}

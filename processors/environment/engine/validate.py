@@ -10,10 +10,11 @@ import difflib
 from collections.abc import Iterator
 from itertools import pairwise
 
+from config.yaml_loader import ConfigError as RuleError
+from config.yaml_loader import Path_, Source
 from events.metrics import MetricError, MetricRegistry
 
 from ..levels import LevelConfigError, aqi_spec
-from .loader import Path_, RuleError, Source
 from .model import (
     AnyRule,
     AqiRule,

@@ -80,7 +80,7 @@ def load_security_detectors(
     loaded = _indicators(indicators)
     for problem in loaded.problems:
         log.warning("indicator not loaded: %s", problem)
-    detectors = build_detectors(pack, fieldmap, loaded, str(rules_path))
+    detectors = build_detectors(pack, fieldmap, loaded)
     if pack.sigma.enabled and sigma_rules is not None:
         sigma = SigmaDetector.load(sigma_rules, pack.sigma, fieldmap)
         for rejection in sigma.engine.rejected:
@@ -90,14 +90,12 @@ def load_security_detectors(
     return detectors
 
 
-def build_detectors(
-    pack: RulePack, fieldmap: FieldMap, indicators: IndicatorSet, source: str = "<rule pack>"
-) -> list[Detector]:
+def build_detectors(pack: RulePack, fieldmap: FieldMap, indicators: IndicatorSet) -> list[Detector]:
     """The pack's enabled detections as detectors (no Sigma, no file access)."""
     detectors: list[Detector] = []
-    for spec in pack.detections:
+    for index, spec in enumerate(pack.detections):
         if spec.enabled:
-            detectors.append(_build(compile_rule(spec, fieldmap, source), indicators))
+            detectors.append(_build(compile_rule(spec, fieldmap, pack, index), indicators))
     return detectors
 
 

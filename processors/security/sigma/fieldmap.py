@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sigma.exceptions import SigmaError
 from sigma.rule.logsource import SigmaLogSource
 
+from config.yaml_loader import ConfigErrors, load_data
 from processors.security.sigma.document import EventView, FieldRef
 from processors.security.sigma.matcher import Predicate, Unsupported, compile_definition
 
@@ -44,9 +44,9 @@ class FieldMap:
     @classmethod
     def load(cls, path: Path = FIELDMAP_FILE) -> FieldMap:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise FieldMapError(f"{path}: {error}") from None
+            data = load_data(path)
+        except ConfigErrors as error:  # file:line of a syntax error or a duplicate key
+            raise FieldMapError(str(error)) from None
         return cls.from_dict(data, str(path))
 
     @classmethod

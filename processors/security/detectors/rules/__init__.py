@@ -6,7 +6,7 @@
 - windows: event order, sliding windows in event time, quiet periods, listed values
 """
 
-from .compiled import Rule, compile_rule, compile_selection
+from .compiled import Rule, compile_rule
 from .loader import RulePackError, load_rule_pack, parse_rule_pack
 from .model import (
     RULES_FILE,
@@ -39,7 +39,6 @@ __all__ = [
     "SigmaSettings",
     "SuccessAfterFailuresSpec",
     "compile_rule",
-    "compile_selection",
     "load_rule_pack",
     "parse_rule_pack",
 ]

@@ -15,8 +15,8 @@ from processors.security.sigma.document import MISSING, EventView
 from processors.security.sigma.fieldmap import FieldMap
 from processors.security.sigma.matcher import Predicate, Unsupported, compile_definition
 
-from .loader import RulePackError
-from .model import DetectionSpec
+from .loader import pack_error
+from .model import DetectionSpec, RulePack
 
 Spec = TypeVar("Spec", bound=DetectionSpec)
 
@@ -82,28 +82,27 @@ class Rule(Generic[Spec]):
         )
 
 
-def compile_rule(spec: Spec, fieldmap: FieldMap, source: str = "<rule pack>") -> Rule[Spec]:
+def compile_rule(
+    spec: Spec, fieldmap: FieldMap, pack: RulePack | None = None, index: int = 0
+) -> Rule[Spec]:
+    """`spec` (the pack's detections[index]) with its selections compiled; a selection
+    that does not compile raises RulePackError at its line in the pack."""
+
+    def selection(name: str, definition: Any) -> Predicate | None:
+        if definition is None:
+            return None
+        try:
+            return compile_definition(definition, fieldmap)
+        except (SigmaError, Unsupported) as error:
+            raise pack_error(pack, ("detections", index, name), f"{spec.id}: {error}") from None
+
     return Rule(
         spec=spec,
-        admits=compile_selection(spec, "select", spec.select, fieldmap, source),
-        excludes=compile_selection(spec, "exclude", spec.exclude, fieldmap, source),
+        admits=selection("select", spec.select),
+        excludes=selection("exclude", spec.exclude),
         fieldmap=fieldmap,
-        selections={
-            name: compile_selection(spec, name, getattr(spec, name), fieldmap, source)
-            for name in spec.SELECTIONS
-        },
+        selections={name: selection(name, getattr(spec, name)) for name in spec.SELECTIONS},
     )
-
-
-def compile_selection(
-    spec: DetectionSpec, name: str, definition: Any, fieldmap: FieldMap, source: str
-) -> Predicate | None:
-    if definition is None:
-        return None
-    try:
-        return compile_definition(definition, fieldmap)
-    except (SigmaError, Unsupported) as error:
-        raise RulePackError(f"{source}: {spec.id}.{name}: {error}") from None
 
 
 def _minutes(seconds: float) -> str:

@@ -1,61 +1,54 @@
-"""Loading detections.yaml: validated whole (pydantic), an error names the file and the
-field, so a bad edit stops the service at startup instead of silently disabling a
-detection."""
+"""Loading detections.yaml: validated whole (pydantic, through config.yaml_loader), every
+problem reported as file:line: field: message, so a bad edit stops the service at
+startup instead of silently disabling a detection."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter
+
+from config.yaml_loader import (
+    ConfigErrors,
+    Path_,
+    Source,
+    read_source,
+    validate_source,
+)
 
 from .model import RULES_FILE, RulePack
 
+_PACK = TypeAdapter(RulePack)
 
-class RulePackError(ValueError):
-    """detections.yaml is malformed; the message names the file and the field."""
+
+class RulePackError(ConfigErrors):
+    """detections.yaml is malformed; each line names the file, line and field."""
 
 
 def load_rule_pack(path: Path = RULES_FILE) -> RulePack:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise RulePackError(f"{path}: {error}") from None
-    return parse_rule_pack(data, str(path))
+    source, errors = read_source(path)
+    if source is None or errors:
+        raise RulePackError(errors)
+    return _validated(source)
 
 
 def parse_rule_pack(data: Any, source: str = "<rule pack>") -> RulePack:
+    """A pack from data already parsed (no lines known: errors name file and field)."""
+    return _validated(Source(source, data, {}))
+
+
+def _validated(source: Source) -> RulePack:
     try:
-        return RulePack.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{_where(data, item['loc'])}: {item['msg']}" for item in error.errors()
-        )
-        raise RulePackError(f"{source}: {problems}") from None
+        pack = validate_source(source, _PACK)
+    except ConfigErrors as error:
+        raise RulePackError(error.errors) from None
+    return pack.located(source)
 
 
-def _where(data: Any, loc: Sequence[int | str]) -> str:
-    """('detections', 2, 'portscan', 'window_seconds') -> 'detections[2] (sec.portscan)
-    .window_seconds': the id makes the entry findable, the type tag is noise."""
-    parts: list[str] = []
-    items = list(loc)
-    if len(items) >= 2 and items[0] == "detections" and isinstance(items[1], int):
-        index = items[1]
-        entry = data["detections"][index] if _indexable(data, index) else None
-        ident = entry.get("id") if isinstance(entry, dict) else None
-        parts.append(f"detections[{index}]" + (f" ({ident})" if ident else ""))
-        items = items[2:]
-        if items and isinstance(entry, dict) and items[0] == entry.get("type"):
-            items = items[1:]
-    parts.extend(f"[{item}]" if isinstance(item, int) else f".{item}" for item in items)
-    return "".join(parts).lstrip(".") or "(top level)"
-
-
-def _indexable(data: Any, index: int) -> bool:
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("detections"), list)
-        and 0 <= index < len(data["detections"])
-    )
+def pack_error(pack: RulePack | None, path: Path_, message: str) -> RulePackError:
+    """An error at `path` of the pack, on its line when the pack came from a file."""
+    source = pack.source if pack is not None else None
+    if not isinstance(source, Source):
+        source = Source("<rule pack>", {}, {})
+    return RulePackError([source.error(path, message)])

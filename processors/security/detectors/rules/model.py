@@ -12,7 +12,7 @@ import string
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 RULES_FILE = Path(__file__).resolve().parents[2] / "rules" / "detections.yaml"
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
@@ -171,6 +171,18 @@ class RulePack(BaseModel):
     version: Literal[1]
     detections: list[Detection]
     sigma: SigmaSettings = SigmaSettings()
+    # Where the pack came from (config.yaml_loader.Source), so errors found after
+    # validation (a selection that does not compile) can name their line too.
+    _source: Any = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Any:
+        return self._source
+
+    def located(self, source: Any) -> RulePack:
+        """This pack, knowing the file and lines it was read from."""
+        self._source = source  # a private attribute: allowed on a frozen model
+        return self
 
     @field_validator("detections")
     @classmethod
