@@ -1,7 +1,7 @@
 """ArcSight Common Event Format lines -> SecurityEvents on Elastic Common Schema names.
 
 `CEF:0|Vendor|Product|Version|SignatureID|Name|Severity|k=v k=v…`, alone or after an
-RFC 3164/5424 syslog header (read by ingest.formats.syslog.parse_line, so the year and
+RFC 3164/5424 syslog header (read by ingest.formats.syslog.framing.parse_line, so the year and
 zone rules are the same as for syslog).
 
 Parsed by hand: the CEF parsers on PyPI are small unmaintained regex scripts (pycef 1.11,
@@ -51,7 +51,7 @@ from ingest.formats.common import (
     validated,
     zone_info,
 )
-from ingest.formats.syslog import SyslogLine, parse_line, syslog_header_ecs
+from ingest.formats.syslog.framing import SyslogLine, parse_line, syslog_header_ecs
 from ingest.message import RawMessage
 
 DATASET = "cef.log"

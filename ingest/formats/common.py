@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -100,7 +100,7 @@ def zone_info(name: str) -> ZoneInfo:
 
 
 def infer_year(
-    month: int, day: int, hour: int, minute: int, second: int, received_at: datetime, zone: ZoneInfo
+    month: int, day: int, hour: int, minute: int, second: int, received_at: datetime, zone: tzinfo
 ) -> datetime | None:
     """For a stamp without a year (RFC 3164, CEF "MMM dd HH:mm:ss"): the year that puts it
     at most a day after reception: next year just after New Year's Eve (a sender clock
