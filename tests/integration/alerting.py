@@ -62,6 +62,9 @@ class WebhookSink:
 
     def __init__(self) -> None:
         self.delivered = Delivered()
+        # Every notification that reached the receiver, answered or not: what a receiver
+        # deduplicating on notification ids sees on the wire.
+        self.wire = Delivered()
         self.bad_signatures = 0
         self.hang = threading.Event()
         self.release = threading.Event()
@@ -76,12 +79,15 @@ class WebhookSink:
                     self.send_response(401)
                     self.end_headers()
                     return
+                notifications = orjson.loads(body)["notifications"]
+                for payload in notifications:
+                    sink.wire.add(payload)
                 sink.arrived.set()
                 if sink.hang.is_set():
                     sink.hang.clear()
                     sink.release.wait(60)
                     return  # never answered: the sender must not count it delivered
-                for payload in orjson.loads(body)["notifications"]:
+                for payload in notifications:
                     sink.delivered.add(payload)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
