@@ -5,7 +5,7 @@ IOC := .venv/bin/ioc
 # Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
 ARGS ?=
 
-.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bench-rollups bootstrap
+.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bench-rollups bootstrap fuzz soak
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -15,6 +15,10 @@ demo: bootstrap
 
 test: bootstrap
 	@deploy/local/test.sh $(ARGS)
+
+# The faults of tests/integration/chaos (also part of `make test`): make chaos ARGS='-k postgres'
+chaos: bootstrap
+	@deploy/local/test.sh tests/integration/chaos $(ARGS)
 
 up: bootstrap
 	@$(IOC) stack up
@@ -44,3 +48,13 @@ bench-security: bootstrap
 
 bench-rollups: bootstrap
 	.venv/bin/python bench/rollups.py $(ARGS)
+
+# >= 100,000 fuzzed payloads through a real worker on a test stack of its own (make test
+# runs 3,000 of them). make fuzz ARGS='-x', FUZZ_SEED=7 make fuzz.
+fuzz: bootstrap
+	@FUZZ_PAYLOADS=$${FUZZ_PAYLOADS:-100000} deploy/local/test.sh tests/fuzz -s $(ARGS)
+
+# Memory of every process under the simulators on the running stack; not in CI.
+# make soak ARGS='--minutes 5'
+soak: up
+	.venv/bin/python bench/soak.py $(ARGS)

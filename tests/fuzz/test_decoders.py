@@ -1,0 +1,36 @@
+"""The fuzz payloads through the in-process pipeline (`decode()` with the routes' routers),
+no services needed: no exception escapes, each payload's known outcome holds."""
+
+from __future__ import annotations
+
+from ingest.decode import decode
+from ingest.message import RawMessage
+from ingest.routes import TopicRouter
+from tests.fuzz.payloads import KAFKA_FORMATS, MQTT_FORMATS, generate
+
+MQTT = TopicRouter({"ioc/v1/+/telemetry": "ioc_telemetry", "frigate/events": "frigate"}, True)
+KAFKA = TopicRouter({f"seclog.{f}": f for f in KAFKA_FORMATS}, False)
+
+
+def test_every_payload_decodes_or_dead_letters() -> None:
+    formats: set[str] = set()
+    for item in generate(10_000, seed=11):
+        formats.add(item.format)
+        if item.transport == "mqtt":
+            topic = f"ioc/v1/d{item.seq}/telemetry"
+            if item.format == "frigate":
+                topic = "frigate/events"
+            result = decode(RawMessage("mqtt", topic, item.payload), MQTT, 262144)
+        else:
+            message = RawMessage("kafka", f"seclog.{item.format}", item.payload, 0, item.seq)
+            result = decode(message, KAFKA, 262144)
+        outcome = "dead" if result.dead_letter else "row"
+        where = (item.seq, item.format, item.kind, item.payload[:200])
+        assert item.expect in ("either", outcome), (where, result.dead_letter)
+        if result.dead_letter:
+            assert len(result.dead_letter.reason.removeprefix(f"{item.format}:").strip()) >= 8
+            if item.reason_word:
+                assert item.reason_word in result.dead_letter.reason.lower(), where
+        else:
+            assert result.events, where
+    assert formats == set(MQTT_FORMATS + KAFKA_FORMATS)
