@@ -20,6 +20,10 @@ test: bootstrap
 chaos: bootstrap
 	@deploy/local/test.sh tests/integration/chaos $(ARGS)
 
+# The faults of tests/integration/chaos (also part of `make test`): make chaos ARGS='-k postgres'
+chaos: bootstrap
+	@deploy/local/test.sh tests/integration/chaos $(ARGS)
+
 up: bootstrap
 	@$(IOC) stack up
 	@$(IOC) stack info
