@@ -5,7 +5,7 @@ IOC := .venv/bin/ioc
 # Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
 ARGS ?=
 
-.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bench-rollups bootstrap fuzz soak
+.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bench-rollups bootstrap fuzz soak chaos
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -15,10 +15,6 @@ demo: bootstrap
 
 test: bootstrap
 	@deploy/local/test.sh $(ARGS)
-
-# The faults of tests/integration/chaos (also part of `make test`): make chaos ARGS='-k postgres'
-chaos: bootstrap
-	@deploy/local/test.sh tests/integration/chaos $(ARGS)
 
 # The faults of tests/integration/chaos (also part of `make test`): make chaos ARGS='-k postgres'
 chaos: bootstrap
