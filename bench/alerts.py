@@ -1,10 +1,12 @@
-"""Alert latency benchmark: measurement published -> alert recorded -> webhook delivered.
+"""Alert latency benchmark: measurement published -> alert recorded -> webhook delivered,
+on TimescaleDB and plain PostgreSQL in one run.
 
 On the real local services (`make up` or the test stack), with the processes production
-runs: one `ioc ingest` worker (MQTT, detectors on) and one `ioc alerts run` whose only
-channel is a signed webhook to a receiver inside this script. A background load of
-ordinary air-quality telemetry (default 5,000 msg/s from 20 devices, one reading each;
-`--readings 3` for three) is
+runs, once per engine and round (one database per engine in the stack's cluster,
+bench/engines.py; the engine order flips every round): one `ioc ingest` worker (MQTT,
+detectors on) and one `ioc alerts run` whose only channel is a signed webhook to a
+receiver inside this script. A background load of ordinary air-quality telemetry
+(default 5,000 msg/s from 20 devices, one reading each; `--readings 3` for three) is
 published with the C client `mosquitto_pub -l`, paced through its stdin. Meanwhile every
 `--interval` seconds one water-level reading crosses a bench station's BĐ I, or clears
 it again (stations take turns, so each reading makes one alert change: fired, then
@@ -13,7 +15,8 @@ resolved).
 Each alert change is timed on one clock (this machine's; PostgreSQL runs on it too);
 TIMESTAMPS below says what each timestamp is, and the output repeats it.
 
-Usage: .venv/bin/python bench/alerts.py [--duration 120] [--rate 5000] [--out bench/out]
+Usage: .venv/bin/python bench/alerts.py [--duration 60] [--rounds 2] [--rate 5000]
+       [--out bench/out]
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -51,10 +53,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bench.common import free_port, telemetry_routes
+from bench.engines import BenchDatabase, bench_databases, register_everywhere
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import REPO_ROOT, Settings, get_settings
 from events.alerts import LIVE_CHANNEL
-from ingest.provisioning import DeviceCredentials, register_device
+from ingest.provisioning import DeviceCredentials
 from ingest.transports.mqtt import forget_session
 from processors.alerts.notify.webhook.signature import SIGNATURE_HEADER, verify_signature
 from store.devices import DeviceSpec
@@ -89,12 +92,17 @@ delivered  arrival here of the signed webhook POST carrying the notification id"
 
 # -- devices, rules, channels, routes ----------------------------------------------------
 def register(
-    settings: Settings, tag: str, name: str, kind: str, metadata: dict[str, Any] | None = None
+    settings: Settings,
+    db: BenchDatabase,
+    tag: str,
+    name: str,
+    kind: str,
+    metadata: dict[str, Any] | None = None,
 ) -> DeviceCredentials:
     spec = DeviceSpec(id=f"bench-{tag}-{name}", type=kind, province="Kiên Giang",
                       lat=10.0125, lon=105.0809, expected_interval_s=60,
                       metadata=metadata or {})  # fmt: skip
-    return register_device(settings, spec)
+    return register_everywhere(settings, [db], spec)
 
 
 def rules_dir(directory: Path, stations: list[str]) -> Path:
@@ -345,11 +353,13 @@ class Service:
                 self.proc.wait(10)
 
 
-def start_service(name: str, argv: list[str], env: dict[str, str], log: Path) -> Service:
+def start_service(
+    name: str, argv: list[str], db: BenchDatabase, env: dict[str, str], log: Path
+) -> Service:
     port = free_port()
     proc = subprocess.Popen(
         [*argv, "--metrics-port", str(port)],
-        env=dict(os.environ, **env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        env=dict(db.env, **env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     ready = "ioc_ingest_ready" if argv[1] == "ingest" else "ioc_alerts_ready"
     return Service(name, proc, port, ready)
@@ -438,12 +448,16 @@ def drive(
     return triggers, window, background.sent - written
 
 
-def measure(settings: Settings, args: argparse.Namespace, work: Path) -> tuple[Run, list[str]]:
+def measure(
+    settings: Settings, db: BenchDatabase, args: argparse.Namespace, work: Path
+) -> tuple[Run, list[str]]:
     tag = uuid.uuid4().hex[:6]
-    stations = [register(settings, tag, f"wl{i}", "water_level",
+    stations = [register(settings, db, tag, f"wl{i}", "water_level",
                          {"alarm_levels": {"bd1": BD1, "bd2": BD2, "bd3": BD3}})
                 for i in range(args.stations)]  # fmt: skip
-    devices = [register(settings, tag, f"aq{i:02d}", "air_quality") for i in range(args.devices)]
+    devices = [
+        register(settings, db, tag, f"aq{i:02d}", "air_quality") for i in range(args.devices)
+    ]
     webhook = WebhookReceiver()
     env = {
         "IOC_ENV_RULES": str(rules_dir(work, [s.device_id for s in stations])),
@@ -456,11 +470,11 @@ def measure(settings: Settings, args: argparse.Namespace, work: Path) -> tuple[R
         cleanup.callback(forget_worker, settings, worker_id)
         cleanup.callback(webhook.close)
         worker = start_service("worker", [IOC_BIN, "ingest", "--source", "mqtt",
-                                          "--worker-id", worker_id], env, log)  # fmt: skip
+                                          "--worker-id", worker_id], db, env, log)  # fmt: skip
         cleanup.callback(worker.stop)
-        alerts = start_service("alert service", [IOC_BIN, "alerts", "run"], env, log)
+        alerts = start_service("alert service", [IOC_BIN, "alerts", "run"], db, env, log)
         cleanup.callback(alerts.stop)
-        commits = CommitListener(settings.dsn())
+        commits = CommitListener(db.dsn())
         cleanup.callback(commits.close)
         worker.wait_ready()
         alerts.wait_ready()
@@ -508,8 +522,8 @@ WHERE a.rule = %s AND a.labels->>'device_id' = ANY(%s)
 """
 
 
-def samples(settings: Settings, run: Run, stations: list[str]) -> list[Sample]:
-    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+def samples(db: BenchDatabase, run: Run, stations: list[str]) -> list[Sample]:
+    with psycopg.connect(db.dsn(), autocommit=True) as conn:
         changes = conn.execute(_CHANGES, (CHANNEL, RULE, stations)).fetchall()
         starts = conn.execute(
             "SELECT device_id, time, ingested_at FROM measurements"
@@ -564,9 +578,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def report(args: argparse.Namespace, run: Run, rows: list[Sample]) -> None:
+def report(args: argparse.Namespace, label: str, run: Run, rows: list[Sample]) -> None:
     w = run.window
-    table = Table(title=f"alert latency at background load: {len(rows)} alert changes "
+    table = Table(title=f"{label}: alert latency at background load: {len(rows)} alert changes "
                   f"({args.duration:.0f} s, one every {args.interval} s), ms")  # fmt: skip
     for column in ("span", "n", "p50", "p99", "max"):
         table.add_column(column, justify="left" if column == "span" else "right")
@@ -578,7 +592,6 @@ def report(args: argparse.Namespace, run: Run, rows: list[Sample]) -> None:
         else:
             table.add_row(label, "0", "–", "–", "–")
     console.print(table)
-    console.print(TIMESTAMPS, highlight=False)
     written = w.delta("ioc_ingest_messages_written_total")
     batches = w.delta("ioc_ingest_batch_messages_count")
     commit_s = w.delta("ioc_ingest_commit_seconds_sum")
@@ -605,38 +618,72 @@ def report(args: argparse.Namespace, run: Run, rows: list[Sample]) -> None:
                   f"bad webhook signatures: {run.webhook.bad_signatures}")  # fmt: skip
 
 
-def plot(out: Path, rows: list[Sample], rate: float) -> Path:
+Result = tuple[str, Run, list[Sample]]  # engine label, the run, its joined samples
+
+
+def side_by_side(args: argparse.Namespace, labels: list[str], results: list[Result]) -> Table:
+    """Every engine's samples pooled over its rounds, and the TimescaleDB / plain ratio of
+    each percentile."""
+    pooled = {label: [s for lab, _, rows in results if lab == label for s in rows]
+              for label in labels}  # fmt: skip
+    rounds = len(results) // len(labels)
+    table = Table(title=f"alert latency, both engines: {rounds} round(s) of {args.duration:.0f} s"
+                  f" each at {args.rate:,.0f} msg/s background, ms (p50 / p99)")  # fmt: skip
+    table.add_column("span")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column(f"{labels[-1]} / {labels[0]} p50, p99", justify="right")
+    for name, (start, end) in SPANS.items():
+        values = {label: span_ms(pooled[label], start, end) for label in labels}
+        if not all(values.values()):
+            continue
+        cells = [f"{percentile(v, 50):.0f} / {percentile(v, 99):.0f}" for v in values.values()]
+        first, last = values[labels[0]], values[labels[-1]]
+        ratio = (f"{percentile(last, 50) / percentile(first, 50):.2f}, "
+                 f"{percentile(last, 99) / percentile(first, 99):.2f}")  # fmt: skip
+        table.add_row(name, *cells, ratio)
+    return table
+
+
+def plot(out: Path, labels: list[str], results: list[Result], rate: float) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for label, (start, end), colour in (
-        ("publish → alert recorded", ("published", "recorded"), "#1f77b4"),
-        ("publish → commit visible", ("published", "committed"), "#2ca02c"),
-        ("publish → webhook delivered", ("published", "delivered"), "#ff7f0e"),
-    ):
-        values = sorted(span_ms(rows, start, end))
-        if values:
-            ys = [(i + 1) / len(values) for i in range(len(values))]
-            ax.step(values, ys, where="post", label=f"{label} (n={len(values)})", color=colour)
-    ax.axvline(500, ls="--", color="#d62728", label="target: p99 ≤ 500 ms to record")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    colours = {labels[0]: "#1f77b4", labels[-1]: "#ff7f0e"}
+    for label in labels:
+        rows = [s for lab, _, r in results if lab == label for s in r]
+        for span, (start, end), style in (
+            ("publish → alert recorded", ("published", "recorded"), "-"),
+            ("publish → webhook delivered", ("published", "delivered"), "--"),
+        ):
+            values = sorted(span_ms(rows, start, end))
+            if values:
+                ys = [(i + 1) / len(values) for i in range(len(values))]
+                ax.step(values, ys, where="post", ls=style, color=colours[label],
+                        label=f"{label}: {span} (n={len(values)})")  # fmt: skip
+    ax.axvline(500, ls=":", color="#d62728", label="target: p99 ≤ 500 ms to record")
     ax.axhline(0.99, ls=":", color="#777777")
     ax.set_xlabel("milliseconds after the reading was published")
     ax.set_ylabel("fraction of alert changes")
-    ax.set_title(f"Alert latency (CDF) under {rate:,.0f} msg/s background telemetry")
+    ax.set_title(f"Alert latency (CDF) under {rate:,.0f} msg/s background telemetry,"
+                 " TimescaleDB vs plain PostgreSQL", fontsize=10)  # fmt: skip
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = out / "alerts.png"
+    path = out / "alerts-engines.png"
     fig.savefig(path, dpi=120)
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=120, help="seconds of alert readings")
+    parser.add_argument(
+        "--duration", type=float, default=60, help="seconds of alert readings per run"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="runs per engine, interleaved")
     parser.add_argument("--rate", type=float, default=5000, help="background msg/s")
     parser.add_argument(
         "--interval", type=float, default=0.5, help="seconds between alert readings"
@@ -648,14 +695,24 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--stations", type=int, default=4, help="water-level stations taking turns")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--fresh", action="store_true", help="re-create the bench databases")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
-        run, stations = measure(settings, args, Path(tmp))
-    rows = samples(settings, run, stations)
-    report(args, run, rows)
-    console.print(f"plot: {plot(args.out, rows, args.rate)}")
+    databases = bench_databases(settings, fresh=args.fresh)
+    labels = [db.label for db in databases]
+    results: list[Result] = []
+    for n in range(1, args.rounds + 1):
+        for db in databases if n % 2 else databases[::-1]:
+            console.print(f"[bold]round {n}/{args.rounds}: {db.label}[/]")
+            with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
+                run, stations = measure(settings, db, args, Path(tmp))
+            rows = samples(db, run, stations)
+            report(args, db.label, run, rows)
+            results.append((db.label, run, rows))
+    console.print(side_by_side(args, labels, results))
+    console.print(TIMESTAMPS, highlight=False)
+    console.print(f"plot: {plot(args.out, labels, results, args.rate)}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
-"""Ingest throughput benchmark: prints its figures and writes a plot.
+"""Ingest throughput benchmark, TimescaleDB and plain PostgreSQL side by side: prints
+its figures and writes a plot.
 
-Measured in one run, on the real local services (`make up` or the test stack):
+Measured in one run, on the real local services (`make up` or the test stack), each
+worker figure on both engines (one database per engine in the stack's cluster,
+bench/engines.py), with and without the detectors, interleaved round by round:
 1. the raw paho QoS 1 receive ceiling of this machine (a subscriber that does nothing
    but receive and acknowledge),
 2. the sustained MQTT -> committed rows rate of one `ioc ingest` worker and of two
    workers in one share group,
 3. peak RSS per worker,
 4. the Kafka-side pipeline cost per message (decode + validate + COPY + commit) measured
-   apart from the broker, and, for reference, the consumer rate through Tansu.
+   apart from the broker.
 
 Every MQTT figure drains a queue pre-filled while the subscriber was offline, so the
 publisher's own cost is not in the measurement; the rate is the slope between 10% and
 90% of the rows committed, so process start-up is not in it either.
 
-Usage: .venv/bin/python bench/ingest.py [--messages 60000] [--out bench/out]
+Usage: .venv/bin/python bench/ingest.py [--messages 60000] [--rounds 3]
+       [--stages both|detect|ingest] [--workers 1,2] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import itertools
 import json
-import os
+import math
 import shutil
 import statistics
 import subprocess
@@ -37,6 +41,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,17 +56,18 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.common import free_port, telemetry_routes
+from bench.engines import BenchDatabase, bench_databases, register_everywhere
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import Settings, get_settings
 from ingest.message import RawMessage
-from ingest.provisioning import DeviceCredentials, register_device
+from ingest.provisioning import DeviceCredentials
 from ingest.transports.mqtt import forget_session
 from store.devices import DeviceSpec
 
 console = Console()
 IOC_BIN = str(Path(sys.executable).parent / "ioc")
 METRICS_PER_MESSAGE = 3
-DETECT = True
+STAGES = {"detect": "with the detectors (as shipped)", "ingest": "ingest stage alone"}
 
 
 @dataclass
@@ -134,11 +140,14 @@ class CpuMeter:
 
 
 # -- traffic ---------------------------------------------------------------------------
-def register_devices(settings: Settings, n: int) -> list[DeviceCredentials]:
+def register_devices(
+    settings: Settings, databases: list[BenchDatabase], n: int
+) -> list[DeviceCredentials]:
     tag = uuid.uuid4().hex[:6]
     return [
-        register_device(
+        register_everywhere(
             settings,
+            databases,
             DeviceSpec(
                 id=f"bench-{tag}-{i:02d}",
                 type="air_quality",
@@ -262,13 +271,12 @@ def raw_ceiling(settings: Settings, devices: list[DeviceCredentials], total: int
 
 # -- 2. workers ------------------------------------------------------------------------
 def start_worker(
-    routes: Path, worker_id: str, log: Path, metrics_port: int = 0
+    db: BenchDatabase, detect: bool, routes: Path, worker_id: str, log: Path, metrics_port: int = 0
 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, IOC_ROUTES_FILE=str(routes))
+    env = dict(db.env, IOC_ROUTES_FILE=str(routes))
     argv = [IOC_BIN, "ingest", "--source", "mqtt", "--worker-id", worker_id]
     argv += ["--metrics-port", str(metrics_port)]
-    # DETECT is set from --no-detect: the ingest stage alone, or with the detectors.
-    argv += [] if DETECT else ["--no-detect"]
+    argv += [] if detect else ["--no-detect"]
     return subprocess.Popen(argv, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -311,15 +319,18 @@ def rows_for(conn: psycopg.Connection, prefix: str) -> int:
     ).fetchone()[0]
 
 
-def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Rate:
+def worker_rate(
+    settings: Settings, db: BenchDatabase, detect: bool, n_workers: int, total: int, out: Path
+) -> Rate:
+    """The rate of `n_workers` workers writing to `db` (the broker is the stack's one)."""
     group = f"bench-w{n_workers}-{uuid.uuid4().hex[:6]}"
     routes = telemetry_routes(out / f"routes-{group}.yaml", group)
-    devices = register_devices(settings, 20)
+    devices = register_devices(settings, [db], 20)
     prefix = devices[0].device_id.rsplit("-", 1)[0]
     ids = [f"{group}-{i}" for i in range(n_workers)]
     log = out / f"{group}.log"
     # Start and stop the workers once so their sessions exist and the broker queues for them.
-    procs = [start_worker(routes, wid, log) for wid in ids]
+    procs = [start_worker(db, detect, routes, wid, log) for wid in ids]
     time.sleep(4)
     stop(procs)
     with Progress(console=console, transient=True) as progress:
@@ -331,7 +342,10 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
     ports = [free_port() for _ in ids]
     with Progress(console=console) as bar:
         task = bar.add_task(f"{n_workers} worker(s) draining", total=expected)
-        procs = [start_worker(routes, wid, log, port) for wid, port in zip(ids, ports, strict=True)]
+        procs = [
+            start_worker(db, detect, routes, wid, log, port)
+            for wid, port in zip(ids, ports, strict=True)
+        ]
         ps = [psutil.Process(p.pid) for p in procs]
         meter = CpuMeter(settings, ps)
         marked_at: int | None = None  # messages committed when the CPU meter was marked
@@ -355,7 +369,7 @@ def worker_rate(settings: Settings, n_workers: int, total: int, out: Path) -> Ra
             time.sleep(0.1)
         stop(procs)
     forget_sessions(settings, [f"ioc-ingest-{wid}" for wid in ids])
-    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+    with psycopg.connect(db.dsn(), autocommit=True) as conn:
         rows = rows_for(conn, prefix)
     if rows != expected * METRICS_PER_MESSAGE:
         console.print(f"[red]row check failed: {rows} rows, {expected * METRICS_PER_MESSAGE} sent")
@@ -376,7 +390,7 @@ def crossing(samples: list[tuple[float, int]], target: float) -> float:
 
 
 # -- 4. Kafka-side pipeline cost apart from the broker ---------------------------------
-def kafka_pipeline_cost(settings: Settings, n: int) -> dict[str, float]:
+def kafka_pipeline_cost(db: BenchDatabase, n: int) -> dict[str, float]:
     """decode + validate + COPY + commit per message, on messages shaped like the Kafka
     source hands them over; the broker is not involved."""
     from ingest.committer import build_batch
@@ -388,12 +402,15 @@ def kafka_pipeline_cost(settings: Settings, n: int) -> dict[str, float]:
                                             KafkaRoute(topic="e", format="suricata")]})  # fmt: skip
     router = kafka_router(config)
     now = datetime.now(UTC) - timedelta(minutes=1)
+    # Kafka positions are event identities: fresh ones each call, or a re-run would
+    # measure the re-delivery path.
+    base = int(time.time() * 1000) * 100
     messages = {
         "syslog": [
             RawMessage("kafka", "s", (
                 f"<38>1 {(now - timedelta(milliseconds=i)).isoformat()} web-{i % 9} sshd {i} - - "
                 f"Failed password for root from 203.0.113.{i % 200} port {20000 + i} ssh2"
-            ).encode(), partition=0, offset=10_000_000 + i)
+            ).encode(), partition=0, offset=base + i)
             for i in range(n)
         ],
         "suricata": [
@@ -403,12 +420,12 @@ def kafka_pipeline_cost(settings: Settings, n: int) -> dict[str, float]:
                 "dest_ip": "10.0.0.5", "dest_port": 22, "proto": "TCP",
                 "alert": {"action": "allowed", "gid": 1, "signature_id": 2018358, "rev": 10,
                           "signature": "ET SCAN Potential SSH Scan", "category": "Scan",
-                          "severity": 2}}).encode(), partition=0, offset=20_000_000 + i)
+                          "severity": 2}}).encode(), partition=0, offset=base + n + i)
             for i in range(n)
         ],
     }  # fmt: skip
     costs = {}
-    with psycopg.connect(settings.dsn()) as conn:
+    with psycopg.connect(db.dsn()) as conn:
         writer = BatchWriter(conn)
         for name, batch in messages.items():
             t0 = time.perf_counter()
@@ -426,59 +443,93 @@ def kafka_pipeline_cost(settings: Settings, n: int) -> dict[str, float]:
 @dataclass
 class Round:
     ceiling: float
-    one: Rate
-    two: Rate
-
-    @property
-    def share(self) -> float:
-        return self.one.messages_per_s / self.ceiling
-
-    @property
-    def scale(self) -> float:
-        return self.two.messages_per_s / self.one.messages_per_s
-
-    @property
-    def scale_room(self) -> float:
-        """The most a second worker can add on this machine: one worker (with the
-        database and broker work it causes) kept the machine this busy, so at the same
-        CPU per message the whole machine carries 1 / busy times its rate."""
-        return 1 / self.one.machine_busy if self.one.machine_busy else float("nan")
+    # (stage, engine label, workers) -> rate
+    rates: dict[tuple[str, str, int], Rate]
 
 
 def spread(values: list[float], fmt: str) -> str:
     """Median, and the range over rounds: single runs here swing by a third."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return "–"
     low, mid, high = min(values), statistics.median(values), max(values)
     return f"{mid:{fmt}} ({low:{fmt}} – {high:{fmt}})"
 
 
-def plot(out: Path, rounds: list[Round]) -> Path:
+def engine_table(
+    stage: str, rounds: list[Round], labels: list[str], workers: list[int], title: str
+) -> Table:
+    """One row per figure, one column per engine, and the TimescaleDB / plain ratio
+    taken round by round (the two ran minutes apart in the same round)."""
+    table = Table(title=title)
+    table.add_column("figure")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column(f"{labels[-1]} / {labels[0]}", justify="right")
+
+    def row(name: str, value: Callable[[Round, str], float], fmt: str) -> None:
+        def safe(r: Round, label: str) -> float:
+            # A drain too short to reach its 90% mark has no CPU figures.
+            try:
+                return value(r, label)
+            except (ZeroDivisionError, KeyError):
+                return math.nan
+
+        cells = [spread([safe(r, label) for r in rounds], fmt) for label in labels]
+        ratio = [safe(r, labels[-1]) / safe(r, labels[0]) for r in rounds if safe(r, labels[0])]
+        table.add_row(name, *cells, spread(ratio, ".2f"))
+
+    for n in workers:
+        row(f"{n} worker(s), msg/s", lambda r, e, n=n: r.rates[stage, e, n].messages_per_s, ",.0f")
+        if n == 1:
+            row("  share of raw ceiling", lambda r, e: r.rates[stage, e, 1].messages_per_s
+                / r.ceiling, ".2f")  # fmt: skip
+            row("  room: 1 / machine busy", lambda r, e: 1 / r.rates[stage, e, 1].machine_busy,
+                ".2f")  # fmt: skip
+        else:
+            row(f"  {n} workers / 1 worker", lambda r, e, n=n: r.rates[stage, e, n].messages_per_s
+                / r.rates[stage, e, 1].messages_per_s, ".2f")  # fmt: skip
+        row("  peak RSS per worker, MB", lambda r, e, n=n: max(r.rates[stage, e, n].peak_rss_mb),
+            ".0f")  # fmt: skip
+        for group, shown in CPU_GROUPS.items():
+            row(f"  CPU µs/msg, {shown}", lambda r, e, n=n, g=group: r.rates[stage, e, n].cpu_us[g],
+                ".1f")  # fmt: skip
+        row("  machine busy (share of all cores)",
+            lambda r, e, n=n: r.rates[stage, e, n].machine_busy, ".2f")  # fmt: skip
+    return table
+
+
+def plot(out: Path, rounds: list[Round], stages: list[str], labels: list[str],
+         workers: list[int]) -> Path:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = {
-        "raw paho QoS1\nreceive": [r.ceiling for r in rounds],
-        "1 worker\n(to committed rows)": [r.one.messages_per_s for r in rounds],
-        "2 workers\n(share group)": [r.two.messages_per_s for r in rounds],
-    }
-    medians = [statistics.median(v) for v in series.values()]
-    errors = [
-        [m - min(v) for m, v in zip(medians, series.values(), strict=True)],
-        [max(v) - m for m, v in zip(medians, series.values(), strict=True)],
-    ]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    bars = ax.bar(list(series), medians, yerr=errors, capsize=6,
-                  color=["#999999", "#1f77b4", "#2ca02c"])  # fmt: skip
-    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in medians], label_type="center")
-    ax.axhline(0.75 * medians[0], ls="--", color="#d62728", label="75% of raw ceiling (median)")
-    ax.hlines(1.6 * medians[1], 1.6, 2.4, ls=":", color="#9467bd", label="1.6 × 1 worker (median)")
-    ax.set_ylabel("messages / second (median, range over rounds)")
-    stage = "with the detectors" if DETECT else "ingest stage alone (--no-detect)"
-    ax.set_title(f"MQTT ingest, 3 metrics per message, {len(rounds)} rounds, {stage}", fontsize=10)
-    ax.legend(loc="lower right")
+    colours = {labels[0]: "#1f77b4", labels[-1]: "#ff7f0e"}
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 4.2), squeeze=False)
+    ceiling = statistics.median(r.ceiling for r in rounds)
+    width = 0.8 / len(labels)
+    for ax, stage in zip(axes[0], stages, strict=True):
+        for k, label in enumerate(labels):
+            values = [[r.rates[stage, label, n].messages_per_s for r in rounds] for n in workers]
+            medians = [statistics.median(v) for v in values]
+            errors = [[m - min(v) for m, v in zip(medians, values, strict=True)],
+                      [max(v) - m for m, v in zip(medians, values, strict=True)]]  # fmt: skip
+            xs = [i + (k - (len(labels) - 1) / 2) * width for i in range(len(workers))]
+            bars = ax.bar(xs, medians, width, yerr=errors, capsize=5, label=label,
+                          color=colours[label])  # fmt: skip
+            ax.bar_label(bars, labels=[f"{v:,.0f}" for v in medians], label_type="center",
+                         fontsize=8)  # fmt: skip
+        ax.axhline(ceiling, ls="--", color="#777777", label="raw paho QoS1 receive (median)")
+        ax.set_xticks(range(len(workers)), [f"{n} worker(s)" for n in workers])
+        ax.set_title(STAGES[stage], fontsize=10)
+        ax.set_ylabel("messages / second (3 readings each)")
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"MQTT ingest to committed rows, TimescaleDB vs plain PostgreSQL\n"
+                 f"median and range of {len(rounds)} interleaved rounds", fontsize=10)  # fmt: skip
     fig.tight_layout()
-    path = out / ("ingest-detect.png" if DETECT else "ingest.png")
+    path = out / "ingest-engines.png"
     fig.savefig(path, dpi=120)
     return path
 
@@ -488,68 +539,54 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
-    parser.add_argument(
-        "--no-detect", action="store_true",
-        help="workers without the detectors (the ingest stage alone)",
-    )  # fmt: skip
+    parser.add_argument("--stages", choices=("both", "detect", "ingest"), default="both",
+                        help="with the detectors, the ingest stage alone, or both")  # fmt: skip
+    parser.add_argument("--no-detect", action="store_true", help="same as --stages ingest")
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure")
+    parser.add_argument("--fresh", action="store_true", help="re-create the bench databases")
     args = parser.parse_args()
-    global DETECT
-    DETECT = not args.no_detect
+    stages = ["ingest"] if args.no_detect else (
+        ["detect", "ingest"] if args.stages == "both" else [args.stages])  # fmt: skip
+    workers = sorted({int(n) for n in args.workers.split(",")} | {1})
     args.out.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
+    databases = bench_databases(settings, fresh=args.fresh)
+    labels = [db.label for db in databases]
 
     rounds = []
     for n in range(1, args.rounds + 1):
-        # Interleaved, so the ratios compare runs made side by side under the same load.
-        console.print(f"[bold]round {n}/{args.rounds}[/]: raw ceiling, 1 worker, 2 workers")
-        ceiling = raw_ceiling(settings, register_devices(settings, 20), args.messages)
-        one = worker_rate(settings, 1, args.messages, args.out)
-        two = worker_rate(settings, 2, args.messages, args.out)
-        rounds.append(Round(ceiling, one, two))
+        # Interleaved, and the engine order flips every round, so neither engine always
+        # runs second on a database (and a machine) the first one just warmed or loaded.
+        order = databases if n % 2 else databases[::-1]
+        names = ", ".join(db.label for db in order)
+        console.print(f"[bold]round {n}/{args.rounds}[/]: raw ceiling, then {names}")
+        ceiling = raw_ceiling(settings, register_devices(settings, [], 20), args.messages)
+        rates = {}
+        for stage in stages:
+            for db in order:
+                for w in workers:
+                    rate = worker_rate(settings, db, stage == "detect", w, args.messages, args.out)
+                    console.print(f"  {stage:6} {db.label:11} {w} worker(s): "
+                                  f"{rate.messages_per_s:,.0f} msg/s")  # fmt: skip
+                    rates[stage, db.label, w] = rate
+        rounds.append(Round(ceiling, rates))
     console.print("[bold]Kafka-side pipeline cost, apart from the broker[/]")
-    kafka = kafka_pipeline_cost(settings, 20_000)
+    kafka = {db.label: kafka_pipeline_cost(db, 20_000) for db in databases}
 
-    table = Table(
-        title=f"ingest benchmark ({'with the detectors' if DETECT else 'ingest stage alone'}):"
-        f" {args.messages:,} messages per MQTT run, {args.rounds} rounds; median (min – max)"
-    )
+    console.print(f"raw paho QoS1 receive ceiling: {spread([r.ceiling for r in rounds], ',.0f')}"
+                  " msg/s")  # fmt: skip
+    for stage in stages:
+        title = (f"ingest benchmark, {STAGES[stage]}: {args.messages:,} messages per MQTT run,"
+                 f" {args.rounds} interleaved rounds; median (min – max)")  # fmt: skip
+        console.print(engine_table(stage, rounds, labels, workers, title))
+    table = Table(title="Kafka-side pipeline cost (one pass each)")
     table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("raw paho QoS1 receive ceiling", spread([r.ceiling for r in rounds], ",.0f"))
-    table.add_row(
-        "1 worker, MQTT -> committed rows, msg/s",
-        spread([r.one.messages_per_s for r in rounds], ",.0f"),
-    )
-    table.add_row(
-        "  share of raw ceiling (target ≥ 0.75)", spread([r.share for r in rounds], ".2f")
-    )
-    table.add_row(
-        "2 workers, share group, msg/s", spread([r.two.messages_per_s for r in rounds], ",.0f")
-    )
-    table.add_row("  2 workers / 1 worker (target ≥ 1.6)", spread([r.scale for r in rounds], ".2f"))
-    table.add_row(
-        "  room the machine leaves: 1 / machine busy with 1 worker",
-        spread([r.scale_room for r in rounds], ".2f"),
-    )
-    peaks = [mb for r in rounds for mb in r.one.peak_rss_mb + r.two.peak_rss_mb]
-    table.add_row("peak RSS per worker, MB (target ≤ 250)", f"max {max(peaks):.0f}")
-    for label, rates in (
-        ("1 worker", [r.one for r in rounds]),
-        ("2 workers", [r.two for r in rounds]),
-    ):
-        for group, shown in CPU_GROUPS.items():
-            table.add_row(
-                f"{label}: CPU µs per message, {shown}",
-                spread([rate.cpu_us[group] for rate in rates], ".1f"),
-            )
-        table.add_row(
-            f"{label}: machine busy (share of all {psutil.cpu_count()} cores)",
-            spread([rate.machine_busy for rate in rates], ".2f"),
-        )
-    for name, value in kafka.items():
-        table.add_row(f"Kafka pipeline: {name}", f"{value:.1f}")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for name in kafka[labels[0]]:
+        table.add_row(name, *[f"{kafka[label][name]:.1f}" for label in labels])
     console.print(table)
-    console.print(f"plot: {plot(args.out, rounds)}")
+    console.print(f"plot: {plot(args.out, rounds, stages, labels, workers)}")
 
 
 if __name__ == "__main__":
