@@ -189,9 +189,12 @@ def install(app: FastAPI) -> None:
             found = ApiProblem(404, "route_not_found", headers=headers)
         elif error.status_code == 405:
             found = ApiProblem(405, "method_not_allowed", headers=headers, method=request.method)
+        elif error.status_code == 400:
+            # FastAPI's answer to a body it cannot read (not UTF-8, cut short).
+            found = ApiProblem(400, "body_unreadable", headers=headers)
         else:
             found = ApiProblem(
-                error.status_code, "http_error", headers=headers, status=error.status_code
+                error.status_code, "http_error", headers=headers, http_status=error.status_code
             )
         return render_for(request, found)
 

@@ -12,13 +12,15 @@ kept with its text cleaned, a person's request is told what is wrong.)
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def storable_text(value: str) -> str:
@@ -28,6 +30,15 @@ def storable_text(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
         raise ValueError("text must be valid Unicode (no lone surrogates)") from error
+    return value
+
+
+def rfc3339_only(value: Any) -> Any:
+    """pydantic also reads a number as Unix time; an instant here is written out."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+    ):
+        raise ValueError("an RFC 3339 date-time is expected, e.g. 2026-11-24T08:00:00+07:00")
     return value
 
 
@@ -44,4 +55,4 @@ def bounded_instant(value: datetime) -> datetime:
 
 
 Text = Annotated[str, AfterValidator(storable_text)]
-Instant = Annotated[datetime, AfterValidator(bounded_instant)]
+Instant = Annotated[datetime, BeforeValidator(rfc3339_only), AfterValidator(bounded_instant)]

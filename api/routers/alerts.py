@@ -29,7 +29,7 @@ SeverityName = Literal["info", "low", "medium", "high", "critical"]
 DETAIL_HISTORY = 100
 
 READ = responses(401, 404, 422, 429)
-ACT = responses(401, 403, 404, 409, 413, 422, 429)
+ACT = responses(400, 401, 403, 404, 409, 413, 422, 429)
 
 
 def _missing(alert_id: uuid.UUID) -> Exception:

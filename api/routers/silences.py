@@ -98,7 +98,7 @@ def silences(
     "",
     response_model=SilenceOut,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(401, 403, 409, 413, 422, 429),
+    responses=responses(400, 401, 403, 409, 413, 422, 429),
 )
 def create(spec: SilenceSpec, conn: Conn, user: CurrentUser) -> SilenceOut:
     if not _may_manage(user, spec.matchers):
