@@ -462,7 +462,7 @@ def test_two_dispatchers_at_once_deliver_each_of_50_once(
 def test_dispatcher_service_sends_and_survives_a_broken_channel(
     settings: Settings, outbox: Outbox, receivers, monkeypatch, tmp_path
 ) -> None:
-    monkeypatch.delenv("IOC_TEST_UNSET_SECRET", raising=False)
+    monkeypatch.delenv("TEST_UNSET_SECRET", raising=False)
     receiver = receivers()
     good, broken = f"hook-{tag()}", f"broken-{tag()}"
     config = channels_config(
@@ -470,7 +470,7 @@ def test_dispatcher_service_sends_and_survives_a_broken_channel(
         {
             "name": broken,
             "type": "webhook",
-            "settings": {"url": receiver.url, "secret_env": "IOC_TEST_UNSET_SECRET"},
+            "settings": {"url": receiver.url, "secret": {"env": "TEST_UNSET_SECRET"}},
         },
         backoff_seconds=300,
     )
@@ -496,7 +496,8 @@ def test_dispatcher_service_sends_and_survives_a_broken_channel(
     assert sorted(receiver.accepted) == sorted(sent_ids)
     row = outbox.rows(broken_ids)[broken_ids[0]]
     assert row["status"] == "pending"
-    assert "cannot start" in row["last_error"] and "IOC_TEST_UNSET_SECRET" in row["last_error"]
+    assert "cannot start" in row["last_error"]
+    assert "TEST_UNSET_SECRET is not set" in row["last_error"]
 
 
 # --- e-mail through a real SMTP server --------------------------------------------------

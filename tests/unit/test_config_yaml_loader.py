@@ -66,7 +66,7 @@ channels:
     type: webhook
     settings:
       url: http://127.0.0.1:9/alerts
-      secret_env: IOC_TEST_H1_SECRET
+      secret: {env: H1_TEST_SECRET}
       timeout_seconds: soon
   - name: mail
     type: email

@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from config.secret_ref import SecretMissing
 from config.settings import Settings
 from processors.alerts.notify.base import Notification
 from processors.alerts.notify.webhook import sign, verify_signature
@@ -15,7 +16,6 @@ from processors.alerts.notify.webhook.notifier import (
     WebhookConfig,
     classify,
     render_body,
-    resolve_secret,
 )
 
 SECRET = "s3cret-khoá"
@@ -89,11 +89,13 @@ def test_classify_status(status: int, expected: bool | None) -> None:
 
 def test_secret_sources(tmp_path: Path) -> None:
     app = Settings(run_dir=tmp_path)  # no secrets file there
-    explicit = WebhookConfig(url="http://127.0.0.1:9/", secret="a", secret_env="HOOK")
-    assert resolve_secret(explicit, app, environ={"HOOK": "b"}) == "a"
-    from_env = WebhookConfig(url="http://127.0.0.1:9/", secret_env="HOOK")
-    assert resolve_secret(from_env, app, environ={"HOOK": "b"}) == "b"
-    with pytest.raises(ValueError, match="environment variable HOOK"):
-        resolve_secret(from_env, app, environ={"HOOK": ""})
-    with pytest.raises(ValueError, match="`secret`"):
-        resolve_secret(WebhookConfig(url="http://127.0.0.1:9/"), app, environ={})
+    inline = WebhookConfig(url="http://127.0.0.1:9/", secret="a")
+    assert inline.secret.resolve(app) == "a"
+    from_env = WebhookConfig(url="http://127.0.0.1:9/", secret={"env": "HOOK"})
+    assert from_env.secret.resolve(app, environ={"HOOK": "b"}) == "b"
+    with pytest.raises(SecretMissing, match="environment variable HOOK is not set"):
+        from_env.secret.resolve(app, environ={"HOOK": ""})
+    default = WebhookConfig(url="http://127.0.0.1:9/")
+    with pytest.raises(SecretMissing, match="service secret webhook_secret"):
+        default.secret.resolve(app, environ={})
+    assert default.secret.resolve(Settings(run_dir=tmp_path, webhook_secret="c")) == "c"

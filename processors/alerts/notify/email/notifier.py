@@ -8,16 +8,15 @@ connection cannot be a stale one. SMTP's own codes say whether to retry: 4xx is
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
+from config.secret_ref import SecretMissing, SecretRef
 from processors.alerts.notify.base import DeliveryError, Notification, NotifierConfig
 from processors.alerts.notify.email.render import render
 
@@ -41,8 +40,7 @@ class EmailConfig(NotifierConfig):
     to: tuple[str, ...] = Field(min_length=1)
     starttls: bool = False
     username: str | None = None
-    password: SecretStr | None = None
-    password_env: str | None = None
+    password: SecretRef | None = None  # needed when username is set
     subject_prefix: str = "[IOC]"
     timeout_seconds: float = Field(default=30.0, gt=0)
 
@@ -57,14 +55,12 @@ class EmailConfig(NotifierConfig):
         return tuple(_address(v) for v in value)
 
 
-def resolve_password(config: EmailConfig, environ: Mapping[str, str] = os.environ) -> str | None:
+def resolve_password(config: EmailConfig, app: Settings) -> str | None:
     if config.username is None:
         return None
-    if config.password is not None:
-        return config.password.get_secret_value()
-    if config.password_env and environ.get(config.password_env):
-        return environ[config.password_env]
-    raise ValueError(f"SMTP password for {config.username!r} missing: set password_env")
+    if config.password is None:
+        raise SecretMissing(f"SMTP password for {config.username!r} missing: set password")
+    return config.password.resolve(app)
 
 
 def _smtp_retryable(error: smtplib.SMTPException) -> bool:
@@ -83,7 +79,7 @@ class EmailNotifier:
     def __init__(self, name: str, config: EmailConfig, app: Settings) -> None:
         self.name = name
         self._config = config
-        self._password = resolve_password(config)
+        self._password = resolve_password(config, app)
 
     def send(self, notification: Notification) -> None:
         config = self._config

@@ -8,11 +8,9 @@ PUBACK arrived with a success code.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 import orjson
@@ -21,8 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
+from config.secret_ref import SecretMissing, SecretRef
 from config.secrets import MQTT_INGEST_USER
 from events.alerts import Domain
 from processors.alerts.notify.base import DeliveryError, Notification, NotifierConfig, Payload
@@ -39,8 +38,8 @@ class MqttConfig(NotifierConfig):
     host: str | None = None  # default: the process settings' mqtt_host
     port: int | None = Field(default=None, gt=0, lt=65536)
     username: str = MQTT_INGEST_USER
-    password: SecretStr | None = None
-    password_env: str | None = None
+    # Default: the ioc-ingest account's service secret, for that account only.
+    password: SecretRef | None = None
     topic_prefix: str = "ioc/v1/alerts"
     timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -52,18 +51,12 @@ class MqttConfig(NotifierConfig):
         return value
 
 
-def resolve_password(
-    config: MqttConfig, app: Settings, environ: Mapping[str, str] = os.environ
-) -> str:
+def resolve_password(config: MqttConfig, app: Settings) -> str:
     if config.password is not None:
-        return config.password.get_secret_value()
-    if config.password_env and environ.get(config.password_env):
-        return environ[config.password_env]
+        return config.password.resolve(app)
     if config.username == MQTT_INGEST_USER:
-        from config.secrets import load_secrets
-
-        return load_secrets(app, create=False).mqtt_ingest_password
-    raise ValueError(f"MQTT password for {config.username!r} missing: set password_env")
+        return SecretRef(setting="mqtt_ingest_password").resolve(app)
+    raise SecretMissing(f"MQTT password for {config.username!r} missing: set password")
 
 
 def topic_for(prefix: str, alert: Payload) -> str:

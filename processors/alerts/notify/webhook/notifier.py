@@ -7,15 +7,14 @@ any other answer cannot (the receiver rejected the request itself).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 import orjson
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field
 
+from config.secret_ref import SecretRef
 from processors.alerts.notify.base import DeliveryError, Notification, NotifierConfig
 from processors.alerts.notify.webhook.signature import (
     IDS_HEADER,
@@ -34,30 +33,10 @@ _ERROR_BODY_CHARS = 200
 
 class WebhookConfig(NotifierConfig):
     url: AnyHttpUrl
-    # An explicit secret is for tests; deployments name an environment variable.
-    secret: SecretStr | None = None
-    secret_env: str | None = None
+    # The HMAC key; by default the service secret webhook_secret (IOC_WEBHOOK_SECRET or
+    # the generated secrets file).
+    secret: SecretRef = SecretRef(setting="webhook_secret")
     timeout_seconds: float = Field(default=10.0, gt=0)
-
-
-def resolve_secret(
-    config: WebhookConfig, app: Settings, environ: Mapping[str, str] = os.environ
-) -> str:
-    if config.secret is not None:
-        return config.secret.get_secret_value()
-    if config.secret_env and environ.get(config.secret_env):
-        return environ[config.secret_env]
-    # Once config/secrets.py generates a webhook_secret, it is the fallback.
-    from config.secrets import load_secrets
-
-    try:
-        generated = getattr(load_secrets(app, create=False), "webhook_secret", None)
-    except FileNotFoundError:
-        generated = None
-    if generated:
-        return str(generated)
-    where = f"environment variable {config.secret_env}" if config.secret_env else "`secret`"
-    raise ValueError(f"webhook secret missing: set {where} (thiếu khoá ký webhook)")
 
 
 def render_body(notification: Notification, sent_at: datetime) -> bytes:
@@ -88,7 +67,7 @@ class WebhookNotifier:
         # Errors name the origin only: many webhook URLs carry a token in their path,
         # and errors end up in logs and in the outbox's last_error.
         self._origin = f"{config.url.scheme}://{config.url.host}:{config.url.port}"
-        self._secret = resolve_secret(config, app)
+        self._secret = config.secret.resolve(app)
         # Redirects are not followed: a signed POST should reach the configured URL only.
         self._client = httpx.Client(timeout=config.timeout_seconds, follow_redirects=False)
 
