@@ -19,7 +19,7 @@ from ingest.formats.syslog.programs.netfilter import FirewallFacts
 Facts = AuthFacts | FirewallFacts
 
 # Programs whose lines belong in system.auth (Filebeat's split of auth.log vs syslog).
-AUTH_PROGRAMS = frozenset(PROGRAMS["auth_programs"])
+AUTH_PROGRAMS = PROGRAMS.auth_programs
 
 
 @dataclass(frozen=True, slots=True)

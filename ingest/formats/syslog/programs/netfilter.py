@@ -12,8 +12,8 @@ from ingest.formats.syslog.programs.facts import Outcome
 
 FIREWALL_DATASET = "system.firewall"
 FIREWALL_VENDOR = "netfilter"  # the kernel subsystem behind iptables, nftables and ufw
-_DENIED_WORDS = frozenset(PROGRAMS["netfilter"]["denied_words"])
-_ALLOWED_WORDS = frozenset(PROGRAMS["netfilter"]["allowed_words"])
+_DENIED_WORDS = PROGRAMS.netfilter.denied_words
+_ALLOWED_WORDS = PROGRAMS.netfilter.allowed_words
 _PREFIX_WORD = re.compile(r"[a-z0-9]+")
 # A netfilter LOG line is well under 1 KB; past this nothing is parsed (raw keeps it).
 _MAX_FIREWALL_CHARS = 2048
