@@ -22,6 +22,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -183,10 +184,19 @@ def predict(routes: FuzzRoutes, sent: Iterable[Sent]) -> list[Expected]:
 
 def _key(event: object) -> tuple[str, str]:
     if isinstance(event, Measurement):
-        return (event.device_id, f"{event.metric}|{event.time.isoformat()}")
+        return (event.device_id, f"{event.metric}|{_instant(event.time)}")
     if isinstance(event, CameraEvent | SecurityEvent):
-        return (event.event_id, event.time.isoformat())
+        return (event.event_id, _instant(event.time))
     raise TypeError(f"unexpected event {type(event).__name__}")
+
+
+def _instant(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
+
+
+def _camera_row(event_id: str, instant: str) -> str:
+    # Frigate's identity is (event id, start time): two events may share an id.
+    return f"{event_id}|{instant}"
 
 
 @dataclass
@@ -213,15 +223,21 @@ def observe(conn: psycopg.Connection, routes: FuzzRoutes, expected: list[Expecte
             (f"fz{routes.tag}-%",),
         ).fetchall()
     )
-    ids = sorted({row_owner(routes, e)[0] for e in expected if e.item.format != "ioc_telemetry"})
-    for table in ("camera_events", "security_events"):
-        rows.update(
-            conn.execute(
-                f"SELECT event_id, count(*) FROM {table} WHERE event_id = ANY(%s)"
-                " GROUP BY event_id",
-                (ids,),
-            ).fetchall()
-        )
+    kafka_ids = [_kafka_id(e.sent) for e in expected if e.sent.offset is not None]
+    rows.update(
+        conn.execute(
+            "SELECT event_id, count(*) FROM security_events WHERE event_id = ANY(%s)"
+            " GROUP BY event_id",
+            (kafka_ids,),
+        ).fetchall()
+    )
+    frigate = [e for e in expected if e.item.format == "frigate"]
+    camera_ids = sorted({k[0] for e in frigate for k in e.keys or ()})
+    for event_id, start in conn.execute(
+        "SELECT event_id, time FROM camera_events WHERE event_id = ANY(%s)", (camera_ids,)
+    ):
+        key = _camera_row(event_id, _instant(start))
+        rows[key] = rows.get(key, 0) + 1
     return Observed(dead, rows)
 
 
@@ -243,7 +259,7 @@ def row_owner(routes: FuzzRoutes, e: Expected) -> tuple[str, int]:
         return routes.device(e.item), n
     if e.sent.offset is not None:
         return _kafka_id(e.sent), n
-    return (next(iter(e.keys))[0] if e.keys else f"<no id: {e.item.seq}>"), n
+    return (_camera_row(*next(iter(e.keys))) if e.keys else f"<no id: {e.item.seq}>"), n
 
 
 # ---- the verdict --------------------------------------------------------------------

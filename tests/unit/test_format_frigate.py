@@ -146,3 +146,15 @@ def test_rejections_name_the_problem(doc: Any, reason: str) -> None:
     with pytest.raises(DecodeError) as caught:
         decode(doc)
     assert reason in str(caught.value)
+
+
+def test_scores_below_float32_range_are_zero() -> None:
+    # The score columns are PostgreSQL real, which refuses 5e-324 (found by fuzzing).
+    event = decode({"type": "new", "after": after(score=5e-324, top_score=1e-39)})
+    assert (event.score, event.top_score) == (0.0, 0.0)
+    assert decode({"type": "new", "after": after(score=1.5e-38)}).score == 1.5e-38
+
+
+def test_unhashable_type_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="field 'type'"):
+        decode({"type": ["new"], "after": after()})
