@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -111,6 +112,18 @@ def sshd_failures(topic: str, n: int, host: str = "web") -> list[tuple[str, byte
             f"<86>1 {(now - timedelta(milliseconds=i)).isoformat()} {host}-{i % 9} sshd {i} - - "
             f"Failed password for root from 203.0.113.{i % 200} port {20000 + i} ssh2".encode(),
         )
+        for i in range(n)
+    ]
+
+
+def telemetry(n: int, offset: int = 0) -> list[bytes]:
+    """n native telemetry payloads (pm25 and pm10: two rows each) a second apart, from
+    `offset` seconds after a base ten hours ago: distinct identities per device."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=10)
+    return [
+        json.dumps(
+            {"ts": (base + timedelta(seconds=offset + i)).isoformat(), "pm25": i % 90, "pm10": 20}
+        ).encode()
         for i in range(n)
     ]
 

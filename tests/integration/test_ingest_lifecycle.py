@@ -1,9 +1,9 @@
 """Worker lifecycle: SIGTERM commits the open batch.
 
-A Kafka rebalance-mid-stream test was taken out (it is in this file's git history): in 1
-of 6 clean runs the Tansu stand-in broker's group coordinator stopped answering
-(RequestTimedOutError) and the stream stalled. It belongs on a real Kafka broker; resuming
-from committed offsets is covered by test_ingest_faults.py."""
+Faults mid-stream (SIGKILL, restarts, a Kafka consumer joining and leaving the group) are
+in tests/integration/chaos/. An earlier rebalance test here stalled in 1 of 6 clean runs
+when the Tansu stand-in broker's group coordinator stopped answering (RequestTimedOutError);
+the chaos one waits for the join instead of racing it."""
 
 from __future__ import annotations
 

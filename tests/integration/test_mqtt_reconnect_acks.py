@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from tests.integration.harness import count, mosquitto_pub, wait_for
-from tests.integration.test_ingest_faults import _telemetry
+from tests.integration.harness import telemetry as _telemetry
 
 pytestmark = pytest.mark.integration
 
