@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 15.0
 CLOSE_TIMEOUT_SECONDS = 10.0
+# The receiving process's fast path (mqtt_client.py); bench/mqtt_receive.py turns it off
+# in the workers it starts to measure what it buys.
+FAST_PATH = True
 
 
 class ReceiverGone(ConnectionError):
@@ -63,6 +66,7 @@ class MqttSource:
             subscriptions=[(f"$share/{share_group}/{f}", 1) for f in filters],
             max_buffered=queue_size,
             log_level=logging.getLogger().getEffectiveLevel(),
+            fast_path=FAST_PATH,
         )
         self._inbox: deque[RawMessage] = deque()
         self._connected = False

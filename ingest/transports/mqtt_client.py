@@ -18,21 +18,32 @@ only how bytes move:
   packet split across reads, takes paho's own path.
 
 Written by hand because no maintained library does this: paho has no buffered reader
-or batch acknowledgement, and the design card names paho. It touches paho internals
-(`_create_socket`, `_packet_read`, `_packet_queue`, `_loop_rc_handle`), which is why
-pyproject.toml pins paho-mqtt below 3; tests/unit/test_mqtt_client.py checks the
-framing against a real socket pair, and the integration tests run it against
-mosquitto.
+or batch acknowledgement, and the design card names paho. What it buys, measured against
+paho's public API in the same run: docs/performance.md, "MQTT receive: fast path or
+paho's public API" (bench/mqtt_receive.py).
+
+It touches nine private parts of paho (`_create_socket`, `_packet_read`,
+`_loop_rc_handle`, `_packet_queue`, `_sock`, `_in_packet`, `_msgtime_mutex`,
+`_last_bytes_received`, and `_on_message_filtered` in mqtt_receiver.py), which is why
+pyproject.toml pins paho-mqtt to the minor version it was tested against and
+tests/unit/test_mqtt_client.py fails on any other, and checks each of them exists. The
+fast path parses MQTT 3.1.1 only: the client refuses MQTT 5 (whose PUBLISH carries
+properties after the packet id). A QoS 1 PUBLISH with packet id 0 or a remaining length
+longer than four bytes is a protocol violation: the connection is closed (MQTT 3.1.1
+section 4.8), paho reconnects and the broker re-sends what was not acknowledged.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+
+log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
 # Return to select() now and then even while the buffer still holds packets, so that
@@ -42,6 +53,10 @@ PUBACK = 0x40
 # PUBLISH with QoS 1, after masking out DUP (0x08) and RETAIN (0x01).
 _PUBLISH_QOS1 = 0x32
 _PUBACK_PACKET = struct.Struct("!BBH")
+
+
+class ProtocolViolation(Exception):
+    """The broker sent a packet MQTT 3.1.1 forbids."""
 
 
 class BufferedSocket:
@@ -70,7 +85,8 @@ class BufferedSocket:
 
     def take_publish(self) -> tuple[bytes, int, bytes] | None:
         """The next packet, if it is a QoS 1 PUBLISH lying whole in the buffer:
-        (topic bytes, packet id, payload). Otherwise None, and nothing is consumed."""
+        (topic bytes, packet id, payload). Otherwise None, and nothing is consumed.
+        Raises ProtocolViolation for a remaining length over four bytes or packet id 0."""
         if self._position >= len(self._buffer) and not self._fill():
             return None
         buffer, start = self._buffer, self._position
@@ -80,7 +96,9 @@ class BufferedSocket:
         # Remaining length: 1 to 4 bytes, 7 bits each, least significant first.
         length, shift, index = 0, 0, start + 1
         while True:
-            if index >= end or index - start > 4:
+            if index - start > 4:
+                raise ProtocolViolation("remaining length longer than four bytes")
+            if index >= end:
                 return None
             byte = buffer[index]
             length |= (byte & 0x7F) << shift
@@ -95,6 +113,8 @@ class BufferedSocket:
         if topic_length == 0 or topic_end + 2 > index + length:
             return None  # malformed: paho's path reports it
         packet_id = (buffer[topic_end] << 8) | buffer[topic_end + 1]
+        if packet_id == 0:
+            raise ProtocolViolation("QoS 1 PUBLISH with packet id 0")
         self._position = index + length
         return (
             buffer[index + 2 : topic_end],
@@ -126,6 +146,13 @@ class BulkReceiveClient(mqtt.Client):
     # taken by the fast path; None leaves every packet to paho (and on_message).
     on_publish_fast: Callable[[str, bytes, int], None] | None = None
 
+    def __init__(self, callback_api_version: CallbackAPIVersion, **options: Any) -> None:
+        # Keyword options only, so the protocol cannot slip in positionally unchecked;
+        # checked after paho's set-up, which its __del__ expects to have run.
+        super().__init__(callback_api_version, **options)
+        if options.get("protocol", MQTTProtocolVersion.MQTTv311) == MQTTProtocolVersion.MQTTv5:
+            raise ValueError("BulkReceiveClient parses MQTT 3.1.1 packets only, not MQTT 5")
+
     def _create_socket(self) -> Any:
         return BufferedSocket(super()._create_socket())
 
@@ -134,8 +161,12 @@ class BulkReceiveClient(mqtt.Client):
             sock = self._sock
             if sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            if self._take_fast(sock):
-                continue
+            try:
+                if self._take_fast(sock):
+                    continue
+            except ProtocolViolation as error:
+                log.error("MQTT protocol violation from the broker (%s); reconnecting", error)
+                return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_PROTOCOL)
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)

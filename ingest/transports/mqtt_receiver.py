@@ -68,6 +68,9 @@ class ReceiverParams:
     subscriptions: list[tuple[str, int]]
     max_buffered: int
     log_level: int = logging.INFO
+    # BulkReceiveClient's fast path (mqtt_client.py); False: paho's public API only
+    # (on_message, ack()). bench/mqtt_receive.py measures one against the other.
+    fast_path: bool = True
 
 
 class _NoTopicCallbacks:
@@ -95,7 +98,8 @@ class Receiver:
         self._connection = 0
         self._connection_lock = threading.Lock()
         self.stale_acks = 0
-        self.client = BulkReceiveClient(
+        kind = BulkReceiveClient if params.fast_path else mqtt.Client
+        self.client = kind(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=params.client_id,
             clean_session=False,
@@ -107,9 +111,10 @@ class Receiver:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_pre_connect = self._on_pre_connect
         self.client.on_message = self._on_message
-        self.client.on_publish_fast = self._on_publish
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
-        self.client._on_message_filtered = _NoTopicCallbacks()  # type: ignore[assignment]
+        if isinstance(self.client, BulkReceiveClient):
+            self.client.on_publish_fast = self._on_publish
+            self.client._on_message_filtered = _NoTopicCallbacks()  # type: ignore[assignment]
 
     # -- paho thread ---------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
@@ -194,7 +199,11 @@ class Receiver:
     def _ack(self, connection: int, mids: list[int]) -> None:
         with self._connection_lock:
             if connection == self._connection:
-                self.client.ack_many(mids)
+                if isinstance(self.client, BulkReceiveClient):
+                    self.client.ack_many(mids)
+                else:
+                    for mid in mids:
+                        self.client.ack(mid, 1)
                 return
         self.stale_acks += len(mids)
         log.info(

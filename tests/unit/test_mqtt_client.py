@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import socket
 import struct
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -13,6 +16,8 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.transports.mqtt_client import READ_CHUNK, BufferedSocket, BulkReceiveClient
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def remaining_length(n: int) -> bytes:
@@ -148,3 +153,76 @@ def test_a_closed_connection_is_reported_as_lost(harness: Harness) -> None:
     results = [harness.client.loop_read() for _ in range(3)]
     assert harness.received == [("a", b"x", 1)]  # the packet before the close arrives
     assert mqtt.MQTT_ERR_CONN_LOST in results
+
+
+# -- what the fast path refuses, and what it depends on --------------------------------
+def test_a_qos1_publish_with_packet_id_0_closes_the_connection_undelivered() -> None:
+    h = Harness(fast=True)
+    try:
+        h.feed(publish_packet("a", b"ok", 5) + publish_packet("b", b"bad", 0))
+        results = [h.client.loop_read() for _ in range(2)]
+        assert h.received == [("a", b"ok", 5)]  # the packet before it, nothing after
+        assert mqtt.MQTT_ERR_PROTOCOL in results
+        assert h.client._sock is None  # closed; paho reconnects and the broker re-sends
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
+    "length_bytes",
+    [
+        bytes([0x80, 0x80, 0x80, 0x80, 0x01]),  # five bytes: MQTT allows four
+        bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+        bytes([0x80, 0x80, 0x80, 0x80]),  # the fourth byte says "more follows"
+    ],
+)
+def test_a_remaining_length_over_four_bytes_closes_the_connection(
+    harness: Harness, length_bytes: bytes
+) -> None:
+    harness.feed(publish_packet("a", b"ok", 1) + bytes([0x32]) + length_bytes + b"\0" * 64)
+    results = [harness.client.loop_read() for _ in range(3)]
+    assert harness.received == [("a", b"ok", 1)]
+    assert mqtt.MQTT_ERR_PROTOCOL in results
+    assert harness.client._sock is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage=st.binary(min_size=1, max_size=64))
+def test_any_bytes_after_a_publish_never_raise_out_of_the_read_loop(garbage: bytes) -> None:
+    """Whatever follows (truncated or malformed packets of any kind), loop_read returns a
+    paho result code: an exception here would kill the receiving thread."""
+    h = Harness(fast=True)
+    try:
+        h.feed(publish_packet("a", b"ok", 1) + garbage)
+        for _ in range(4):
+            if h.client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                break
+        assert h.received[0] == ("a", b"ok", 1)
+    finally:
+        h.close()
+
+
+def test_the_client_refuses_mqtt_5() -> None:
+    with pytest.raises(ValueError, match=r"MQTT 3\.1\.1 packets only"):
+        BulkReceiveClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+
+
+def test_paho_is_the_minor_version_the_fast_path_was_tested_against() -> None:
+    """The fast path reads paho internals; pyproject.toml pins this minor version. Moving
+    the pin means re-running this file, the MQTT integration tests and
+    bench/mqtt_receive.py, then changing the version here."""
+    assert version("paho-mqtt").split(".")[:2] == ["2", "2"]
+    pin = next(d for d in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+               if d.startswith("paho-mqtt"))  # fmt: skip
+    assert pin == "paho-mqtt>=2.2,<2.3"
+
+
+def test_the_private_parts_of_paho_the_fast_path_uses_exist() -> None:
+    client = BulkReceiveClient(CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True)
+    for method in ("_create_socket", "_packet_read", "_loop_rc_handle", "_packet_queue"):
+        assert callable(getattr(mqtt.Client, method)), method
+    for attribute in ("_sock", "_in_packet", "_msgtime_mutex", "_last_bytes_received",
+                      "_on_message_filtered"):  # fmt: skip
+        assert hasattr(client, attribute), attribute
+    assert "command" in client._in_packet
+    assert hasattr(client._on_message_filtered, "iter_match")
