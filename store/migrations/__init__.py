@@ -11,6 +11,7 @@ from store.migrations import (
     m0004_api_users,
     m0005_rollup_scan,
     m0006_alert_pruning,
+    m0007_hourly_from_minutes,
 )
 
 MIGRATIONS = [
@@ -20,4 +21,5 @@ MIGRATIONS = [
     (4, m0004_api_users),
     (5, m0005_rollup_scan),
     (6, m0006_alert_pruning),
+    (7, m0007_hourly_from_minutes),
 ]
