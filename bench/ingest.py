@@ -218,6 +218,8 @@ class RawSubscriber:
         self.client.on_connect = lambda c, *_: c.subscribe(
             f"$share/{group}/ioc/v1/+/telemetry", qos=1
         )
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.settings = settings
         self.first = self.last = 0.0
 
@@ -232,7 +234,8 @@ class RawSubscriber:
     def session(self) -> None:
         self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port)
         self.client.loop_start()
-        time.sleep(1)
+        if not self.subscribed.wait(60):
+            raise RuntimeError("raw subscriber: no SUBACK within 60 s")
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -306,6 +309,36 @@ def messages_written(ports: list[int]) -> int:
     return total
 
 
+def start_ready(
+    db: BenchDatabase, detect: bool, routes: Path, ids: list[str], log: Path, ports: list[int]
+) -> list[subprocess.Popen[bytes]]:
+    """Start the workers and wait until each says all its sources are connected
+    (ioc_ingest_ready). On a loaded machine a worker's receiving process can miss its
+    connect timeout; such a worker is started again, as its supervisor would."""
+    procs = [start_worker(db, detect, routes, w, log, p) for w, p in zip(ids, ports, strict=True)]
+    deadline = time.monotonic() + 180
+    waiting = set(range(len(ids)))
+    restarts = 0
+    while waiting and time.monotonic() < deadline:
+        for i in list(waiting):
+            if procs[i].poll() is not None:
+                restarts += 1
+                if restarts > 3:
+                    raise RuntimeError(f"ingest workers keep failing at start-up; see {log}")
+                procs[i] = start_worker(db, detect, routes, ids[i], log, ports[i])
+                continue
+            try:
+                body = httpx.get(f"http://127.0.0.1:{ports[i]}/metrics", timeout=1).text
+            except httpx.HTTPError:
+                continue
+            if "ioc_ingest_ready 1.0" in body:
+                waiting.discard(i)
+        time.sleep(0.2)
+    if waiting:
+        raise RuntimeError(f"ingest workers not ready after 180 s; see {log}")
+    return procs
+
+
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.terminate()
@@ -329,9 +362,9 @@ def worker_rate(
     prefix = devices[0].device_id.rsplit("-", 1)[0]
     ids = [f"{group}-{i}" for i in range(n_workers)]
     log = out / f"{group}.log"
-    # Start and stop the workers once so their sessions exist and the broker queues for them.
-    procs = [start_worker(db, detect, routes, wid, log) for wid in ids]
-    time.sleep(4)
+    # Start and stop the workers once so their sessions exist and the broker queues for
+    # them; wait until they are subscribed (start-up takes seconds on a busy machine).
+    procs = start_ready(db, detect, routes, ids, log, [free_port() for _ in ids])
     stop(procs)
     with Progress(console=console, transient=True) as progress:
         progress.add_task(f"pre-filling {total:,} messages", total=None)
@@ -353,6 +386,11 @@ def worker_rate(
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             done = messages_written(ports)
+            if done == 0:  # still starting: one that missed its connect timeout starts again
+                for i, proc in enumerate(procs):
+                    if proc.poll() is not None:
+                        procs[i] = start_worker(db, detect, routes, ids[i], log, ports[i])
+                        ps[i] = psutil.Process(procs[i].pid)
             samples.append((time.perf_counter(), done))
             if marked_at is None and done >= 0.1 * expected:
                 meter.mark()

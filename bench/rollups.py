@@ -2,7 +2,7 @@
 
 Plain PostgreSQL: the ingest workers refresh measurements_1m / measurements_1h every
 30 s (store/rollups.py). TimescaleDB: continuous aggregates, refreshed by their policies
-(migrations m0002, m0006). For each size, the bench fills an hour with that many readings
+(migrations m0002, m0007). For each size, the bench fills an hour with that many readings
 (already rolled up), adds what 30 s at a given rate brings to the end of that hour, and
 times one refresh: wall time and the database backend's CPU. On TimescaleDB the two
 views refresh separately (each has its own policy job), so each is timed apart; their

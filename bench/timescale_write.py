@@ -1,5 +1,5 @@
 """What TimescaleDB changes on the write path, measured; the figures behind the chunk,
-compression and refresh settings (docs/performance.md, migration m0006).
+compression and refresh settings (docs/performance.md, migration m0007).
 
 1. COPY into the measurements hypertable (unique index + TimescaleDB's time index) vs
    the plain table (unique index + BRIN), interleaved rounds, one backend each: wall and
@@ -13,6 +13,7 @@ compression and refresh settings (docs/performance.md, migration m0006).
    the schema had it) vs from the 1-minute view (hierarchical).
 4. The `latest` query (no time bound, so it touches every chunk) against the number of
    chunks that 400 days of retention leave at each candidate chunk interval.
+5. COPY into the current chunk as it grows past shared_buffers.
 
     .venv/bin/python bench/timescale_write.py [--rows 300000] [--rounds 3]
 """
@@ -426,6 +427,40 @@ def chunk_count_cost(settings: Settings, intervals: list[str], days: int) -> Tab
     return table
 
 
+# -- 5. COPY into a chunk as it outgrows shared_buffers -------------------------------
+def copy_into_growing_chunk(dsn: str, rows: int, fills: list[int]) -> Table:
+    """COPY cost into today's chunk while it holds 0, then more and more rows (filled
+    server-side for 200 devices × 3 series, as the day's earlier readings)."""
+    table = Table(title="5. COPY into the current chunk as it grows")
+    for column in ("rows already in the chunk", "chunk MB", "wall µs/row", "backend CPU µs/row"):
+        table.add_column(column, justify="right")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        held = 0
+        for target in [0, *fills]:
+            if target > held:
+                per_series = (target - held) // (200 * len(METRICS))
+                conn.execute(
+                    "INSERT INTO measurements (time, device_id, metric, value, quality)"
+                    " SELECT date_trunc('day', now()) + make_interval(secs => %s + s * 0.01),"
+                    "        'grow-' || lpad(d::text, 4, '0'), m, (s %% 97) * 0.5, 0"
+                    " FROM generate_series(0, 199) d, unnest(%s::text[]) m,"
+                    "      generate_series(0, %s - 1) s",
+                    ((held // (200 * len(METRICS))) * 0.01, list(METRICS), per_series),
+                )
+                held = target
+                conn.execute("VACUUM ANALYZE measurements")
+            start = datetime.now(UTC) - timedelta(minutes=5)
+            text = copy_text(f"g{uuid.uuid4().hex[:4]}-", 200, rows, start, 0.0001)
+            wall, cpu = copy_batches(conn, text)
+            size = conn.execute(
+                "SELECT coalesce(sum(total_bytes), 0) FROM chunks_detailed_size('measurements')"
+            ).fetchone()[0]
+            table.add_row(f"{held:,}", f"{size / 2**20:,.0f}", f"{wall / rows * 1e6:.2f}",
+                          f"{cpu / rows * 1e6:.2f}")  # fmt: skip
+            console.print(f"  {held:,} rows held: {wall / rows * 1e6:.2f} µs/row")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000, help="rows per COPY measurement")
@@ -435,7 +470,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--hour-sizes", default="1000000,3000000")
     parser.add_argument("--intervals", default="1 day,6 hours,2 hours")
-    parser.add_argument("--only", default="1,2,3,4", help="sections to run")
+    parser.add_argument("--grow", default="3000000,9000000", help="section 5's chunk fills")
+    parser.add_argument("--only", default="1,2,3,4,5", help="sections to run")
     args = parser.parse_args()
     only = set(args.only.split(","))
     settings = get_settings()
@@ -463,6 +499,12 @@ def main() -> None:
                 sizes = [int(s) for s in args.hour_sizes.split(",")]
                 tables.append(refresh_hour(dsn, sizes))
                 console.print(tables[-1])
+    if "5" in only:
+        console.print("[bold]5. COPY into a growing chunk[/]")
+        with scratch_timescale(settings, "ioc_bench_tsgrow") as dsn:
+            fills = [int(f) for f in args.grow.split(",")]
+            tables.append(copy_into_growing_chunk(dsn, args.rows, fills))
+        console.print(tables[-1])
     if "4" in only:
         console.print("[bold]4. chunk count vs latest()[/]")
         tables.append(chunk_count_cost(settings, args.intervals.split(","), 400))
