@@ -173,7 +173,9 @@ class Sender:
 
 class MixedStream:
     """The mixed stream, sent in `chunks` rounds per sender with `pace` seconds between
-    rounds, so it lasts long enough for a fault to land in the middle of it."""
+    rounds. Each sender stops at every fraction in `holds` (before that share of its
+    chunks) until the test calls release(): however slow the machine, every part of the
+    stream is still unfinished when the fault lands, and goes on after it."""
 
     def __init__(
         self,
@@ -186,8 +188,13 @@ class MixedStream:
         filler: int = 3000,
         chunks: int = 10,
         pace: float = 0.3,
+        holds: tuple[float, ...] = (0.6, 0.9),
     ) -> None:
         self.settings, self.pace = settings, pace
+        self.holds = sorted(holds)
+        self._released = 0
+        self._holding: dict[str, int] = {}
+        self._cond = threading.Condition()
         self.stations = stations
         self.measurement_rows = len(stations) * per_station * 2
         self.camera_events = frigate_events
@@ -232,8 +239,12 @@ class MixedStream:
         return self
 
     def _run(self, sender: Sender) -> None:
+        stops = [int(len(sender.chunks) * h) for h in self.holds]
         try:
-            for chunk in sender.chunks:
+            for index, chunk in enumerate(sender.chunks):
+                for level, at in enumerate(stops):
+                    if index == at:
+                        self._wait_release(sender.name, level)
                 self._gate.wait()
                 with self._lock:
                     self._busy.add(sender.name)
@@ -247,8 +258,31 @@ class MixedStream:
         except BaseException as error:  # surfaced by join(), not lost in the thread
             self.errors.append(error)
 
+    def _wait_release(self, name: str, level: int) -> None:
+        with self._cond:
+            self._holding[name] = level
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._released > level)
+            del self._holding[name]
+
+    def holding(self) -> bool:
+        """Every sender waits at the next hold."""
+        with self._cond:
+            return len(self._holding) == len(self.senders)
+
+    def release(self) -> None:
+        """Let the senders past the next hold."""
+        with self._cond:
+            self._released += 1
+            self._cond.notify_all()
+
     def progress(self) -> float:
-        return sum(s.sent for s in self.senders) / sum(s.total for s in self.senders)
+        """The share of the stream sent by its slowest part."""
+        return min(s.sent / s.total for s in self.senders)
+
+    def unfinished(self) -> bool:
+        """Every part of the stream has more to send."""
+        return all(s.sent < s.total for s in self.senders)
 
     def finished(self) -> bool:
         return all(s.sent == s.total for s in self.senders)
@@ -264,6 +298,9 @@ class MixedStream:
 
     def join(self, timeout: float = 300) -> None:
         self.resume()
+        with self._cond:
+            self._released = len(self.holds)
+            self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._producer.close()
@@ -286,14 +323,16 @@ def queue_depth(worker: WorkerProcess) -> dict[str, float]:
 
 
 @contextmanager
-def commits_held(settings: Settings, worker: WorkerProcess) -> Iterator[None]:
+def commits_held(settings: Settings, worker: WorkerProcess, stream: MixedStream) -> Iterator[None]:
     """Block the worker's next commits on table locks until the block ends, and enter it
     only once the worker holds received, uncommitted messages of both transports: a
     worker commits as fast as the stream arrives, and a fault landing between two
-    batches would prove nothing."""
+    batches would prove nothing. Takes the stream past its first hold, so it flows into
+    the locked worker (and stops at the next hold at worst)."""
     with connect(settings) as holder:
         holder.autocommit = False
         holder.execute("LOCK TABLE measurements, security_events IN SHARE MODE")
+        stream.release()
         try:
             held = wait_for(
                 lambda: all(queue_depth(worker).get(t, 0) > 0 for t in ("mqtt", "kafka")),

@@ -34,13 +34,14 @@ def test_broker_restart_mid_stream_loses_nothing(chaos: Chaos) -> None:
     worker = chaos.worker(f"mq-{uuid.uuid4().hex[:6]}")
     stream = chaos.stream().start()
     assert wait_for(lambda: stream.progress() >= 0.3, timeout=120, interval=0.05)
-    with commits_held(chaos.settings, worker):
+    with commits_held(chaos.settings, worker, stream):
         stream.pause()
-        landed_at = stream.progress()
+        mid_stream = stream.unfinished()
         assert queue_depth(worker).get("mqtt", 0) > 0
         restart_mosquitto(chaos.settings)
-    assert landed_at < 1, "the restart landed after the stream ended; the test proved nothing"
+    assert mid_stream, "the restart landed after the stream ended; the test proved nothing"
     assert wait_for(lambda: probe_arrives(chaos.settings, chaos.probe), timeout=60, interval=0)
     assert worker.alive(), "the worker reconnects by itself"
     stream.resume()
+    stream.release()
     assert_answered_once(chaos.check(stream))
