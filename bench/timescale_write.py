@@ -402,28 +402,33 @@ def chunk_count_cost(settings: Settings, intervals: list[str], days: int) -> Tab
         name = f"ioc_bench_chunks_{uuid.uuid4().hex[:6]}"
         with scratch_timescale(settings, name) as dsn, psycopg.connect(dsn, autocommit=True) as c:
             c.execute("SELECT set_chunk_time_interval('measurements', %s::interval)", (interval,))
-            # One reading per device and metric per chunk interval: a chunk each.
-            c.execute(
-                "INSERT INTO measurements (time, device_id, metric, value, quality)"
-                " SELECT t, 'dev-' || d, m, 1, 0 FROM generate_series(1, 20) d,"
-                " unnest(%s::text[]) m, generate_series(now() - make_interval(days => %s),"
-                " now(), %s::interval) t",
-                (list(METRICS), days, interval),
-            )
+            # One reading per device and metric per chunk interval: a chunk each. Ten days
+            # per transaction: one creating thousands of chunks runs out of lock slots.
+            for first in range(days, -1, -10):
+                c.execute(
+                    "INSERT INTO measurements (time, device_id, metric, value, quality)"
+                    " SELECT t, 'dev-' || d, m, 1, 0 FROM generate_series(1, 20) d,"
+                    " unnest(%s::text[]) m, generate_series(now() - make_interval(days => %s),"
+                    " now() - make_interval(days => greatest(%s - 10, 0)), %s::interval) t"
+                    " ON CONFLICT DO NOTHING",
+                    (list(METRICS), first, first, interval),
+                )
             c.execute("ANALYZE measurements")
             chunks = c.execute(
                 "SELECT count(*) FROM timescaledb_information.chunks"
                 " WHERE hypertable_name = 'measurements'"
             ).fetchone()[0]
             times = []
-            for k in range(9):
-                t0 = time.perf_counter()
-                queries.latest(c, f"dev-{k + 1}")
-                times.append((time.perf_counter() - t0) * 1000)
-            table.add_row(interval, f"{chunks:,}", f"{statistics.median(times):.1f}")
-            console.print(
-                f"  {interval}: {chunks} chunks, latest {statistics.median(times):.1f} ms"
-            )
+            try:
+                for k in range(9):
+                    t0 = time.perf_counter()
+                    queries.latest(c, f"dev-{k + 1}")
+                    times.append((time.perf_counter() - t0) * 1000)
+                shown = f"{statistics.median(times):.1f}"
+            except psycopg.errors.OutOfMemory as exc:  # a lock per chunk and per index
+                shown = f"fails: {exc.diag.message_primary}"
+            table.add_row(interval, f"{chunks:,}", shown)
+            console.print(f"  {interval}: {chunks} chunks, latest {shown} ms")
     return table
 
 
