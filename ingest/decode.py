@@ -1,7 +1,11 @@
-"""One raw message -> canonical events or a dead letter. Pure: no I/O."""
+"""One raw message -> canonical events or a dead letter. Pure apart from logging a
+decoder's bug: no network, no database."""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -12,7 +16,14 @@ from ingest.formats.base import DecodeError
 from ingest.message import RawMessage
 from ingest.routes import TopicRouter
 
+log = logging.getLogger(__name__)
+
 MAX_REASON_CHARS = 2000
+# A bug's own message can be huge (a repr of the whole payload); the reason keeps its start.
+MAX_BUG_MESSAGE_CHARS = 300
+# One traceback per format and exception type per interval: enough for a developer to
+# see the bug, not one per message when a sender repeats the payload that triggers it.
+BUG_LOG_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -39,6 +50,8 @@ def decode(message: RawMessage, router: TopicRouter, max_bytes: int) -> Decoded:
         return reject(message, format_name, f"{format_name}: {error}")
     except ValidationError as error:
         return reject(message, format_name, f"{format_name}: invalid: {validation_reason(error)}")
+    except Exception as error:  # a decoder bug costs its message only, never worker or batch
+        return reject(message, format_name, decoder_bug_reason(format_name, error))
     if not events:
         return reject(message, format_name, f"{format_name}: message holds no events")
     return Decoded(message, format_name, events)
@@ -59,3 +72,45 @@ def reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded
         received_at=message.received_at,
     )
     return Decoded(message, format_name, [], letter)
+
+
+def decoder_bug_reason(format_name: str | None, error: Exception) -> str:
+    """The dead letter's reason for an exception a decoder did not turn into a
+    DecodeError; logs its traceback (rate-limited) so the bug gets noticed."""
+    _bug_log.report(format_name, error)
+    try:
+        text = str(error)
+    except Exception:  # an exception whose __str__ fails is still one message's problem
+        text = "<unprintable>"
+    if len(text) > MAX_BUG_MESSAGE_CHARS:
+        text = text[: MAX_BUG_MESSAGE_CHARS - 1] + "…"
+    return f"decoder error in {format_name}: {type(error).__name__}: {text}"
+
+
+class _BugLog:
+    """Remembers when each (format, exception type) was last logged; the MQTT and Kafka
+    polling threads share it, hence the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str | None, str], float] = {}
+        self._suppressed: dict[tuple[str | None, str], int] = {}
+
+    def report(self, format_name: str | None, error: Exception) -> None:
+        key = (format_name, type(error).__qualname__)
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < BUG_LOG_INTERVAL_SECONDS:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
+            self._last[key] = now
+            suppressed = self._suppressed.pop(key, 0)
+        log.error(
+            "decoder bug in format %s: %s (message dead-lettered; %d more like it since the "
+            "last traceback)",
+            format_name, type(error).__name__, suppressed, exc_info=error,
+        )  # fmt: skip
+
+
+_bug_log = _BugLog()
