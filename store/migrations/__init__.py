@@ -12,6 +12,7 @@ from store.migrations import (
     m0005_rollup_scan,
     m0006_alert_pruning,
     m0007_hourly_from_minutes,
+    m0008_minute_policy_window,
 )
 
 MIGRATIONS = [
@@ -22,4 +23,5 @@ MIGRATIONS = [
     (5, m0005_rollup_scan),
     (6, m0006_alert_pruning),
     (7, m0007_hourly_from_minutes),
+    (8, m0008_minute_policy_window),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -337,4 +338,46 @@ def test_timescale_retention_policy_drops_expired_chunks(settings):
             "SELECT value FROM measurements WHERE device_id = %s", (device,)
         ).fetchall()
         assert values == [(2.0,)]
+        ts.execute("DELETE FROM measurements WHERE device_id = %s", (device,))
+
+
+def _run_rollup_policies(ts: psycopg.Connection) -> None:
+    """Run the continuous-aggregate policies themselves (minutes first, as the hour is
+    built from them), not a refresh chosen by the test."""
+    for view in ("measurements_1m", "measurements_1h"):
+        job = ts.execute(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE hypertable_name = %s"
+            " AND proc_name = 'policy_refresh_continuous_aggregate'",
+            (view,),
+        ).fetchone()[0]
+        ts.execute("CALL run_job(%s)", (job,))
+
+
+@needs_timescale
+def test_timescale_policies_roll_up_readings_uploaded_hours_late(settings):
+    """A station that buffered through an outage uploads readings 5 hours old, behind
+    both rollups' watermarks: after one run of each policy both rollups hold them
+    (migration 8; with the minute policy's 3-hour window they reached neither)."""
+    device = f"late-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    insert = "INSERT INTO measurements (time, device_id, metric, value) VALUES (%s, %s, 'pm25', %s)"
+    with psycopg.connect(settings.dsn(), autocommit=True) as ts:
+        migrate(ts)
+        ts.execute(insert, (now - timedelta(minutes=90), device, 1.0))
+        _run_rollup_policies(ts)  # both watermarks are now past the outage
+        late_hour = now.replace(minute=0) - timedelta(hours=5)
+        with ts.cursor() as cur:
+            cur.executemany(
+                insert, [(late_hour + timedelta(minutes=m), device, 10.0 + m) for m in range(60)]
+            )
+        _run_rollup_policies(ts)
+        minutes = [
+            r for r in _rollup(ts, "measurements_1m", device) if r[0] < now - timedelta(hours=2)
+        ]
+        assert minutes == [
+            r for r in _from_raw(ts, "1 minute", device) if r[0] < now - timedelta(hours=2)
+        ]
+        assert len(minutes) == 60
+        hours = _rollup(ts, "measurements_1h", device)
+        assert hours[0] == (late_hour, "pm25", Decimal("39.5"), 10.0, 69.0, 60)
         ts.execute("DELETE FROM measurements WHERE device_id = %s", (device,))
