@@ -76,6 +76,13 @@ class MqttSender:
         self._client.connect_async(self._host, self._port, keepalive=30)
         self._client.loop_start()
 
+    def wait_connected(self, timeout: float) -> bool:
+        """Whether the broker accepted the connection within `timeout` seconds. Callers
+        that must not lose a message wait for it: before the first CONNACK only the
+        first window of messages can be queued, the rest are refused."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._connected, timeout)
+
     def publish(self, topic: str, payload: bytes, done: Done) -> str | None:
         refused = self._wait_for_room()
         if refused:

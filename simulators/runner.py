@@ -35,6 +35,9 @@ from store.devices import DeviceSpec
 
 DRAIN_TIMEOUT_S = 10.0
 KAFKA_START_WAIT_S = 6.0  # a little over the producer's own bootstrap timeout
+# All MQTT accounts together: a healthy start fails no message (before its CONNACK a
+# client queues one window, then refuses), an absent broker delays start-up this long.
+MQTT_START_WAIT_S = 6.0
 
 
 class Source(Protocol):
@@ -107,6 +110,7 @@ class Simulation:
             self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._log_error)
             self._kafka.start(wait_s=KAFKA_START_WAIT_S)
             self._sources["logs"] = LogStream(self._catalog, seed)
+        self._wait_for_mqtt()
 
     def _add_mqtt(self, row: str, username: str, password: str) -> None:
         sender = MqttSender(
@@ -118,6 +122,11 @@ class Simulation:
         )
         sender.start()
         self._mqtt[username] = sender
+
+    def _wait_for_mqtt(self) -> None:
+        deadline = time.monotonic() + MQTT_START_WAIT_S
+        for sender in self._mqtt.values():
+            sender.wait_connected(max(0.0, deadline - time.monotonic()))
 
     def _log_error(self, reason: str) -> None:
         # Kafka trouble concerns both log topics alike; show it on the first log row.

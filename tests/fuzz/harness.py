@@ -111,6 +111,11 @@ def send_mqtt(settings: Settings, routes: FuzzRoutes, items: list[Payload]) -> l
         load_secrets(settings).mqtt_admin_password, failures.append, max_inflight=MQTT_WINDOW,
     )  # fmt: skip
     sender.start()
+    # On a loaded machine (CI) the CONNACK came after the first window was queued, and
+    # every later publish was refused as "not connected".
+    if not sender.wait_connected(60):
+        sender.close(timeout=0)
+        raise RuntimeError(f"MQTT: no connection to {settings.mqtt_host}:{settings.mqtt_port}")
     sent = []
 
     def done(reason: str | None) -> None:

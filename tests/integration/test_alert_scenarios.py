@@ -21,8 +21,6 @@ from config.timezone import LOCAL_TZ
 from ingest.provisioning import DeviceCredentials, register_device
 from processors.runner import RELOAD_CHECK_SECONDS
 from store.devices import DeviceSpec
-from store.engine import Engine, recorded
-from store.rollups import ROLLUPS
 from tests.integration.alerting import (
     AlertServiceProcess,
     KafkaSink,
@@ -370,12 +368,6 @@ def test_pm25_episode_aqi_series_matches_hand_computation_and_alert_fires_on_tim
     db.execute("DELETE FROM aqi_hourly WHERE device_id = %s", (AIR_STATION,))
     db.execute("DELETE FROM detector_state WHERE key LIKE %s", (f"{AIR_STATION}|%",))
     db.execute("DELETE FROM measurements WHERE device_id = %s", (AIR_STATION,))
-    # On a reused test database the plain-PostgreSQL rollup still holds the hours of an
-    # earlier run's episode (only buckets with new readings are rebuilt); they would
-    # enter this episode's NowCast.
-    if recorded(db) is Engine.POSTGRES:
-        for rollup in ROLLUPS:
-            db.execute(f"DELETE FROM {rollup} WHERE device_id = %s", (AIR_STATION,))
     creds = register_device(
         settings,
         DeviceSpec(id=AIR_STATION, type="air_quality", province="Kiên Giang", lat=10.0125,

@@ -4,6 +4,7 @@ runs, the MQTT in-flight window, the CLI's stream option."""
 from __future__ import annotations
 
 import stat
+import threading
 from collections import Counter
 from types import SimpleNamespace
 
@@ -163,3 +164,11 @@ def test_streams_option_accepts_known_names_once_each() -> None:
     for bad in ("", "sensors,weather", ","):
         with pytest.raises(typer.BadParameter):
             parse_streams(bad)
+
+
+def test_wait_connected_returns_once_the_connack_arrives() -> None:
+    sender = _sender(_FakePaho(), connected=False)
+    assert sender.wait_connected(0.05) is False
+    connack = ReasonCode(PacketTypes.CONNACK, identifier=0)
+    threading.Timer(0.05, sender._on_connect, (None, None, None, connack, None)).start()
+    assert sender.wait_connected(5) is True
