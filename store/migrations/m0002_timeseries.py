@@ -3,7 +3,8 @@
 TimescaleDB: hypertables with chunk intervals sized to the write rate (measurements
 arrive fastest, so one-day chunks; camera and security events one week), compression
 after a week segmented by the columns queries filter on, retention, and continuous
-aggregates for 1-minute and 1-hour rollups.
+aggregates for 1-minute and 1-hour rollups (migration 7 rebuilds the hourly one on the
+minutes, migration 8 widens the minute policy's window: this module stays as shipped).
 
 Plain PostgreSQL: BRIN indexes on time (rows arrive in time order, so a BRIN is tiny
 and prunes well) and rollup tables of the same name and shape, kept current by
