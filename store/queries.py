@@ -19,13 +19,16 @@ def _rows(conn: psycopg.Connection, sql: str, params: tuple[Any, ...]) -> list[d
         return cur.fetchall()
 
 
-def latest(conn: psycopg.Connection, device_id: str) -> list[dict[str, Any]]:
-    """The newest reading of each metric of a device."""
+def latest(conn: psycopg.Connection, device_id: str, since: datetime) -> list[dict[str, Any]]:
+    """The newest reading since `since` of each metric of a device. The bound is a
+    constant so TimescaleDB excludes older chunks when planning: unbounded, the query
+    opened every chunk retention keeps (401 at 1-day chunks) and ran out of lock slots
+    at 2-hour ones (docs/performance.md, chunk interval)."""
     return _rows(
         conn,
         "SELECT DISTINCT ON (metric) metric, time, value, quality FROM measurements"
-        " WHERE device_id = %s ORDER BY metric, time DESC",
-        (device_id,),
+        " WHERE device_id = %s AND time >= %s ORDER BY metric, time DESC",
+        (device_id, since),
     )
 
 

@@ -22,6 +22,8 @@ router = APIRouter(prefix="/api/v1/devices", tags=["telemetry"])
 # cannot make the database read a year of raw readings (so a series is bounded too).
 MAX_SPAN = {"raw": timedelta(days=7), "1m": timedelta(days=31), "1h": timedelta(days=400)}
 DEFAULT_SPAN = timedelta(hours=24)
+# How far back /latest looks: a metric silent for longer is not "latest" on a console.
+LATEST_SPAN = timedelta(days=31)
 READ = responses(401, 404, 422, 429)
 
 
@@ -44,9 +46,11 @@ def _window(
 
 @router.get("/{device_id}/latest", response_model=list[LatestReading], responses=READ)
 def latest(device_id: DeviceIdPath, conn: Conn, user: CurrentUser) -> list[LatestReading]:
-    """The newest reading of each metric (one row per metric the device has sent)."""
+    """The newest reading of each metric the device has sent in the last 31 days (one
+    row per metric)."""
     _known_device(conn, device_id)
-    return [LatestReading.model_validate(row) for row in queries.latest(conn, device_id)]
+    rows = queries.latest(conn, device_id, since=datetime.now(UTC) - LATEST_SPAN)
+    return [LatestReading.model_validate(row) for row in rows]
 
 
 @router.get("/{device_id}/series", response_model=SeriesOut, responses=READ)

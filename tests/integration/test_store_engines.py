@@ -122,7 +122,10 @@ def _answers(conn: psycopg.Connection) -> dict[str, object]:
     """Every read query of store/queries.py, in a form both engines must agree on."""
     start, end = T0, T0 + timedelta(hours=3)
     return {
-        "latest": [(r["metric"], r["time"], r["value"]) for r in queries.latest(conn, "b")],
+        "latest": [
+            (r["metric"], r["time"], r["value"]) for r in queries.latest(conn, "b", since=start)
+        ],
+        "latest_after_end": queries.latest(conn, "b", since=end),
         "raw": len(queries.series(conn, "a", "pm25", start, end, "raw")),
         "1m": [
             (r["time"], r["avg"], r["count"])
@@ -215,6 +218,7 @@ def test_queries_answer_on_plain_postgres_alone(plain_dsn):
         answers = _answers(conn)
     assert answers["raw"] == 180 and len(answers["1m"]) == 162
     assert answers["latest"][0][1] == T0 + timedelta(minutes=179)
+    assert answers["latest_after_end"] == []  # nothing newer than its bound
     assert answers["dead_letters"] == [("ioc/v1/x/telemetry", "bad json")]
 
 
