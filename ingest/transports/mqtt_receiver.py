@@ -19,7 +19,7 @@ committed, or a different message altogether. So every message carries the numbe
 the connection it came on, and acknowledgements for any other connection than the
 current one are dropped: the broker has already re-sent those messages on the new
 connection, where they are committed again (the writer makes that a no-op) and
-acknowledged then (tests/integration/test_mqtt_reconnect_acks.py).
+acknowledged then (tests/integration/chaos/test_mqtt_reconnect_acks.py).
 
 No-loss rests on the same rules as before the split: the session is persistent
 (clean_session=False, fixed client id), messages are QoS 1 with manual_ack, and a PUBACK

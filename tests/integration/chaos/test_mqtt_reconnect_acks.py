@@ -1,4 +1,5 @@
-"""MQTT acknowledgements belong to the connection that delivered the message.
+"""Fault 6: the worker's MQTT connection cut while it holds received, uncommitted
+batches. Acknowledgements belong to the connection that delivered the message.
 
 After a reconnect, mosquitto re-sends every unacknowledged message of the session, with
 its packet id, and numbers new messages again; a PUBACK for a message of the previous
@@ -24,7 +25,7 @@ import pytest
 from tests.integration.harness import count, mosquitto_pub, wait_for
 from tests.integration.harness import telemetry as _telemetry
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 PUBLISH, PUBACK = 3, 4
 
