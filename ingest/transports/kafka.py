@@ -22,6 +22,12 @@ from ingest.message import RawMessage
 log = logging.getLogger(__name__)
 
 POLL_HEALTH_SECONDS = 30.0
+# How long a worker that died (SIGKILL, power loss) keeps its partitions before the
+# group takes them back. kafka-python 3 defaults to 45 s; its heartbeats come from the
+# client's IO thread, not from poll(), so a busy worker is not mistaken for a dead one
+# at 10 s (heartbeats every 3 s). A restarted worker got its partitions after 45 s + a
+# rebalance or two, over 90 s on the chaos test's loaded machine.
+SESSION_TIMEOUT_MS = 10_000
 
 
 class _Revoke(AsyncConsumerRebalanceListener):
@@ -86,6 +92,7 @@ class KafkaSource:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
         )
 
     def start(self, on_revoke: Callable[[], None]) -> None:

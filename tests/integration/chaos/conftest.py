@@ -50,7 +50,7 @@ class Chaos:
         worker = self.start_worker(self.routes, worker_id, *sources)
         if assigned and (not sources or "kafka" in sources):
             topic = self.routes.syslog_topic
-            assert wait_for(lambda: kafka_assigned(worker, topic), timeout=90, interval=0.2)
+            assert wait_for(lambda: kafka_assigned(worker, topic), timeout=180, interval=0.2)
         return worker
 
     def alert_service(self) -> AlertServiceProcess:
