@@ -12,8 +12,9 @@ class Source(Protocol):
     transport: str
 
     def start(self, on_revoke: Callable[[], None]) -> None:
-        """Connect and subscribe. on_revoke is called (from inside poll) when the source
-        is about to lose messages it handed out, so the worker can commit them first."""
+        """Connect and subscribe. on_revoke is called while the worker's thread waits in
+        poll() (Kafka: on the client's IO thread) when the source is about to lose
+        messages it handed out, so the worker can commit them first."""
 
     def poll(self, timeout: float, max_messages: int) -> list[RawMessage]: ...
 
