@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +26,9 @@ class Settings(BaseSettings):
     pg_port: int = 55432
     pg_database: str = "ioc"
     pg_user: str = "ioc"
-    pg_password: str | None = None  # generated at first start into run_dir/secrets.json
-    database_url: str | None = None  # overrides the pg_* parts when set
+    # Secrets stay out of repr(): a failing test prints its settings into the CI log.
+    pg_password: str | None = Field(default=None, repr=False)  # else run_dir/secrets.json
+    database_url: str | None = Field(default=None, repr=False)  # overrides the pg_* parts
     # Engine of a NEW schema: auto = TimescaleDB when the server can load it. An existing
     # schema keeps the engine it was made on (store/engine.py); this only checks it.
     db_engine: Literal["auto", "timescaledb", "postgresql"] = "auto"
@@ -34,10 +36,10 @@ class Settings(BaseSettings):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     # Service secrets; unset ones come from run_dir/secrets.json (config/secrets.py).
-    mqtt_ingest_password: str | None = None
-    mqtt_frigate_password: str | None = None
-    mqtt_admin_password: str | None = None
-    webhook_secret: str | None = None
+    mqtt_ingest_password: str | None = Field(default=None, repr=False)
+    mqtt_frigate_password: str | None = Field(default=None, repr=False)
+    mqtt_admin_password: str | None = Field(default=None, repr=False)
+    webhook_secret: str | None = Field(default=None, repr=False)
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
     api_port: int = 8000

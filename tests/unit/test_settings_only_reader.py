@@ -126,3 +126,25 @@ def test_only_config_settings_reads_ioc_variables() -> None:
         for line in ioc_reads(path.read_text(encoding="utf-8")):
             offenders.append(f"{relative}:{line}")
     assert offenders == [], "read IOC_* through config.settings.Settings instead"
+
+
+def test_settings_never_show_their_secrets(monkeypatch) -> None:
+    """A failing test prints its Settings into the CI log; secrets must not be in it."""
+    from config.settings import Settings
+
+    secrets = {
+        "IOC_PG_PASSWORD": "pg-s3cret",
+        "IOC_DATABASE_URL": "postgresql://ioc:url-s3cret@db/ioc",
+        "IOC_MQTT_INGEST_PASSWORD": "ingest-s3cret",
+        "IOC_MQTT_FRIGATE_PASSWORD": "frigate-s3cret",
+        "IOC_MQTT_ADMIN_PASSWORD": "admin-s3cret",
+        "IOC_WEBHOOK_SECRET": "hook-s3cret",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.pg_password == "pg-s3cret"  # read, only not shown
+    shown = repr(settings) + str(settings)
+    fragments = ["pg-s3cret", "url-s3cret", "ingest-s3cret", "frigate-s3cret", "admin-s3cret",
+                 "hook-s3cret"]  # fmt: skip
+    assert [f for f in fragments if f in shown] == []
