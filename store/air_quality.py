@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import orjson
 import psycopg
-from psycopg.types.json import Jsonb
 
-# Readings of quality GOOD (0) and SUSPECT (1) enter the means; BAD ones never reach the
-# AQI (the rollups use the same rule).
-USABLE_QUALITY = 2
+from events.models import Quality
+from store.jsonb import jsonb
+
+# GOOD and SUSPECT readings enter the means; BAD ones never reach the AQI (the rollups
+# use the same rule).
+USABLE_QUALITY = int(Quality.BAD)
 # date_bin with a UTC origin: whole UTC hours whatever the session's time zone.
 _HOUR_BIN = "date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 
@@ -90,7 +91,7 @@ def store_hour(conn: psycopg.Connection, device_id: str, hour: datetime, row: Aq
         " dominant = excluded.dominant, sub_indices = excluded.sub_indices,"
         " inputs = excluded.inputs, computed_at = now()",
         (device_id, hour, row.aqi, row.category, row.colour, row.dominant,
-         _json(row.sub_indices), _json(row.inputs or {})),
+         jsonb(row.sub_indices), jsonb(row.inputs or {})),
     )  # fmt: skip
 
 
@@ -101,9 +102,5 @@ def store_day(conn: psycopg.Connection, device_id: str, day: date, row: AqiRow) 
         " aqi = excluded.aqi, category = excluded.category, colour = excluded.colour,"
         " dominant = excluded.dominant, sub_indices = excluded.sub_indices, computed_at = now()",
         (device_id, day, row.aqi, row.category, row.colour, row.dominant,
-         _json(row.sub_indices)),
+         jsonb(row.sub_indices)),
     )  # fmt: skip
-
-
-def _json(value: object) -> Jsonb:
-    return Jsonb(value, dumps=lambda v: orjson.dumps(v, default=str).decode())

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from events.alerts import LIVE_CHANNEL, Signal
+from store.jsonb import jsonb
 
 # A row of `alerts` by column name, as psycopg's dict_row gives it.
 AlertRow = dict[str, Any]
@@ -79,7 +80,7 @@ def insert_alert(
             signal.title_en,
             signal.summary_vi,
             signal.summary_en,
-            _jsonb(signal.values),
+            jsonb(dict(signal.values)),
             list(signal.technique_ids),
             list(event_ids),
             signal.at,
@@ -112,7 +113,7 @@ def update_alert(
             signal.title_en,
             signal.summary_vi,
             signal.summary_en,
-            _jsonb(signal.values),
+            jsonb(dict(signal.values)),
             list(technique_ids),
             list(event_ids),
             signal.at,
@@ -130,7 +131,7 @@ def resolve_by_signal(
         "UPDATE alerts SET status = 'resolved', resolved_at = %s, resolved_by = %s,"
         " alert_values = alert_values || %s, updated_at = greatest(updated_at, %s)"
         " WHERE id = %s RETURNING *",
-        (signal.at, actor, _jsonb(signal.values), signal.at, alert_id),
+        (signal.at, actor, jsonb(dict(signal.values)), signal.at, alert_id),
     )
 
 
@@ -214,7 +215,3 @@ def open_label_values(conn: psycopg.Connection[Any], rule: str, label: str) -> s
         (label, rule),
     )
     return {value for (value,) in rows if value is not None}
-
-
-def _jsonb(values: Mapping[str, Any]) -> Jsonb:
-    return Jsonb(dict(values), dumps=lambda v: orjson.dumps(v, default=str).decode())
