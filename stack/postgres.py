@@ -20,6 +20,7 @@ from config.secrets import load_secrets
 from config.settings import Settings
 from stack import layout, processes
 from stack.processes import ProcessSpec, StackError
+from store.migrations.m0009_dashboard_reads import READER_ROLE
 
 NAME = "postgres"
 PG_LIB = Path("/usr/lib/postgresql")
@@ -182,11 +183,22 @@ def ensure_role_and_database(settings: Settings) -> None:
         conn.execute(
             sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password))
         )
+        _ensure_reader_role(conn, role)
         found = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.pg_database,)
         ).fetchone()
         if not found:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
+
+
+def _ensure_reader_role(conn: psycopg.Connection, app_role: sql.Identifier) -> None:
+    """The dashboards' read-only group role (store/migrations/m0009), made here as the
+    administrator because the app's role may not create roles. The app's role is made a
+    member so it can `SET ROLE` to run a dashboard query exactly as Grafana would."""
+    reader = sql.Identifier(READER_ROLE)
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)).fetchone():
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(reader))
+    conn.execute(sql.SQL("GRANT {} TO {}").format(reader, app_role))
 
 
 def healthy(settings: Settings) -> bool:

@@ -13,6 +13,7 @@ from store.migrations import (
     m0006_alert_pruning,
     m0007_hourly_from_minutes,
     m0008_minute_policy_window,
+    m0009_dashboard_reads,
 )
 
 MIGRATIONS = [
@@ -24,4 +25,5 @@ MIGRATIONS = [
     (6, m0006_alert_pruning),
     (7, m0007_hourly_from_minutes),
     (8, m0008_minute_policy_window),
+    (9, m0009_dashboard_reads),
 ]
