@@ -83,6 +83,41 @@ def db_info() -> None:
     )
 
 
+@db_app.command("grant-reader")
+def db_grant_reader(
+    name: Annotated[str, typer.Option("--name", help="The login to create or update")] = (
+        "grafana_reader"
+    ),
+    password_env: Annotated[
+        str, typer.Option("--password-env", help="Environment variable holding its password")
+    ] = "GRAFANA_PG_PASSWORD",
+) -> None:
+    """Create or update a read-only login in ioc_dashboard_reader (Grafana's; idempotent).
+    The password is read from the environment, never from the command line."""
+    import os
+
+    import psycopg
+
+    from store.connect import connect
+    from store.db_roles import RoleError, ensure_reader_login
+
+    password = os.environ.get(password_env, "")
+    if not password:
+        typer.echo(f"error: set {password_env} to the login's password", err=True)
+        raise typer.Exit(2)
+    try:
+        with connect(get_settings(), autocommit=True) as conn:
+            result = ensure_reader_login(conn, password, name)
+    except RoleError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(3) from error
+    except psycopg.OperationalError as error:
+        typer.echo(f"error: cannot reach the database: {error}", err=True)
+        raise typer.Exit(1) from error
+    verb = "created" if result.created else "updated (password and membership re-set)"
+    typer.echo(f"login {result.name}: {verb}; member of ioc_dashboard_reader")
+
+
 @devices_app.command("add")
 def devices_add(
     id: Annotated[str, typer.Option("--id", help="Device id; becomes its MQTT username")],

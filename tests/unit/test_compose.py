@@ -3,6 +3,7 @@ without one: mounts that point nowhere, missing health checks, secrets in the fi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -53,6 +54,7 @@ def bind_sources(service: dict[str, Any]) -> Iterator[str]:
 
 def test_expected_services_exist(services: dict[str, dict[str, Any]]) -> None:
     expected = {"timescaledb", "mosquitto", "kafka", "grafana", "ingest", "api", "simulators"}
+    expected |= {"init", "grafana-setup"}
     assert expected <= set(services)
 
 
@@ -128,3 +130,102 @@ def test_published_ports_are_loopback_only(services: dict[str, dict[str, Any]]) 
         for port in service.get("ports") or []:
             published = port if isinstance(port, str) else port.get("host_ip", "")
             assert str(published).startswith("127.0.0.1"), f"{name}: {port}"
+
+
+# Grafana: provisioning and dashboards live in dashboards/ and are mounted from there.
+PROVISIONING = REPO_ROOT / "dashboards/provisioning"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> repository path of a service's bind mounts."""
+    found = {}
+    for volume in service.get("volumes") or []:
+        source, target, *_ = volume.split(":")
+        if source.startswith("./"):
+            found[target] = source
+    return found
+
+
+def _repo_path(service: dict[str, Any], container_path: str) -> Any:
+    """Where a file Grafana reads in its container is in the repository."""
+    for target, source in sorted(_mounts(service).items(), key=lambda m: -len(m[0])):
+        if container_path == target or container_path.startswith(target + "/"):
+            return REPO_ROOT / source / container_path[len(target) :].lstrip("/")
+    raise AssertionError(f"{container_path} is not mounted from the repository")
+
+
+def test_grafana_mounts_the_provisioning_and_dashboards(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    mounts = _mounts(services["grafana"])
+    assert mounts["/etc/grafana/provisioning"] == "./dashboards/provisioning"
+    assert mounts["/etc/grafana/dashboards"] == "./dashboards/json"
+    assert all(v.endswith(":ro") for v in services["grafana"]["volumes"] if v.startswith("./"))
+    assert not (REPO_ROOT / "deploy/grafana").exists(), "provisioning moved to dashboards/"
+    provider = yaml.safe_load((PROVISIONING / "dashboards/ioc.yaml").read_text())
+    (entry,) = provider["providers"]
+    assert entry["options"]["path"] == "/etc/grafana/dashboards"
+    assert (entry["folderUid"], entry["folder"]) == ("ioc", "IOC")
+    assert list((REPO_ROOT / "dashboards/json").glob("*.json")), "no dashboard to provision"
+
+
+def test_grafana_datasource_logs_in_as_the_read_only_role(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    text = (PROVISIONING / "datasources/timescaledb.yaml").read_text()
+    (source,) = yaml.safe_load(text)["datasources"]
+    assert (source["uid"], source["type"]) == ("ioc-timescaledb", "grafana-postgresql-datasource")
+    assert source["jsonData"]["timescaledb"] is True
+    env = dict(environment(services["grafana"]))
+    # Grafana expands ${VAR} from its container: the user is grafana_reader, its password
+    # the reader's own secret, and the app owner's password is not even in the container.
+    assert source["user"] == "${GRAFANA_PG_USER}" and env["GRAFANA_PG_USER"] == "grafana_reader"
+    assert source["secureJsonData"]["password"] == "${GRAFANA_PG_PASSWORD}"
+    assert env["GRAFANA_PG_PASSWORD"].startswith("${GRAFANA_PG_PASSWORD:?")
+    assert "IOC_PG_PASSWORD" not in env and "IOC_PG_USER" not in env
+    for name in re.findall(r"\$\{(\w+)\}", text):
+        assert name in env, f"the data source reads ${{{name}}}, grafana's environment lacks it"
+
+
+def test_init_creates_the_reader_login(services: dict[str, dict[str, Any]]) -> None:
+    init = services["init"]
+    command = " ".join(init["command"])
+    assert command.index("ioc stack init") < command.index("ioc db grant-reader")
+    assert "--name grafana_reader" in command
+    assert dict(environment(init))["GRAFANA_PG_PASSWORD"].startswith("${GRAFANA_PG_PASSWORD:?")
+    assert services["grafana"]["depends_on"]["init"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+def test_grafana_settings_for_the_wall(services: dict[str, dict[str, Any]]) -> None:
+    env = dict(environment(services["grafana"]))
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    path = _repo_path(services["grafana"], home)
+    assert path.is_file(), f"home dashboard {home} is {path}, which does not exist"
+    assert json.loads(path.read_text())["uid"] == "ioc-wall"
+
+
+def test_the_wall_playlist_is_pushed_once_grafana_is_up(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    setup = services["grafana-setup"]
+    argv = setup["command"]
+    assert argv[:3] == ["ioc", "dashboards", "publish"]
+    assert argv[argv.index("--url") + 1] == "http://grafana:3000"
+    assert argv[argv.index("--only") + 1] == "playlist"
+    assert setup["depends_on"]["grafana"] == {"condition": "service_healthy"}
+    playlist = yaml.safe_load((PROVISIONING / "playlists/wall.yaml").read_text())
+    for uid in playlist["dashboards"]:
+        assert (REPO_ROOT / "dashboards/json" / f"{uid}.json").is_file(), uid
+
+
+def test_env_example_names_every_secret_compose_requires() -> None:
+    required = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):?\?", COMPOSE.read_text()))
+    example = (REPO_ROOT / ".env.example").read_text()
+    named = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.M))
+    assert required == named
+    assert re.findall(r"^[A-Z][A-Z0-9_]*=(.+)$", example, re.M) == [], "values in the example"
+    assert ".env" in (REPO_ROOT / ".gitignore").read_text().split()
