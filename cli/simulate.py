@@ -18,6 +18,18 @@ def parse_streams(value: str) -> tuple[str, ...]:
     return chosen
 
 
+def _duration(value: str, option: str) -> float:
+    from simulators.pacing import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
+    if seconds < 0:
+        raise typer.BadParameter("must not be negative", param_hint=option)
+    return seconds
+
+
 def simulate(
     rate: Annotated[
         float, typer.Option(min=0.01, help="Messages per second, all streams together.")
@@ -29,13 +41,33 @@ def simulate(
         str, typer.Option(help="Comma-separated: sensors, cameras, logs.")
     ] = "sensors,cameras,logs",
     seed: Annotated[int, typer.Option(help="Same seed, same values and event sequences.")] = 2026,
+    backfill: Annotated[
+        str,
+        typer.Option(
+            help="First replay this much of the past (e.g. 48h) with its own timestamps, "
+            "as fast as the brokers take it, then go live. 0 = live only."
+        ),
+    ] = "0",
+    backfill_step: Annotated[
+        str, typer.Option(help="In the replayed past, each device reports this often.")
+    ] = "5m",
 ) -> None:
     """Stream simulated sensors, Frigate camera events and security logs through the real
     brokers (devices registered with their own MQTT accounts), with live progress."""
     from config.settings import get_settings
     from simulators.runner import RunOptions, Simulation, stop_on_signals
 
-    options = RunOptions(rate=rate, duration=duration, streams=parse_streams(streams), seed=seed)
+    step_s = _duration(backfill_step, "--backfill-step")
+    if step_s <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--backfill-step")
+    options = RunOptions(
+        rate=rate,
+        duration=duration,
+        streams=parse_streams(streams),
+        seed=seed,
+        backfill_s=_duration(backfill, "--backfill"),
+        backfill_step_s=step_s,
+    )
     stop = threading.Event()
     with stop_on_signals(stop):
         counts = Simulation(get_settings(), options).run(stop)

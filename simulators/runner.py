@@ -26,7 +26,7 @@ from simulators.cameras import CameraStream
 from simulators.credentials import CredentialStore
 from simulators.fleet import Device, Fleet, load_fleet
 from simulators.messages import Outgoing
-from simulators.pacing import Pacer, split_rate
+from simulators.pacing import Pacer, backfill_rates, simulated_schedule, split_rate
 from simulators.progress import Stats, StreamCounts, render
 from simulators.publishers import KafkaSender, MqttSender
 from simulators.seclogs import LogCatalog, LogStream, load_catalog
@@ -50,6 +50,8 @@ class RunOptions:
     duration: float  # seconds; 0 = until stopped
     streams: tuple[str, ...]
     seed: int
+    backfill_s: float = 0.0  # replay this much of the past first; 0 = live only
+    backfill_step_s: float = 300.0  # each device's cadence in the replayed past
 
 
 def display_rows(streams: tuple[str, ...]) -> list[str]:
@@ -188,6 +190,22 @@ class Simulation:
         else:
             self.stats.failed(stream, error)
 
+    def _backfill(self, stop: threading.Event) -> None:
+        """Replay the past with its own timestamps, as fast as the brokers take it: what
+        an integrator's gateway uploads after an outage, and how a fresh stack gets the
+        hours of history hourly and daily views need. Then the live loop takes over."""
+        end = time.time()
+        rates = backfill_rates(
+            self._fleet.stream_shares,
+            list(self._rates),
+            len(self._fleet.devices),
+            self._options.backfill_step_s,
+        )
+        for stream, t in simulated_schedule(rates, end - self._options.backfill_s, end):
+            if stop.is_set():
+                return
+            self._send(self._sources[stream].next(t))
+
     def _loop(self, stop: threading.Event) -> None:
         start = time.monotonic()
         end = start + self._options.duration if self._options.duration > 0 else math.inf
@@ -214,6 +232,8 @@ class Simulation:
     def run(self, stop: threading.Event) -> dict[str, StreamCounts]:
         shown_rates = row_rates(self._rates, self._catalog.suricata_share)
         title = f"ioc simulate — {self._options.rate:g} msg/s, seed {self._options.seed}"
+        if self._options.backfill_s:
+            title += f", {self._options.backfill_s / 3600:g} h replayed first"
         with Live(
             get_renderable=lambda: render(self.stats, shown_rates, title),
             console=self._console,
@@ -221,6 +241,8 @@ class Simulation:
         ):
             try:
                 self._setup()
+                if self._options.backfill_s > 0:
+                    self._backfill(stop)
                 self._loop(stop)
             finally:
                 self.stats.stop_clock()
