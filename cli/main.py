@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.alerts import alerts_app, reload
+from cli.dashboards import dashboards_app
 from cli.rules import rules_app
 from cli.simulate import simulate
 from cli.stack import stack_app
@@ -247,3 +248,4 @@ rules_app.command("reload")(reload)
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
+app.add_typer(dashboards_app, name="dashboards")
