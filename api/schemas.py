@@ -97,7 +97,13 @@ class HistoryEntry(BaseModel):
     action: str
     status: str
     severity: int
-    note: str
+    note: str = Field(
+        description="Vietnamese first when the system wrote it; an operator's note as typed"
+    )
+    note_en: str | None = Field(
+        description="English of a note the system wrote; null for an operator's note and "
+        "for system notes stored before both languages were kept (those are English)"
+    )
     event_time: datetime | None
 
 

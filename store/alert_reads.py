@@ -68,7 +68,8 @@ def recent_history(
     year has thousands; the full record is paged by history_page)."""
     rows = _rows(
         conn,
-        "SELECT id, at, actor, action, status, severity, note, event_time FROM alert_history"
+        "SELECT id, at, actor, action, status, severity, note, note_en, event_time"
+        " FROM alert_history"
         " WHERE alert_id = %s ORDER BY id DESC LIMIT %s",
         (alert_id, limit),
     )
@@ -81,7 +82,8 @@ def history_page(
     """An alert's changes in order, from after `after_id`."""
     return _rows(
         conn,
-        "SELECT id, at, actor, action, status, severity, note, event_time FROM alert_history"
+        "SELECT id, at, actor, action, status, severity, note, note_en, event_time"
+        " FROM alert_history"
         " WHERE alert_id = %s AND id > %s ORDER BY id LIMIT %s",
         (alert_id, after_id or 0, limit),
     )

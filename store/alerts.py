@@ -167,14 +167,20 @@ def add_history(
     action: str,
     *,
     note: str = "",
+    note_en: str | None = None,
     event_time: datetime | None = None,
 ) -> None:
-    """One row of alert_history: the alert's status and severity after `action`."""
+    """One row of alert_history: the alert's status and severity after `action`. `note` is
+    Vietnamese-first; `note_en` its English when the system wrote it, else None."""
     conn.execute(
-        "INSERT INTO alert_history (alert_id, actor, action, status, severity, note, event_time)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (alert["id"], actor, action, alert["status"], int(alert["severity"]), note, event_time),
-    )
+        "INSERT INTO alert_history"
+        " (alert_id, actor, action, status, severity, note, note_en, event_time)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            alert["id"], actor, action, alert["status"], int(alert["severity"]), note, note_en,
+            event_time,
+        ),
+    )  # fmt: skip
 
 
 def publish_change(conn: psycopg.Connection[Any], alert: Mapping[str, Any], kind: str) -> None:

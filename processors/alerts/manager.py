@@ -17,6 +17,7 @@ import psycopg
 
 from events.alerts import AlertStatus, Signal, SignalState
 from processors.alerts import outbox
+from processors.alerts.notes import signal_note
 from processors.alerts.silences import active_silences
 from store import alerts as store
 
@@ -88,7 +89,8 @@ class AlertManager:
         signal: Signal,
         silences: Sequence[Any],
     ) -> Change:
-        store.add_history(conn, alert, SYSTEM, kind, note=signal.summary_en, event_time=signal.at)
+        vi, en = signal_note(signal)
+        store.add_history(conn, alert, SYSTEM, kind, note=vi, note_en=en, event_time=signal.at)
         notified = outbox.enqueue(conn, alert, kind, self.routing, silences, self.clock())
         store.publish_change(conn, alert, kind)
         return Change(str(alert["id"]), alert["fingerprint"], kind, notified)

@@ -8,6 +8,7 @@ import psycopg
 
 from processors.alerts import outbox
 from processors.alerts.manager import SYSTEM
+from processors.alerts.notes import system_note
 from processors.alerts.silences import active_silences
 from store import alerts as store
 
@@ -27,6 +28,7 @@ def renotify_due(
         # Marked even when muted, so a silenced alert is not re-examined every tick.
         store.mark_notified(conn, alert["id"], now)
         if queued:
-            store.add_history(conn, alert, SYSTEM, "renotified", note=f"{queued} channel(s)")
+            vi, en = system_note("renotified", count=queued)
+            store.add_history(conn, alert, SYSTEM, "renotified", note=vi, note_en=en)
             sent += 1
     return sent

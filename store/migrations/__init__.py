@@ -14,6 +14,7 @@ from store.migrations import (
     m0007_hourly_from_minutes,
     m0008_minute_policy_window,
     m0009_dashboard_reads,
+    m0010_history_note_en,
 )
 
 MIGRATIONS = [
@@ -26,4 +27,5 @@ MIGRATIONS = [
     (7, m0007_hourly_from_minutes),
     (8, m0008_minute_policy_window),
     (9, m0009_dashboard_reads),
+    (10, m0010_history_note_en),
 ]

@@ -217,6 +217,7 @@ def test_operator_acknowledges_an_environment_alert_once(
     assert body["acknowledged_by"] == operator["name"]
     assert body["history"][-1]["actor"] == operator["name"]
     assert body["history"][-1]["note"] == "Đã báo đội ứng cứu"
+    assert body["history"][-1]["note_en"] is None  # an operator's words, shown as typed
     assert history(conn, alert_id) == [
         (operator["name"], "acknowledged", "acknowledged", "Đã báo đội ứng cứu")
     ]
