@@ -216,6 +216,9 @@ def test_the_wall_playlist_is_pushed_once_grafana_is_up(
     assert argv[:3] == ["ioc", "dashboards", "publish"]
     assert argv[argv.index("--url") + 1] == "http://grafana:3000"
     assert argv[argv.index("--only") + 1] == "playlist"
+    # The image installs the package; the repository's files are in /app (Dockerfile).
+    assert argv[argv.index("--source") + 1] == "/app/dashboards"
+    assert "COPY . /app" in (REPO_ROOT / "Dockerfile").read_text()
     assert setup["depends_on"]["grafana"] == {"condition": "service_healthy"}
     playlist = yaml.safe_load((PROVISIONING / "playlists/wall.yaml").read_text())
     for uid in playlist["dashboards"]:
