@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from cli.dashboards_publish import publish
+
 dashboards_app = typer.Typer(
     help="Grafana dashboards: generate the committed JSON, check it.", no_args_is_help=True
 )
@@ -35,3 +37,7 @@ def check() -> None:
         )
         raise typer.Exit(1)
     typer.echo("dashboards: committed JSON matches the generator")
+
+
+# Pushing to a Grafana that already runs (owned beside dashboards/publish.py).
+dashboards_app.command("publish")(publish)

@@ -250,14 +250,9 @@ def test_the_exchanges_match_the_recorded_reference_examples() -> None:
 
 
 def _cli(args: list[str], env: dict[str, str]) -> Any:
-    import typer
+    from cli.main import app
 
-    from cli.dashboards_publish import publish
-
-    app = typer.Typer()
-    app.command()(publish)
-    app.command("unused")(lambda: None)  # two commands: `publish` is then a subcommand
-    return CliRunner().invoke(app, ["publish", *args], env=env)
+    return CliRunner().invoke(app, ["dashboards", "publish", *args], env=env)
 
 
 def test_cli_publish_twice_then_bad_token(grafana: tuple[GrafanaDouble, str]) -> None:
