@@ -150,3 +150,11 @@ devices:
     path.write_text(text % "sawtooth")
     with pytest.raises(ValueError, match="sawtooth"):
         load_fleet(path)
+
+
+def test_names_operators_read_do_not_say_approximate() -> None:
+    """A coordinate known to 0.01° only is said in the metadata, not in the station name."""
+    names = [d.name or "" for d in FLEET.devices] + [c.title for c in FLEET.cameras]
+    assert not [n for n in names if re.search(r"approx|gần đúng|\(\?\)", n, re.IGNORECASE)]
+    approximate = {d.id for d in FLEET.devices if d.metadata.get("location_approximate")}
+    assert approximate == {"kg-kienluong-aq01", "ag-tanchau-wl01"}
