@@ -5,7 +5,7 @@ IOC := .venv/bin/ioc
 # Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
 ARGS ?=
 
-.PHONY: demo test up down status lint bench bench-ingest bench-alerts bench-security bench-rollups bench-timescale bootstrap fuzz soak chaos
+.PHONY: demo test up down status lint dashboards bench bench-ingest bench-alerts bench-security bench-rollups bench-timescale bootstrap fuzz soak chaos
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -33,6 +33,11 @@ status:
 lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+# Regenerate dashboards/json from dashboards/*.py (commit the result; the unit tests
+# and `ioc dashboards check` fail while they disagree).
+dashboards: bootstrap
+	@$(IOC) dashboards build
 
 # The benchmarks use the running stack (`make up`); run them on a quiet machine. Ingest,
 # alerts and rollups measure TimescaleDB and plain PostgreSQL side by side (one database
