@@ -9,6 +9,7 @@ from grafana_foundation_sdk.builders import geomap
 from grafana_foundation_sdk.builders.common import FrameGeometrySource, MapLayerOptions
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import geomap as geomap_model
 
 from dashboards import panels, reference
 from dashboards.datasource import ref
@@ -177,7 +178,7 @@ def device_map() -> geomap.Panel:
         .controls(geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(False))
         .basemap(MapLayerOptions().type("default").name("Nền bản đồ"))
         .layers([outlines, markers])
-        .tooltip(geomap.TooltipOptions().mode(common.TooltipDisplayMode.SINGLE))
+        .tooltip(geomap.TooltipOptions().mode(geomap_model.TooltipMode.DETAILS))
     )
 
 

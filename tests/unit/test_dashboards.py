@@ -1,9 +1,10 @@
 """The committed dashboard JSON: what the generator makes, and well-formed for Grafana.
 
 Everything reads dashboards/json/*.json (what Grafana loads), not the builders. "Valid"
-means: every key and value survives a decode/encode through the grafana-foundation-sdk
-models of Grafana 11.3 (the SDK ships typed models generated from Grafana's schema, not
-a JSON Schema file; an unknown key is dropped, a wrong enum raises), plus the structural
+means checked against the typed models grafana-foundation-sdk ships for Grafana 11.3
+(generated from Grafana's schema; the package ships no JSON Schema file): every key and
+value survives a decode/encode (an unknown key is dropped by it), and every decoded value
+has its model's declared type (enums, literals, numbers), plus the structural
 rules Grafana itself does not check: unique ids, data sources that exist, variables that
 resolve, relative time ranges only, a wall that fits its screen, and no raw readings read
 beyond a day.
@@ -11,8 +12,11 @@ beyond a day.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +111,77 @@ def _subset(small: Any, big: Any, where: str = "") -> list[str]:
     return [] if small == big else [f"{where}: {small!r} became {big!r}"]
 
 
+SDK_MODELS = "grafana_foundation_sdk.models"
+
+
+def _is_model(value: object) -> bool:
+    return type(value).__module__.startswith(SDK_MODELS)
+
+
+# The SDK decodes without checking values against its type hints (an enum field keeps
+# any string), so this walks the decoded models and checks them; written here because
+# the SDK has no validator of its own.
+def _type_problems(value: Any, hint: Any, where: str) -> list[str]:
+    origin = typing.get_origin(hint)
+    if hint in (typing.Any, object):
+        # Panel options and field configs are typed `object` but decode to their models.
+        return _model_problems(value, where) if _is_model(value) else []
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return []
+        alternatives = [alt for alt in typing.get_args(hint) if alt is not type(None)]
+        for alt in alternatives:  # a model value is checked against its own class
+            if isinstance(alt, type) and _is_model(value) and isinstance(value, alt):
+                return _type_problems(value, alt, where)
+        found = [_type_problems(value, alt, where) for alt in alternatives]
+        return [] if any(not f for f in found) else min(found, key=len)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        return [] if value in allowed else [f"{where}: {value!r} not one of {allowed}"]
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: {value!r} is not a list"]
+        (item,) = typing.get_args(hint)
+        return [p for i, v in enumerate(value) for p in _type_problems(v, item, f"{where}[{i}]")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: {value!r} is not an object"]
+        item = typing.get_args(hint)[1]
+        return [p for k, v in value.items() for p in _type_problems(v, item, f"{where}.{k}")]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint) or value in {member.value for member in hint}:
+            return []
+        return [f"{where}: {value!r} is not one of {[m.value for m in hint]}"]
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return [] if ok else [f"{where}: {value!r} is not a number"]
+    if isinstance(hint, type) and hint.__module__.startswith(SDK_MODELS):
+        if not isinstance(value, hint):
+            return [f"{where}: {type(value).__name__} is not {hint.__name__}"]
+        return _model_problems(value, where)
+    if isinstance(hint, type) and not isinstance(value, hint):
+        return [f"{where}: {value!r} is not {hint.__name__}"]
+    return []
+
+
+def _model_problems(model: object, where: str = "") -> list[str]:
+    hints = typing.get_type_hints(type(model))
+    return [
+        problem
+        for name, hint in hints.items()
+        if hasattr(model, name)
+        for problem in _type_problems(getattr(model, name), hint, f"{where}.{name}")
+    ]
+
+
 @pytest.mark.parametrize("uid", sorted(CONTRACT_UIDS))
 def test_json_survives_the_sdk_dashboard_model(uid: str) -> None:
     register_default_plugins()  # panel options and field configs decode to their types
     board = BOARDS[uid]
-    model = Dashboard.from_json(board)  # raises on a wrong type or enum value
+    model = Dashboard.from_json(board)
     again = json.loads(JSONEncoder(sort_keys=True).encode(model))
     assert _subset(board, again) == []
+    assert _model_problems(model) == []
     # Each panel's type is one the SDK (hence Grafana 11.3) knows.
     for panel in all_panels(board):
         assert runtime.panelcfg_config(panel["type"]) is not None, panel["type"]
@@ -125,6 +193,20 @@ def test_the_subset_check_sees_an_unknown_key() -> None:
     board["panels"][0]["gridpos"] = {"h": 1}
     again = json.loads(JSONEncoder(sort_keys=True).encode(Dashboard.from_json(board)))
     assert _subset(board, again) == [".panels[0].gridpos: dropped by the model (unknown key)"]
+
+
+def test_the_type_check_sees_a_wrong_enum_value() -> None:
+    register_default_plugins()
+    board = json.loads(json.dumps(BOARDS["ioc-wall"]))
+    geomap = next(p for p in board["panels"] if p["type"] == "geomap")
+    geomap["options"]["tooltip"]["mode"] = "single"  # the timeseries word, not geomap's
+    geomap["gridPos"]["h"] = "tall"
+    problems = _model_problems(Dashboard.from_json(board))
+    assert any(
+        p.endswith(".options.tooltip.mode: 'single' is not one of ['none', 'details']")
+        for p in problems
+    ), problems
+    assert ".panels[6].grid_pos.h: 'tall' is not int" in problems
 
 
 @pytest.mark.parametrize("uid", sorted(CONTRACT_UIDS))
