@@ -134,7 +134,7 @@ def _act(
     except lifecycle.AlertNotFound as error:
         raise _missing(alert_id) from error
     except lifecycle.InvalidTransition as error:
-        raise problem(409, "invalid_transition", reason=str(error)[:200]) from error
+        raise problem(409, error.code) from error
     except ValueError as error:
         raise problem(422, "invalid_change", reason=str(error)[:200]) from error
     row = get_alert(conn, alert_id)

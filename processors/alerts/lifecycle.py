@@ -25,7 +25,16 @@ class AlertNotFound(LookupError):
 
 
 class InvalidTransition(ValueError):
-    pass
+    """`code` names the problem the API answers with (api/messages.yaml has its texts in
+    both languages, so an operator reads why in the console's language)."""
+
+    CODES = ("already_acknowledged", "already_resolved")
+
+    def __init__(self, code: str) -> None:
+        if code not in self.CODES:
+            raise ValueError(f"unknown transition problem {code!r}")
+        super().__init__(code.replace("_", " "))
+        self.code = code
 
 
 def _now() -> datetime:
@@ -50,7 +59,8 @@ def acknowledge(
 ) -> dict[str, Any]:
     alert = _locked(conn, alert_id)
     if alert["status"] != AlertStatus.FIRING:
-        raise InvalidTransition(f"alert is {alert['status']}; only a firing alert is acknowledged")
+        resolved = alert["status"] == AlertStatus.RESOLVED
+        raise InvalidTransition("already_resolved" if resolved else "already_acknowledged")
     alert = store.acknowledge_alert(conn, alert["id"], actor)
     store.add_history(conn, alert, actor, "acknowledged", note=_note(note))
     store.publish_change(conn, alert, "acknowledged")
@@ -68,7 +78,7 @@ def resolve(
 ) -> dict[str, Any]:
     alert = _locked(conn, alert_id)
     if alert["status"] == AlertStatus.RESOLVED:
-        raise InvalidTransition("alert is already resolved")
+        raise InvalidTransition("already_resolved")
     alert = store.resolve_alert(conn, alert["id"], actor)
     store.add_history(conn, alert, actor, "resolved", note=_note(note))
     if routing is not None:

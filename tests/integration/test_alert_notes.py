@@ -96,8 +96,8 @@ def test_system_notes_are_vietnamese_with_english_beside(conn: psycopg.Connectio
         ("fired", "Mực nước 0,95 m", "Water level 0.95 m"),
         (
             "renotified",
-            "Đã gửi nhắc lại tới 2 kênh thông báo vì chưa có ai xác nhận",
-            "Re-sent to 2 notification channels as nobody has acknowledged it",
+            "Đã gửi tới 2 kênh thông báo vì chưa có ai xác nhận",
+            "Sent to 2 notification channels as nobody has acknowledged it",
         ),
         ("note", "Đã gọi trạm Xẻo Rô", None),
         ("resolved", "Back below alarm I", None),
@@ -107,8 +107,8 @@ def test_system_notes_are_vietnamese_with_english_beside(conn: psycopg.Connectio
     assert [(h.note, h.note_en) for h in shown][:2] == [
         ("Mực nước 0,95 m", "Water level 0.95 m"),
         (
-            "Đã gửi nhắc lại tới 2 kênh thông báo vì chưa có ai xác nhận",
-            "Re-sent to 2 notification channels as nobody has acknowledged it",
+            "Đã gửi tới 2 kênh thông báo vì chưa có ai xác nhận",
+            "Sent to 2 notification channels as nobody has acknowledged it",
         ),
     ]
     assert len(history_page(conn, alert_id, None, 10)) == 4

@@ -225,7 +225,12 @@ def test_operator_acknowledges_an_environment_alert_once(
     # No body at all is a note-less acknowledgement.
     again = client.post(f"/api/v1/alerts/{alert_id}/ack", headers=bearer(operator))
     assert again.status_code == 409
-    assert "only a firing alert is acknowledged" in again.json()["detail"]
+    assert again.json()["detail"] == "this alert is already acknowledged"
+    assert again.json()["type"] == "urn:ioc:problem:already_acknowledged"
+    in_vietnamese = client.post(
+        f"/api/v1/alerts/{alert_id}/ack", headers={**bearer(operator), "Accept-Language": "vi"}
+    )
+    assert in_vietnamese.json()["detail"] == "Cảnh báo này đã được xác nhận rồi"
     assert len(history(conn, alert_id)) == 1
 
     resolved = client.post(
@@ -235,7 +240,7 @@ def test_operator_acknowledges_an_environment_alert_once(
     assert resolved.json()["resolved_by"] == operator["name"]
     twice = client.post(f"/api/v1/alerts/{alert_id}/resolve", json={}, headers=bearer(operator))
     assert twice.status_code == 409
-    assert "already resolved" in twice.json()["detail"]
+    assert twice.json()["detail"] == "this alert is already resolved"
 
 
 def test_roles_that_may_not_act_are_refused(

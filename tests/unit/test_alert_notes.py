@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from api.errors import catalog
 from config.yaml_loader import ConfigErrors, load_model
 from events.alerts import Domain, Severity, Signal, SignalState
 from processors.alerts import notes
+from processors.alerts.lifecycle import InvalidTransition
 
 
 def _signal(vi: str, en: str) -> Signal:
@@ -29,12 +31,12 @@ def _signal(vi: str, en: str) -> Signal:
 
 def test_renotified_reads_naturally_in_both_languages() -> None:
     assert notes.system_note("renotified", count=2) == (
-        "Đã gửi nhắc lại tới 2 kênh thông báo vì chưa có ai xác nhận",
-        "Re-sent to 2 notification channels as nobody has acknowledged it",
+        "Đã gửi tới 2 kênh thông báo vì chưa có ai xác nhận",
+        "Sent to 2 notification channels as nobody has acknowledged it",
     )
     vi, en = notes.system_note("renotified", count=1)
-    assert vi == "Đã gửi nhắc lại tới 1 kênh thông báo vì chưa có ai xác nhận"
-    assert en == "Re-sent to 1 notification channel as nobody has acknowledged it"
+    assert vi == "Đã gửi tới 1 kênh thông báo vì chưa có ai xác nhận"
+    assert en == "Sent to 1 notification channel as nobody has acknowledged it"
     assert "(s)" not in en
 
 
@@ -55,3 +57,14 @@ def test_every_note_has_the_same_placeholders_in_both_languages(tmp_path: Path) 
         ConfigErrors, match=r"notes.yaml:1: renotified: vi uses \[.count.\], en uses \[.n.\]"
     ):
         load_model(broken, notes.NoteTexts)
+
+
+def test_refused_transitions_are_explained_in_both_languages() -> None:
+    """The API answers a refused acknowledge/resolve with the exception's code as its
+    problem: each must have its Vietnamese and English text."""
+    problems = catalog()["problems"]
+    for code in InvalidTransition.CODES:
+        assert problems[code]["vi"] and problems[code]["en"], code
+        assert InvalidTransition(code).code == code
+    with pytest.raises(ValueError, match="unknown transition problem"):
+        InvalidTransition("alert is resolved")
