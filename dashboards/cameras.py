@@ -143,6 +143,7 @@ def build() -> dash.Dashboard:
         .timezone("browser")
         .refresh("1m")
         .readonly()
+        .link(panels.desk_links())
         .with_variable(camera)
         .with_variable(zone)
         .with_panel(

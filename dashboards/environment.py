@@ -223,6 +223,7 @@ def build() -> dash.Dashboard:
         .timezone("browser")
         .refresh("1m")
         .readonly()
+        .link(panels.desk_links())
         .with_variable(variables.province())
         .with_variable(variables.station(STATION_TYPES))
         .with_panel(aqi_hourly())

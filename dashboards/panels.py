@@ -18,6 +18,19 @@ from grafana_foundation_sdk.models import dashboard as model
 from dashboards.datasource import Format, SqlQuery, ref
 
 
+def desk_links() -> dash.DashboardLink:
+    """A drop-down of every IOC dashboard (they share the tag), keeping the time range."""
+    return (
+        dash.DashboardLink("Các bàn IOC")
+        .type(model.DashboardLinkType.DASHBOARDS)
+        .tags(["ioc"])
+        .as_dropdown(True)
+        .keep_time(True)
+        .include_vars(False)
+        .target_blank(False)
+    )
+
+
 def query(raw_sql: str, fmt: Format = "table") -> SqlQuery:
     return SqlQuery(raw_sql.strip() + "\n", fmt)
 

@@ -167,6 +167,7 @@ def build() -> dash.Dashboard:
         .timezone("browser")
         .refresh("1m")
         .readonly()
+        .link(panels.desk_links())
         .with_panel(
             panels.timeseries_panel(
                 "Tốc độ nhận dữ liệu theo luồng",

@@ -165,6 +165,7 @@ def build() -> dash.Dashboard:
         .timezone("browser")
         .refresh("1m")
         .readonly()
+        .link(panels.desk_links())
         .with_variable(dataset)
         .with_panel(
             bars(
