@@ -7,6 +7,7 @@ that sees one reading at a time. Rules are data (alarm_levels.yaml, `checks:`).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,43 @@ def trim_window(points: Iterable[Point], window: timedelta) -> list[Point]:
         return []
     start = ordered[-1][0] - window
     return [p for p in ordered if p[0] >= start]
+
+
+class WindowExtreme:
+    """The lowest (or highest) of the points within `window` before the newest one, kept
+    as a monotonic queue: a point is added once and dropped once, so a reading costs O(1)
+    amortised instead of a sort and a scan of the whole window, and the state holds only
+    the points that can still be the extreme (for a rise: an hour into a falling tide, one
+    point; a climb keeps its rising points, at most the window). Points must be pushed in
+    time order."""
+
+    def __init__(self, window: timedelta, lowest: bool, points: Iterable[Point] = ()) -> None:
+        self.window = window
+        self.lowest = lowest
+        self._queue: deque[Point] = deque()
+        for point in points:
+            self.push(point)
+
+    @property
+    def newest(self) -> Point | None:
+        return self._queue[-1] if self._queue else None
+
+    def points(self) -> list[Point]:
+        return list(self._queue)
+
+    def push(self, point: Point) -> Point | None:
+        """Adds the newest point; answers the extreme of the earlier points within the
+        window of it, or None when none is left."""
+        time, value = point
+        queue = self._queue
+        while queue and queue[0][0] < time - self.window:
+            queue.popleft()
+        extreme = queue[0] if queue else None
+        # An older point no better than this one can never be the extreme again.
+        while queue and (queue[-1][1] >= value if self.lowest else queue[-1][1] <= value):
+            queue.pop()
+        queue.append(point)
+        return extreme
 
 
 def rate_of_change(points: Iterable[Point], rule: RateRule) -> RateOfChange | None:

@@ -12,10 +12,11 @@ dashboards show and nothing else: no API users, no device secrets (column grants
 `devices`, so a secret column added later is unreadable until someone grants it), no
 dead-letter payloads, no notification bodies. Security events are granted whole: a column
 grant on a compressed hypertable fails (TimescaleDB propagates grants to the compressed
-table, whose columns differ), and the SOC desk reads the events' ECS fields anyway. Creating a role needs
-CREATEROLE, which the app's own role does not have in a hardened deployment: the local
-stack and docker-compose's init create it as an administrator first (stack.postgres),
-and this migration only creates it itself when it may.
+table, whose columns differ), and the SOC desk reads the events' ECS fields anyway.
+
+Creating a role needs CREATEROLE, which the app's own role does not have in a hardened
+deployment: the local stack creates it as an administrator first (stack.postgres), and
+this migration only creates it itself when it may (docker-compose's owner may).
 """
 
 from __future__ import annotations

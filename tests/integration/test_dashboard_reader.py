@@ -37,12 +37,12 @@ FORBIDDEN = (
 def engine_db(request, settings) -> Iterator[psycopg.Connection]:
     if request.param == TIMESCALE and not postgres.timescale_installed():
         pytest.skip("TimescaleDB library not installed (IOC_TIMESCALEDB_SOURCE unset)")
-    with scratch_database(settings, f"ioc_reader_{request.param}") as dsn:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn, "auto" if request.param == TIMESCALE else "postgresql")
-            wanted = Engine.TIMESCALE if request.param == TIMESCALE else Engine.POSTGRES
-            assert recorded(conn) is wanted
-            yield conn
+    name = f"ioc_reader_{request.param}"
+    with scratch_database(settings, name) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        migrate(conn, "auto" if request.param == TIMESCALE else "postgresql")
+        wanted = Engine.TIMESCALE if request.param == TIMESCALE else Engine.POSTGRES
+        assert recorded(conn) is wanted
+        yield conn
 
 
 def _as_reader(conn: psycopg.Connection, query: str) -> list[tuple]:

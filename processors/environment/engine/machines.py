@@ -20,7 +20,7 @@ from events.alerts import Severity, Signal, SignalState
 from events.metrics import MetricRegistry
 from events.models import Measurement, Quality
 
-from ..checks import StuckState, is_stuck, trim_window, update_stuck
+from ..checks import StuckState, WindowExtreme, is_stuck, update_stuck
 from ..hysteresis import LevelState, StaleStateError, Transition, step
 from ..levels import StuckRule as StuckCheck
 from .durations import format_duration
@@ -176,15 +176,6 @@ def _levels(
 # ---- rate of change ---------------------------------------------------------------------
 
 
-def _change(points: Sequence[tuple[datetime, float]], rising: bool) -> float | None:
-    """Same measure as checks.rate_of_change: the newest point against the extreme of the
-    earlier points in the window, so a steady climb counts even with small steps."""
-    if len(points) < 2:
-        return None
-    end, earlier = points[-1][1], [v for _, v in points[:-1]]
-    return round(end - min(earlier), 9) if rising else round(max(earlier) - end, 9)
-
-
 def _rate(
     rule: RateRule, subject: Subject, stored: Mapping[str, Any], readings: Sequence[Measurement]
 ) -> KeyResult:
@@ -193,16 +184,21 @@ def _rate(
     clear = limit if rule.clear is None else value_of(rule.clear, row, rule.defaults)
     if limit is None or clear is None:
         return KeyResult(None)
-    points = [(datetime.fromisoformat(t), v) for t, v in stored.get("points", [])]
+    rising = rule.direction == "rise"
+    stored_points = [(datetime.fromisoformat(t), v) for t, v in stored.get("points", [])]
+    # The newest reading against the extreme of the earlier ones in the window, so a
+    # steady climb counts even with small steps (the measure of checks.rate_of_change).
+    extremes = WindowExtreme(rule.window, lowest=rising, points=stored_points)
     firing = bool(stored.get("firing", False))
     signals = []
     for reading in readings:
-        if points and reading.time <= points[-1][0]:
+        newest = extremes.newest
+        if newest and reading.time <= newest[0]:
             continue
-        points = trim_window([*points, (reading.time, reading.value)], rule.window)
-        change = _change(points, rule.direction == "rise")
-        if change is None:
+        earlier = extremes.push((reading.time, reading.value))
+        if earlier is None:
             continue
+        change = round(reading.value - earlier[1] if rising else earlier[1] - reading.value, 9)
         # Fires at the limit, resolves only below `clear`: a rate hovering at the limit
         # does not flap.
         holds = change >= (clear if firing else limit)
@@ -214,7 +210,7 @@ def _rate(
         context = {"value": reading.value, "change": shown, "threshold": limit, "window": window}
         values = {**context, "window_s": rule.window.total_seconds()}
         signals.append(_signal(rule, subject, firing, rule.severity, reading.time, context, values))
-    state = {"points": [[t.isoformat(), v] for t, v in points], "firing": firing}
+    state = {"points": [[t.isoformat(), v] for t, v in extremes.points()], "firing": firing}
     return KeyResult(state, signals)
 
 
