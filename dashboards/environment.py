@@ -9,6 +9,7 @@ from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
+from config.timezone import LOCAL_TZ_NAME as LOCAL_TZ
 from dashboards import panels, reference, variables
 from dashboards.datasource import ref
 from dashboards.queries import ordered, series_by_range
@@ -17,7 +18,6 @@ from processors.environment import aqi, qcvn
 UID = "ioc-environment"
 TITLE = "Môi trường — không khí, mực nước, độ mặn"
 STATION_TYPES = ("air_quality", "water_level", "salinity")
-LOCAL_TZ = "Asia/Ho_Chi_Minh"
 # Pollutants with a QCVN limit and a canonical metric (TSP has no metric yet).
 POLLUTANTS = (
     ("pm25", "PM2.5"),
