@@ -33,7 +33,8 @@ class Rendered:
 
 
 def number_panels(board: model.Dashboard) -> model.Dashboard:
-    """Panel ids in layout order: stable across runs, so the JSON diff shows real changes."""
+    """Panel ids in the order the module adds panels: stable across runs, so the JSON diff
+    shows real changes."""
     for number, panel in enumerate(board.panels or [], start=1):
         panel.id_val = number
     return board

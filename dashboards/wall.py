@@ -16,10 +16,21 @@ from dashboards.datasource import ref
 
 UID = "ioc-wall"
 TITLE = "Tổng quan IOC — màn hình lớn"
-# The screen's height in grid units (see the module docstring); tests check the layout.
+# The screen in grid units (see the module docstring); tests check the layout. Positions
+# are (x, y, w, h): a row of alert tiles, the map on the left, the rest stacked beside it.
 SCREEN_ROWS = 28
 TILE_HEIGHT = 5
-BODY_HEIGHT = SCREEN_ROWS - TILE_HEIGHT
+TILE_WIDTH = 6
+MAP = (0, TILE_HEIGHT, 14, SCREEN_ROWS - TILE_HEIGHT)
+CAMERAS = (14, TILE_HEIGHT, 5, 4)
+INGEST = (19, TILE_HEIGHT, 5, 4)
+RIVERS = (14, TILE_HEIGHT + 4, 10, 10)
+AQI = (14, TILE_HEIGHT + 14, 10, SCREEN_ROWS - TILE_HEIGHT - 14)
+
+
+def at(position: tuple[int, int, int, int]) -> model.GridPos:
+    x, y, w, h = position
+    return model.GridPos(x=x, y=y, w=w, h=h)
 
 
 def open_alerts_sql(domain: str) -> str:
@@ -35,15 +46,16 @@ WHERE status <> 'resolved' AND domain = '{domain}'
 """
 
 
-def alert_tile(domain: str, label: str) -> panels.stat.Panel:
+def alert_tile(index: int, domain: str, label: str) -> panels.stat.Panel:
     tile = panels.stat_panel(
         f"Cảnh báo mở — {label}",
         f"Có bao nhiêu cảnh báo {label.lower()} đang mở (chưa xử lý xong), theo mức độ?",
         open_alerts_sql(domain),
-        width=4,
+        width=TILE_WIDTH,
         height=TILE_HEIGHT,
     )
-    tile.text(panels.big_text(18, 44)).color_mode(common.BigValueColorMode.BACKGROUND)
+    tile.grid_pos(at((index * TILE_WIDTH, 0, TILE_WIDTH, TILE_HEIGHT)))
+    tile.text(panels.big_text(16, 44)).color_mode(common.BigValueColorMode.BACKGROUND)
     tile.thresholds(panels.steps((None, "green")))
     for _, _, name, colour in reference.SEVERITIES:
         tile.override_by_name(
@@ -75,10 +87,12 @@ def cameras_tile() -> panels.stat.Panel:
         "Bao nhiêu camera đang mất kết nối (cảnh báo health.offline đang mở), trên tổng số"
         " camera đã đăng ký?",
         CAMERAS_OFFLINE_SQL,
-        width=4,
-        height=TILE_HEIGHT,
+        width=CAMERAS[2],
+        height=CAMERAS[3],
     )
-    tile.text(panels.big_text(18, 44)).thresholds(panels.steps((None, "green"), (1, "red")))
+    tile.grid_pos(at(CAMERAS)).text(panels.big_text(16, 44)).thresholds(
+        panels.steps((None, "green"), (1, "red"))
+    )
     tile.override_by_name(
         "Tổng số",
         [model.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"})],
@@ -93,13 +107,14 @@ def ingest_tile() -> panels.stat.Panel:
             "Dữ liệu có đang về không? Thời gian kể từ bản ghi đo mới nhất được lưu (xanh:"
             " dưới 1 phút; cam: dưới 5 phút; đỏ: lâu hơn).",
             INGEST_AGE_SQL,
-            width=4,
-            height=TILE_HEIGHT,
+            width=INGEST[2],
+            height=INGEST[3],
         )
+        .grid_pos(at(INGEST))
         .unit("s")
         .decimals(0)
         .no_value("> 1 giờ")
-        .text(panels.big_text(18, 44))
+        .text(panels.big_text(16, 44))
         .thresholds(panels.steps((None, "green"), (60, "orange"), (300, "red")))
     )
 
@@ -171,8 +186,7 @@ def device_map() -> geomap.Panel:
         )
         .datasource(ref())
         .with_target(panels.query(DEVICES_SQL))
-        .span(14)
-        .height(BODY_HEIGHT)
+        .grid_pos(at(MAP))
         .mappings(state_mappings())
         .view(geomap.MapViewConfig().id("fit").all_layers(True).zoom(7))
         .controls(geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(False))
@@ -245,9 +259,10 @@ def river_table() -> panels.table.Panel:
             " vạch báo động BĐ I/II/III của chính trạm đó, và của mỗi trạm đo mặn so với"
             " vạch 1 ‰ / 4 ‰.",
             river_levels_sql(),
-            width=10,
-            height=12,
+            width=RIVERS[2],
+            height=RIVERS[3],
         )
+        .grid_pos(at(RIVERS))
         .cell_height(common.TableCellHeight.LG)
         .mappings(level_mappings())
         .decimals(2)
@@ -276,11 +291,10 @@ def aqi_now() -> panels.bargauge.Panel:
             "Không khí ở đâu đang kém? VN_AQI giờ gần nhất (trong 3 giờ) của mỗi trạm, tô màu"
             " theo hạng của Quyết định 1459/QĐ-TCMT.",
             AQI_NOW_SQL,
-            width=10,
-            height=BODY_HEIGHT - 12,
+            width=AQI[2],
+            height=AQI[3],
         )
-        # The right-hand column under the river table (the SDK's flow layout fills rows).
-        .grid_pos(model.GridPos(x=14, y=TILE_HEIGHT + 12, w=10, h=BODY_HEIGHT - 12))
+        .grid_pos(at(AQI))
         .min(0)
         .max(300)
         .thresholds(aqi_steps())
@@ -301,8 +315,8 @@ def build() -> dash.Dashboard:
         .readonly()
         .tooltip(model.DashboardCursorSync.OFF)
     )
-    for domain, label in reference.DOMAINS:
-        board.with_panel(alert_tile(domain, label))
+    for index, (domain, label) in enumerate(reference.DOMAINS):
+        board.with_panel(alert_tile(index, domain, label))
     board.with_panel(cameras_tile()).with_panel(ingest_tile())
     board.with_panel(device_map())
     board.with_panel(river_table())
