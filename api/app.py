@@ -23,7 +23,17 @@ from api.bounds import BodyLimit
 from api.deps import make_pool
 from api.feed import AlertFeed
 from api.limits import RateLimits
-from api.routers import alerts, devices, exports, live, me, security, silences, telemetry
+from api.routers import (
+    alerts,
+    devices,
+    exports,
+    live,
+    me,
+    overview,
+    security,
+    silences,
+    telemetry,
+)
 from config.settings import Settings, get_settings
 from processors.alerts.outbox import Routing
 
@@ -133,7 +143,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
         return RedirectResponse("/console/")
 
     # The stream before the alert routes: /alerts/{alert_id} would claim "stream".
-    for router in (live, alerts, exports, silences, devices, telemetry, security, me):
+    for router in (live, alerts, exports, silences, devices, telemetry, security, me, overview):
         app.include_router(router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -168,3 +168,49 @@ class AqiHour(BaseModel):
     colour: str | None
     dominant: str | None
     sub_indices: dict[str, Any]
+
+
+class DeviceState(BaseModel):
+    """A device on the overview map: where it is and its current state (device_overview)."""
+
+    device_id: str
+    name: str | None
+    type: str
+    province: str
+    district: str | None
+    lat: float
+    lon: float
+    expected_interval_s: int
+    last_seen: datetime | None
+    offline: bool
+    aqi: int | None
+    aqi_category: str | None
+    aqi_colour: str | None
+    aqi_hour: datetime | None
+    open_alerts: int
+    worst_severity: int | None
+    state: Literal["offline", "critical", "high", "medium", "low", "ok", "unknown"]
+
+
+class SeverityCounts(BaseModel):
+    info: int = 0
+    low: int = 0
+    medium: int = 0
+    high: int = 0
+    critical: int = 0
+    total: int = 0
+
+
+class DomainCounts(SeverityCounts):
+    domain: Domain
+
+
+class OverviewOut(BaseModel):
+    """The console's overview: devices with their state, open alerts by domain and
+    severity (only the domains the caller may see)."""
+
+    generated_at: datetime
+    devices: list[DeviceState]
+    devices_total: int = Field(description="Devices registered; more than listed when capped")
+    alerts_by_domain: list[DomainCounts]
+    alerts_total: SeverityCounts

@@ -28,6 +28,27 @@ def _rows(conn: psycopg.Connection, sql: str, params: tuple[Any, ...]) -> list[d
         return cur.fetchall()
 
 
+def _where(
+    domains: Collection[str],
+    status: str | None,
+    min_severity: int | None,
+    since: datetime | None,
+    device_id: str | None,
+) -> tuple[str, tuple[Any, ...]]:
+    statuses = list(STATUS_FILTERS[status]) if status else None
+    return (
+        "domain = ANY(%s)"
+        " AND (%s::text[] IS NULL OR status = ANY(%s::text[]))"
+        " AND (%s::smallint IS NULL OR severity >= %s::smallint)"
+        " AND (%s::timestamptz IS NULL OR updated_at >= %s::timestamptz)"
+        " AND (%s::text IS NULL OR labels ->> 'device_id' = %s::text)",
+        (
+            list(domains), statuses, statuses, min_severity, min_severity, since, since,
+            device_id, device_id,
+        ),
+    )  # fmt: skip
+
+
 def list_alerts(
     conn: psycopg.Connection,
     domains: Collection[str],
@@ -35,25 +56,40 @@ def list_alerts(
     status: str | None = None,
     min_severity: int | None = None,
     since: datetime | None = None,
+    device_id: str | None = None,
     after: tuple[datetime, uuid.UUID] | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Newest change first; `after` is the (updated_at, id) of the previous page's last."""
-    statuses = list(STATUS_FILTERS[status]) if status else None
+    where, params = _where(domains, status, min_severity, since, device_id)
     after_at, after_id = after if after else (None, None)
     return _rows(
         conn,
-        "SELECT * FROM alerts WHERE domain = ANY(%s)"
-        " AND (%s::text[] IS NULL OR status = ANY(%s::text[]))"
-        " AND (%s::smallint IS NULL OR severity >= %s::smallint)"
-        " AND (%s::timestamptz IS NULL OR updated_at >= %s::timestamptz)"
+        f"SELECT * FROM alerts WHERE {where}"
         " AND (%s::timestamptz IS NULL OR (updated_at, id) < (%s::timestamptz, %s::uuid))"
         " ORDER BY updated_at DESC, id DESC LIMIT %s",
-        (
-            list(domains), statuses, statuses, min_severity, min_severity, since, since,
-            after_at, after_at, after_id, limit,
-        ),
-    )  # fmt: skip
+        (*params, after_at, after_at, after_id, limit),
+    )
+
+
+def count_alerts(
+    conn: psycopg.Connection,
+    domains: Collection[str],
+    *,
+    status: str | None = None,
+    min_severity: int | None = None,
+    since: datetime | None = None,
+    device_id: str | None = None,
+    cap: int,
+) -> int:
+    """How many alerts match the filters (every page of them), counted up to `cap` + 1:
+    a year of resolved alerts must not make each page scan them all."""
+    where, params = _where(domains, status, min_severity, since, device_id)
+    row = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where} LIMIT %s) AS matching",
+        (*params, cap + 1),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def get_alert(conn: psycopg.Connection, alert_id: uuid.UUID) -> dict[str, Any] | None:

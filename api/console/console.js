@@ -18,10 +18,10 @@
       f_status: "Trạng thái",
       f_domain: "Lĩnh vực",
       f_severity: "Mức độ tối thiểu",
-      s_open: "Đang mở",
-      s_firing: "Đang phát",
+      s_open: "Chưa xử lý",
+      s_firing: "Đang cảnh báo",
       s_acknowledged: "Đã xác nhận",
-      s_resolved: "Đã xử lý xong",
+      s_resolved: "Đã xử lý",
       s_all: "Tất cả",
       d_all: "Tất cả",
       d_environment: "Môi trường",
@@ -37,7 +37,7 @@
       reload: "Tải lại",
       empty: "Không có cảnh báo.",
       ack: "Xác nhận",
-      resolve: "Đã xử lý",
+      resolve: "Xử lý xong",
       add_note: "Thêm ghi chú",
       history: "Lịch sử",
       note_placeholder: "Ghi chú (không bắt buộc khi xác nhận/xử lý)",
@@ -49,14 +49,21 @@
       acknowledged_by: "Xác nhận bởi",
       resolved_by: "Xử lý bởi",
       started: "Bắt đầu",
-      h_fired: "phát cảnh báo",
-      h_escalated: "tăng mức",
-      h_deescalated: "giảm mức",
+      h_fired: "bắt đầu cảnh báo",
+      h_escalated: "tăng mức độ",
+      h_deescalated: "giảm mức độ",
       h_updated: "cập nhật",
       h_acknowledged: "xác nhận",
-      h_resolved: "xử lý xong",
+      h_resolved: "đã xử lý",
       h_note: "ghi chú",
+      h_renotified: "nhắc lại",
       role: "Vai trò",
+      tab_overview: "Tổng quan",
+      tab_alerts: "Danh sách cảnh báo",
+      more: "Tải thêm",
+      count: "Đang hiện {shown} trên tổng số {total} cảnh báo",
+      count_all: "{total} cảnh báo",
+      close: "Đóng",
     },
     en: {
       title: "Alert console",
@@ -108,13 +115,23 @@
       h_acknowledged: "acknowledged",
       h_resolved: "resolved",
       h_note: "note",
+      h_renotified: "reminded",
       role: "Role",
+      tab_overview: "Overview",
+      tab_alerts: "Alert list",
+      more: "Load more",
+      count: "Showing {shown} of {total} alerts",
+      count_all: "{total} alerts",
+      close: "Close",
     },
   };
   const SEVERITIES = ["info", "low", "medium", "high", "critical"];
   const STATUSES = ["firing", "acknowledged", "resolved"];
   const TOKEN_KEY = "ioc.console.token";
   const LANG_KEY = "ioc.console.lang";
+  const PAGE_SIZE = 100;
+  // Wall mode: a screen across the room reads the overview; nobody acts from it.
+  const WALL = new URLSearchParams(location.search).get("wall") === "1";
 
   const $ = (id) => document.getElementById(id);
   let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "vi";
@@ -123,6 +140,9 @@
   let live = false;
   const alerts = new Map();
   const openHistory = new Set();
+  let nextPage = null; // the list's Link rel="next", while more pages follow
+  let total = null; // X-Total-Count of the list's filters, as the server said it
+  let totalTimer = null;
 
   const t = (key) => TEXT[lang][key] ?? TEXT.vi[key] ?? key;
   const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
@@ -142,6 +162,11 @@
   }
 
   async function api(path, options = {}) {
+    return (await apiResponse(path, options)).body;
+  }
+
+  // The whole answer: lists page with a Link header and count with X-Total-Count.
+  async function apiResponse(path, options = {}) {
     const headers = {
       Accept: "application/json",
       "Accept-Language": lang,
@@ -155,7 +180,35 @@
       throw new Error(t("bad_token"));
     }
     if (!response.ok) throw new Error(detailOf(body, response.status));
-    return body;
+    return { body, headers: response.headers };
+  }
+
+  // The URL of rel="next" in a Link header (RFC 8288), same origin only.
+  function nextLink(headers) {
+    const link = headers.get("Link") || "";
+    const match = /<([^>]*)>\s*;\s*rel="next"/.exec(link);
+    if (!match || !match[1].startsWith("/api/v1/")) return null;
+    return match[1];
+  }
+
+  function numberFormat(options = {}) {
+    return new Intl.NumberFormat(lang === "vi" ? "vi-VN" : "en-GB", options);
+  }
+
+  function formatNumber(value, digits = 2) {
+    if (typeof value !== "number" || !Number.isFinite(value)) return "";
+    return numberFormat({ maximumFractionDigits: digits }).format(value);
+  }
+
+  // "10000+" when the server stopped counting.
+  function formatTotal(text) {
+    const plus = String(text).endsWith("+");
+    const n = Number.parseInt(text, 10);
+    return Number.isFinite(n) ? `${formatNumber(n, 0)}${plus ? "+" : ""}` : "";
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
   }
 
   function formatTime(iso) {
@@ -185,7 +238,7 @@
   }
 
   function mayAct(alert) {
-    return Boolean(me) && me.acting_domains.includes(alert.domain);
+    return !WALL && Boolean(me) && me.acting_domains.includes(alert.domain);
   }
 
   function byNewest(a, b) {
@@ -245,6 +298,40 @@
     const sorted = [...alerts.values()].sort(byNewest);
     $("alerts").replaceChildren(...sorted.map(renderAlert));
     $("empty").hidden = alerts.size > 0;
+    renderCount();
+  }
+
+  function renderCount() {
+    const el = $("count");
+    $("more").hidden = !nextPage;
+    if (total === null || alerts.size === 0) {
+      el.textContent = "";
+      return;
+    }
+    const shown = formatNumber(alerts.size, 0);
+    const all = formatTotal(total);
+    el.textContent =
+      nextPage || String(total) !== String(alerts.size)
+        ? fill(t("count"), { shown, total: all })
+        : fill(t("count_all"), { total: all });
+    el.dataset.total = String(total);
+    el.dataset.shown = String(alerts.size);
+  }
+
+  // After a live change the total may have moved: ask for it again (one row), at most
+  // once a second however many changes arrive.
+  function refreshTotal() {
+    if (totalTimer) return;
+    totalTimer = setTimeout(async () => {
+      totalTimer = null;
+      try {
+        const { headers } = await apiResponse(`/api/v1/alerts?${listQuery(1)}`);
+        total = headers.get("X-Total-Count");
+        renderCount();
+      } catch {
+        // the next change or reload tries again
+      }
+    }, 1000);
   }
 
   function nodeFor(id) {
@@ -269,21 +356,51 @@
       if (fresh) node.classList.add("fresh");
     }
     $("empty").hidden = alerts.size > 0;
+    refreshTotal();
   }
 
-  async function loadAlerts() {
+  function listQuery(limit) {
     const f = filters();
-    const query = new URLSearchParams({ limit: "200" });
+    const query = new URLSearchParams({ limit: String(limit) });
     if (f.status) query.set("status", f.status);
     if (f.domain) query.set("domain", f.domain);
     if (f.severity) query.set("severity", f.severity);
+    return query;
+  }
+
+  // The first page; the rest come one page at a time by cursor ("Load more").
+  async function loadAlerts() {
     try {
-      const list = await api(`/api/v1/alerts?${query}`);
+      const { body, headers } = await apiResponse(`/api/v1/alerts?${listQuery(PAGE_SIZE)}`);
       alerts.clear();
-      for (const alert of list) alerts.set(alert.id, alert);
+      for (const alert of body) alerts.set(alert.id, alert);
+      nextPage = nextLink(headers);
+      total = headers.get("X-Total-Count");
       renderList();
     } catch (error) {
       say(error.message);
+    }
+  }
+
+  async function loadMore() {
+    if (!nextPage) return;
+    const button = $("more");
+    button.disabled = true;
+    try {
+      const { body, headers } = await apiResponse(nextPage);
+      for (const alert of body) {
+        if (!alerts.has(alert.id)) {
+          alerts.set(alert.id, alert);
+          $("alerts").append(renderAlert(alert));
+        }
+      }
+      nextPage = nextLink(headers);
+      total = headers.get("X-Total-Count");
+      renderCount();
+    } catch (error) {
+      say(error.message);
+    } finally {
+      button.disabled = false;
     }
   }
 
@@ -327,8 +444,10 @@
         ...detail.history.map((h) => {
           const li = document.createElement("li");
           const action = TEXT[lang][`h_${h.action}`] ?? h.action;
+          // System notes come in both languages (note_en); a person's note as typed.
+          const note = lang === "en" && h.note_en ? h.note_en : h.note;
           li.textContent = `${formatTime(h.at)} · ${action} · ${t("by")} ${h.actor}${
-            h.note ? ` — ${h.note}` : ""
+            note ? ` — ${note}` : ""
           }`;
           return li;
         }),
@@ -370,8 +489,12 @@
     source.addEventListener("ready", () => {
       setLive(true);
       loadAlerts();
+      overview()?.reload();
     });
-    source.addEventListener("resync", () => loadAlerts());
+    source.addEventListener("resync", () => {
+      loadAlerts();
+      overview()?.reload();
+    });
     // The server ends the stream when this token is revoked: sign out instead of
     // letting the browser reconnect with it.
     source.addEventListener("revoked", () => signOut(t("bad_token")));
@@ -382,7 +505,10 @@
       } catch {
         return;
       }
-      if (change && typeof change.id === "string") refreshOne(change.id);
+      if (change && typeof change.id === "string") {
+        refreshOne(change.id);
+        overview()?.changed(change);
+      }
     });
     source.addEventListener("error", () => {
       setLive(false);
@@ -409,10 +535,26 @@
       return;
     }
     $("login").hidden = true;
-    $("main").hidden = false;
+    $("tabs").hidden = WALL;
     say("");
     showWho();
+    showView();
     startStream();
+  }
+
+  const overview = () => window.IOC.overview;
+
+  // #alerts is the list; anything else (and always the wall) is the overview.
+  function showView() {
+    if (!me) return;
+    const list = !WALL && location.hash === "#alerts";
+    $("main").hidden = !list;
+    $("overview").hidden = list;
+    $("tab-alerts").classList.toggle("current", list);
+    $("tab-overview").classList.toggle("current", !list);
+    $("tab-alerts").toggleAttribute("aria-current", list);
+    $("tab-overview").toggleAttribute("aria-current", !list);
+    if (!list) overview()?.show();
   }
 
   function signOut(text) {
@@ -420,9 +562,14 @@
     me = null;
     stopStream();
     alerts.clear();
+    nextPage = null;
+    total = null;
     $("alerts").replaceChildren();
     $("main").hidden = true;
+    $("overview").hidden = true;
+    $("tabs").hidden = true;
     $("login").hidden = false;
+    overview()?.clear();
     showWho();
     say(text || "");
   }
@@ -431,11 +578,30 @@
     document.documentElement.lang = lang;
     document.title = `${t("title")} — IOC`;
     for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const el of document.querySelectorAll("[data-i18n-label]")) {
+      el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+    }
     $("lang").textContent = lang === "vi" ? "EN" : "VI";
     setLive(live);
     showWho();
     renderList();
+    overview()?.render();
   }
+
+  // What overview.js uses; it adds its own texts and registers itself as IOC.overview.
+  window.IOC = {
+    WALL,
+    SEVERITIES,
+    TEXT,
+    api,
+    t,
+    lang: () => lang,
+    me: () => me,
+    formatTime,
+    formatNumber,
+    say,
+    overview: null,
+  };
 
   document.addEventListener("DOMContentLoaded", () => {
     $("lang").addEventListener("click", () => {
@@ -451,6 +617,9 @@
     });
     $("sign-out").addEventListener("click", () => signOut(""));
     $("reload").addEventListener("click", () => loadAlerts());
+    $("more").addEventListener("click", () => loadMore());
+    window.addEventListener("hashchange", showView);
+    document.documentElement.classList.toggle("wall", WALL);
     for (const id of ["f-status", "f-domain", "f-severity"]) {
       $(id).addEventListener("change", () => loadAlerts());
     }

@@ -13,11 +13,11 @@ from api import pagination
 from api.auth import CurrentUser, forbid_action, may_act, may_see, visible_domains
 from api.deps import Conn
 from api.errors import not_found, problem, responses
-from api.inputs import Instant
+from api.inputs import DeviceIdPath, Instant
 from api.schemas import AlertDetail, AlertOut, HistoryEntry, NoteIn, RequiredNoteIn
 from events.alerts import Domain, Severity
 from processors.alerts import lifecycle
-from store.alert_reads import get_alert, history_page, list_alerts, recent_history
+from store.alert_reads import count_alerts, get_alert, history_page, list_alerts, recent_history
 from store.users import User
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -29,6 +29,15 @@ SeverityName = Literal["info", "low", "medium", "high", "critical"]
 DETAIL_HISTORY = 100
 
 READ = responses(401, 404, 422, 429)
+# The list says how many alerts match in all; counting stops here (a year of resolved
+# alerts is not counted on every page).
+MAX_COUNT = 10_000
+TOTAL_HEADER = {
+    "X-Total-Count": {
+        "description": f"Alerts matching the filters, all pages; '{MAX_COUNT}+' past {MAX_COUNT}",
+        "schema": {"type": "string", "pattern": r"^[0-9]+\+?$"},
+    }
+}
 ACT = responses(400, 401, 403, 404, 409, 413, 422, 429)
 
 
@@ -54,7 +63,10 @@ def _detail(conn: psycopg.Connection, row: dict[str, Any]) -> AlertDetail:
 @router.get(
     "",
     response_model=list[AlertOut],
-    responses={**responses(401, 422, 429), 200: {"headers": pagination.LINK_HEADER}},
+    responses={
+        **responses(401, 422, 429),
+        200: {"headers": {**pagination.LINK_HEADER, **TOTAL_HEADER}},
+    },
 )
 def alerts(
     request: Request,
@@ -68,10 +80,12 @@ def alerts(
     domain: Domain | None = None,
     severity: Annotated[SeverityName | None, Query(description="At least this severe")] = None,
     since: Annotated[Instant | None, Query(description="Changed at or after")] = None,
+    device: Annotated[DeviceIdPath | None, Query(description="Alerts about this device")] = None,
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
 ) -> list[AlertOut]:
-    """Newest change first, one page (see the Link header for the next)."""
+    """Newest change first, one page (see the Link header for the next, X-Total-Count
+    for how many match)."""
     after = pagination.decode(cursor, (pagination.instant_part, pagination.uuid_part))
     domains = visible_domains(user.role)
     if domain is not None:
@@ -79,13 +93,20 @@ def alerts(
         # domain with no alerts.
         domains = domains & {domain}
     if not domains:
+        response.headers["X-Total-Count"] = "0"
         return []
+    filters: dict[str, Any] = {
+        "status": status,
+        "min_severity": Severity.parse(severity) if severity else None,
+        "since": since,
+        "device_id": device,
+    }
+    total = count_alerts(conn, sorted(domains), **filters, cap=MAX_COUNT)
+    response.headers["X-Total-Count"] = f"{MAX_COUNT}+" if total > MAX_COUNT else str(total)
     rows = list_alerts(
         conn,
         sorted(domains),
-        status=status,
-        min_severity=Severity.parse(severity) if severity else None,
-        since=since,
+        **filters,
         after=after,  # type: ignore[arg-type]
         limit=limit + 1,
     )
