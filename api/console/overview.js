@@ -140,12 +140,15 @@
 
   let map = null;
   let markerLayer = null;
+  let labelLayer = null;
   let boundaries = null;
   let boundariesTried = false;
   let data = null;
   let recent = [];
   let selected = null;
   let fitted = false;
+  let touched = false;
+  let fittedSize = "";
   let refreshTimer = null;
   let changeTimer = null;
   const markers = new Map();
@@ -201,6 +204,23 @@
       maxZoom: 14,
     });
     map.setView([12.0, 106.5], 6);
+    // Tests (and a curious operator in devtools) read the zoom the map settled on.
+    map.on("zoomend", () => {
+      map.getContainer().dataset.zoom = String(map.getZoom());
+      replace();
+    });
+    // Once a person pans or zooms, the map stays where they put it; until then (and
+    // always on the wall) it follows the devices.
+    for (const name of ["pointerdown", "wheel", "keydown"]) {
+      map.getContainer().addEventListener(name, () => {
+        touched = true;
+      });
+    }
+    // Boundaries under the names under the markers: a label never hides a device.
+    map.createPane("boundaries").style.zIndex = "300";
+    map.createPane("labels").style.zIndex = "350";
+    map.getPane("labels").style.pointerEvents = "none";
+    labelLayer = L.layerGroup().addTo(map);
     markerLayer = L.layerGroup().addTo(map);
     loadBoundaries();
   }
@@ -237,9 +257,11 @@
       $("geo-note").textContent = t("no_boundaries");
       return;
     }
+    const renderer = L.svg({ pane: "boundaries" });
     const layers = [
       L.geoJSON(provinces, {
         interactive: false,
+        renderer,
         style: { color: "#3d5a78", weight: 1.5, fillColor: "#fbfaf5", fillOpacity: 1 },
       }),
     ];
@@ -247,6 +269,7 @@
       layers.push(
         L.geoJSON(former, {
           interactive: false,
+          renderer,
           style: { color: "#8a97a6", weight: 1, dashArray: "4 4", fill: false },
         }),
       );
@@ -265,6 +288,7 @@
   function labelProvinces() {
     if (!boundaries || !data) return;
     const used = new Set(data.devices.map((d) => d.province));
+    labelLayer.clearLayers();
     const features = [];
     boundaries.eachLayer((group) => group.eachLayer((layer) => features.push(layer)));
     const currentNames = new Map();
@@ -278,26 +302,57 @@
       const show = current
         ? p.former.some((n) => used.has(n))
         : used.has(p.name_vi) && currentNames.get(p.province) !== p.name_vi;
-      layer.unbindTooltip();
       const name = boundaryName(p);
       if (!show || !name) continue;
-      layer.bindTooltip(el("span", "", name), {
+      L.tooltip({
         permanent: true,
         direction: "center",
         className: current ? "province-label" : "former-label",
         interactive: false,
-      });
+        pane: "labels",
+      })
+        .setLatLng(labelPoint(layer))
+        .setContent(el("span", "", name))
+        .addTo(labelLayer);
     }
+  }
+
+  // A province's name goes on its largest piece of land: the centre of the whole
+  // outline of a province with islands (Kiên Giang, with Phú Quốc) lies in the sea.
+  function labelPoint(layer) {
+    const latlngs = layer.getLatLngs();
+    const polygons = Array.isArray(latlngs[0]?.[0]) ? latlngs : [latlngs];
+    let best = polygons[0];
+    let bestArea = -1;
+    for (const polygon of polygons) {
+      const size = L.latLngBounds(polygon[0]);
+      const area =
+        (size.getNorth() - size.getSouth()) * (size.getEast() - size.getWest());
+      if (area > bestArea) {
+        best = polygon;
+        bestArea = area;
+      }
+    }
+    return L.PolyUtil.polygonCenter(best[0], map.options.crs);
   }
 
   function fit() {
     const points = (data?.devices || []).map((d) => [d.lat, d.lon]);
+    map.invalidateSize();
+    const size = map.getSize();
+    if (size.x === 0 || size.y === 0) return; // not laid out yet: the next render fits
     if (points.length > 0) {
-      map.fitBounds(L.latLngBounds(points).pad(0.15), { maxZoom: 11 });
+      map.fitBounds(L.latLngBounds(points).pad(0.15), { maxZoom: 11, animate: false });
       fitted = true;
+      fittedSize = `${size.x}x${size.y}`;
     } else if (boundaries) {
-      map.fitBounds(boundaries.getBounds());
+      map.fitBounds(boundaries.getBounds(), { animate: false });
     }
+  }
+
+  function refit() {
+    const size = map.getSize();
+    if (!fitted || IOC.WALL || (!touched && fittedSize !== `${size.x}x${size.y}`)) fit();
   }
 
   function tooltipFor(device) {
@@ -307,18 +362,50 @@
     return box;
   }
 
+  // Stations sharing one place (a level and a salinity gauge on one pier) are spread
+  // on a small circle around it, in pixels, so each stays visible and clickable.
+  function positions() {
+    const groups = new Map();
+    for (const device of data.devices) {
+      const key = `${device.lat},${device.lon}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(device.device_id);
+    }
+    const spread = new Map();
+    for (const ids of groups.values()) {
+      ids.forEach((id, i) => spread.set(id, [i, ids.length]));
+    }
+    return spread;
+  }
+
+  function placed(device, spread) {
+    const [index, count] = spread.get(device.device_id) ?? [0, 1];
+    const at = L.latLng(device.lat, device.lon);
+    if (count < 2) return at;
+    const angle = (2 * Math.PI * index) / count - Math.PI / 2;
+    const offset = L.point(Math.cos(angle), Math.sin(angle)).multiplyBy(rem() * 0.9);
+    return map.layerPointToLatLng(map.latLngToLayerPoint(at).add(offset));
+  }
+
+  function replace() {
+    if (!data) return;
+    const spread = positions();
+    for (const device of data.devices) markers.get(device.device_id)?.setLatLng(placed(device, spread));
+  }
+
   function drawMarkers() {
     const seen = new Set();
+    const spread = positions();
     for (const device of data.devices) {
       seen.add(device.device_id);
       let marker = markers.get(device.device_id);
       if (!marker) {
-        marker = L.circleMarker([device.lat, device.lon], markerStyle(device));
+        marker = L.circleMarker(placed(device, spread), markerStyle(device));
         marker.on("click", () => select(device.device_id));
         marker.addTo(markerLayer);
         markers.set(device.device_id, marker);
       } else {
-        marker.setLatLng([device.lat, device.lon]);
+        marker.setLatLng(placed(device, spread));
         marker.setStyle(markerStyle(device));
       }
       marker.unbindTooltip();
@@ -544,7 +631,7 @@
       data = overview;
       recent = open;
       render();
-      if (!fitted) fit();
+      refit();
       $("overview").dataset.generatedAt = overview.generated_at;
     } catch (error) {
       IOC.say(error.message);
@@ -571,6 +658,7 @@
     recent = [];
     selected = null;
     fitted = false;
+    touched = false;
     markerLayer?.clearLayers();
     markers.clear();
     $("tiles").replaceChildren();
@@ -583,7 +671,11 @@
       $("device").hidden = true;
       for (const marker of markers.values()) marker.getElement()?.classList.remove("selected");
     });
-    window.addEventListener("resize", () => map?.invalidateSize());
+    window.addEventListener("resize", () => {
+      if (!map) return;
+      map.invalidateSize();
+      if (!touched) fit();
+    });
   });
 
   IOC.overview = { show, reload, changed, render, clear };

@@ -296,6 +296,7 @@ def test_overview_renders_markers_in_their_states(browser: Any, console: Console
             aqi = device["aqi_colour"] if device["state"] == "ok" else None
             assert marker["fill"] == (aqi or STATE_FILL[device["state"]]), device_id
         assert _marker(page, AIR)["fill"] == AQI_COLOUR
+        assert float(page.get_attribute("#map", "data-zoom") or 0) >= 6
         assert _marker(page, OFFLINE)["fill"] == STATE_FILL["offline"]
         assert _marker(page, SILENT)["fill"] == STATE_FILL["unknown"]
         # An alerting marker is drawn larger than a quiet one.
@@ -404,11 +405,12 @@ def test_wall_mode_large_type_and_no_edit_controls(browser: Any, console: Consol
     assert sizes["total"] >= 90, sizes
     assert sizes["title"] >= 54, sizes
     assert _marker(page, SALINE)["r"] >= 50
+    # The map frames the devices (three provinces), not the whole country.
+    assert float(page.get_attribute("#map", "data-zoom") or 0) >= 7
+    _shot(page, "console-wall-3840.png")
     page.dispatch_event(f"path[data-device='{SALINE}']", "click")
     page.wait_for_selector("#device[data-loaded='true']", timeout=WAIT_MS)
     assert page.locator("#device button:visible").count() <= 1  # only "close"
-    page.click("#device-close")
-    _shot(page, "console-wall-3840.png")
     assert page.errors == []
     page.context.close()
 
