@@ -15,7 +15,9 @@ as_root() {
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 debian_packages() {
-  local wanted=(postgresql mosquitto mosquitto-clients) missing=()
+  # chromium: the console's browser tests (Playwright drives Debian's build; never
+  # `playwright install`, which downloads one).
+  local wanted=(postgresql mosquitto mosquitto-clients chromium) missing=()
   command -v python3.11 >/dev/null || wanted+=(python3.11)
   for pkg in "${wanted[@]}"; do installed "$pkg" || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
