@@ -46,13 +46,18 @@ class VariableError(ValueError):
 
 
 def resolve(
-    dashboard: Mapping[str, Any], base: QueryContext, choice: Choice, run_sql: RunSql
+    dashboard: Mapping[str, Any],
+    base: QueryContext,
+    choice: Choice,
+    run_sql: RunSql,
+    start: int = 0,
 ) -> QueryContext:
     """`base` with the dashboard's variables set as `choice` says, in dashboard order
-    (a variable may use the ones above it, as in Grafana)."""
+    (a variable may use the ones above it, as in Grafana). `start` shifts the pick to
+    later options (clamped to the last), to try other single values."""
     ctx = base
     for raw in dashboard.get("templating", {}).get("list", []):
-        variable = _resolve_one(raw, ctx, choice, run_sql)
+        variable = _resolve_one(raw, ctx, choice, run_sql, start)
         if variable is not None:
             ctx = replace(ctx, variables={**ctx.variables, variable.name: variable})
     return ctx
@@ -71,11 +76,11 @@ def options(raw: Mapping[str, Any], ctx: QueryContext, run_sql: RunSql) -> list[
         found = [Option(value, value)]
     else:
         raise VariableError(f"variable {raw.get('name')}: type {kind!r} is not supported")
-    return _filter(found, raw.get("regex") or "")
+    return _sorted(_filter(found, raw.get("regex") or ""), int(raw.get("sort") or 0))
 
 
 def _resolve_one(
-    raw: Mapping[str, Any], ctx: QueryContext, choice: Choice, run_sql: RunSql
+    raw: Mapping[str, Any], ctx: QueryContext, choice: Choice, run_sql: RunSql, start: int
 ) -> Variable | None:
     kind = raw.get("type", "query")
     if kind in ("datasource", "adhoc", "groupby"):
@@ -90,7 +95,8 @@ def _resolve_one(
                               "all_value": raw.get("allValue") or None}  # fmt: skip
     if choice is Choice.ALL and include_all:
         return Variable(name, [ALL_VALUE] if multi else ALL_VALUE, text="All", **common)
-    picked = found[:2] if choice is Choice.MULTI and multi else found[:1]
+    first = min(start, len(found) - 1)
+    picked = found[first : first + (2 if choice is Choice.MULTI and multi else 1)]
     if multi:
         return Variable(name, [o.value for o in picked], text=[o.text for o in picked], **common)
     return Variable(name, picked[0].value, text=picked[0].text, **common)
@@ -139,6 +145,28 @@ def _custom_options(query: str) -> list[Option]:
         pair = _CUSTOM_PAIR.match(item)
         found.append(Option(pair.group(1), pair.group(2)) if pair else Option(item, item))
     return found
+
+
+def _sorted(found: list[Option], sort: int) -> list[Option]:
+    """The variable's sort: 0 query order; 1/2 alphabetical, 3/4 numerical, 5/6
+    alphabetical ignoring case, 7/8 natural (ascending/descending)."""
+    if sort == 0:
+        return found
+    keys: dict[int, Callable[[Option], Any]] = {
+        1: lambda o: o.text,
+        3: lambda o: _number(o.text),
+        5: lambda o: o.text.lower(),
+        7: lambda o: [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", o.text)],
+    }
+    key = keys.get(sort - (sort % 2 == 0))
+    if key is None:
+        raise VariableError(f"sort {sort} is not supported")
+    return sorted(found, key=key, reverse=sort % 2 == 0)
+
+
+def _number(text: str) -> float:
+    match = re.search(r"-?\d+(?:\.\d+)?", text)
+    return float(match.group(0)) if match else float("-inf")
 
 
 def _filter(found: list[Option], regex: str) -> list[Option]:

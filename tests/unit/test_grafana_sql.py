@@ -386,3 +386,24 @@ def test_a_variable_without_options_is_an_error(tmp_path: Path) -> None:
     empty = {"templating": {"list": [{"name": "x", "type": "query", "query": "SELECT 1"}]}}
     with pytest.raises(VariableError, match="x: no options"):
         resolve(empty, ctx(), Choice.FIRST, lambda sql: (["c"], []))
+
+
+def test_options_follow_the_variables_sort() -> None:
+    raw = {"name": "v", "type": "custom", "query": "b10,B2,a1,b9"}
+    texts = {s: [o.text for o in options({**raw, "sort": s}, ctx(), FakeDb())]
+             for s in (0, 1, 2, 3, 5, 7)}  # fmt: skip
+    assert texts == {
+        0: ["b10", "B2", "a1", "b9"],
+        1: ["B2", "a1", "b10", "b9"],
+        2: ["b9", "b10", "a1", "B2"],
+        3: ["a1", "B2", "b9", "b10"],
+        5: ["a1", "b10", "B2", "b9"],
+        7: ["a1", "B2", "b9", "b10"],
+    }
+
+
+def test_start_picks_later_single_values(tmp_path: Path) -> None:
+    dashboard, db = _dashboard(tmp_path), FakeDb()
+    second = resolve(dashboard, ctx(), Choice.FIRST, db, start=1)
+    assert second.variables["province"].value == ["Khánh Hòa"]
+    assert second.variables["station"].value == ["kh-1"]  # clamped to the only one
