@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import psycopg
 from prometheus_client import start_http_server
@@ -18,7 +19,7 @@ from ingest.routes import RoutesConfig, kafka_router, load_routes, mqtt_router
 from ingest.transports.kafka import KafkaSource
 from ingest.transports.mqtt import MqttSource
 from ingest.worker import SourceWorker
-from store import rollups
+from store import rollups, timescale_jobs
 from store.writer import BatchProcessor
 
 log = logging.getLogger(__name__)
@@ -131,10 +132,14 @@ def _runner_factory(settings: Settings) -> Callable[[], BatchProcessor | None]:
 
 def keep_rollups(settings: Settings, stop: threading.Event, every: float = 30.0) -> None:
     """On plain PostgreSQL the service keeps the rollup tables (TimescaleDB's continuous
-    aggregate policies do it there; refresh() returns at once on that engine)."""
+    aggregate policies do it there; refresh() returns at once on that engine). On
+    TimescaleDB it runs the policy jobs TimescaleDB's own scheduler fails to
+    (store/timescale_jobs.py; nothing when the scheduler works)."""
+    last_runs: dict[int, datetime] = {}
     while not stop.wait(every):
         try:
             with psycopg.connect(settings.dsn(), autocommit=True) as conn:
                 rollups.refresh(conn)
+                timescale_jobs.run_failed_jobs(conn, last_runs, datetime.now(UTC))
         except psycopg.Error as error:  # rollups lag; ingest must not stop for them
             log.warning("rollup refresh failed: %s", error)
