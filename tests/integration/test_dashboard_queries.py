@@ -268,6 +268,15 @@ def _panel_id(panel: Panel) -> str:
     return f"{panel.uid}/{panel.id}-{panel.title}"
 
 
+def test_the_simulator_fed_both_engines_alike(fed: Fed) -> None:
+    """Both workers stored the same run: readings of 50 hours, camera events and security
+    logs, and nothing dead-lettered (the simulator sends well-formed messages)."""
+    assert fed.counts[TIMESCALE] == fed.counts[PLAIN]
+    counts = fed.counts[TIMESCALE]
+    assert counts["measurements"] > 30_000 and counts["dead_letters"] == 0, counts
+    assert counts["camera_events"] > 100 and counts["security_events"] > 1_000, counts
+
+
 def test_the_committed_dashboards_have_panels_with_sql() -> None:
     uids = set(_dashboards())
     assert {"ioc-wall", "ioc-environment", "ioc-soc", "ioc-cameras", "ioc-platform"} <= uids
