@@ -21,6 +21,7 @@ values are fixed by the seed.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 import yaml
 from psycopg.conninfo import conninfo_to_dict
@@ -78,7 +80,9 @@ def fed_databases(settings: Settings, work: Path) -> Iterator[Fed]:
             engine: stack.enter_context(_worker(settings, work, engine, dsn[engine], channels))
             for engine in dsn
         }
-        data_end = _simulate(work)
+        data_end, acknowledged = _simulate(work)
+        for worker in workers.values():
+            _wait_received(worker, acknowledged)
         counts = {engine: _wait_stored(dsn, engine) for engine in dsn}
         _settled(dsn)
         for worker in workers.values():
@@ -148,8 +152,9 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def _simulate(work: Path) -> datetime:
-    """`ioc simulate` as an operator runs it; every message must be acknowledged."""
+def _simulate(work: Path) -> tuple[datetime, int]:
+    """`ioc simulate` as an operator runs it; every message must be acknowledged by the
+    brokers. Returns when it stopped and how many messages the brokers took."""
     args = [IOC_BIN, "simulate", "--backfill", BACKFILL, "--backfill-step", "5m",
             "--rate", str(RATE), "--duration", str(LIVE_SECONDS), "--seed", str(SEED)]  # fmt: skip
     log = work / "simulate.log"
@@ -158,8 +163,26 @@ def _simulate(work: Path) -> datetime:
                               env=dict(os.environ, COLUMNS="160"))  # fmt: skip
     text = log.read_text(errors="replace")
     assert done.returncode == 0, text[-3000:]
-    assert "failed 0" in text, text[-3000:]
-    return datetime.now(UTC)
+    summary = re.search(r"acknowledged ([\d,]+), failed 0", text)
+    assert summary, text[-3000:]
+    return datetime.now(UTC), int(summary.group(1).replace(",", ""))
+
+
+def _wait_received(worker: WorkerProcess, acknowledged: int) -> None:
+    """Until the worker has committed as many messages as the brokers acknowledged (it
+    counts a message when its batch commits)."""
+    deadline, seen = time.monotonic() + INGEST_TIMEOUT_S, 0.0
+    while time.monotonic() < deadline:
+        body = httpx.get(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=5).text
+        seen = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in body.splitlines()
+            if line.startswith("ioc_ingest_messages_received_total{")
+        )
+        if seen >= acknowledged:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{worker.worker_id} committed {seen:.0f} of {acknowledged} messages")
 
 
 TABLES = ("measurements", "camera_events", "security_events", "dead_letters")
@@ -172,7 +195,7 @@ def _counts(dsn: str) -> dict[str, int]:
 
 def _wait_stored(dsn: dict[str, str], engine: str) -> dict[str, int]:
     """Until this database's counts stop moving and equal the other one's: both workers
-    received the same messages, so they end with the same rows."""
+    took the same messages, so they end with the same rows."""
     other = next(e for e in dsn if e != engine)
     deadline, last = time.monotonic() + INGEST_TIMEOUT_S, None
     while time.monotonic() < deadline:
