@@ -13,9 +13,10 @@ consumer group, so both receive every message of one simulator run:
 3. `ioc alerts run` against each database computes the hourly and daily AQI, raises the
    offline alerts (the simulator has stopped) and delivers notifications to a webhook.
 
-Time of day does not change what exists: 50 hours cover every hour of the day twice, so
-the panels' 24-hour and 30-day ranges see the same kinds of rows whenever CI runs; the
-values are fixed by the seed.
+Time of day changes sensor values (traffic peaks, tides) and so which environmental
+alerts fire, but no panel's rows depend on that: readings exist at every hour of the 50,
+counts answer one row whatever they count, and the camera and security streams are seeded
+sequences whose timing does not follow the clock. The values themselves come from the seed.
 """
 
 from __future__ import annotations
