@@ -22,6 +22,10 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 _UPDATES = (3, 8)  # updates per event, inclusive
 _STATIONARY_AFTER = 3  # Frigate's default: motionless this many updates → stationary
 _MIN_REGION = 320  # Frigate crops at least the model's input size around an object
+# Vietnamese plates: province code, series (A private car, C truck), 3 + 2 digits.
+_PLATE_SERIES = {"car": "A", "truck": "C"}
+_PROVINCE_CODES = {"Kiên Giang": 68, "An Giang": 67, "Hậu Giang": 95, "Khánh Hòa": 79}
+_LOCAL_PLATES = 0.7  # share of vehicles registered in the camera's own province
 
 
 @dataclass
@@ -40,6 +44,7 @@ class _Track:
     position_changes: int = 0
     entered: list[str] = field(default_factory=list)
     last: dict[str, Any] = field(default_factory=dict)
+    plate: str | None = None  # what LPR will read, once it has seen the plate
 
 
 class CameraStream:
@@ -94,7 +99,16 @@ class CameraStream:
             updates_left=rng.randint(*_UPDATES),
         )
         self._score(track, t)
+        if track.camera.lpr and label in _PLATE_SERIES:
+            track.plate = self._plate(track.camera, _PLATE_SERIES[label])
         return track
+
+    def _plate(self, camera: Camera, series: str) -> str:
+        rng = self._rng
+        local = _PROVINCE_CODES.get(camera.province)
+        codes = sorted(_PROVINCE_CODES.values())
+        code = local if local and rng.random() < _LOCAL_PLATES else rng.choice(codes)
+        return f"{code}{series}-{rng.randint(100, 999)}.{rng.randint(0, 99):02d}"
 
     def _score(self, track: _Track, t: float) -> None:
         track.score = round(min(0.97, max(0.5, self._rng.gauss(0.78, 0.07))), 3)
@@ -126,6 +140,8 @@ class CameraStream:
         w, h = box[2] - box[0], box[3] - box[1]
         current = self._zones(track)
         track.entered.extend(z for z in current if z not in track.entered)
+        # LPR reads the plate after the first frames: from the first update on.
+        plate = track.plate if track.plate and track.last else None
         return {
             "id": track.event_id,
             "camera": track.camera.name,
@@ -151,6 +167,10 @@ class CameraStream:
             "has_snapshot": True,
             "attributes": {},
             "current_attributes": [],
+            "recognized_license_plate": plate,
+            "recognized_license_plate_score": round(0.85 + track.top_score / 10, 3)
+            if plate
+            else None,
         }
 
     def _emit(self, kind: Literal["new", "update", "end"], track: _Track, t: float) -> Outgoing:

@@ -73,6 +73,7 @@ class Camera:
     frame: tuple[int, int]
     labels: dict[str, float]
     zones: tuple[Zone, ...]
+    lpr: bool = False  # Frigate 0.16+ licence plate recognition enabled on this camera
 
 
 @dataclass(frozen=True)

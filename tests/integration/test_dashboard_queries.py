@@ -44,8 +44,6 @@ LONGITUDE = {"lon", "lng", "longitude"}
 
 # (dashboard uid, panel title) -> why a simulator run gives it no rows.
 EXPECTED_EMPTY: dict[tuple[str, str], str] = {
-    ("ioc-cameras", "Biển số nhận dạng"): "the simulated Frigate has no licence plate"
-    " recognition (no recognized_license_plate in its events)",
     ("ioc-cameras", "Lưu lượng giao thông"): "the simulated fleet has no traffic counter"
     " (no intensity/occupancy/averageVehicleSpeed readings)",
     ("ioc-platform", "Thư chết theo lý do"): "the simulator sends only well-formed messages,"
