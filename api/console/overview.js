@@ -138,7 +138,10 @@
   };
   const COLOUR = /^#[0-9a-fA-F]{6}$/;
   const REFRESH_MS = 30000; // AQI hours and last-seen change without an alert
-  const CHANGE_DELAY_MS = 150; // a burst of alert changes is one reload
+  // A burst of alert changes is one reload, and an alert storm at most two a second
+  // (each is two requests; a token may make 600 a minute).
+  const CHANGE_DELAY_MS = 150;
+  const MIN_RELOAD_MS = 500;
 
   let map = null;
   let markerLayer = null;
@@ -153,6 +156,7 @@
   let fittedSize = "";
   let refreshTimer = null;
   let changeTimer = null;
+  let lastReload = 0;
   const markers = new Map();
 
   const el = (tag, className, text) => {
@@ -634,6 +638,7 @@
 
   async function reload() {
     if (!IOC.me() || $("overview").hidden) return;
+    lastReload = Date.now();
     ensureMap();
     try {
       const [overview, open] = await Promise.all([
@@ -660,13 +665,19 @@
   }
 
   function changed() {
-    clearTimeout(changeTimer);
-    changeTimer = setTimeout(reload, CHANGE_DELAY_MS);
+    if (changeTimer) return; // a reload is already due and will see this change too
+    const wait = Math.max(CHANGE_DELAY_MS, lastReload + MIN_RELOAD_MS - Date.now());
+    changeTimer = setTimeout(() => {
+      changeTimer = null;
+      reload();
+    }, wait);
   }
 
   function clear() {
     clearInterval(refreshTimer);
     refreshTimer = null;
+    clearTimeout(changeTimer);
+    changeTimer = null;
     data = null;
     recent = [];
     selected = null;
