@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import yaml
@@ -231,7 +232,7 @@ def _comparable(dashboard: Mapping[str, Any]) -> dict[str, Any]:
 def _playlist(api: GrafanaApi, playlist: Mapping[str, Any]) -> Change:
     # grafana-client has no playlist element: its generic request methods (api.client)
     # call the documented /api/playlists endpoints.
-    found = api.client.GET("/playlists", params={"query": playlist["name"]})
+    found = api.client.GET("/playlists?" + urlencode({"query": playlist["name"]}))
     uid = next((p["uid"] for p in found if p.get("name") == playlist["name"]), None)
     if uid is None:
         api.client.POST("/playlists", json=dict(playlist))
