@@ -81,6 +81,7 @@ def fed_databases(settings: Settings, work: Path) -> Iterator[Fed]:
             engine: stack.enter_context(_worker(settings, work, engine, dsn[engine], channels))
             for engine in dsn
         }
+        stack.enter_context(_main_registry_restored(settings))
         data_end, acknowledged = _simulate(work)
         for worker in workers.values():
             _wait_received(worker, acknowledged)
@@ -213,6 +214,31 @@ def _settled(dsn: dict[str, str]) -> None:
     first = {e: _counts(u) for e, u in dsn.items()}
     time.sleep(3)
     assert first == {e: _counts(u) for e, u in dsn.items()}, "rows still arriving"
+
+
+@contextmanager
+def _main_registry_restored(settings: Settings) -> Iterator[None]:
+    """The simulator registers its fleet in the stack's database with the interval of a
+    fast demo run (a second); alert services of later tests there would then call those
+    devices offline at once. Put back what was there before (and drop what was not)."""
+    ids = [d.id for d in load_fleet().devices]
+    with psycopg.connect(settings.dsn()) as conn:
+        before = dict(
+            conn.execute(
+                "SELECT id, expected_interval_s FROM devices WHERE id = ANY(%s)", (ids,)
+            ).fetchall()
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(settings.dsn()) as conn:
+            for device_id, interval in before.items():
+                conn.execute(
+                    "UPDATE devices SET expected_interval_s = %s WHERE id = %s",
+                    (interval, device_id),
+                )
+            added = [i for i in ids if i not in before]
+            conn.execute("DELETE FROM devices WHERE id = ANY(%s)", (added,))
 
 
 def _copy_devices(settings: Settings, targets: Iterable[str]) -> None:
