@@ -3,7 +3,9 @@
 `device_overview` is the single definition of a device's "current state" that the Grafana
 wall and the console's map both colour by, so the two can never disagree:
 'offline' (an open health.offline alert) wins; otherwise the worst open alert's severity;
-'ok' when seen and nothing above info is open; 'unknown' when never seen. The AQI shown is
+'ok' when seen and nothing above info is open; 'unknown' when never seen. Security alerts
+do not colour a device: they belong to the SOC desk, and a viewer allowed only the
+environment would otherwise see a marker turn red with no alert to show. The AQI shown is
 the station's latest hourly index of the last 3 hours: an older one would paint a station
 green that has simply stopped reporting.
 
@@ -21,13 +23,20 @@ this migration only creates it itself when it may (docker-compose's owner may).
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 from psycopg import sql
 
 from store.engine import Engine
 
 NAME = "device overview view and the dashboard reader role"
-TRANSACTIONAL = True
+# A GRANT on a hypertable rewrites every chunk's privileges and can meet a TimescaleDB
+# policy job updating the same catalog rows ("tuple concurrently deleted", seen on a fresh
+# database whose first policy runs start while it is migrated): each grant is its own
+# short transaction, retried. Every statement here is idempotent.
+TRANSACTIONAL = False
+RETRIES = 5
 READER_ROLE = "ioc_dashboard_reader"
 
 DEVICE_OVERVIEW = """
@@ -38,7 +47,7 @@ WITH open_alerts AS (
            max(severity) FILTER (WHERE rule <> 'health.offline') AS worst_severity,
            bool_or(rule = 'health.offline') AS offline
     FROM alerts
-    WHERE status <> 'resolved' AND labels ? 'device_id'
+    WHERE status <> 'resolved' AND labels ? 'device_id' AND domain <> 'security'
     GROUP BY 1
 ), latest_aqi AS (
     SELECT DISTINCT ON (device_id) device_id, hour, aqi, category, colour
@@ -93,18 +102,28 @@ PLAIN_ONLY = ("rollup_watermarks",)
 
 
 def upgrade(conn: psycopg.Connection, engine: Engine) -> None:
-    conn.execute(DEVICE_OVERVIEW)
+    _retried(conn, sql.SQL(DEVICE_OVERVIEW))
     ensure_reader_role(conn)
     role = sql.Identifier(READER_ROLE)
     tables = READABLE + (PLAIN_ONLY if engine is Engine.POSTGRES else ())
     for table in tables:
-        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
+        _retried(conn, sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
     for table, columns in READABLE_COLUMNS.items():
-        conn.execute(
-            sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table), role
-            )
-        )
+        columns_sql = sql.SQL(", ").join(map(sql.Identifier, columns))
+        grant = sql.SQL("GRANT SELECT ({}) ON {} TO {}")
+        _retried(conn, grant.format(columns_sql, sql.Identifier(table), role))
+
+
+def _retried(conn: psycopg.Connection, statement: sql.Composable) -> None:
+    for attempt in range(RETRIES):
+        try:
+            with conn.transaction():
+                conn.execute(statement)
+            return
+        except psycopg.errors.InternalError_ as error:
+            if "concurrently" not in str(error) or attempt == RETRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def ensure_reader_role(conn: psycopg.Connection) -> None:

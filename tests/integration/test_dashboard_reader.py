@@ -73,6 +73,7 @@ DEVICES = {
     "gone": (timedelta(hours=2), (("health.offline", 2, "firing"), ("env.x", 4, "firing")), 1),
     "was-bad": (timedelta(minutes=1), (("env.water_level", 4, "resolved"),), 5),
     "noted": (timedelta(minutes=1), (("env.pm25", 1, "acknowledged"),), None),
+    "attacked": (timedelta(minutes=1), (("sec.brute_force", 4, "firing"),), None),
 }
 EXPECTED = {
     "never-seen": ("unknown", 0, None, None),
@@ -81,6 +82,7 @@ EXPECTED = {
     "gone": ("offline", 2, 4, "#00e400"),
     "was-bad": ("ok", 0, None, None),  # its AQI is 5 hours old: not shown
     "noted": ("low", 1, 1, None),
+    "attacked": ("ok", 0, None, None),  # security alerts are the SOC desk's, not the map's
 }
 
 
@@ -108,9 +110,10 @@ def _seed(conn: psycopg.Connection) -> None:
             conn.execute(
                 "INSERT INTO alerts (id, fingerprint, rule, domain, status, severity,"
                 " peak_severity, labels, title_vi, title_en, started_at, updated_at)"
-                " VALUES (%s, %s, %s, 'environment', %s, %s, %s, %s, 't', 't', %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 't', 't', %s, %s)",
                 (
-                    uuid.uuid4(), f"{rule}:{device_id}:{uuid.uuid4()}", rule, status, severity,
+                    uuid.uuid4(), f"{rule}:{device_id}:{uuid.uuid4()}", rule,
+                    "security" if rule.startswith("sec.") else "environment", status, severity,
                     severity, psycopg.types.json.Jsonb({"device_id": device_id}), NOW, NOW,
                 ),
             )  # fmt: skip
