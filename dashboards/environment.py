@@ -172,7 +172,7 @@ def pollutant(metric: str, name: str) -> timeseries.Panel:
     panel = panels.timeseries_panel(
         f"{name} so với QCVN 05:2023 ({PERIOD_LABEL[period]})",
         f"{name} ({what}) ở mỗi trạm có vượt giới hạn {PERIOD_LABEL[period]} của"
-        f" {qcvn.standard().source} không (đường đỏ nét đứt)?",
+        f" {qcvn.standard().source.split(' (')[0]} không (đường đỏ nét đứt)?",
         pollutant_sql(metric, period),
         unit="conμgm3",
         width=8,

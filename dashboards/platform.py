@@ -7,7 +7,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 
 from dashboards import panels
-from dashboards.queries import INTERVAL, MINUTE_MAX, RANGE, RAW_MAX, bucket
+from dashboards.queries import INTERVAL, RANGE, RAW_MAX, bucket
 
 UID = "ioc-platform"
 TITLE = "Nền tảng — dữ liệu vào, hàng đợi, cơ sở dữ liệu"
@@ -52,7 +52,7 @@ FROM (
     UNION ALL{_event_table("camera_events", "Sự kiện camera")}
     UNION ALL{_event_table("security_events", "Sự kiện an ninh")}
     UNION ALL
-    SELECT {bucket("received_at", "1 minute")}, 'Thư chết (dead letters)',
+    SELECT {bucket("received_at", "1 minute")}, 'Bản tin bị từ chối',
            count(*) * {per_minute(minute)}
     FROM dead_letters
     WHERE $__timeFilter(received_at)
@@ -122,7 +122,7 @@ WITH source AS (
            (xpath('/row/status/text()', r))[1]::text AS status
     FROM source CROSS JOIN LATERAL unnest(xpath('/table/row', doc)) AS r
 )
-SELECT rollup AS "Rollup",
+SELECT rollup AS "Bảng gộp",
        refreshed AS "Làm mới gần nhất",
        extract(epoch FROM now() - refreshed) AS "Độ trễ",
        coalesce(status, '—') AS "Lần chạy cuối"
@@ -162,7 +162,10 @@ def build() -> dash.Dashboard:
         dash.Dashboard(TITLE)
         .uid(UID)
         .tags(["ioc", "platform"])
-        .description("Vận hành nền tảng: dữ liệu vào, thư chết, dung lượng, rollup, gửi cảnh báo.")
+        .description(
+            "Vận hành nền tảng: dữ liệu vào, bản tin bị từ chối, dung lượng, bảng gộp,"
+            " gửi cảnh báo."
+        )
         .time("now-6h", "now")
         .timezone("browser")
         .refresh("1m")
@@ -173,7 +176,7 @@ def build() -> dash.Dashboard:
                 "Tốc độ nhận dữ liệu theo luồng",
                 "Dữ liệu từ mỗi luồng (số đo, camera, an ninh) có đang về đều không, và bao nhiêu"
                 " thư bị từ chối? Bản ghi mỗi phút. Dưới 1 ngày: theo lúc lưu; dài hơn: số đo"
-                f" theo thời điểm đo từ rollup giờ (không quét bảng thô quá {RAW_MAX}).",
+                " theo thời điểm đo từ bảng gộp theo giờ (không quét bảng thô quá 1 ngày).",
                 ingest_rate_sql(),
                 unit="short",
                 width=16,
@@ -203,9 +206,9 @@ def build() -> dash.Dashboard:
         )
         .with_panel(
             panels.table_panel(
-                "Thư chết theo lý do",
+                "Bản tin bị từ chối theo lý do",
                 "Vì sao tin nhắn bị từ chối (sai định dạng, quá lớn, không có tuyến…), từ đường"
-                " nào, bao nhiêu? Không hiển thị nội dung thư.",
+                " nào, bao nhiêu? Không hiển thị nội dung bản tin.",
                 DEAD_LETTERS_SQL,
                 width=12,
                 height=9,
@@ -227,10 +230,10 @@ def build() -> dash.Dashboard:
         )
         .with_panel(
             panels.table_panel(
-                "Độ mới của rollup",
+                "Độ mới của bảng gộp",
                 "Các bảng gộp (theo phút, theo giờ) có được làm mới đúng hạn không? TimescaleDB:"
                 " lần chạy thành công gần nhất của job làm mới; PostgreSQL thuần: mốc đã gộp"
-                f" đến. Biểu đồ dài hơn {RAW_MAX} đọc các bảng này ({MINUTE_MAX} trở xuống: theo"
+                " đến. Biểu đồ dài hơn 1 ngày đọc các bảng này (7 ngày trở xuống: theo"
                 " phút).",
                 ROLLUP_FRESHNESS_SQL,
                 width=12,

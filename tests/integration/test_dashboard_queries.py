@@ -47,7 +47,7 @@ LONGITUDE = {"lon", "lng", "longitude"}
 EXPECTED_EMPTY: dict[tuple[str, str], str] = {
     ("ioc-cameras", "Lưu lượng giao thông"): "the simulated fleet has no traffic counter"
     " (no intensity/occupancy/averageVehicleSpeed readings)",
-    ("ioc-platform", "Thư chết theo lý do"): "the simulator sends only well-formed messages,"
+    ("ioc-platform", "Bản tin bị từ chối theo lý do"): "the simulator sends only well-formed messages,"
     " so nothing is dead-lettered (the fuzz harness covers dead letters)",
 }
 
