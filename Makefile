@@ -5,7 +5,7 @@ IOC := .venv/bin/ioc
 # Extra arguments: make test ARGS='-k mosquitto -x', make demo ARGS='--devices 50'
 ARGS ?=
 
-.PHONY: demo test up down status lint dashboards bench bench-ingest bench-alerts bench-security bench-rollups bench-timescale bootstrap fuzz soak chaos
+.PHONY: demo test up down status lint dashboards bench bench-ingest bench-alerts bench-security bench-rollups bench-timescale bench-dashboards bootstrap fuzz soak chaos
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -42,7 +42,7 @@ dashboards: bootstrap
 # The benchmarks use the running stack (`make up`); run them on a quiet machine. Ingest,
 # alerts and rollups measure TimescaleDB and plain PostgreSQL side by side (one database
 # per engine in the stack's cluster, bench/engines.py).
-bench: bench-ingest bench-alerts bench-security bench-rollups bench-timescale
+bench: bench-ingest bench-alerts bench-security bench-rollups bench-timescale bench-dashboards
 
 bench-ingest: bootstrap
 	.venv/bin/python bench/ingest.py $(ARGS)
@@ -58,6 +58,9 @@ bench-rollups: bootstrap
 
 bench-timescale: bootstrap
 	.venv/bin/python bench/timescale_write.py $(ARGS)
+
+bench-dashboards: bootstrap
+	.venv/bin/python bench/dashboard_queries.py $(ARGS)
 
 # >= 100,000 fuzzed payloads through a real worker on a test stack of its own (make test
 # runs 3,000 of them). make fuzz ARGS='-x', FUZZ_SEED=7 make fuzz.
