@@ -75,6 +75,26 @@ class Camera:
     zones: tuple[Zone, ...]
     lpr: bool = False  # Frigate 0.16+ licence plate recognition enabled on this camera
 
+    def spec_fields(self, expected_interval_s: int) -> dict[str, Any]:
+        """Keyword arguments for store.devices.DeviceSpec: the camera as a device of type
+        `camera` under its Frigate name, which its stats readings carry as device id."""
+        return {
+            "id": self.name,
+            "type": "camera",
+            "province": self.province,
+            "lat": self.lat,
+            "lon": self.lon,
+            "name": self.title,
+            "expected_interval_s": expected_interval_s,
+            "metadata": {
+                "simulated": True,
+                "source": "frigate",
+                "frame": list(self.frame),
+                "zones": [z.name for z in self.zones],
+                "lpr": self.lpr,
+            },
+        }
+
 
 @dataclass(frozen=True)
 class Fleet:

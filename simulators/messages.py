@@ -17,6 +17,7 @@ import orjson
 from config.timezone import LOCAL_TZ
 
 FRIGATE_TOPIC = "frigate/events"
+FRIGATE_STATS_TOPIC = "frigate/stats"
 KAFKA_SYSLOG_TOPIC = "seclog.syslog"
 KAFKA_SURICATA_TOPIC = "seclog.suricata"
 
@@ -86,6 +87,56 @@ def frigate_message(
     if before["id"] != after["id"]:
         raise ValueError("before and after describe different events")
     return orjson.dumps({"type": kind, "before": before, "after": after})
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFps:
+    """One camera's figures in Frigate's stats; camera_fps = process_fps + skipped_fps."""
+
+    camera_fps: float
+    process_fps: float
+    skipped_fps: float
+    detection_fps: float
+    pid: int
+    capture_pid: int
+    ffmpeg_pid: int
+
+
+def frigate_stats(
+    cameras: Mapping[str, CameraFps], when: float, uptime_s: int, version: str
+) -> bytes:
+    """The snapshot Frigate (0.14+) publishes on `frigate/stats`: per camera, detectors,
+    the summed detection rate and `service` with the snapshot time (`last_updated`)."""
+    detection = round(sum(c.detection_fps for c in cameras.values()), 2)
+    body = {
+        "cameras": {
+            name: {
+                "audio_dBFS": 0.0,
+                "audio_rms": 0.0,
+                "camera_fps": c.camera_fps,
+                "capture_pid": c.capture_pid,
+                "detection_enabled": 1,
+                "detection_fps": c.detection_fps,
+                "ffmpeg_pid": c.ffmpeg_pid,
+                "pid": c.pid,
+                "process_fps": c.process_fps,
+                "skipped_fps": c.skipped_fps,
+            }
+            for name, c in cameras.items()
+        },
+        "detectors": {"coral": {"detection_start": 0.0, "inference_speed": 8.2, "pid": 412}},
+        "detection_fps": detection,
+        "processes": {"go2rtc": {"pid": 118}, "recording": {"pid": 407}},
+        "service": {
+            "last_updated": int(when),
+            "latest_version": version,
+            "storage": {},
+            "temperatures": {},
+            "uptime": uptime_s,
+            "version": version,
+        },
+    }
+    return orjson.dumps(body)
 
 
 # --- Syslog -----------------------------------------------------------------------------

@@ -22,16 +22,18 @@ from rich.live import Live
 from config.secrets import MQTT_FRIGATE_USER, Secrets, load_secrets
 from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
+from simulators.camera_stats import STATS_INTERVAL_S, CameraHeartbeat
 from simulators.cameras import CameraStream
 from simulators.credentials import CredentialStore
-from simulators.fleet import Device, Fleet, load_fleet
+from simulators.fleet import Camera, Device, Fleet, load_fleet
 from simulators.messages import Outgoing
 from simulators.pacing import Pacer, backfill_rates, simulated_schedule, split_rate
 from simulators.progress import Stats, StreamCounts, render
 from simulators.publishers import KafkaSender, MqttSender
 from simulators.seclogs import LogCatalog, LogStream, load_catalog
 from simulators.sensors import SensorStream
-from store.devices import DeviceSpec
+from store.connect import connect
+from store.devices import DeviceSpec, upsert_device
 
 DRAIN_TIMEOUT_S = 10.0
 KAFKA_START_WAIT_S = 6.0  # a little over the producer's own bootstrap timeout
@@ -90,6 +92,8 @@ class Simulation:
         self._rates = split_rate(options.rate, self._fleet.stream_shares, list(options.streams))
         self.stats = Stats(display_rows(options.streams))
         self._sources: dict[str, Source] = {}
+        # Sources on a fixed cadence of simulated time, outside the --rate split.
+        self._timed: dict[str, float] = {}
         self._mqtt: dict[str, MqttSender] = {}
         self._kafka: KafkaSender | None = None
 
@@ -108,6 +112,9 @@ class Simulation:
             if secrets:
                 self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
             self._sources["cameras"] = CameraStream(self._fleet.cameras, seed)
+            self._register_cameras(self._fleet.cameras)
+            self._sources["camera_stats"] = CameraHeartbeat(self._fleet.cameras, seed)
+            self._timed["camera_stats"] = 1.0 / STATS_INTERVAL_S
         if "logs" in self._rates:
             self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._log_error)
             self._kafka.start(wait_s=KAFKA_START_WAIT_S)
@@ -166,6 +173,17 @@ class Simulation:
         store.save({**stored, **got})
         return got
 
+    def _register_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        """Each camera is a device (type camera, no MQTT account of its own: Frigate
+        publishes for it) expected once per stats snapshot."""
+        try:
+            with connect(self._settings) as conn:
+                for camera in cameras:
+                    upsert_device(conn, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)), None)
+                conn.commit()
+        except Exception as error:  # database down: the events still flow, say so
+            self.stats.broker_error("cameras", f"register cameras: {error}")
+
     # --- the loop ------------------------------------------------------------------------
 
     def _send(self, message: Outgoing) -> None:
@@ -201,6 +219,7 @@ class Simulation:
             len(self._fleet.devices),
             self._options.backfill_step_s,
         )
+        rates.update(self._timed)
         for stream, t in simulated_schedule(rates, end - self._options.backfill_s, end):
             if stop.is_set():
                 return
@@ -209,7 +228,7 @@ class Simulation:
     def _loop(self, stop: threading.Event) -> None:
         start = time.monotonic()
         end = start + self._options.duration if self._options.duration > 0 else math.inf
-        pacer = Pacer(self._rates, start)
+        pacer = Pacer({**self._rates, **self._timed}, start)
         self.stats.start_clock()
         while not stop.is_set():
             stream, due = pacer.next(time.monotonic())

@@ -23,7 +23,8 @@ class DeviceSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def upsert_device(conn: psycopg.Connection, spec: DeviceSpec, password_hash: str) -> None:
+def upsert_device(conn: psycopg.Connection, spec: DeviceSpec, password_hash: str | None) -> None:
+    """None as hash: a device without its own MQTT account (a camera reported by its NVR)."""
     conn.execute(
         "INSERT INTO devices (id, type, province, district, name, lat, lon,"
         " expected_interval_s, metadata, mqtt_password_hash)"

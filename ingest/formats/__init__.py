@@ -4,6 +4,7 @@ from ingest.formats import (  # noqa: F401
     cef,
     edr,
     frigate,
+    frigate_stats,
     native_json,
     senml,
     suricata,

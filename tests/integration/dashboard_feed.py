@@ -110,7 +110,8 @@ def _routes(work: Path, engine: str) -> TestRoutes:
     config = {
         "mqtt": {"share_group": tag, "routes": [
             {"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"},
-            {"filter": "frigate/events", "format": "frigate"}]},
+            {"filter": "frigate/events", "format": "frigate"},
+            {"filter": "frigate/stats", "format": "frigate_stats"}]},
         "kafka": {"group_id": tag, "routes": [
             {"topic": "seclog.syslog", "format": "syslog"},
             {"topic": "seclog.suricata", "format": "suricata"}]},
@@ -221,7 +222,7 @@ def _main_registry_restored(settings: Settings) -> Iterator[None]:
     """The simulator registers its fleet in the stack's database with the interval of a
     fast demo run (a second); alert services of later tests there would then call those
     devices offline at once. Put back what was there before (and drop what was not)."""
-    ids = [d.id for d in load_fleet().devices]
+    ids = _fleet_ids()
     with psycopg.connect(settings.dsn()) as conn:
         before = dict(
             conn.execute(
@@ -241,10 +242,16 @@ def _main_registry_restored(settings: Settings) -> Iterator[None]:
             conn.execute("DELETE FROM devices WHERE id = ANY(%s)", (added,))
 
 
+def _fleet_ids() -> list[str]:
+    """Every device the simulator registers: its stations and its cameras."""
+    fleet = load_fleet()
+    return [d.id for d in fleet.devices] + [c.name for c in fleet.cameras]
+
+
 def _copy_devices(settings: Settings, targets: Iterable[str]) -> None:
     """The simulator registers its fleet in the stack's database (that is where the
     broker's accounts come from); the fed databases need the same registry rows."""
-    ids = [d.id for d in load_fleet().devices]
+    ids = _fleet_ids()
     cols = ", ".join(DEVICE_COLUMNS)
     with psycopg.connect(settings.dsn()) as main:
         rows = main.execute(f"SELECT {cols} FROM devices WHERE id = ANY(%s)", (ids,)).fetchall()
