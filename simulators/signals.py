@@ -26,6 +26,11 @@ K1_PERIOD_S = 23.9344696 * HOUR_S  # luni-solar diurnal tide
 _RUSH_HOURS = ((7.5, 1.5, 1.0), (19.5, 2.0, 1.2))
 # Normalises the two-peak shape so that `base` stays close to the daily mean.
 _RUSH_MEAN = sum(w * width * math.sqrt(2 * math.pi) / 24 for _, width, w in _RUSH_HOURS)
+# Vehicles on a Vietnamese city road (local hour, width in hours, weight): the morning
+# rush to work and school, going home for lunch and back, the evening rush home. Unlike
+# the pollutants' `traffic` shape, counts stay up through the day and fall at night.
+_ROAD_PEAKS = ((7.25, 0.9, 1.0), (11.5, 0.6, 0.35), (13.5, 0.6, 0.25), (17.5, 1.1, 1.1))
+_ROAD_NIGHT, _ROAD_DAY = 0.12, 0.5  # level at night, plateau added by day (before peaks)
 _O3_PEAK_HOUR, _O3_WIDTH_H = 13.5, 2.5
 _O3_MEAN = _O3_WIDTH_H * math.sqrt(2 * math.pi) / 24
 _WARMEST_HOUR = 14.5
@@ -93,6 +98,20 @@ def _traffic(m: MetricModel, t: float) -> float:
     return m.base * (1 + m.amplitude * (rush - _RUSH_MEAN))
 
 
+def _road_shape(hour: float) -> float:
+    day = 1 / (1 + math.exp(-(hour - 5.5) / 0.6)) / (1 + math.exp(-(22.0 - hour) / 0.8))
+    peaks = sum(w * _bump(hour, c, width) for c, width, w in _ROAD_PEAKS)
+    return _ROAD_NIGHT + _ROAD_DAY * day + peaks
+
+
+# The shape's daily mean, so that `base` is the daily mean of a road_traffic metric.
+_ROAD_MEAN = sum(_road_shape(minute / 60) for minute in range(1440)) / 1440
+
+
+def _road_traffic(m: MetricModel, t: float) -> float:
+    return m.base * (1 + m.amplitude * (_road_shape(local_hour(t)) / _ROAD_MEAN - 1))
+
+
 def _photochemical(m: MetricModel, t: float) -> float:
     sun = _bump(local_hour(t), _O3_PEAK_HOUR, _O3_WIDTH_H)
     return m.base * (1 + m.amplitude * (sun - _O3_MEAN) / (1 - _O3_MEAN))
@@ -117,6 +136,7 @@ def _tide(m: MetricModel, t: float) -> float:
 _PATTERNS: dict[str, Callable[[MetricModel, float], float]] = {
     "steady": lambda m, t: m.base,
     "traffic": _traffic,
+    "road_traffic": _road_traffic,
     "photochemical": _photochemical,
     "diurnal": _diurnal,
     "anti_diurnal": _anti_diurnal,

@@ -43,8 +43,8 @@ PLACE_SLUG = {
     "tanchau": "Tân Châu",
     "chaudoc": "Châu Đốc",
 }
-DEVICE_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(aq|wl|sal)(\d\d)$")
-TYPE_SUFFIX = {"air_quality": "aq", "water_level": "wl", "salinity": "sal"}
+DEVICE_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(aq|wl|sal|tf)(\d\d)$")
+TYPE_SUFFIX = {"air_quality": "aq", "water_level": "wl", "salinity": "sal", "traffic": "tf"}
 AIR_METRICS = {"pm25", "pm10", "no2", "so2", "o3", "co", "temperature", "relativeHumidity"}
 
 
@@ -126,6 +126,19 @@ def test_spec_fields_make_a_device_spec_that_says_it_is_simulated() -> None:
     assert spec.metadata["payload_format"] == "senml"
     assert spec.metadata["metrics"] == {"waterLevel": "m"}
     assert spec.metadata["alarm_levels"]["bd3"] == 4.5
+
+
+def test_a_camera_is_registered_as_a_device_of_type_camera_under_its_frigate_name() -> None:
+    camera = next(c for c in FLEET.cameras if c.name == "hatien_xaxia_gate_in")
+    spec = DeviceSpec(**camera.spec_fields(expected_interval_s=60))
+    assert (spec.id, spec.type, spec.province) == ("hatien_xaxia_gate_in", "camera", "Kiên Giang")
+    assert spec.name == "Cửa khẩu quốc tế Hà Tiên – làn nhập cảnh"
+    assert (spec.lat, spec.lon, spec.expected_interval_s) == (10.3831, 104.4880, 60)
+    assert spec.metadata["simulated"] is True
+    assert spec.metadata["lpr"] is True
+    ids = [c.name for c in FLEET.cameras] + [d.id for d in FLEET.devices]
+    assert len(set(ids)) == len(ids)
+    assert all(DEVICE_ID_PATTERN.fullmatch(c.name) for c in FLEET.cameras)
 
 
 def test_stream_shares_cover_every_stream() -> None:

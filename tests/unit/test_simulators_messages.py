@@ -47,7 +47,8 @@ def test_native_json_has_a_local_timestamp_and_one_key_per_metric() -> None:
 # RFC 8428 §4.5.1: a resolved name starts with a letter or digit and holds only these.
 SENML_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:./_-]*$")
 SENML_LABELS = {"bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t"}
-SENML_UNITS = {"ug/m3", "Cel", "%RH", "m", "/1000", "ppm", "mm/h"}
+# RFC 8428 §12.1 units, and km/h from RFC 8798.
+SENML_UNITS = {"ug/m3", "Cel", "%RH", "m", "/1000", "ppm", "mm/h", "count", "%", "km/h"}
 
 
 def check_senml(pack: Any) -> list[tuple[str, str, float, float]]:

@@ -38,6 +38,9 @@ PLAUSIBLE = {
     "relativeHumidity": (30, 100),
     "waterLevel": (-1.5, 6),  # m, national datum
     "salinity": (0, 35),  # ‰; 35 is sea water
+    "intensity": (0, 700),  # vehicles in 5 minutes on one city road
+    "occupancy": (0, 50),  # %; a jam is above 50
+    "averageVehicleSpeed": (5, 60),  # km/h in town
 }
 
 
