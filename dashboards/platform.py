@@ -98,17 +98,26 @@ LIMIT 15
 
 # One query for both engines: schema_engine says which; query_to_xml runs only the
 # branch for it, so the other engine's catalog is never named in a plan. TimescaleDB:
-# its continuous-aggregate refresh jobs; plain PostgreSQL: the service's watermarks.
+# its continuous-aggregate refresh jobs, or the service's own runs of them where
+# TimescaleDB's scheduler fails them (policy_runs, store/timescale_jobs.py);
+# plain PostgreSQL: the service's watermarks.
 ROLLUP_FRESHNESS_SQL = """
 WITH source AS (
     SELECT CASE e.engine
         WHEN 'timescaledb' THEN query_to_xml(
             'SELECT j.hypertable_name AS rollup,
-                    CASE WHEN isfinite(s.last_successful_finish)
-                         THEN s.last_successful_finish END AS refreshed,
-                    s.last_run_status AS status
+                    greatest(CASE WHEN isfinite(s.last_successful_finish)
+                                  THEN s.last_successful_finish END,
+                             p.last_success) AS refreshed,
+                    CASE WHEN p.last_success >= coalesce(s.last_successful_finish,
+                                                         ''-infinity'')
+                         THEN ''Thành công (dịch vụ chạy thay)''
+                         WHEN s.last_run_status = ''Success'' THEN ''Thành công''
+                         WHEN s.last_run_status = ''Failed'' THEN ''Lỗi''
+                         ELSE s.last_run_status END AS status
              FROM timescaledb_information.jobs j
              JOIN timescaledb_information.job_stats s USING (job_id)
+             LEFT JOIN policy_runs p USING (job_id)
              WHERE j.proc_name = ''policy_refresh_continuous_aggregate''',
             false, false, '')
         ELSE query_to_xml(

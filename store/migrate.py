@@ -6,12 +6,16 @@ The first run also decides the engine (store.engine.choose) and records it in
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import psycopg
 
 from store.engine import Engine, EngineInfo, WantedEngine, check, choose, current, probe, recorded
 from store.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every process of this service.
 _MIGRATION_LOCK = 7_302_114_001
@@ -77,7 +81,28 @@ def _engine(conn: psycopg.Connection, wanted: WantedEngine) -> tuple[Engine, boo
     return engine, decided_now
 
 
+# TimescaleDB's scheduler starts a fresh database's policy jobs while later migrations
+# still alter what those jobs touch (the hourly rollup rebuilt, a policy replaced), and
+# PostgreSQL then refuses one side with "tuple concurrently updated/deleted". Every
+# migration is re-runnable (a transaction rolled back, or idempotent statements), so
+# it is run again.
+CONCURRENT_RETRIES = 4
+
+
 def _apply(conn: psycopg.Connection, engine: Engine, version: int, module: object) -> bool:
+    for attempt in range(CONCURRENT_RETRIES):
+        try:
+            return _apply_once(conn, engine, version, module)
+        except psycopg.errors.InternalError_ as error:
+            if "concurrently" not in str(error) or attempt == CONCURRENT_RETRIES - 1:
+                raise
+            log.warning("migration %s met a concurrent change (%s); running it again", version,
+                        error)  # fmt: skip
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _apply_once(conn: psycopg.Connection, engine: Engine, version: int, module: object) -> bool:
     record = "INSERT INTO schema_migrations (version, name, engine) VALUES (%s, %s, %s)"
     args = (version, module.NAME, engine.value)  # type: ignore[attr-defined]
     if module.TRANSACTIONAL:  # type: ignore[attr-defined]

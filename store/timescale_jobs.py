@@ -55,17 +55,36 @@ def run_failed_jobs(
             )  # fmt: skip
         # Counted as run even if it fails or another worker holds it: one try an interval.
         last_runs[job_id] = now
-        if _run_locked(conn, job_id):
+        if _run_locked(conn, (job_id, proc, table)):
             ran.append(job_id)
     return ran
 
 
-def _run_locked(conn: psycopg.Connection, job_id: int) -> bool:
+def _run_locked(conn: psycopg.Connection, job: tuple[int, str, str]) -> bool:
+    job_id = job[0]
     locked = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_JOB_LOCK, job_id)).fetchone()
     if not locked[0]:
         return False  # another worker is running it now
     try:
         conn.execute("CALL run_job(%s)", (job_id,))
+    except psycopg.Error as error:
+        _record(conn, job, error=str(error).strip())
+        raise
+    else:
+        _record(conn, job, error=None)
         return True
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_JOB_LOCK, job_id))
+
+
+def _record(conn: psycopg.Connection, job: tuple[int, str, str], error: str | None) -> None:
+    """What the Platform dashboard's rollup freshness reads beside TimescaleDB's own job
+    statistics, which run_job() does not update."""
+    conn.execute(
+        "INSERT INTO policy_runs (job_id, proc_name, target, last_run, last_success, last_error)"
+        " VALUES (%s, %s, %s, now(), CASE WHEN %s::text IS NULL THEN now() END, %s)"
+        " ON CONFLICT (job_id) DO UPDATE SET last_run = excluded.last_run,"
+        " last_success = coalesce(excluded.last_success, policy_runs.last_success),"
+        " last_error = excluded.last_error",
+        (*job, error, error),
+    )

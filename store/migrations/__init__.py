@@ -15,6 +15,7 @@ from store.migrations import (
     m0008_minute_policy_window,
     m0009_dashboard_reads,
     m0010_history_note_en,
+    m0011_policy_runs,
 )
 
 MIGRATIONS = [
@@ -28,4 +29,5 @@ MIGRATIONS = [
     (8, m0008_minute_policy_window),
     (9, m0009_dashboard_reads),
     (10, m0010_history_note_en),
+    (11, m0011_policy_runs),
 ]
