@@ -27,12 +27,28 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(value: timedelta) -> str:
-    """Compact text for titles: 5400 s -> '1h30m'."""
+_WORDS_VI = {"d": "ngày", "h": "giờ", "m": "phút", "s": "giây"}
+
+
+class Duration(str):
+    """A duration for alert texts: compact ('1h30m') where read as a string (English
+    texts, stored values), and in words for a Vietnamese text ('1 giờ 30 phút'), which
+    text.VietnameseNumbers picks."""
+
+    vietnamese: str
+
+    def __new__(cls, parts: list[tuple[int, str]]) -> Duration:
+        text = super().__new__(cls, "".join(f"{n}{u}" for n, u in parts) or "0s")
+        text.vietnamese = " ".join(f"{n} {_WORDS_VI[u]}" for n, u in parts) or "0 giây"
+        return text
+
+
+def format_duration(value: timedelta) -> Duration:
+    """Compact text for titles: 5400 s -> '1h30m' (Vietnamese: '1 giờ 30 phút')."""
     seconds = round(value.total_seconds())
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, seconds = divmod(seconds, size)
         if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
+            parts.append((count, unit))
+    return Duration(parts)

@@ -15,6 +15,7 @@ from typing import Any
 from config.timezone import LOCAL_TZ
 from events.alerts import Severity, Signal, SignalState
 
+from .durations import Duration
 from .model import AnyRule
 
 _COMMON = ("rule", "device_id", "station", "at", "severity")
@@ -39,11 +40,14 @@ _FORMATTER = string.Formatter()
 
 class VietnameseNumbers(string.Formatter):
     """Numbers the Vietnamese way: decimal comma, dot between thousands ("1.234,5"), so
-    "{change:.2f}" reads "0,87" in a Vietnamese title and "0.87" in the English one.
+    "{change:.2f}" reads "0,87" in a Vietnamese title and "0.87" in the English one;
+    durations in words ("1 giờ", not "1h").
     Hand-written: Babel/ICU would need a locale-aware spec language the rule YAML does
     not use; the templates keep Python's format specs."""
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, Duration):
+            return super().format_field(value.vietnamese, format_spec)
         text = super().format_field(value, format_spec)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return text.translate(_SWAP_SEPARATORS)
