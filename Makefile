@@ -39,6 +39,12 @@ lint: bootstrap
 dashboards: bootstrap
 	@$(IOC) dashboards build
 
+# Pictures of the dashboards drawn from their JSON and the running stack's data (Grafana
+# cannot be installed here): docs/img/dashboard-<uid>.png. ARGS='--uid ioc-wall --dsn …'
+.PHONY: dashboards-preview
+dashboards-preview: bootstrap
+	.venv/bin/python -m tools.dashboard_preview $(ARGS)
+
 # The benchmarks use the running stack (`make up`); run them on a quiet machine. Ingest,
 # alerts and rollups measure TimescaleDB and plain PostgreSQL side by side (one database
 # per engine in the stack's cluster, bench/engines.py).
