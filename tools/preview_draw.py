@@ -414,7 +414,8 @@ def draw_table(view: View, panel: Mapping[str, Any], data: PanelData, box: Box) 
         return
     configs = [_field_config(panel, c) for c in table.columns]
     widths = column_widths(configs, box.w)
-    _table_header(view, table.columns, widths, box)
+    right = set(_numeric_columns(table))
+    _table_header(view, table.columns, widths, box, right)
     if not table.rows:
         message(view, box, "No data")
         return
@@ -437,7 +438,7 @@ def draw_table(view: View, panel: Mapping[str, Any], data: PanelData, box: Box) 
             if x >= box.x + box.w:
                 break
             width = min(widths[c], box.x + box.w - x)  # the rest scrolls sideways
-            _table_cell(view, configs[c], value, Box(x, y, width, row_h))
+            _table_cell(view, configs[c], value, Box(x, y, width, row_h), c in right)
             x += widths[c]
     hidden = []
     if len(table.rows) > len(shown):
@@ -455,25 +456,29 @@ def draw_table(view: View, panel: Mapping[str, Any], data: PanelData, box: Box) 
         )
 
 
-def _table_header(view: View, columns: Sequence[str], widths: Sequence[float], box: Box) -> None:
+def _table_header(
+    view: View, columns: Sequence[str], widths: Sequence[float], box: Box, right: set[int]
+) -> None:
     x = box.x
-    for name, w in zip(columns, widths, strict=True):
+    for c, (name, w) in enumerate(zip(columns, widths, strict=True)):
         if x >= box.x + box.w:
             break
         room = min(w, box.x + box.w - x)
         view.canvas.text(
-            x + 8,
+            x + room - 8 if c in right else x + 8,
             box.y + TABLE_HEADER / 2,
             _fit(name, room - 12, 14, True),
             14,
             va="center",
+            ha="right" if c in right else "left",
             color="#6e9fff",
             fontweight="bold",
         )
         x += w
 
 
-def _table_cell(view: View, config: Mapping[str, Any], value: Any, cell: Box) -> None:
+def _table_cell(view: View, config: Mapping[str, Any], value: Any, cell: Box, right: bool) -> None:
+    """One cell; numbers right-aligned as Grafana's getTextAlign does for number fields."""
     hit = mapped(value, config.get("mappings"))
     text = (
         hit[0]
@@ -492,7 +497,13 @@ def _table_cell(view: View, config: Mapping[str, Any], value: Any, cell: Box) ->
         ink = shade
     size = 14
     view.canvas.text(
-        cell.x + 8, cell.y + cell.h / 2, _fit(text, cell.w - 12, size), size, va="center", color=ink
+        cell.x + cell.w - 8 if right else cell.x + 8,
+        cell.y + cell.h / 2,
+        _fit(text, cell.w - 12, size),
+        size,
+        va="center",
+        ha="right" if right else "left",
+        color=ink,
     )
 
 
