@@ -117,7 +117,8 @@ INDICATOR_MATCHES_SQL = f"""
 SELECT a.started_at AS "Bắt đầu",
        a.labels ->> 'indicator_type' AS "Loại",
        a.labels ->> 'indicator' AS "Chỉ báo",
-       a.status AS "Trạng thái",
+       CASE a.status WHEN 'firing' THEN 'Đang cảnh báo' WHEN 'acknowledged' THEN 'Đã xác nhận'
+            ELSE 'Đã xử lý' END AS "Trạng thái",
        a.severity AS "Mức",
        a.title_vi AS "Cảnh báo",
        a.updated_at AS "Cập nhật"
@@ -146,6 +147,14 @@ def bars(title: str, description: str, sql: str, width: int) -> timeseries.Panel
         .stacking(StackingConfig().mode(common.StackingMode.NORMAL))
         .interval("1m")
     )
+
+
+def severity_coloured(panel: timeseries.Panel) -> timeseries.Panel:
+    """Each severity's series in the wall's severity colour, not the palette's next one."""
+    for _, _, label, colour in reference.SEVERITIES:
+        fixed = {"mode": "fixed", "fixedColor": colour}
+        panel.override_by_name(label, [model.DynamicConfigValue(id_val="color", value=fixed)])
+    return panel
 
 
 def build() -> dash.Dashboard:
@@ -204,11 +213,13 @@ def build() -> dash.Dashboard:
             )
         )
         .with_panel(
-            bars(
-                "Cảnh báo an ninh theo mức độ",
-                "Bao nhiêu cảnh báo an ninh mới được tạo, ở mức độ nào?",
-                ALERTS_BY_SEVERITY_SQL,
-                12,
+            severity_coloured(
+                bars(
+                    "Cảnh báo an ninh theo mức độ",
+                    "Bao nhiêu cảnh báo an ninh mới được tạo, ở mức độ nào?",
+                    ALERTS_BY_SEVERITY_SQL,
+                    12,
+                )
             )
         )
         .with_panel(

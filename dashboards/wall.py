@@ -134,7 +134,11 @@ SELECT device_id AS "Mã",
        open_alerts AS "Cảnh báo mở",
        last_seen AS "Lần cuối gửi"
 FROM device_overview
-ORDER BY device_id
+-- Markers are drawn in row order: the worst last, so a station in alarm is never hidden
+-- under a healthy one at the same place.
+ORDER BY CASE state WHEN 'critical' THEN 6 WHEN 'high' THEN 5 WHEN 'medium' THEN 4
+                    WHEN 'low' THEN 3 WHEN 'offline' THEN 2 WHEN 'ok' THEN 1 ELSE 0 END,
+         device_id
 """
 
 
@@ -188,7 +192,8 @@ def device_map() -> geomap.Panel:
         .with_target(panels.query(DEVICES_SQL))
         .grid_pos(at(MAP))
         .mappings(state_mappings())
-        .view(geomap.MapViewConfig().id("fit").all_layers(True).zoom(7))
+        # Fit to the markers only: fitting all layers takes in the world's outlines.
+        .view(geomap.MapViewConfig().id("fit").all_layers(False).layer("Trạm và camera").zoom(7))
         .controls(geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(False))
         .basemap(MapLayerOptions().type("default").name("Nền bản đồ"))
         .layers([outlines, markers])
@@ -201,9 +206,11 @@ def river_levels_sql() -> str:
     salinity_key = reference.salinity_metadata_key()
     watch, warning = reference.salinity_lines()
     return f"""
-SELECT coalesce(d.name, d.id) AS "Trạm",
-       CASE d.type WHEN 'water_level' THEN 'Mực nước (m)' ELSE 'Độ mặn (‰)' END AS "Đo",
-       r.value AS "Giá trị",
+-- Five columns fit the panel's width (Grafana gives a column at least 150 px): the
+-- station without its kind's prefix, the value as Vietnamese text with its unit.
+SELECT regexp_replace(coalesce(d.name, d.id), '^Trạm (thủy văn|đo mặn) ', '') AS "Trạm",
+       replace(to_char(r.value, 'FM9990.00'), '.', ',')
+           || CASE r.metric WHEN 'waterLevel' THEN ' m' ELSE ' ‰' END AS "Giá trị",
        CASE
            WHEN r.metric = 'waterLevel' THEN CASE
                WHEN r.value >= (d.metadata -> '{flood_key}' ->> 'bd3')::float8 THEN 'bd3'
@@ -226,7 +233,7 @@ SELECT coalesce(d.name, d.id) AS "Trạm",
                            coalesce(d.metadata -> '{salinity_key}' ->> '{warning.key}',
                                     '{warning.start:g}'))
        END AS "Vạch báo động",
-       r.time AS "Lúc"
+       to_char(r.time AT TIME ZONE 'Asia/Ho_Chi_Minh', 'HH24:MI') AS "Lúc"
 FROM devices d
 CROSS JOIN LATERAL (
     -- The newest reading of the station's own metric: one index probe per station.
@@ -265,9 +272,7 @@ def river_table() -> panels.table.Panel:
         .grid_pos(at(RIVERS))
         .cell_height(common.TableCellHeight.LG)
         .mappings(level_mappings())
-        .decimals(2)
         .with_override(panels.by_name("Mức"), panels.cell_colour())
-        .with_override(panels.by_name("Lúc"), [panels.prop("unit", "dateTimeFromNow")])
     )
 
 
