@@ -68,6 +68,10 @@ def _collect_touched_minutes(conn: psycopg.Connection, since: datetime) -> None:
         " FROM measurements WHERE ingested_at >= %s",
         (since,),
     )
+    # A temp table has no statistics until analysed: guessing its size, the planner
+    # merge-joined whole series and filtered the minutes afterwards, quadratic in the
+    # readings per series (a 50 h backfill with 3,000 per series: 66 s instead of 3 s).
+    conn.execute("ANALYZE touched_minutes")
 
 
 def _rebuild_minutes(conn: psycopg.Connection) -> int:
@@ -79,6 +83,8 @@ def _rebuild_minutes(conn: psycopg.Connection) -> int:
         FROM touched_minutes t
         JOIN measurements m ON m.device_id = t.device_id AND m.metric = t.metric
              AND m.time >= t.bucket AND m.time < t.bucket + INTERVAL '1 minute'
+             -- the same minute as an equality, which a merge or hash join can key on
+             AND date_bin(INTERVAL '1 minute', m.time, TIMESTAMPTZ 'epoch') = t.bucket
              AND m.quality < 2
         GROUP BY t.bucket, t.device_id, t.metric
         ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
