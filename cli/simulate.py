@@ -51,6 +51,16 @@ def simulate(
     backfill_step: Annotated[
         str, typer.Option(help="In the replayed past, each device reports this often.")
     ] = "5m",
+    bad_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Send this fraction of messages malformed on purpose (bad JSON, invalid "
+            "metric name, timestamp out of range, bad syslog header), to see dead letters "
+            "arrive with their reasons. 0 = none.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Stream simulated sensors, Frigate camera events and security logs through the real
     brokers (devices registered with their own MQTT accounts), with live progress."""
@@ -67,10 +77,13 @@ def simulate(
         seed=seed,
         backfill_s=_duration(backfill, "--backfill"),
         backfill_step_s=step_s,
+        bad_share=bad_share,
     )
     stop = threading.Event()
     with stop_on_signals(stop):
-        counts = Simulation(get_settings(), options).run(stop)
+        simulation = Simulation(get_settings(), options)
+        counts = simulation.run(stop)
     acked = sum(c.acked for c in counts.values())
     failed = sum(c.failed for c in counts.values())
-    typer.echo(f"\nacknowledged {acked:,}, failed {failed:,}")
+    spoiled = f", malformed on purpose {simulation.spoiler.spoiled:,}" if bad_share else ""
+    typer.echo(f"\nacknowledged {acked:,}, failed {failed:,}{spoiled}")

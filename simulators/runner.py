@@ -26,6 +26,7 @@ from simulators.camera_stats import STATS_INTERVAL_S, CameraHeartbeat
 from simulators.cameras import CameraStream
 from simulators.credentials import CredentialStore
 from simulators.fleet import Camera, Device, Fleet, load_fleet
+from simulators.malformed import Spoiler
 from simulators.messages import Outgoing
 from simulators.pacing import Pacer, backfill_rates, simulated_schedule, split_rate
 from simulators.progress import Stats, StreamCounts, render
@@ -54,6 +55,7 @@ class RunOptions:
     seed: int
     backfill_s: float = 0.0  # replay this much of the past first; 0 = live only
     backfill_step_s: float = 300.0  # each device's cadence in the replayed past
+    bad_share: float = 0.0  # fraction of messages malformed on purpose (dead letters)
 
 
 def display_rows(streams: tuple[str, ...]) -> list[str]:
@@ -96,6 +98,7 @@ class Simulation:
         self._timed: dict[str, float] = {}
         self._mqtt: dict[str, MqttSender] = {}
         self._kafka: KafkaSender | None = None
+        self.spoiler = Spoiler(options.bad_share, options.seed)
 
     # --- setup -------------------------------------------------------------------------
 
@@ -223,7 +226,7 @@ class Simulation:
         for stream, t in simulated_schedule(rates, end - self._options.backfill_s, end):
             if stop.is_set():
                 return
-            self._send(self._sources[stream].next(t))
+            self._send(self.spoiler(self._sources[stream].next(t)))
 
     def _loop(self, stop: threading.Event) -> None:
         start = time.monotonic()
@@ -234,7 +237,7 @@ class Simulation:
             stream, due = pacer.next(time.monotonic())
             if due >= end or stop.wait(max(0.0, due - time.monotonic())):
                 return
-            self._send(self._sources[stream].next(time.time()))
+            self._send(self.spoiler(self._sources[stream].next(time.time())))
 
     def _close(self) -> None:
         # Stop producing first (the loop has returned), then let every sender drain in
@@ -253,6 +256,8 @@ class Simulation:
         title = f"ioc simulate — {self._options.rate:g} msg/s, seed {self._options.seed}"
         if self._options.backfill_s:
             title += f", {self._options.backfill_s / 3600:g} h replayed first"
+        if self._options.bad_share:
+            title += f", {self._options.bad_share:.1%} malformed on purpose"
         with Live(
             get_renderable=lambda: render(self.stats, shown_rates, title),
             console=self._console,

@@ -50,6 +50,8 @@ from tests.integration.harness import IOC_BIN, TestRoutes, WorkerProcess, forget
 BACKFILL = "50h"
 LIVE_SECONDS = 20
 RATE = 40  # live messages per second, all streams
+# Malformed on purpose, so the dead-letter panel has rows with their reasons: about 1 %.
+BAD_SHARE = 0.01
 SEED = 2026
 INGEST_TIMEOUT_S = 150
 JOBS_TIMEOUT_S = 90
@@ -62,6 +64,7 @@ class Fed:
     dsn: dict[str, str]  # engine -> DSN of its database
     data_end: datetime  # when the simulator stopped
     counts: dict[str, dict[str, int]]  # engine -> table -> rows
+    malformed: int  # messages the simulator spoiled on purpose
 
 
 @contextmanager
@@ -82,10 +85,14 @@ def fed_databases(settings: Settings, work: Path) -> Iterator[Fed]:
             for engine in dsn
         }
         stack.enter_context(_main_registry_restored(settings))
-        data_end, acknowledged = _simulate(work)
+        data_end, acknowledged, malformed = _simulate(work)
         for worker in workers.values():
             _wait_received(worker, acknowledged)
         counts = {engine: _wait_stored(dsn, engine) for engine in dsn}
+        for engine, stored in counts.items():
+            # Acknowledged like every message, stored as a dead letter each (no two
+            # spoiled messages are equal), and nothing the simulator meant well refused.
+            assert stored["dead_letters"] == malformed, (engine, stored, malformed)
         _settled(dsn)
         for worker in workers.values():
             worker.stop()
@@ -93,7 +100,7 @@ def fed_databases(settings: Settings, work: Path) -> Iterator[Fed]:
         for engine, url in dsn.items():
             _refresh_rollups(url, engine)
         _run_alert_services(work, dsn, channels)
-        yield Fed(dsn, data_end, counts)
+        yield Fed(dsn, data_end, counts, malformed)
 
 
 @contextmanager
@@ -155,20 +162,24 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def _simulate(work: Path) -> tuple[datetime, int]:
+def _simulate(work: Path) -> tuple[datetime, int, int]:
     """`ioc simulate` as an operator runs it; every message must be acknowledged by the
-    brokers. Returns when it stopped and how many messages the brokers took."""
+    brokers. Returns when it stopped, how many messages the brokers took and how many of
+    them were malformed on purpose."""
     args = [IOC_BIN, "simulate", "--backfill", BACKFILL, "--backfill-step", "5m",
-            "--rate", str(RATE), "--duration", str(LIVE_SECONDS), "--seed", str(SEED)]  # fmt: skip
+            "--rate", str(RATE), "--duration", str(LIVE_SECONDS), "--seed", str(SEED),
+            "--bad-share", str(BAD_SHARE)]  # fmt: skip
     log = work / "simulate.log"
     with log.open("wb") as out:
         done = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, timeout=300,
                               env=dict(os.environ, COLUMNS="160"))  # fmt: skip
     text = log.read_text(errors="replace")
     assert done.returncode == 0, text[-3000:]
-    summary = re.search(r"acknowledged ([\d,]+), failed 0", text)
+    summary = re.search(r"acknowledged ([\d,]+), failed 0, malformed on purpose ([\d,]+)", text)
     assert summary, text[-3000:]
-    return datetime.now(UTC), int(summary.group(1).replace(",", ""))
+    acknowledged, malformed = (int(n.replace(",", "")) for n in summary.groups())
+    assert malformed > 0, text[-3000:]
+    return datetime.now(UTC), acknowledged, malformed
 
 
 def _wait_received(worker: WorkerProcess, acknowledged: int) -> None:
