@@ -5,9 +5,11 @@ cluster (the stack's own database, which other tests truncate, is left alone). T
 `ioc ingest` workers, one per database, each in its own MQTT share group and Kafka
 consumer group, so both receive every message of one simulator run:
 
-1. `ioc simulate --backfill 50h` replays the last 50 hours (each station every 5
-   minutes, cameras and security logs in their share), then streams live briefly. Fifty
-   hours because the AQI job looks back 48 and a daily AQI needs one whole local day.
+1. `ioc simulate --backfill 50h --bad-share 0.01` replays the last 50 hours (each
+   station every 5 minutes, Frigate's stats snapshot every minute, camera events and
+   security logs in their share, 1 % of it malformed on purpose so dead letters exist),
+   then streams live briefly. Fifty hours because the AQI job looks back 48 and a daily
+   AQI needs one whole local day.
 2. The workers store it (detectors and alerts in the batch transactions); the rollups
    are refreshed as their policies / the worker would.
 3. `ioc alerts run` against each database computes the hourly and daily AQI, raises the
