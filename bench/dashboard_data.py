@@ -1,8 +1,8 @@
 """A month of environment history for the dashboard bench, made server-side.
 
-The fleet is simulators/fleet.yaml scaled up: each of its stations (air with
-pm25/pm10/no2/so2/o3/co/temperature/humidity, water level, salinity) `copies` times,
-copies a few kilometres apart with their own phases, so the month holds >= 10 million
+The fleet is simulators/fleet.yaml's environment stations scaled up: each of its air
+(pm25/pm10/no2/so2/o3/co/temperature/humidity), water-level and salinity stations
+`copies` times, a few kilometres apart with their own phases, so the month holds >= 10 million
 readings at realistic per-type intervals. The first copy keeps the fleet's own ids, so
 a dashboard's default station exists.
 
@@ -81,7 +81,9 @@ class Series:
 def fleet(copies: int) -> tuple[list[DeviceSpec], list[Series]]:
     """simulators/fleet.yaml's stations `copies` times over, and their series."""
     specs, series = [], []
-    for device in load_fleet().devices:
+    # The environment stations only: traffic counters and cameras are not what the
+    # environment dashboard reads, and their signal shapes are not written in SQL here.
+    for device in (d for d in load_fleet().devices if d.type in INTERVALS):
         for k in range(copies):
             spec, device_series = _copy(device, k)
             specs.append(spec)
@@ -187,6 +189,8 @@ CROSS JOIN LATERAL (SELECT
 -- About one station-hour in 200 missing (an outage, a lost message run).
 WHERE mod(abs(hashtext(s.device_id || floor(x.e / 3600)::bigint::text)), 200) <> 0
 ORDER BY g.t
+-- A top-up after an interrupted one finds some of its rows stored already.
+ON CONFLICT DO NOTHING
 """
 
 
@@ -315,8 +319,9 @@ def _refresh_timescale(
         upto = stop.fetchone()[0]
         for k, (a, b) in enumerate(spans):
             # From a little before the span: a top-up's first span starts where the last
-            # run stopped, past that run's refresh window.
-            since = a - timedelta(hours=2)
+            # run stopped, past that run's refresh window (and a window must hold a
+            # whole bucket).
+            since = min(a - timedelta(hours=2), upto - timedelta(**{f"{unit}s": 2}))
             conn.execute(
                 "CALL refresh_continuous_aggregate(%s, %s, %s)", (view, since, min(b + DAY, upto))
             )
