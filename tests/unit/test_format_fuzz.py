@@ -27,6 +27,7 @@ TOPICS = {
     "native_json": TELEMETRY_TOPIC,
     "senml": TELEMETRY_TOPIC,
     "frigate": "frigate/events",
+    "frigate_stats": "frigate/stats",
     "syslog": "seclog.syslog",
     "suricata": "seclog.suricata",
     "cef": "seclog.cef",
@@ -220,6 +221,25 @@ FRIGATE_AFTER = {
     "current_zones": ["a"], "entered_zones": ["a", "b"], "has_snapshot": True,
     "false_positive": False, "stationary": False, "sub_label": None,
 }  # fmt: skip
+STATS_KEYS = st.sampled_from(
+    ["cameras", "service", "last_updated", "uptime", "camera_fps", "process_fps",
+     "skipped_fps", "detection_fps", "pid", "detectors", "gate", "cổng"]
+) | st.text(max_size=8)  # fmt: skip
+STATS_LEAVES = scalars | st.floats(0, 300) | st.integers(1_000_000_000, 1_900_000_000)
+STATS_BASES: list[Any] = [
+    {
+        "cameras": {
+            "gate": {"camera_fps": 5.0, "process_fps": 4.9, "skipped_fps": 0.1,
+                     "detection_fps": 1.2, "pid": 40, "capture_pid": 41, "ffmpeg_pid": 42},
+            "yard.2": {"camera_fps": 15, "process_fps": 15, "skipped_fps": 0,
+                       "detection_fps": 0},
+        },
+        "detection_fps": 1.2,
+        "detectors": {"coral": {"inference_speed": 9.1, "detection_start": 0.0, "pid": 30}},
+        "service": {"last_updated": 1795482060, "uptime": 3600, "version": "0.14.1",
+                    "storage": {}, "temperatures": {}},
+    }
+]  # fmt: skip
 FRIGATE_BASES: list[Any] = [
     {"type": kind, "before": {}, "after": FRIGATE_AFTER} for kind in ("new", "update", "end")
 ]
@@ -363,6 +383,8 @@ STRUCTURED = {
     "native_json": mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
     "senml": mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
     "frigate": frigate_docs() | mutated_docs(FRIGATE_BASES, FRIGATE_KEYS, FRIGATE_LEAVES),
+    "frigate_stats": mutated_docs(STATS_BASES, STATS_KEYS, STATS_LEAVES)
+    | deep_mutated_docs(STATS_BASES, STATS_KEYS, STATS_LEAVES),
     "suricata": suricata_docs() | mutated_docs(SURICATA_BASES, SURICATA_KEYS, SURICATA_LEAVES),
     "syslog": syslog_lines() | mutated_lines(),
     "cef": token_lines(cef_tokens) | mutated_lines(CEF_BASES, cef_tokens),
