@@ -97,10 +97,11 @@ def store_hour(conn: psycopg.Connection, device_id: str, hour: datetime, row: Aq
 
 def store_day(conn: psycopg.Connection, device_id: str, day: date, row: AqiRow) -> None:
     conn.execute(
-        "INSERT INTO aqi_daily (device_id, day, aqi, category, colour, dominant, sub_indices)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, day) DO UPDATE SET"
-        " aqi = excluded.aqi, category = excluded.category, colour = excluded.colour,"
-        " dominant = excluded.dominant, sub_indices = excluded.sub_indices, computed_at = now()",
+        "INSERT INTO aqi_daily (device_id, day, aqi, category, colour, dominant, sub_indices,"
+        " inputs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device_id, day) DO UPDATE"
+        " SET aqi = excluded.aqi, category = excluded.category, colour = excluded.colour,"
+        " dominant = excluded.dominant, sub_indices = excluded.sub_indices,"
+        " inputs = excluded.inputs, computed_at = now()",
         (device_id, day, row.aqi, row.category, row.colour, row.dominant,
-         jsonb(row.sub_indices)),
+         jsonb(row.sub_indices), jsonb(row.inputs or {})),
     )  # fmt: skip

@@ -77,7 +77,7 @@ class AirQualityJob:
             for rule in self.aqi_rules:
                 outcome = aqi_signal(rule, device_id, upto, hour, aqi_state)
                 aqi_state = outcome.state
-                air_store.store_hour(conn, device_id, hour, _hour_row(outcome.result))
+                air_store.store_hour(conn, device_id, hour, _with_inputs(outcome.result))
                 signals += [outcome.signal] if outcome.signal else []
             for qrule in self.qcvn_rules:
                 qcvn = qcvn_signals(qrule, device_id, upto, hour, qcvn_state)
@@ -89,7 +89,7 @@ class AirQualityJob:
         for day in sorted(days):
             if day_hours(day)[1] <= last + HOUR:  # the local day is over
                 air_store.store_day(
-                    conn, device_id, day, _row(daily_aqi(daily_inputs(series, day)))
+                    conn, device_id, day, _with_inputs(daily_aqi(daily_inputs(series, day)))
                 )
         self.manager.apply(conn, signals)
         return done
@@ -101,5 +101,7 @@ def _row(result: AqiResult) -> air_store.AqiRow:
                             dict(result.sub_indices))  # fmt: skip
 
 
-def _hour_row(result: AqiResult) -> air_store.AqiRow:
+def _with_inputs(result: AqiResult) -> air_store.AqiRow:
+    """With the concentrations it was computed from: the hour's, or the day's 24-hour
+    means and maximum hourly means that the environment dashboard draws for long ranges."""
     return replace(_row(result), inputs=dict(result.concentrations))

@@ -16,6 +16,7 @@ from store.migrations import (
     m0009_dashboard_reads,
     m0010_history_note_en,
     m0011_policy_runs,
+    m0012_daily_aqi_inputs,
 )
 
 MIGRATIONS = [
@@ -30,4 +31,5 @@ MIGRATIONS = [
     (9, m0009_dashboard_reads),
     (10, m0010_history_note_en),
     (11, m0011_policy_runs),
+    (12, m0012_daily_aqi_inputs),
 ]

@@ -493,3 +493,8 @@ def test_daily_aqi_is_stored_when_the_local_day_closes(
     assert list(stored) == [yesterday]
     aqi, category, colour = stored[yesterday]
     assert aqi == 117 and category and colour.startswith("#")
+    # The 24-hour mean it came from, which the environment dashboard draws for long ranges.
+    inputs = db.execute(
+        "SELECT inputs FROM aqi_daily WHERE device_id = %s AND day = %s", (device, yesterday)
+    ).fetchone()[0]
+    assert inputs == {"pm25": 60.0}
