@@ -42,7 +42,9 @@ from psycopg.types.json import Jsonb
 
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import Settings
+from simulators.camera_stats import STATS_INTERVAL_S
 from simulators.fleet import load_fleet
+from simulators.pacing import parse_duration
 from store import rollups
 from store.migrate import migrate
 from tests.integration.alerting import AlertServiceProcess, WebhookSink, channels_file
@@ -95,6 +97,7 @@ def fed_databases(settings: Settings, work: Path) -> Iterator[Fed]:
             # Acknowledged like every message, stored as a dead letter each (no two
             # spoiled messages are equal), and nothing the simulator meant well refused.
             assert stored["dead_letters"] == malformed, (engine, stored, malformed)
+            _check_heartbeats(dsn[engine], engine)
         _settled(dsn)
         for worker in workers.values():
             worker.stop()
@@ -221,6 +224,23 @@ def _wait_stored(dsn: dict[str, str], engine: str) -> dict[str, int]:
         last = mine
         time.sleep(2)
     raise AssertionError(f"ingest did not settle: {engine} {last}, {other} {_counts(dsn[other])}")
+
+
+def _check_heartbeats(dsn: str, engine: str) -> None:
+    """Every camera was heard from once a simulated minute over the replayed past (its
+    stats snapshot; a spoiled one now and then is a dead letter instead)."""
+    minutes = parse_duration(BACKFILL) / STATS_INTERVAL_S
+    cameras = [c.name for c in load_fleet().cameras]
+    with psycopg.connect(dsn) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT device_id, count(*) FROM measurements"
+                " WHERE metric = 'camera_fps' AND device_id = ANY(%s) GROUP BY device_id",
+                (cameras,),
+            ).fetchall()
+        )
+    assert set(rows) == set(cameras), (engine, rows)
+    assert all(minutes * 0.97 <= n <= minutes * 1.05 for n in rows.values()), (engine, rows)
 
 
 def _settled(dsn: dict[str, str]) -> None:
