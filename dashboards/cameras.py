@@ -201,8 +201,8 @@ def build() -> dash.Dashboard:
         .with_panel(
             panels.timeseries_panel(
                 "Lưu lượng giao thông",
-                "Lưu lượng xe, độ chiếm dụng làn và tốc độ trung bình tại các điểm đếm xe"
-                " (trống cho đến khi có cảm biến giao thông gửi dữ liệu).",
+                "Lưu lượng xe (xe/5 phút), độ chiếm dụng làn (%) và tốc độ trung bình (km/h) tại"
+                " các điểm đếm xe; chung một trục, đọc theo chú giải.",
                 traffic_sql(),
                 unit="short",
                 width=12,
