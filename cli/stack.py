@@ -6,6 +6,7 @@ from typing import Annotated
 
 import psycopg
 import typer
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
@@ -127,16 +128,29 @@ def _engine_line(settings: Settings) -> str:
     return f"[bold {colour}]{info.describe()}[/]"
 
 
+def masked(dsn: str) -> str:
+    """The DSN with its password replaced: `ioc stack info` output lands in terminals,
+    screen shares and tickets."""
+    params = conninfo_to_dict(dsn)
+    if params.get("password"):
+        params["password"] = "***"
+    return make_conninfo("", **params)
+
+
 @stack_app.command("info")
-def info() -> None:
+def info(
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Print the database password too.")
+    ] = False,
+) -> None:
     """Where to look: database DSN, a query to try, metrics and API URLs, logs."""
     settings = get_settings()
     host = settings.bind_host
-    dsn = settings.dsn()
+    dsn = settings.dsn() if show_secrets else masked(settings.dsn())
     lines = [
         ("engine", _engine_line(settings)),
-        ("database", dsn),
-        ("query rows", f"psql \"{dsn}\" -c 'SELECT count(*) FROM measurements'"),
+        ("database", dsn if show_secrets else f"{dsn}  (password: --show-secrets)"),
+        ("query rows", "psql \"$(ioc db url)\" -c 'SELECT count(*) FROM measurements'"),
         ("metrics", f"http://{host}:{settings.metrics_port}/metrics"),
         ("api", f"http://{host}:{settings.api_port}/docs"),
         (
@@ -146,7 +160,7 @@ def info() -> None:
         ),
         (
             "alerts",
-            f'psql "{dsn}" -c \'SELECT status, severity, title_vi FROM alerts'
+            'psql "$(ioc db url)" -c \'SELECT status, severity, title_vi FROM alerts'
             " ORDER BY updated_at DESC LIMIT 20'",
         ),
         ("mqtt", f"{settings.mqtt_host}:{settings.mqtt_port} (ioc devices add … gives a login)"),
