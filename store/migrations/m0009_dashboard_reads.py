@@ -23,8 +23,6 @@ this migration only creates it itself when it may (docker-compose's owner may).
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 from psycopg import sql
 
@@ -32,11 +30,8 @@ from store.engine import Engine
 
 NAME = "device overview view and the dashboard reader role"
 # A GRANT on a hypertable rewrites every chunk's privileges and can meet a TimescaleDB
-# policy job updating the same catalog rows ("tuple concurrently deleted", seen on a fresh
-# database whose first policy runs start while it is migrated): each grant is its own
-# short transaction, retried. Every statement here is idempotent.
-TRANSACTIONAL = False
-RETRIES = 5
+# policy job ("tuple concurrently deleted"): store.migrate runs the migration again.
+TRANSACTIONAL = True
 READER_ROLE = "ioc_dashboard_reader"
 
 DEVICE_OVERVIEW = """
@@ -102,28 +97,16 @@ PLAIN_ONLY = ("rollup_watermarks",)
 
 
 def upgrade(conn: psycopg.Connection, engine: Engine) -> None:
-    _retried(conn, sql.SQL(DEVICE_OVERVIEW))
+    conn.execute(DEVICE_OVERVIEW)
     ensure_reader_role(conn)
     role = sql.Identifier(READER_ROLE)
     tables = READABLE + (PLAIN_ONLY if engine is Engine.POSTGRES else ())
     for table in tables:
-        _retried(conn, sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), role))
     for table, columns in READABLE_COLUMNS.items():
         columns_sql = sql.SQL(", ").join(map(sql.Identifier, columns))
         grant = sql.SQL("GRANT SELECT ({}) ON {} TO {}")
-        _retried(conn, grant.format(columns_sql, sql.Identifier(table), role))
-
-
-def _retried(conn: psycopg.Connection, statement: sql.Composable) -> None:
-    for attempt in range(RETRIES):
-        try:
-            with conn.transaction():
-                conn.execute(statement)
-            return
-        except psycopg.errors.InternalError_ as error:
-            if "concurrently" not in str(error) or attempt == RETRIES - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+        conn.execute(grant.format(columns_sql, sql.Identifier(table), role))
 
 
 def ensure_reader_role(conn: psycopg.Connection) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -17,29 +16,11 @@ from events.alerts import Domain, Severity, Signal, SignalState
 from processors.alerts import lifecycle
 from processors.alerts.manager import AlertManager
 from processors.alerts.silences import Matcher, SilenceSpec, create_silence, expire_silence
+from tests.integration.stub_routing import StubRouting
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class _Channel:
-    name: str
-    group_wait_seconds: float = 0.0
-
-    def group_key(self, rule: str, labels: Mapping[str, str]) -> str:
-        return rule
-
-
-class _Routing:
-    """Two channels for everything; security also goes to the SOC's Kafka channel."""
-
-    def for_alert(self, domain: Domain, severity: Severity) -> Sequence[_Channel]:
-        channels = [_Channel("webhook"), _Channel("mqtt")]
-        if domain is Domain.SECURITY:
-            channels.append(_Channel("kafka"))
-        return channels
 
 
 @pytest.fixture
@@ -73,7 +54,7 @@ def _signal(
 
 def _apply(conn: psycopg.Connection, *signals: Signal) -> list[str]:
     with conn.transaction():
-        return [c.kind for c in AlertManager(_Routing()).apply(conn, signals)]
+        return [c.kind for c in AlertManager(StubRouting()).apply(conn, signals)]
 
 
 def _alerts(conn: psycopg.Connection, station: str) -> list[tuple[str, int]]:
@@ -201,7 +182,7 @@ def test_people_acknowledge_and_resolve_with_history(conn: psycopg.Connection) -
     assert _apply(conn, _signal(station, Severity.HIGH, 5)) == ["escalated"]
     assert _alerts(conn, station) == [("firing", Severity.HIGH)]
     with conn.transaction():
-        lifecycle.resolve(conn, str(alert_id), "tran.thi.b", "đã xử lý", routing=_Routing())
+        lifecycle.resolve(conn, str(alert_id), "tran.thi.b", "đã xử lý", routing=StubRouting())
     history = conn.execute(
         "SELECT action, actor, note FROM alert_history WHERE alert_id = %s ORDER BY id",
         (alert_id,),
@@ -236,8 +217,8 @@ def test_unacknowledged_alerts_are_renotified_once_per_interval(conn: psycopg.Co
     )
     now = datetime.now(UTC)
     with conn.transaction():
-        renotify_due(conn, now, _Routing(), timedelta(hours=1))
+        renotify_due(conn, now, StubRouting(), timedelta(hours=1))
     with conn.transaction():  # just reminded: not again within the interval
-        renotify_due(conn, now + timedelta(minutes=5), _Routing(), timedelta(hours=1))
+        renotify_due(conn, now + timedelta(minutes=5), StubRouting(), timedelta(hours=1))
     assert [k for k, _, _ in _outbox(conn, firing)] == ["fired", "fired", "renotify", "renotify"]
     assert [k for k, _, _ in _outbox(conn, acked)] == ["fired", "fired"]

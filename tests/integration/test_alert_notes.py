@@ -4,8 +4,7 @@ in `note_en`; operators' notes and rows from before migration 10 read as they we
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -18,24 +17,11 @@ from processors.alerts import lifecycle
 from processors.alerts.manager import AlertManager
 from processors.jobs.renotify import renotify_due
 from store.alert_reads import history_page, recent_history
+from tests.integration.stub_routing import StubRouting
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class _Channel:
-    name: str
-    group_wait_seconds: float = 0.0
-
-    def group_key(self, rule: str, labels: Mapping[str, str]) -> str:
-        return rule
-
-
-class _Routing:
-    def for_alert(self, domain: Domain, severity: Severity) -> Sequence[_Channel]:
-        return [_Channel("webhook"), _Channel("mqtt")]
 
 
 @pytest.fixture
@@ -64,7 +50,7 @@ def _signal(
 
 def _apply(conn: psycopg.Connection, *signals: Signal) -> None:
     with conn.transaction():
-        AlertManager(_Routing()).apply(conn, signals)
+        AlertManager(StubRouting()).apply(conn, signals)
 
 
 def _history(conn: psycopg.Connection, alert_id: object) -> list[tuple[str, str, str | None]]:
@@ -86,7 +72,7 @@ def test_system_notes_are_vietnamese_with_english_beside(conn: psycopg.Connectio
         (alert_id,),
     )
     with conn.transaction():
-        renotify_due(conn, datetime.now(UTC), _Routing(), timedelta(hours=1))
+        renotify_due(conn, datetime.now(UTC), StubRouting(), timedelta(hours=1))
     with conn.transaction():
         lifecycle.add_note(conn, str(alert_id), "nguyen.van.a", "Đã gọi trạm Xẻo Rô")
     # A detector that wrote only English: stored as one-language, not dropped.
