@@ -225,7 +225,7 @@ def build(
     specs, _ = fleet(copies)
     with conn.transaction():
         for spec in specs:
-            upsert_device(conn, spec, None)  # no broker account: nothing connects
+            upsert_device(conn, spec)  # no broker account: nothing connects
     return extend(conn, engine, settings, copies, start, end, progress)
 
 

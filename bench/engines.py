@@ -25,6 +25,7 @@ from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
 from stack import postgres
 from stack.mosquitto_auth import hash_password
+from store.device_credentials import add_mqtt_credential, expire_credentials
 from store.devices import DeviceSpec, upsert_device
 from store.engine import Engine
 from store.migrate import migrate
@@ -98,6 +99,8 @@ def register_everywhere(
     hashed = hash_password(creds.password)
     for db in databases:
         with psycopg.connect(db.dsn()) as conn:
-            upsert_device(conn, spec, hashed)
+            upsert_device(conn, spec)
+            expire_credentials(conn, spec.id, "mqtt")
+            add_mqtt_credential(conn, spec.id, spec.id, hashed, "bench")
             conn.commit()
     return creds

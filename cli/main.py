@@ -152,6 +152,7 @@ def devices_add(
                 "mqtt_username": creds.username,
                 "mqtt_password": creds.password,
                 "topic": creds.topic,
+                "http_token": creds.http_token,
             },
             ensure_ascii=False,
         )

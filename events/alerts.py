@@ -79,7 +79,8 @@ VISIBLE_TO: Mapping[Domain, frozenset[str]] = {
     Domain.SECURITY: frozenset({"csirt", "admin"}),
     Domain.ENVIRONMENT: frozenset({"operator", "csirt", "admin", "viewer"}),
     Domain.CAMERA: frozenset({"operator", "csirt", "admin", "viewer"}),
-    Domain.HEALTH: frozenset({"operator", "csirt", "admin", "viewer"}),
+    # Integrators connect equipment: a device's health is theirs to see.
+    Domain.HEALTH: frozenset({"operator", "csirt", "admin", "viewer", "integrator"}),
 }
 
 

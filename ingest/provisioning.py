@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from config.secrets import MQTT_ADMIN_USER, MQTT_FRIGATE_USER, MQTT_INGEST_USER
 from config.settings import Settings
 from store.connect import connect
+from store.device_credentials import add_http_token, add_mqtt_credential, expire_credentials
 from store.devices import DeviceSpec, mqtt_password_hashes, upsert_device
 
 # Device ids become MQTT usernames and topic levels, so they may not hold MQTT
@@ -28,6 +29,7 @@ class DeviceCredentials:
     username: str
     password: str
     topic: str
+    http_token: str | None = None
 
 
 def telemetry_topic(device_id: str) -> str:
@@ -35,10 +37,10 @@ def telemetry_topic(device_id: str) -> str:
 
 
 def register_device(
-    settings: Settings, spec: DeviceSpec, password: str | None = None
+    settings: Settings, spec: DeviceSpec, password: str | None = None, actor: str = "cli"
 ) -> DeviceCredentials:
-    """Create or update the device and (re)set its MQTT password; returns the credentials
-    once — only a hash is stored."""
+    """Create or update the device and replace its MQTT password and HTTP token (the old
+    ones stop working at once); returns the credentials once — only hashes are stored."""
     from stack.mosquitto_auth import hash_password, sync_accounts
 
     if not DEVICE_ID_PATTERN.fullmatch(spec.id):
@@ -50,8 +52,12 @@ def register_device(
         raise ValueError(f"device id {spec.id!r} is reserved for a service account")
     password = password or secrets.token_urlsafe(18)
     with connect(settings) as conn:
-        upsert_device(conn, spec, hash_password(password))
+        upsert_device(conn, spec)
+        for kind in ("mqtt", "http"):
+            expire_credentials(conn, spec.id, kind)
+        add_mqtt_credential(conn, spec.id, spec.id, hash_password(password), actor)
+        http_token = add_http_token(conn, spec.id, actor)
         conn.commit()
         hashes = mqtt_password_hashes(conn)
     sync_accounts(settings, hashes)
-    return DeviceCredentials(spec.id, spec.id, password, telemetry_topic(spec.id))
+    return DeviceCredentials(spec.id, spec.id, password, telemetry_topic(spec.id), http_token)

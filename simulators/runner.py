@@ -182,7 +182,7 @@ class Simulation:
         try:
             with connect(self._settings) as conn:
                 for camera in cameras:
-                    upsert_device(conn, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)), None)
+                    upsert_device(conn, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)))
                 conn.commit()
         except Exception as error:  # database down: the events still flow, say so
             self.stats.broker_error("cameras", f"register cameras: {error}")

@@ -9,6 +9,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from store.device_credentials import live_mqtt_accounts
+
 
 @dataclass(frozen=True)
 class DeviceSpec:
@@ -23,16 +25,16 @@ class DeviceSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def upsert_device(conn: psycopg.Connection, spec: DeviceSpec, password_hash: str | None) -> None:
-    """None as hash: a device without its own MQTT account (a camera reported by its NVR)."""
+def upsert_device(conn: psycopg.Connection, spec: DeviceSpec) -> None:
+    """The device's registry row; its secrets are in store.device_credentials."""
     conn.execute(
         "INSERT INTO devices (id, type, province, district, name, lat, lon,"
-        " expected_interval_s, metadata, mqtt_password_hash)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " expected_interval_s, metadata)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (id) DO UPDATE SET type = excluded.type, province = excluded.province,"
         " district = excluded.district, name = excluded.name, lat = excluded.lat,"
         " lon = excluded.lon, expected_interval_s = excluded.expected_interval_s,"
-        " metadata = excluded.metadata, mqtt_password_hash = excluded.mqtt_password_hash,"
+        " metadata = excluded.metadata,"
         " updated_at = now()",
         (
             spec.id,
@@ -44,17 +46,13 @@ def upsert_device(conn: psycopg.Connection, spec: DeviceSpec, password_hash: str
             spec.lon,
             spec.expected_interval_s,
             Jsonb(spec.metadata),
-            password_hash,
         ),
     )
 
 
 def mqtt_password_hashes(conn: psycopg.Connection) -> dict[str, str]:
-    """Device MQTT accounts (username = device id) for the broker's password file."""
-    rows = conn.execute(
-        "SELECT id, mqtt_password_hash FROM devices WHERE mqtt_password_hash IS NOT NULL"
-    )
-    return dict(rows.fetchall())
+    """Live device MQTT logins (username → hash) for the broker's password file."""
+    return {a.username: a.password_hash for a in live_mqtt_accounts(conn)}
 
 
 def get_device(conn: psycopg.Connection, device_id: str) -> dict[str, Any] | None:

@@ -30,6 +30,8 @@ class Role(StrEnum):
     OPERATOR = "operator"
     CSIRT = "csirt"
     VIEWER = "viewer"
+    # Connects equipment: manages devices and their credentials, reads dead letters.
+    INTEGRATOR = "integrator"
 
 
 @dataclass(frozen=True)

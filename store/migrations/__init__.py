@@ -17,6 +17,7 @@ from store.migrations import (
     m0010_history_note_en,
     m0011_policy_runs,
     m0012_daily_aqi_inputs,
+    m0013_integrators,
 )
 
 MIGRATIONS = [
@@ -32,4 +33,5 @@ MIGRATIONS = [
     (10, m0010_history_note_en),
     (11, m0011_policy_runs),
     (12, m0012_daily_aqi_inputs),
+    (13, m0013_integrators),
 ]

@@ -432,7 +432,6 @@ def device(conn: psycopg.Connection) -> Iterator[str]:
     upsert_device(
         conn,
         DeviceSpec(id=device_id, type="water_level", province="Kiên Giang", lat=10.01, lon=105.08),
-        password_hash="unused",
     )
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     with conn.cursor() as cur:

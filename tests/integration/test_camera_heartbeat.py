@@ -75,7 +75,7 @@ def test_a_stats_snapshot_makes_a_camera_ok_and_its_silence_makes_it_offline(
         zones=(Zone("restricted_area", (0.7, 1.0), (0.0, 1.0)),),
     )  # fmt: skip
     with db.transaction():
-        upsert_device(db, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)), None)
+        upsert_device(db, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)))
     assert _state(db, name) == "unknown"  # registered, never heard from
 
     workers(_with_stats_route(routes), "camstats", "mqtt")

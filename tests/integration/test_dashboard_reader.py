@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 FORBIDDEN = (
     "SELECT * FROM api_users",
-    "SELECT mqtt_password_hash FROM devices",
+    "SELECT secret_hash FROM device_credentials",
     "SELECT * FROM devices",
     "SELECT payload FROM dead_letters",
     "SELECT payload, last_error FROM outbox",

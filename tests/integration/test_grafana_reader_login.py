@@ -35,8 +35,12 @@ def database(request, settings: Settings) -> Iterator[str]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             migrate(conn, "auto" if request.param == TIMESCALE else "postgresql")
             conn.execute(
-                "INSERT INTO devices (id, type, province, name, lat, lon, mqtt_password_hash)"
-                " VALUES ('st-1', 'air_quality', 'An Giang', 'Trạm 1', 10.7, 105.1, 'secret')"
+                "INSERT INTO devices (id, type, province, name, lat, lon)"
+                " VALUES ('st-1', 'air_quality', 'An Giang', 'Trạm 1', 10.7, 105.1)"
+            )
+            conn.execute(
+                "INSERT INTO device_credentials (device_id, kind, username, secret_hash,"
+                " created_by) VALUES ('st-1', 'mqtt', 'st-1', 'secret', 'test')"
             )
         yield dsn
 
@@ -75,7 +79,7 @@ def test_reader_login_reads_the_overview_and_no_secret(
         ).fetchone() == (False,)
         for forbidden in (
             "SELECT * FROM api_users",
-            "SELECT mqtt_password_hash FROM devices",
+            "SELECT secret_hash FROM device_credentials",
             "DELETE FROM devices",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -364,7 +364,7 @@ def test_dead_letter_payloads_and_raw_logs_are_never_selected() -> None:
             sql = re.sub(r"--[^\n]*", "", target["rawSql"])
             assert not re.search(r"\bpayload\b(?!_)", sql), panel["title"]
             assert not re.search(r"\braw\b", sql), panel["title"]
-            assert "mqtt_password_hash" not in sql and "api_users" not in sql
+            assert "device_credentials" not in sql and "api_users" not in sql
 
 
 def test_lines_come_from_the_rule_files() -> None:

@@ -1,0 +1,102 @@
+"""Device secrets: MQTT logins for the broker's password file and HTTP ingest tokens.
+
+Only hashes are stored (see m0013_integrators). A secret is live while it is neither
+revoked nor past its `expires_at` (the end of a rotation's grace period) and its device
+is not disabled. The broker learns of changes when its password file is rewritten from
+`live_mqtt_accounts` (stack.mosquitto_auth.sync_accounts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+HTTP_TOKEN_BYTES = 32
+# `~` never occurs in a device id (ingest.provisioning.DEVICE_ID_PATTERN), so a second
+# login of a device can never be another device's id.
+USERNAME_SEPARATOR = "~"
+
+_LIVE = (
+    "c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now())"
+    " AND d.disabled_at IS NULL"
+)
+
+
+@dataclass(frozen=True)
+class MqttAccount:
+    username: str
+    password_hash: str
+    device_id: str
+
+
+def http_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_http_token() -> str:
+    return secrets.token_urlsafe(HTTP_TOKEN_BYTES)
+
+
+def add_mqtt_credential(
+    conn: psycopg.Connection, device_id: str, username: str, password_hash: str, created_by: str
+) -> int:
+    row = conn.execute(
+        "INSERT INTO device_credentials (device_id, kind, username, secret_hash, created_by)"
+        " VALUES (%s, 'mqtt', %s, %s, %s) RETURNING id",
+        (device_id, username, password_hash, created_by),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_http_token(conn: psycopg.Connection, device_id: str, created_by: str) -> str:
+    """A new HTTP token for the device; returned once, only its digest is kept."""
+    token = new_http_token()
+    conn.execute(
+        "INSERT INTO device_credentials (device_id, kind, secret_hash, created_by)"
+        " VALUES (%s, 'http', %s, %s)",
+        (device_id, http_token_digest(token), created_by),
+    )
+    return token
+
+
+def device_for_http_token(conn: psycopg.Connection, token: str) -> str | None:
+    """The enabled device a live HTTP token belongs to, or None."""
+    row = conn.execute(
+        "SELECT c.device_id FROM device_credentials c JOIN devices d ON d.id = c.device_id"
+        f" WHERE c.kind = 'http' AND c.secret_hash = %s AND {_LIVE}",
+        (http_token_digest(token),),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def live_mqtt_accounts(conn: psycopg.Connection) -> list[MqttAccount]:
+    rows = conn.execute(
+        "SELECT c.username, c.secret_hash, c.device_id FROM device_credentials c"
+        f" JOIN devices d ON d.id = c.device_id WHERE c.kind = 'mqtt' AND {_LIVE}"
+        " ORDER BY c.username"
+    ).fetchall()
+    return [MqttAccount(*row) for row in rows]
+
+
+def expire_credentials(
+    conn: psycopg.Connection, device_id: str, kind: str, at: datetime | None = None
+) -> int:
+    """Revoke (at=None) or set the end of the grace period of a device's live secrets of
+    one kind; returns how many."""
+    if at is None:
+        sql = "UPDATE device_credentials SET revoked_at = now()"
+        params: tuple[object, ...] = (device_id, kind)
+    else:
+        sql = "UPDATE device_credentials SET expires_at = LEAST(coalesce(expires_at, %s), %s)"
+        params = (at, at, device_id, kind)
+    cur = conn.execute(
+        sql + " WHERE device_id = %s AND kind = %s AND revoked_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > now())",
+        params,
+    )
+    return cur.rowcount
