@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from events.alerts import AlertStatus, Domain, Severity
-from events.bounds import Text
+from events.bounds import Instant, Text
 from processors.alerts.lifecycle import MAX_NOTE
 from processors.alerts.silences import Matcher
 
@@ -214,3 +214,106 @@ class OverviewOut(BaseModel):
     devices_total: int = Field(description="Devices registered; more than listed when capped")
     alerts_by_domain: list[DomainCounts]
     alerts_total: SeverityCounts
+
+
+# -- dead letters --------------------------------------------------------------------------
+
+MAX_REPLAY = 1000
+DEAD_LETTER_ID = Field(min_length=1, max_length=64)
+
+
+class DeadLetterOut(BaseModel):
+    """A message that could not be stored, and why. `payload_size` is what arrived,
+    `stored_size` what was kept (the first MiB): when they differ the letter is
+    `truncated` and cannot be replayed."""
+
+    id: str
+    received_at: datetime
+    transport: str
+    topic: str
+    kafka_partition: int | None
+    kafka_offset: int | None
+    format: str | None
+    reason: str
+    payload_size: int
+    stored_size: int
+    truncated: bool
+    payload_sha256: str
+    replay_count: int
+    last_replayed_at: datetime | None
+    resolved: bool
+    resolved_at: datetime | None
+    resolved_by_replay: int | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DeadLetterOut:
+        fields = {k: v for k, v in row.items() if k in cls.model_fields}
+        return cls(
+            **fields,
+            truncated=row["payload_size"] > row["stored_size"],
+            resolved=row["resolved_at"] is not None,
+        )
+
+
+class DeadLetterReplayRef(BaseModel):
+    replay_id: int
+    requested_by: str
+    requested_at: datetime
+    outcome: Literal["stored", "still_failing"]
+    reason: str | None
+
+
+class DeadLetterDetail(DeadLetterOut):
+    payload_text: str | None = Field(
+        description="The kept bytes as text when they are valid UTF-8, else null"
+    )
+    payload_base64: str = Field(description="The kept bytes, base64 (standard alphabet)")
+    replays: list[DeadLetterReplayRef] = Field(description="Replays it took part in, newest first")
+
+
+class DeadLetterFilter(BaseModel):
+    """Which dead letters: every field optional, all given ones must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transport: Literal["mqtt", "kafka", "http"] | None = None
+    topic: Text | None = Field(default=None, max_length=512, description="Exact topic")
+    topic_prefix: Text | None = Field(default=None, min_length=1, max_length=512)
+    reason: Text | None = Field(
+        default=None, min_length=1, max_length=200, description="Substring, any case"
+    )
+    since: Instant | None = None
+    until: Instant | None = None
+    resolved: bool | None = Field(
+        default=False, description="Replays take unresolved letters unless told otherwise"
+    )
+
+
+class ReplayIn(BaseModel):
+    """Either `ids` (replayed whatever their state) or `filter` (at most `limit` letters,
+    oldest first; a filter that selects more is refused, not cut)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[Text, DEAD_LETTER_ID]] | None = Field(
+        default=None, min_length=1, max_length=MAX_REPLAY
+    )
+    filter: DeadLetterFilter | None = None
+    limit: int = Field(default=MAX_REPLAY, ge=1, le=MAX_REPLAY)
+
+
+class ReplayItemOut(BaseModel):
+    dead_letter_id: str
+    outcome: Literal["stored", "still_failing"]
+    reason: str | None
+
+
+class ReplayOut(BaseModel):
+    id: int
+    requested_by: str
+    requested_at: datetime
+    selection: dict[str, Any]
+    selected: int
+    stored: int
+    still_failing: int
+    items: list[ReplayItemOut]
