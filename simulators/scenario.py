@@ -1,0 +1,233 @@
+"""A scenario: a timeline of what happens at real places, and the alerts it must raise.
+
+Scenario files (simulators/scenarios/*.yaml) are data: which fleet devices and cameras
+take part, how their signals move (piecewise-linear curves over the scenario's offsets),
+the faults to inject, the security logs to emit, and what the service must answer
+(`expect`) or must not (`absent`). Times are offsets from the scenario's start, written
+like durations ("90s", "10m", "1h30m"). Loading goes through config.yaml_loader, so a
+mistake is reported as file:line: field: message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from config.yaml_loader import load_model
+from events.alerts import Severity
+from simulators.pacing import parse_duration
+
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a duration like 90s, 10m or 1h30m")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError("a duration like 90s, 10m or 1h30m")
+
+
+Offset = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+Span = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+SignedSpan = Annotated[float, BeforeValidator(_seconds)]
+
+
+def _ip(value: Any) -> str:
+    return str(ipaddress.ip_address(str(value)))
+
+
+Address = Annotated[str, BeforeValidator(_ip)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Participants(_Strict):
+    devices: tuple[str, ...] = ()  # fleet device ids
+    cameras: tuple[str, ...] = ()  # fleet camera names
+    step: Span = 300.0  # each device reports this often
+    # Frigate's mqtt.stats_interval for the cameras here (15 s is Frigate's minimum);
+    # the registry expects them at this cadence.
+    heartbeat: Span = 60.0
+
+
+class Curve(_Strict):
+    """A metric's level over the scenario: linear between points, flat outside them.
+    The device's own noise model is added on top, so the readings look measured."""
+
+    device: str
+    metric: str
+    points: tuple[tuple[Offset, float], ...] = Field(min_length=1)
+    noise: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Curve:
+        times = [t for t, _ in self.points]
+        if times != sorted(times):
+            raise ValueError("points must be in time order")
+        return self
+
+
+FaultKind = Literal["stuck", "spike", "dropout", "clock_skew", "duplicate", "malformed"]
+
+
+class Fault(_Strict):
+    """Faults on demand, each on one device (or camera, for dropout) over [start, end):
+    stuck    the metric repeats the value it had at `start`
+    spike    one reading of the metric at `start` is `value`
+    dropout  nothing is sent
+    clock_skew  readings carry times shifted by `skew` (e.g. -2h: a clock that lost time)
+    duplicate   every message is sent twice
+    malformed   messages are made unusable (dead letters with a reason)"""
+
+    kind: FaultKind
+    device: str
+    metric: str | None = None
+    start: Offset
+    end: Offset | None = None
+    value: float | None = None
+    skew: SignedSpan = 0.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> Fault:
+        if self.kind in ("stuck", "spike") and self.metric is None:
+            raise ValueError(f"a {self.kind} fault names its metric")
+        if self.kind == "spike" and self.value is None:
+            raise ValueError("a spike fault gives its value")
+        if self.kind == "clock_skew" and not self.skew:
+            raise ValueError("a clock_skew fault gives a non-zero skew")
+        if self.kind != "spike" and self.end is None:
+            raise ValueError(f"a {self.kind} fault gives its end")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must come after start")
+        return self
+
+    def covers(self, offset: float) -> bool:
+        if self.end is None:
+            return offset == self.start
+        return self.start <= offset < self.end
+
+
+class SshFailures(_Strict):
+    """Failed SSH passwords from one address against one agency server."""
+
+    kind: Literal["ssh_failures"]
+    at: Offset
+    source: Address
+    server: str  # a host of seclog.yaml's servers
+    count: int = Field(gt=0, le=10_000)
+    every: Span = 2.0
+    users: tuple[str, ...] = ("root",)
+
+
+class SshLogin(_Strict):
+    kind: Literal["ssh_login"]
+    at: Offset
+    source: Address
+    server: str
+    user: str
+    method: Literal["password", "publickey"] = "password"
+
+
+class PortScan(_Strict):
+    """Suricata flow records: one address probing `ports` consecutive ports of a host."""
+
+    kind: Literal["port_scan"]
+    at: Offset
+    source: Address
+    target: Address
+    first_port: int = Field(default=1, ge=1, le=65535)
+    ports: int = Field(gt=0, le=65535)
+    every: Span = 0.5
+    sensor: str = "kg-ids01"
+
+
+LogEvent = Annotated[SshFailures | SshLogin | PortScan, Field(discriminator="kind")]
+
+
+class Expectation(_Strict):
+    """An alert of `rule` whose labels include `labels`, changed by this run: reaching
+    `severity` (if given) by scenario offset `by` (event time), and resolved by
+    `resolved_by` (if given)."""
+
+    rule: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    severity: str | None = None
+    by: Offset | None = None
+    resolved_by: Offset | None = None
+
+    @model_validator(mode="after")
+    def _known_severity(self) -> Expectation:
+        if self.severity is not None:
+            Severity.parse(self.severity)
+        return self
+
+    def describe(self) -> str:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        text = f"{self.rule}{{{labels}}}"
+        if self.severity:
+            text += f" {self.severity}"
+        return text
+
+
+class Absence(_Strict):
+    rule: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def describe(self) -> str:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return f"{self.rule}{{{labels}}}"
+
+
+class Scenario(_Strict):
+    title: str
+    description: str = ""
+    domain: Literal["environment", "security", "cameras", "health"]
+    duration: Span
+    # start: event time 0 is when the replay starts (the timeline runs ahead of the wall
+    # clock by the speed-up). Timers that judge by the wall clock (offline devices) see
+    # the last readings only once the wall clock gets there.
+    participants: Participants = Participants()
+    curves: tuple[Curve, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    logs: tuple[LogEvent, ...] = ()
+    expect: tuple[Expectation, ...] = Field(min_length=1)
+    absent: tuple[Absence, ...] = ()
+    # How long, in wall seconds after the last message, verification waits at most.
+    verify_timeout: Span = 60.0
+    # Wall seconds to keep watching for `absent` alerts after the expected ones came.
+    settle: Span = 3.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        known = set(self.participants.devices) | set(self.participants.cameras)
+        for curve in self.curves:
+            if curve.device not in self.participants.devices:
+                raise ValueError(f"curve for {curve.device}, which is not a participant")
+        for fault in self.faults:
+            if fault.device not in known:
+                raise ValueError(f"fault on {fault.device}, which is not a participant")
+        return self
+
+
+def load_scenario(path: Path) -> Scenario:
+    return load_model(path, Scenario)
+
+
+def scenario_path(name_or_path: str) -> Path:
+    """A shipped scenario by name (`xeoro-flood`) or any file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return SCENARIO_DIR / f"{name_or_path}.yaml"
+
+
+def shipped_scenarios() -> list[Path]:
+    return sorted(SCENARIO_DIR.glob("*.yaml"))

@@ -1,0 +1,310 @@
+"""A scenario turned into its messages: pure, (scenario, fleet, logs, start, seed) in,
+time-ordered messages out.
+
+Each message carries its offset from the scenario's start; its payload carries the event
+time start + offset (shifted where a clock_skew fault says so), never the wall clock, so
+a replay at any speed-up stores the same readings, and the same seed and start give the
+same bytes. Randomness comes from generators seeded by (seed, what, index), so adding an
+event to a scenario never changes the others' bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import math
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import orjson
+
+from config.secrets import MQTT_FRIGATE_USER
+from config.timezone import LOCAL_TZ
+from ingest.provisioning import telemetry_topic
+from simulators.camera_stats import FRIGATE_VERSION, CameraHeartbeat
+from simulators.fleet import Camera, Device, Fleet
+from simulators.malformed import spoil
+from simulators.messages import (
+    FRIGATE_STATS_TOPIC,
+    KAFKA_SURICATA_TOPIC,
+    KAFKA_SYSLOG_TOPIC,
+    Flow,
+    FlowCounters,
+    Outgoing,
+    Reading,
+    eve_flow,
+    frigate_stats,
+    native_json,
+    pri,
+    rfc3164,
+    rfc5424,
+    sd_element,
+    senml,
+)
+from simulators.scenario import Curve, Fault, PortScan, Scenario, SshFailures, SshLogin
+from simulators.seclogs import LogCatalog, Server
+from simulators.signals import MetricModel, sample_noise, unit_hash, value
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    offset: float  # seconds after the scenario's start
+    message: Outgoing
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The fleet members a scenario names, looked up (unknown names are an error)."""
+
+    devices: tuple[Device, ...]
+    cameras: tuple[Camera, ...]
+
+
+def cast(scenario: Scenario, fleet: Fleet) -> Cast:
+    devices = {d.id: d for d in fleet.devices}
+    cameras = {c.name: c for c in fleet.cameras}
+    missing = [d for d in scenario.participants.devices if d not in devices]
+    missing += [c for c in scenario.participants.cameras if c not in cameras]
+    if missing:
+        raise ValueError(f"not in the fleet: {', '.join(missing)}")
+    for curve in scenario.curves:
+        if curve.metric not in {m.name for m in devices[curve.device].metrics}:
+            raise ValueError(f"{curve.device} has no metric {curve.metric}")
+    return Cast(
+        devices=tuple(devices[d] for d in scenario.participants.devices),
+        cameras=tuple(cameras[c] for c in scenario.participants.cameras),
+    )
+
+
+def build(
+    scenario: Scenario, fleet: Fleet, catalog: LogCatalog, start: float, seed: int
+) -> list[Timed]:
+    members = cast(scenario, fleet)
+    out: list[Timed] = []
+    for device in members.devices:
+        out.extend(_device_messages(scenario, device, start, seed))
+    if members.cameras:
+        out.extend(_heartbeats(scenario, members.cameras, start, seed))
+    servers = {s.host: s for s in catalog.servers}
+    for index, event in enumerate(scenario.logs):
+        rng = random.Random(f"scenario:{seed}:log:{index}")
+        out.extend(_log_messages(event, servers, catalog, start, rng))
+    out.sort(key=lambda timed: timed.offset)  # stable: same-offset messages keep order
+    return out
+
+
+def ticks(duration: float, step: float) -> Iterator[float]:
+    for k in range(math.floor(duration / step + 1e-9) + 1):
+        yield round(k * step, 6)
+
+
+# --- sensors ------------------------------------------------------------------------
+
+
+def _faults(scenario: Scenario, device: str) -> tuple[Fault, ...]:
+    return tuple(f for f in scenario.faults if f.device == device)
+
+
+def _active(faults: Iterable[Fault], kind: str, offset: float, step: float) -> Fault | None:
+    for fault in faults:
+        if fault.kind != kind:
+            continue
+        # A spike lands on the first reading at or after its start.
+        hit = fault.start <= offset < fault.start + step if kind == "spike" else None
+        if hit or (hit is None and fault.covers(offset)):
+            return fault
+    return None
+
+
+def curve_level(curve: Curve, offset: float) -> float:
+    points = curve.points
+    if offset <= points[0][0]:
+        return points[0][1]
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+        if offset <= t1:
+            return v0 if t1 == t0 else v0 + (v1 - v0) * (offset - t0) / (t1 - t0)
+    return points[-1][1]
+
+
+def _level(
+    model: MetricModel, device: Device, curve: Curve | None, offset: float, t: float, seed: int
+) -> float:
+    if curve is None:
+        return value(model, device.id, t, seed)
+    level = curve_level(curve, offset)
+    if curve.noise and model.noise:
+        level += model.noise * sample_noise(seed, f"{device.id}/{model.name}", t)
+    level = max(model.lo, level)
+    if model.hi is not None:
+        level = min(model.hi, level)
+    return round(level, model.decimals)
+
+
+def _reading(
+    scenario: Scenario, device: Device, model: MetricModel, offset: float, start: float, seed: int
+) -> float:
+    curve = next(
+        (c for c in scenario.curves if c.device == device.id and c.metric == model.name), None
+    )
+    faults = [f for f in _faults(scenario, device.id) if f.metric in (None, model.name)]
+    step = scenario.participants.step
+    spike = _active(faults, "spike", offset, step)
+    if spike is not None and spike.value is not None:
+        return spike.value
+    stuck = _active(faults, "stuck", offset, step)
+    if stuck is not None:
+        offset = stuck.start  # the value the sensor froze at
+    return _level(model, device, curve, offset, start + offset, seed)
+
+
+def _device_messages(scenario: Scenario, device: Device, start: float, seed: int) -> list[Timed]:
+    faults = _faults(scenario, device.id)
+    step = scenario.participants.step
+    out = []
+    for offset in ticks(scenario.duration, step):
+        if _active(faults, "dropout", offset, step):
+            continue
+        skew = _active(faults, "clock_skew", offset, step)
+        when = datetime.fromtimestamp(start + offset + (skew.skew if skew else 0.0), LOCAL_TZ)
+        values = [
+            Reading(m.name, m.unit, _reading(scenario, device, m, offset, start, seed))
+            for m in device.metrics
+        ]
+        payload = senml(device.id, values, when) if device.format == "senml" else None
+        message = Outgoing(
+            stream="sensors",
+            transport="mqtt",
+            topic=telemetry_topic(device.id),
+            payload=payload or native_json(values, when),
+            sender=device.id,
+        )
+        if _active(faults, "malformed", offset, step):
+            message = spoil(message, unit_hash(seed, device.id, "malformed", offset))
+        copies = 2 if _active(faults, "duplicate", offset, step) else 1
+        out.extend(Timed(offset, message) for _ in range(copies))
+    return out
+
+
+# --- cameras ------------------------------------------------------------------------
+
+
+def _heartbeats(
+    scenario: Scenario, cameras: tuple[Camera, ...], start: float, seed: int
+) -> list[Timed]:
+    """One Frigate stats snapshot per heartbeat, naming the cameras that are up: a camera
+    in a dropout is missing from it, as when its stream is gone from the NVR."""
+    figures = CameraHeartbeat(cameras, seed)
+    step = scenario.participants.heartbeat
+    out = []
+    for offset in ticks(scenario.duration, step):
+        up = [c for c in cameras if not _active(_faults(scenario, c.name), "dropout", offset, step)]
+        if not up:
+            continue
+        t = start + offset
+        snapshot = {c.name: figures.figures(c, t) for c in up}
+        payload = frigate_stats(snapshot, t, int(offset), FRIGATE_VERSION)
+        message = Outgoing("cameras", "mqtt", FRIGATE_STATS_TOPIC, payload, MQTT_FRIGATE_USER)
+        out.append(Timed(offset, message))
+    return out
+
+
+# --- security logs ------------------------------------------------------------------
+
+
+def _syslog(server: Server, when: datetime, app: str, pid: int, message: str, key: str) -> Outgoing:
+    priority = pri("authpriv", "info")
+    if server.format == "rfc5424":
+        origin = sd_element("origin", {"ip": server.ip})
+        text = rfc5424(priority, when, server.host, app, pid, message, origin)
+    else:
+        text = rfc3164(priority, when, server.host, app, pid, message)
+    return Outgoing("syslog", "kafka", KAFKA_SYSLOG_TOPIC, text.encode(), key=key.encode())
+
+
+def _server(servers: dict[str, Server], host: str) -> Server:
+    try:
+        return servers[host]
+    except KeyError:
+        raise ValueError(f"unknown server {host}; known: {', '.join(sorted(servers))}") from None
+
+
+def _log_messages(
+    event: SshFailures | SshLogin | PortScan,
+    servers: dict[str, Server],
+    catalog: LogCatalog,
+    start: float,
+    rng: random.Random,
+) -> list[Timed]:
+    def when(offset: float) -> datetime:
+        return datetime.fromtimestamp(start + offset, LOCAL_TZ)
+
+    if isinstance(event, SshFailures):
+        server = _server(servers, event.server)
+        out = []
+        for i in range(event.count):
+            offset = event.at + i * event.every
+            user = event.users[i % len(event.users)]
+            known = user == "root" or user in catalog.valid_users
+            who = user if known else f"invalid user {user}"
+            port, pid = rng.randint(32768, 60999), rng.randint(1000, 65000)
+            text = f"Failed password for {who} from {event.source} port {port} ssh2"
+            line = _syslog(server, when(offset), "sshd", pid, text, event.source)
+            out.append(Timed(offset, line))
+        return out
+    if isinstance(event, SshLogin):
+        server = _server(servers, event.server)
+        port, pid = rng.randint(32768, 60999), rng.randint(1000, 65000)
+        text = f"Accepted {event.method} for {event.user} from {event.source} port {port} ssh2"
+        if event.method == "publickey":
+            fingerprint = base64.b64encode(rng.randbytes(32)).decode().rstrip("=")
+            text += f": ED25519 SHA256:{fingerprint}"
+        return [Timed(event.at, _syslog(server, when(event.at), "sshd", pid, text, event.source))]
+    sensors = {s.host: s for s in catalog.sensors}
+    if event.sensor not in sensors:
+        raise ValueError(f"unknown IDS sensor {event.sensor}; known: {', '.join(sorted(sensors))}")
+    sensor = sensors[event.sensor]
+    out = []
+    for i in range(event.ports):
+        offset = event.at + i * event.every
+        port = (event.first_port - 1 + i) % 65535 + 1
+        flow = Flow(event.source, event.target, "TCP", rng.randint(32768, 60999), port)
+        counters = FlowCounters(1, 1, 60, 54, 0)  # SYN out, RST back: a closed port
+        payload = eve_flow(
+            when(offset), sensor.host, sensor.iface, rng.randrange(1, 2**51), flow, counters
+        )
+        message = Outgoing(
+            "suricata", "kafka", KAFKA_SURICATA_TOPIC, payload, key=event.source.encode()
+        )
+        out.append(Timed(offset, message))
+    return out
+
+
+# --- the file form ------------------------------------------------------------------
+
+
+def dump_lines(timeline: Iterable[Timed]) -> Iterator[bytes]:
+    """One JSON object a line, keys sorted: what was sent, where, and at which offset.
+    Payloads that are not UTF-8 go as base64 under payload_b64."""
+    for timed in timeline:
+        m = timed.message
+        record: dict[str, object] = {
+            "offset_s": timed.offset,
+            "stream": m.stream,
+            "transport": m.transport,
+            "topic": m.topic,
+            "sender": m.sender or None,
+            "key": m.key.decode() if m.key is not None else None,
+        }
+        try:
+            record["payload"] = m.payload.decode()
+        except UnicodeDecodeError:
+            record["payload_b64"] = base64.b64encode(m.payload).decode()
+        yield orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def with_topics(timed: Timed, kafka_topics: dict[str, str]) -> Timed:
+    """The same message for the Kafka topics a deployment routes (see replay.py)."""
+    topic = kafka_topics.get(timed.message.topic)
+    return replace(timed, message=replace(timed.message, topic=topic)) if topic else timed
