@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 MQTT_INGEST_USER = "ioc-ingest"
 MQTT_FRIGATE_USER = "frigate"
 MQTT_ADMIN_USER = "ioc-admin"
+# Publishes device commands and reads their acknowledgements (control/).
+MQTT_COMMANDS_USER = "ioc-commands"
 
 SECRET_FILE_MODE = 0o600
 
@@ -34,6 +36,7 @@ class Secrets:
     mqtt_ingest_password: str
     mqtt_frigate_password: str
     mqtt_admin_password: str
+    mqtt_commands_password: str
     webhook_secret: str  # HMAC key of webhook notifications (X-IOC-Signature)
 
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     mqtt_ingest_password: str | None = Field(default=None, repr=False)
     mqtt_frigate_password: str | None = Field(default=None, repr=False)
     mqtt_admin_password: str | None = Field(default=None, repr=False)
+    mqtt_commands_password: str | None = Field(default=None, repr=False)
     webhook_secret: str | None = Field(default=None, repr=False)
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092

@@ -22,6 +22,7 @@ import psycopg
 from prometheus_client import Gauge, start_http_server
 
 from config.settings import Settings
+from control.service import CommandService
 from processors import state as state_store
 from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
 from processors.alerts.dispatch import Dispatcher
@@ -125,6 +126,9 @@ def run(settings: Settings, metrics_port: int) -> int:
     # A due-row check is one index probe: polling often keeps delivery latency low.
     sender = threading.Thread(target=dispatcher.run, args=(stop, 0.2), name="dispatcher")
     sender.start()
+    # Device commands (control/): queued → the broker, acknowledgements → the database.
+    commands = threading.Thread(target=CommandService(settings).run, args=(stop,), name="commands")
+    commands.start()
     jobs = build_jobs(settings, config)
     generation: int | None = None
     log.info("alert service running: dispatcher and jobs %s", [j.name for j in jobs])
@@ -142,4 +146,5 @@ def run(settings: Settings, metrics_port: int) -> int:
             stop.wait(5)
     READY.set(0)
     sender.join(30)
+    commands.join(30)
     return 0

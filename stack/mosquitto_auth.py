@@ -18,7 +18,13 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from config.secrets import MQTT_ADMIN_USER, MQTT_FRIGATE_USER, MQTT_INGEST_USER, load_secrets
+from config.secrets import (
+    MQTT_ADMIN_USER,
+    MQTT_COMMANDS_USER,
+    MQTT_FRIGATE_USER,
+    MQTT_INGEST_USER,
+    load_secrets,
+)
 from config.settings import Settings
 from stack import layout
 
@@ -32,7 +38,7 @@ ITERATIONS = 101
 SALT_BYTES = 12
 HASH_BYTES = 64
 
-SERVICE_ACCOUNTS = (MQTT_INGEST_USER, MQTT_FRIGATE_USER, MQTT_ADMIN_USER)
+SERVICE_ACCOUNTS = (MQTT_INGEST_USER, MQTT_FRIGATE_USER, MQTT_ADMIN_USER, MQTT_COMMANDS_USER)
 # "alerts" would give a device the topic ioc/v1/alerts/telemetry, inside the alert space.
 RESERVED_USERNAMES = frozenset(SERVICE_ACCOUNTS) | {"alerts"}
 
@@ -109,6 +115,7 @@ def service_hashes(settings: Settings) -> dict[str, str]:
         MQTT_INGEST_USER: hash_password(creds.mqtt_ingest_password),
         MQTT_FRIGATE_USER: hash_password(creds.mqtt_frigate_password),
         MQTT_ADMIN_USER: hash_password(creds.mqtt_admin_password),
+        MQTT_COMMANDS_USER: hash_password(creds.mqtt_commands_password),
     }
 
 
