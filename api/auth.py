@@ -5,6 +5,9 @@ Roles:
 - operator: also acknowledges, resolves, annotates and silences environment, camera and
             health alerts;
 - csirt:    reads everything, and acts on security alerts (and reads security events);
+- integrator: connects equipment: creates, changes, disables and deletes devices and
+            issues, rotates and revokes their secrets; reads dead letters and replays them;
+            reads telemetry and health alerts;
 - admin:    everything.
 
 A security alert the caller may not see answers 404 like a missing one, so its existence
@@ -159,3 +162,7 @@ def _names(roles: Iterable[Role]) -> str:
 
 def forbid_action(user: User, domain: str) -> Exception:
     return problem(403, "action_forbidden", role=user.role.value, domain=domain)
+
+
+# Device registry writes and device secrets (api/routers/devices.py).
+ManagesDevices = Annotated[User, Depends(require_roles(Role.ADMIN, Role.INTEGRATOR))]

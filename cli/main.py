@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Annotated
@@ -11,6 +10,8 @@ import typer
 
 from cli.alerts import alerts_app, reload
 from cli.dashboards import dashboards_app
+from cli.deadletters import deadletters_app
+from cli.devices import devices_app
 from cli.rules import rules_app
 from cli.simulate import simulate
 from cli.stack import stack_app
@@ -20,7 +21,6 @@ from config.settings import get_settings
 
 app = typer.Typer(help="IOC/SOC data aggregation core.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: DSN, engine, migrations.", no_args_is_help=True)
-devices_app = typer.Typer(help="Device registry and device credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(devices_app, name="devices")
 
@@ -119,57 +119,6 @@ def db_grant_reader(
     typer.echo(f"login {result.name}: {verb}; member of ioc_dashboard_reader")
 
 
-@devices_app.command("add")
-def devices_add(
-    id: Annotated[str, typer.Option("--id", help="Device id; becomes its MQTT username")],
-    type: Annotated[str, typer.Option("--type", help="air_quality, water_level, salinity…")],
-    province: Annotated[str, typer.Option("--province")],
-    lat: Annotated[float, typer.Option("--lat")],
-    lon: Annotated[float, typer.Option("--lon")],
-    district: Annotated[str | None, typer.Option("--district")] = None,
-    name: Annotated[str | None, typer.Option("--name")] = None,
-    interval: Annotated[
-        int, typer.Option("--interval", help="Expected seconds between sends")
-    ] = 60,
-) -> None:
-    """Register a device; prints JSON with its MQTT username, password and topic."""
-    from ingest.provisioning import register_device
-    from store.devices import DeviceSpec
-
-    spec = DeviceSpec(
-        id=id, type=type, province=province, lat=lat, lon=lon, district=district, name=name,
-        expected_interval_s=interval,
-    )  # fmt: skip
-    try:
-        creds = register_device(get_settings(), spec)
-    except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from error
-    typer.echo(
-        json.dumps(
-            {
-                "device_id": creds.device_id,
-                "mqtt_username": creds.username,
-                "mqtt_password": creds.password,
-                "topic": creds.topic,
-                "http_token": creds.http_token,
-            },
-            ensure_ascii=False,
-        )
-    )
-
-
-@devices_app.command("list")
-def devices_list() -> None:
-    """List registered devices as JSON lines."""
-    from store.connect import connect
-    from store.devices import list_devices
-
-    with connect(get_settings()) as conn:
-        for device in list_devices(conn):
-            typer.echo(json.dumps(device, ensure_ascii=False, default=str))
-
-
 @app.command("ingest")
 def ingest(
     source: Annotated[
@@ -239,6 +188,7 @@ def api(
         factory=True,
         host=host or settings.bind_host,
         port=port or settings.api_port,
+        workers=settings.api_workers,
         log_level="info",
     )
 
@@ -250,3 +200,4 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(deadletters_app, name="deadletters")

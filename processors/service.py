@@ -30,6 +30,7 @@ from processors.alerts.manager import AlertManager
 from processors.environment.engine import RuleBook
 from processors.jobs.air import AirQualityJob
 from processors.jobs.base import run_exclusive
+from processors.jobs.credentials import CHECK_SECONDS, CredentialExpiryJob
 from processors.jobs.offline import OfflineJob
 from processors.jobs.renotify import renotify_due
 from store import alert_pruning, retention
@@ -66,6 +67,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
         ),
         Scheduled("retention", RETENTION_CHECK_SECONDS, retention.prune),
         Scheduled("alert-pruning", RETENTION_CHECK_SECONDS, alert_pruning.prune),
+        Scheduled("credential-expiry", CHECK_SECONDS, CredentialExpiryJob(settings)),
     ]
     if config.renotify_interval_seconds > 0:
         interval = timedelta(seconds=config.renotify_interval_seconds)

@@ -7,6 +7,7 @@ settings (persistence, queue limits, in-flight window, ACL).
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -109,9 +110,16 @@ def _prepare(settings: Settings) -> None:
 
 
 def install_acl(settings: Settings) -> None:
+    """deploy/mosquitto/acl plus the blocks the password file's logins need (see
+    stack.mosquitto_auth.render_acl); replaced atomically, like the password file."""
+    from stack.mosquitto_auth import file_usernames, password_file, render_acl
+
     target = state_dir(settings) / "acl"
-    shutil.copyfile(SOURCE_DIR / "acl", target)
-    target.chmod(0o644)
+    text = render_acl((SOURCE_DIR / "acl").read_text(), file_usernames(password_file(settings)))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o644)
+    os.replace(tmp, target)
 
 
 def _daemonise(settings: Settings) -> None:

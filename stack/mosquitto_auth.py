@@ -15,7 +15,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from config.secrets import (
@@ -27,6 +27,7 @@ from config.secrets import (
 )
 from config.settings import Settings
 from stack import layout
+from store.device_credentials import USERNAME_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +120,51 @@ def service_hashes(settings: Settings) -> dict[str, str]:
     }
 
 
-def sync_accounts(settings: Settings, device_hashes: Mapping[str, str]) -> None:
+def sync_accounts(
+    settings: Settings, device_hashes: Mapping[str, str] | Callable[[], Mapping[str, str]]
+) -> None:
     """Write the password file (service accounts + devices) and make a running broker
-    re-read it. Callers pass every device account (the registry's full list), not a
-    delta: the file is replaced, never edited."""
+    re-read it and the ACL. Callers pass every device account (the registry's full list),
+    not a delta: the file is replaced, never edited. Pass a function to read the list
+    under the file lock, so two concurrent syncs cannot write an older list last."""
     from stack import mosquitto
 
     settings = layout.absolute(settings)
     path = password_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        write_password_file(path, {**_usable(device_hashes), **service_hashes(settings)})
+        hashes = device_hashes() if callable(device_hashes) else device_hashes
+        write_password_file(path, {**_usable(hashes), **service_hashes(settings)})
+        mosquitto.install_acl(settings)
         mosquitto.reload(settings)
+
+
+def file_usernames(path: Path) -> list[str]:
+    """The accounts in a password file (none when it does not exist yet)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [line.split(":", 1)[0] for line in text.splitlines() if ":" in line]
+
+
+def render_acl(static: str, usernames: Iterable[str]) -> str:
+    """The static ACL plus one block per second login of a device (`<device>~<n>`, made
+    by a rotation with a grace period): `pattern … %u …` lines name topics by username,
+    which for such a login is not the device id, so it gets its device's topics by name."""
+    blocks = []
+    for user in sorted(u for u in usernames if USERNAME_SEPARATOR in u):
+        device = user.split(USERNAME_SEPARATOR, 1)[0]
+        blocks.append(
+            f"user {user}\n"
+            f"topic write ioc/v1/{device}/telemetry\n"
+            f"topic read ioc/v1/{device}/commands\n"
+            f"topic write ioc/v1/{device}/commands/ack\n"
+        )
+    if not blocks:
+        return static
+    header = "\n# Generated: logins of devices in a rotation's grace period.\n"
+    return static.rstrip("\n") + "\n" + header + "\n".join(blocks)
 
 
 def _usable(device_hashes: Mapping[str, str]) -> dict[str, str]:

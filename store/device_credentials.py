@@ -12,13 +12,16 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 HTTP_TOKEN_BYTES = 32
 # `~` never occurs in a device id (ingest.provisioning.DEVICE_ID_PATTERN), so a second
 # login of a device can never be another device's id.
 USERNAME_SEPARATOR = "~"
+KINDS = ("mqtt", "http")
 
 _LIVE = (
     "c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now())"
@@ -39,6 +42,11 @@ def http_token_digest(token: str) -> str:
 
 def new_http_token() -> str:
     return secrets.token_urlsafe(HTTP_TOKEN_BYTES)
+
+
+def device_of_username(username: str) -> str:
+    """The device a login belongs to: `<device_id>` or `<device_id>~<n>`."""
+    return username.split(USERNAME_SEPARATOR, 1)[0]
 
 
 def add_mqtt_credential(
@@ -88,6 +96,7 @@ def expire_credentials(
 ) -> int:
     """Revoke (at=None) or set the end of the grace period of a device's live secrets of
     one kind; returns how many."""
+    _close_ended(conn, device_id)
     if at is None:
         sql = "UPDATE device_credentials SET revoked_at = now()"
         params: tuple[object, ...] = (device_id, kind)
@@ -100,3 +109,65 @@ def expire_credentials(
         params,
     )
     return cur.rowcount
+
+
+def _close_ended(conn: psycopg.Connection, device_id: str) -> None:
+    """Mark secrets whose grace period is over as revoked at its end: the unique index on
+    MQTT usernames counts every unrevoked row, and a later rotation may take the name
+    back (a rotation without grace keeps the device's username)."""
+    conn.execute(
+        "UPDATE device_credentials SET revoked_at = expires_at WHERE device_id = %s"
+        " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= now()",
+        (device_id,),
+    )
+
+
+def current_mqtt_username(conn: psycopg.Connection, device_id: str) -> str:
+    """The newest live login of the device, or its id when none is live."""
+    row = conn.execute(
+        "SELECT username FROM device_credentials WHERE device_id = %s AND kind = 'mqtt'"
+        " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+        " ORDER BY created_at DESC, id DESC LIMIT 1",
+        (device_id,),
+    ).fetchone()
+    return device_id if row is None else str(row[0])
+
+
+def next_mqtt_username(conn: psycopg.Connection, device_id: str) -> str:
+    """`<device_id>~<n>`, n one above any the device ever had (names are not reused, so
+    a log line names one secret)."""
+    row = conn.execute(
+        "SELECT max(split_part(username, %s, 2)::bigint) FROM device_credentials"
+        " WHERE device_id = %s AND kind = 'mqtt' AND username LIKE %s",
+        (USERNAME_SEPARATOR, device_id, f"{_like_escape(device_id)}{USERNAME_SEPARATOR}%"),
+    ).fetchone()
+    highest = row[0] if row and row[0] is not None else 0
+    return f"{device_id}{USERNAME_SEPARATOR}{highest + 1}"
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def credentials_of(conn: psycopg.Connection, device_id: str) -> list[dict[str, Any]]:
+    """Every secret the device had (never the hashes), newest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT id, kind, username, created_at, created_by, expires_at, revoked_at,"
+            " (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS live"
+            " FROM device_credentials WHERE device_id = %s ORDER BY created_at DESC, id DESC",
+            (device_id,),
+        )
+        return cur.fetchall()
+
+
+def grace_ends_since(conn: psycopg.Connection, since: datetime | None) -> tuple[datetime, int]:
+    """(the database's now, how many MQTT grace periods ended after `since` and by now)."""
+    row = conn.execute(
+        "SELECT now(), count(*) FILTER (WHERE kind = 'mqtt' AND revoked_at IS NULL"
+        " AND expires_at <= now() AND (%s::timestamptz IS NULL OR expires_at > %s))"
+        " FROM device_credentials",
+        (since, since),
+    ).fetchone()
+    assert row is not None
+    return row[0], int(row[1])
