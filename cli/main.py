@@ -10,7 +10,6 @@ import typer
 
 from cli.alerts import alerts_app, reload
 from cli.dashboards import dashboards_app
-from cli.deadletters import deadletters_app
 from cli.devices import devices_app
 from cli.rules import rules_app
 from cli.simulate import simulate
@@ -188,7 +187,6 @@ def api(
         factory=True,
         host=host or settings.bind_host,
         port=port or settings.api_port,
-        workers=settings.api_workers,
         log_level="info",
     )
 
@@ -200,4 +198,3 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
-app.add_typer(deadletters_app, name="deadletters")
