@@ -56,10 +56,30 @@ class SeriesPoint(BaseModel):
 class SeriesOut(BaseModel):
     device_id: str
     metric: str
-    resolution: str
+    resolution: Literal["raw", "1m", "1h"] = Field(
+        description="What the points are: raw readings or 1-minute / 1-hour buckets (the"
+        " one chosen from the range when the request did not name one)"
+    )
     start: datetime
     end: datetime
     points: list[SeriesPoint]
+    next_start: datetime | None = Field(
+        default=None,
+        description="Set when the points stopped at the most one answer holds: the rest"
+        " of the range starts here (ask again with start = next_start)",
+    )
+
+
+class StationLatest(BaseModel):
+    """A station and the newest reading of each metric it sent in the day before its
+    last message."""
+
+    device_id: str
+    type: str
+    province: str
+    name: str | None
+    last_seen: datetime | None
+    readings: list[LatestReading]
 
 
 class AlertOut(BaseModel):

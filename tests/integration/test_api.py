@@ -483,7 +483,11 @@ def test_devices_and_telemetry(
     assert "end must be after start" in backwards.json()["detail"]
     too_long = client.get(
         f"/api/v1/devices/{device}/series",
-        params={"metric": "waterLevel", "start": (now - timedelta(days=30)).isoformat()},
+        params={
+            "metric": "waterLevel",
+            "start": (now - timedelta(days=30)).isoformat(),
+            "resolution": "raw",
+        },
         headers=headers,
     )
     assert too_long.status_code == 422
