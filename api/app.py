@@ -26,6 +26,7 @@ from api.limits import RateLimits
 from api.routers import (
     alerts,
     commands,
+    dead_letters,
     devices,
     exports,
     live,
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     # The stream before the alert routes: /alerts/{alert_id} would claim "stream".
     for router in (live, alerts, exports, silences, devices, telemetry, security, me, overview):
         app.include_router(router.router)
+    app.include_router(dead_letters.router)
     app.include_router(commands.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

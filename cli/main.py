@@ -10,6 +10,7 @@ import typer
 
 from cli.alerts import alerts_app, reload
 from cli.dashboards import dashboards_app
+from cli.deadletters import deadletters_app
 from cli.devices import devices_app
 from cli.rules import rules_app
 from cli.simulate import simulate
@@ -198,3 +199,4 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(deadletters_app, name="deadletters")
