@@ -14,7 +14,6 @@ commit, by `ack()`, so one in flight at a crash is delivered again.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 from dataclasses import dataclass
@@ -92,15 +91,15 @@ class CommandLink:
         with self._cond:
             return self._cond.wait_for(lambda: self._connected, timeout)
 
-    def publish(self, batch: list[tuple[str, bytes, float]], timeout: float) -> list[Published]:
-        """Publish (topic, payload, seconds to expiry) at QoS 1 and wait up to `timeout`
-        for the broker's PUBACKs."""
+    def publish(self, batch: list[tuple[str, bytes, int]], timeout: float) -> list[Published]:
+        """Publish (topic, payload, message expiry interval in s) at QoS 1 and wait up
+        to `timeout` for the broker's PUBACKs."""
         with self._cond:
             self._published.clear()  # left over from a batch that timed out
         mids = []
         for topic, payload, expires_in in batch:
             properties = Properties(PacketTypes.PUBLISH)
-            properties.MessageExpiryInterval = max(1, math.ceil(expires_in))
+            properties.MessageExpiryInterval = max(1, expires_in)
             info = self._client.publish(topic, payload, qos=1, properties=properties)
             mids.append(info.mid if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else None)
         with self._cond:

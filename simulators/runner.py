@@ -24,6 +24,7 @@ from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
 from simulators.camera_stats import STATS_INTERVAL_S, CameraHeartbeat
 from simulators.cameras import CameraStream
+from simulators.commands import DeviceCommands
 from simulators.credentials import CredentialStore
 from simulators.fleet import Camera, Device, Fleet, load_fleet
 from simulators.malformed import Spoiler
@@ -44,7 +45,7 @@ MQTT_START_WAIT_S = 6.0
 
 
 class Source(Protocol):
-    def next(self, t: float) -> Outgoing: ...
+    def next(self, t: float) -> Outgoing | None: ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Simulation:
         self._mqtt: dict[str, MqttSender] = {}
         self._kafka: KafkaSender | None = None
         self.spoiler = Spoiler(options.bad_share, options.seed)
+        self.commands: DeviceCommands | None = None  # simulated devices obeying commands
 
     # --- setup -------------------------------------------------------------------------
 
@@ -110,7 +112,9 @@ class Simulation:
             for creds in credentials.values():
                 self._add_mqtt("sensors", creds.username, creds.password)
             topics = {device_id: c.topic for device_id, c in credentials.items()}
-            self._sources["sensors"] = SensorStream(self._fleet.devices, seed, topics)
+            self.commands = self._device_commands(credentials)
+            stream = SensorStream(self._fleet.devices, seed, topics)
+            self._sources["sensors"] = self.commands.obey(stream)
         if "cameras" in self._rates:
             if secrets:
                 self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
@@ -123,6 +127,15 @@ class Simulation:
             self._kafka.start(wait_s=KAFKA_START_WAIT_S)
             self._sources["logs"] = LogStream(self._catalog, seed)
         self._wait_for_mqtt()
+        if self.commands is not None:
+            self.commands.start(MQTT_START_WAIT_S)
+
+    def _device_commands(self, credentials: dict[str, DeviceCredentials]) -> DeviceCommands:
+        interval = sensor_interval_s(len(self._fleet.devices), self._rates["sensors"])
+        return DeviceCommands(
+            self._settings.mqtt_host, self._settings.mqtt_port, self._fleet.devices,
+            credentials, interval, self._options.seed, self._send,
+        )  # fmt: skip
 
     def _add_mqtt(self, row: str, username: str, password: str) -> None:
         sender = MqttSender(
@@ -226,7 +239,9 @@ class Simulation:
         for stream, t in simulated_schedule(rates, end - self._options.backfill_s, end):
             if stop.is_set():
                 return
-            self._send(self.spoiler(self._sources[stream].next(t)))
+            message = self._sources[stream].next(t)
+            if message is not None:  # None: a device obeying a command skipped its turn
+                self._send(self.spoiler(message))
 
     def _loop(self, stop: threading.Event) -> None:
         start = time.monotonic()
@@ -237,11 +252,15 @@ class Simulation:
             stream, due = pacer.next(time.monotonic())
             if due >= end or stop.wait(max(0.0, due - time.monotonic())):
                 return
-            self._send(self.spoiler(self._sources[stream].next(time.time())))
+            message = self._sources[stream].next(time.time())
+            if message is not None:
+                self._send(self.spoiler(message))
 
     def _close(self) -> None:
         # Stop producing first (the loop has returned), then let every sender drain in
         # parallel so shutdown takes one timeout, not one per device.
+        if self.commands is not None:
+            self.commands.close()
         closers = [partial(s.close, DRAIN_TIMEOUT_S) for s in self._mqtt.values()]
         if self._kafka is not None:
             closers.append(partial(self._kafka.close, DRAIN_TIMEOUT_S))

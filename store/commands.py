@@ -113,15 +113,17 @@ def commands_page(
 # --- the command service ---------------------------------------------------------------
 
 
-def claim_queued(conn: psycopg.Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
-    """Queued commands still in time, oldest first, locked until the caller's transaction
-    ends (a second service skips them rather than sending them twice)."""
+def claim_queued(
+    conn: psycopg.Connection, expiring_after: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Queued commands expiring after `expiring_after`, oldest first, locked until the
+    caller's transaction ends (a second service skips them rather than send them twice)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             f"SELECT {_COLUMNS} FROM device_commands"
             " WHERE state = 'queued' AND expires_at > %s"
             " ORDER BY requested_at LIMIT %s FOR UPDATE SKIP LOCKED",
-            (now, limit),
+            (expiring_after, limit),
         )
         return cur.fetchall()
 

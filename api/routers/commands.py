@@ -27,6 +27,9 @@ from store.users import Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["commands"])
 
+# The broker's expiry is whole seconds with a margin (control/dispatcher.py): a command
+# needs a few seconds to be worth sending.
+MIN_EXPIRY_S = 5
 MAX_EXPIRY_S = 30 * 86400
 HISTORY_SHOWN = 100
 
@@ -41,7 +44,7 @@ class CommandIn(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, examples=[{"seconds": 300}])
     expires_in_seconds: int | None = Field(
         default=None,
-        ge=1,
+        ge=MIN_EXPIRY_S,
         le=MAX_EXPIRY_S,
         description="How long the command may wait for the device (default and limit "
         "per command in control/commands.yaml)",
