@@ -29,6 +29,7 @@ from api.routers import (
     dead_letters,
     devices,
     exports,
+    ingest,
     live,
     me,
     overview,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
             yield
         finally:
             await app.state.feed.stop()
+            await asyncio.to_thread(ingest.close, app.state)
             await asyncio.to_thread(app.state.pool.close)
 
     app = FastAPI(title="IOC core API", version="0.3.0", lifespan=lifespan)
@@ -145,7 +147,8 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
         return RedirectResponse("/console/")
 
     # The stream before the alert routes: /alerts/{alert_id} would claim "stream".
-    for router in (live, alerts, exports, silences, devices, telemetry, security, me, overview):
+    routers = (live, alerts, exports, silences, devices, telemetry, security, me, overview, ingest)
+    for router in routers:
         app.include_router(router.router)
     app.include_router(dead_letters.router)
     app.include_router(commands.router)

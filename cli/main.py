@@ -188,6 +188,7 @@ def api(
         factory=True,
         host=host or settings.bind_host,
         port=port or settings.api_port,
+        workers=settings.api_workers,
         log_level="info",
     )
 

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
     api_port: int = 8000
+    api_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes of `ioc api`
     # API bounds: request body size; failed authentications per client address and
     # requests per token ("N/second|minute|hour", the `limits` package's notation).
     api_max_body_bytes: int = 1 << 20

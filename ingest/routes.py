@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -47,6 +48,68 @@ class KafkaConfig(_Strict):
     routes: tuple[KafkaRoute, ...] = ()
 
 
+# Formats that take the device from an MQTT telemetry topic: over HTTP they are served
+# by POST /api/v1/ingest/telemetry, where the device's token names the device.
+TELEMETRY_FORMATS = frozenset({"ioc_telemetry", "native_json", "senml"})
+HTTP_ROUTE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+RESERVED_HTTP_ROUTES = frozenset({"telemetry"})
+
+
+class HttpRoute(_Strict):
+    """POST /api/v1/ingest/<name>: the body split into items (`lines`: one per non-empty
+    line; `json_array`: one per element of a JSON array, or the one object), each item
+    decoded by `format` as one message. Who may post: API users of `roles`, and, when
+    `devices` is true, any enabled device with its own HTTP token."""
+
+    name: str = Field(pattern=HTTP_ROUTE_NAME)
+    format: str
+    items: Literal["lines", "json_array"] = "lines"
+    roles: tuple[Literal["integrator", "admin"], ...] = ("integrator", "admin")
+    devices: bool = False
+
+    _format = field_validator("format")(_known_format)
+
+    @field_validator("format")
+    @classmethod
+    def _not_telemetry(cls, name: str) -> str:
+        if name in TELEMETRY_FORMATS:
+            raise ValueError(
+                f"format {name!r} takes its device from the topic: devices post it to"
+                " /api/v1/ingest/telemetry with their own token"
+            )
+        return name
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_HTTP_ROUTES:
+            raise ValueError(f"route name {name!r} is reserved")
+        return name
+
+
+class HttpConfig(_Strict):
+    # Items per request (readings of a telemetry batch, lines, array elements).
+    max_items: int = Field(default=1000, gt=0, le=100_000)
+    # Items waiting for the writer in one API process; past it requests get a 503 with
+    # Retry-After instead of queueing without bound.
+    max_queued_items: int = Field(default=20_000, gt=0)
+    # Items in one transaction at most (requests that arrived together share it).
+    max_batch_items: int = Field(default=2000, gt=0)
+    routes: tuple[HttpRoute, ...] = ()
+
+    @field_validator("routes")
+    @classmethod
+    def _unique(cls, routes: tuple[HttpRoute, ...]) -> tuple[HttpRoute, ...]:
+        names = [r.name for r in routes]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"route names given twice: {', '.join(twice)}")
+        return routes
+
+    def route(self, name: str) -> HttpRoute | None:
+        return next((r for r in self.routes if r.name == name), None)
+
+
 class Limits(_Strict):
     max_message_bytes: int = Field(default=1024 * 1024, gt=0)
 
@@ -61,6 +124,7 @@ class Batching(_Strict):
 class RoutesConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     kafka: KafkaConfig = KafkaConfig()
+    http: HttpConfig = HttpConfig()
     limits: Limits = Limits()
     batching: Batching = Batching()
 

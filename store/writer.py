@@ -99,6 +99,10 @@ class WriteResult:
     camera_events: int = 0
     security_events: int = 0
     dead_letters: int = 0
+    # The measurements and security events new to the database, the very objects of the
+    # batch written (first of each when it carried one twice); set when the writer has a
+    # processor or was asked to report them (the HTTP path answers per item from it).
+    fresh: Batch | None = field(default=None, compare=False, repr=False)
 
 
 def render_measurements(rows: list[Measurement]) -> bytes:
@@ -130,9 +134,16 @@ def dead_letter_id(letter: DeadLetter) -> str:
 
 
 class BatchWriter:
-    def __init__(self, conn: psycopg.Connection, processor: BatchProcessor | None = None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        processor: BatchProcessor | None = None,
+        *,
+        report_new: bool = False,
+    ) -> None:
         self.conn = conn
         self.processor = processor
+        self.report_new = report_new
         self._fresh: Batch | None = None
         self._staged_left = 0
         with conn.transaction():
@@ -144,13 +155,15 @@ class BatchWriter:
 
     def write(self, batch: Batch) -> WriteResult:
         with self.conn.transaction():
-            self._fresh = Batch() if self.processor is not None else None
+            track = self.processor is not None or self.report_new
+            self._fresh = Batch() if track else None
             self._staged_left = max(0, self._staged_left - 1)
             result = WriteResult(
                 measurements=self._measurements(batch.measurements, batch.measurements_copy),
                 camera_events=self._camera_events(batch.camera_events),
                 security_events=self._security_events(batch.security_events),
                 dead_letters=self._dead_letters(batch.dead_letters),
+                fresh=self._fresh,
             )
             if self.processor is not None and self._fresh is not None:
                 self.processor.process(self.conn, self._fresh)
