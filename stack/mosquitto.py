@@ -109,13 +109,23 @@ def _prepare(settings: Settings) -> None:
     )
 
 
+def acl_source(settings: Settings) -> Path:
+    """deploy/mosquitto/acl. An installed package (the Docker image) has no deploy/ beside
+    it; the image names its deploy/ through IOC_ROUTES_FILE (deploy/ingest/routes.yaml)."""
+    beside_routes = settings.routes_file.resolve().parent.parent / "mosquitto" / "acl"
+    for path in (beside_routes, SOURCE_DIR / "acl"):
+        if path.is_file():
+            return path
+    raise StackError(NAME, f"no ACL file at {beside_routes} or {SOURCE_DIR / 'acl'}")
+
+
 def install_acl(settings: Settings) -> None:
     """deploy/mosquitto/acl plus the blocks the password file's logins need (see
     stack.mosquitto_auth.render_acl); replaced atomically, like the password file."""
     from stack.mosquitto_auth import file_usernames, password_file, render_acl
 
     target = state_dir(settings) / "acl"
-    text = render_acl((SOURCE_DIR / "acl").read_text(), file_usernames(password_file(settings)))
+    text = render_acl(acl_source(settings).read_text(), file_usernames(password_file(settings)))
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.chmod(0o644)
