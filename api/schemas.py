@@ -22,18 +22,6 @@ class Me(BaseModel):
     acting_domains: list[Domain]
 
 
-class DeviceOut(BaseModel):
-    id: str
-    type: str
-    province: str
-    district: str | None
-    name: str | None
-    lat: float
-    lon: float
-    expected_interval_s: int
-    metadata: dict[str, Any]
-
-
 class LatestReading(BaseModel):
     metric: str
     time: datetime

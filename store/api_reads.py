@@ -17,18 +17,6 @@ def _rows(conn: psycopg.Connection, sql: str, params: tuple[Any, ...]) -> list[d
         return cur.fetchall()
 
 
-def devices_page(
-    conn: psycopg.Connection, after_id: str | None, limit: int
-) -> list[dict[str, Any]]:
-    """Devices by id (never credentials), from after `after_id`."""
-    return _rows(
-        conn,
-        "SELECT id, type, province, district, name, lat, lon, expected_interval_s, metadata"
-        " FROM devices WHERE %s::text IS NULL OR id > %s ORDER BY id LIMIT %s",
-        (after_id, after_id, limit),
-    )
-
-
 def security_events_page(
     conn: psycopg.Connection,
     since: datetime,
