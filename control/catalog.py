@@ -28,7 +28,7 @@ from config.yaml_loader import load_model
 CATALOG_FILE = Path(__file__).with_name("commands.yaml")
 MAX_PARAM_ERRORS = 20
 MAX_MESSAGE = 200
-COMMAND_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+COMMAND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 CommandName = Annotated[str, StringConstraints(pattern=COMMAND_NAME.pattern)]
 DeviceType = Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -13,7 +13,7 @@ export IOC_API_PORT="${IOC_TEST_API_PORT:-28000}"
 export IOC_METRICS_PORT=0 IOC_ALERTS_METRICS_PORT=0 # processes started by tests must not fight over one port
 # Secrets come from the fresh run dir, never from the developer's shell.
 unset IOC_PG_PASSWORD IOC_DATABASE_URL IOC_MQTT_INGEST_PASSWORD IOC_MQTT_FRIGATE_PASSWORD \
-  IOC_MQTT_ADMIN_PASSWORD IOC_WEBHOOK_SECRET
+  IOC_MQTT_ADMIN_PASSWORD IOC_MQTT_COMMANDS_PASSWORD IOC_WEBHOOK_SECRET
 
 IOC=.venv/bin/ioc
 

@@ -99,6 +99,7 @@ def test_setting_reads_settings_then_the_secrets_file(tmp_path: Path) -> None:
                 "mqtt_ingest_password": "i",
                 "mqtt_frigate_password": "f",
                 "mqtt_admin_password": "a",
+                "mqtt_commands_password": "c",
                 "webhook_secret": "from-file",
             }
         )
