@@ -297,17 +297,26 @@ class DeadLetterFilter(BaseModel):
     )
 
 
-class ReplayIn(BaseModel):
-    """Either `ids` (replayed whatever their state) or `filter` (at most `limit` letters,
-    oldest first; a filter that selects more is refused, not cut)."""
+class ReplayByIds(BaseModel):
+    """These letters, whatever their state (a resolved one is written again: nothing is
+    stored twice)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[Text, DEAD_LETTER_ID]] | None = Field(
-        default=None, min_length=1, max_length=MAX_REPLAY
-    )
-    filter: DeadLetterFilter | None = None
+    ids: list[Annotated[Text, DEAD_LETTER_ID]] = Field(min_length=1, max_length=MAX_REPLAY)
+
+
+class ReplayByFilter(BaseModel):
+    """The letters `filter` selects, oldest first: at most `limit`; a filter that selects
+    more is refused, not cut."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: DeadLetterFilter
     limit: int = Field(default=MAX_REPLAY, ge=1, le=MAX_REPLAY)
+
+
+ReplayIn = ReplayByIds | ReplayByFilter
 
 
 class ReplayItemOut(BaseModel):

@@ -29,6 +29,7 @@ from api.schemas import (
     DeadLetterFilter,
     DeadLetterOut,
     DeadLetterReplayRef,
+    ReplayByIds,
     ReplayIn,
     ReplayOut,
 )
@@ -91,7 +92,9 @@ def list_dead_letters(
     return [DeadLetterOut.from_row(row) for row in shown]
 
 
-@router.post("/replay", response_model=ReplayOut, responses=responses(401, 403, 404, 422, 429))
+@router.post(
+    "/replay", response_model=ReplayOut, responses=responses(400, 401, 403, 404, 413, 422, 429)
+)
 def replay_dead_letters(
     body: ReplayIn, conn: Conn, user: Replayer, settings: SettingsDep
 ) -> ReplayOut:
@@ -108,9 +111,7 @@ def replay_dead_letters(
 
 
 def _select(conn: Any, body: ReplayIn, scope: Scope) -> tuple[list[str], dict[str, Any]]:
-    if (body.ids is None) == (body.filter is None):
-        raise ApiProblem(422, "replay_selection")
-    if body.ids is not None:
+    if isinstance(body, ReplayByIds):
         found = set(store.visible_ids(conn, body.ids, scope))
         missing = [i for i, letter_id in enumerate(body.ids) if letter_id not in found]
         if missing:
@@ -120,7 +121,6 @@ def _select(conn: Any, body: ReplayIn, scope: Scope) -> tuple[list[str], dict[st
             ]
             raise ApiProblem(404, "dead_letters_unknown", errors=errors, count=len(missing))
         return list(body.ids), {"ids": list(dict.fromkeys(body.ids))}
-    assert body.filter is not None
     filters = _from_body(body.filter)
     ids = store.select_ids(conn, filters, scope, body.limit + 1)
     if len(ids) > body.limit:

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from config.settings import Settings, get_settings
-from ingest.decode import decode
+from ingest.decode import decode, reject
 from ingest.message import RawMessage
 from ingest.provisioning import DeviceCredentials
 from ingest.routes import TopicRouter
@@ -237,12 +237,7 @@ def dead_letter(
     decoded = decode(message, router, max_bytes)
     assert decoded.dead_letter is not None
     BatchWriter(db).write(Batch(dead_letters=[decoded.dead_letter]))
-    row = db.execute(
-        "SELECT id FROM dead_letters WHERE payload_sha256 = %s",
-        (hashlib.sha256(message.payload).hexdigest(),),
-    ).fetchone()
-    assert row is not None
-    return row[0]
+    return letter_with_payload(db, message.payload)
 
 
 def syslog_line(i: int) -> bytes:
@@ -268,7 +263,9 @@ def test_security_letters_are_for_the_csirt_and_admins_and_replay_by_kafka_posit
     telemetry_id = dead_letter(
         db, RawMessage("mqtt", "ioc/v1/kg-x/telemetry", b"{"), TopicRouter({}, wildcard=True)
     )
-    first = db.execute("SELECT reason, format FROM dead_letters WHERE id = %s", (ids[0],)).fetchone()
+    first = db.execute(
+        "SELECT reason, format FROM dead_letters WHERE id = %s", (ids[0],)
+    ).fetchone()
     assert first == (f"no format is configured for topic {topic!r}", None)
 
     # Integrators see equipment letters only; a security letter does not exist for them.
@@ -435,3 +432,61 @@ def test_payload_download_is_never_rendered(
     assert answer.content == page
     assert answer.headers["content-type"] == "application/octet-stream"
     assert "sandbox" in answer.headers["content-security-policy"]
+
+
+# -- letters of the HTTP ingest path ---------------------------------------------------------
+
+
+def test_http_letters_replay_by_the_http_paths_own_rules(
+    db: psycopg.Connection,
+    routes: TestRoutes,
+    api: TestClient,
+    users: dict[str, dict[str, str]],
+) -> None:
+    """A log line posted to a route not configured yet is stored once the route exists;
+    device telemetry is split and checked as POST /ingest/telemetry does, so a record
+    naming another device than the token's still fails on replay."""
+    nowhere = TopicRouter({}, wildcard=True)
+    line = syslog_line(60)
+    posted = dead_letter(db, RawMessage("http", "http/syslog/kg-ship-1", line), nowhere)
+    at = (datetime.now(UTC) - timedelta(minutes=3)).replace(microsecond=0).isoformat()
+
+    def rejected(record: dict[str, Any], reason: str) -> str:
+        message = RawMessage("http", "ioc/v1/kg-http-a/telemetry", json.dumps(record).encode())
+        letter = reject(message, "native_json", reason).dead_letter
+        assert letter is not None
+        BatchWriter(db).write(Batch(dead_letters=[letter]))
+        return letter_with_payload(db, message.payload)
+
+    other = rejected({"ts": at, "pm25": 3, "device_id": "kg-http-b"}, "names another device")
+    valid = rejected({"ts": at, "pm25": 7}, "database rejected the message: (simulated)")
+    config = yaml.safe_load(routes.path.read_text())
+    config["http"] = {"routes": [{"name": "syslog", "format": "syslog", "devices": True}]}
+    routes.path.write_text(yaml.safe_dump(config))
+
+    for attempt in range(2):
+        answer = api.post(
+            f"{URL}/replay", headers=as_(users, "admin"), json={"ids": [posted, other, valid]}
+        )
+        assert answer.status_code == 200, answer.text
+        outcomes = {
+            i["dead_letter_id"]: (i["outcome"], i["reason"]) for i in answer.json()["items"]
+        }
+        assert outcomes[posted] == ("stored", None)
+        assert outcomes[valid] == ("stored", None)
+        assert outcomes[other][0] == "still_failing"
+        assert "names device 'kg-http-b'" in outcomes[other][1]
+        assert count(db, "security_events") == 1, f"after replay {attempt + 1}"
+        stored = db.execute(
+            "SELECT device_id, metric, value FROM measurements WHERE device_id LIKE 'kg-http-%'"
+        ).fetchall()
+        assert stored == [("kg-http-a", "pm25", 7.0)], f"after replay {attempt + 1}"
+
+
+def letter_with_payload(db: psycopg.Connection, payload: bytes) -> str:
+    row = db.execute(
+        "SELECT id FROM dead_letters WHERE payload_sha256 = %s",
+        (hashlib.sha256(payload).hexdigest(),),
+    ).fetchone()
+    assert row is not None
+    return row[0]
