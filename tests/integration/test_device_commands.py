@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -48,16 +48,34 @@ def wait_for(check: Callable[[], Any], timeout: float = WAIT, every: float = 0.1
     return check()
 
 
+class Service:
+    """The command service as `ioc alerts run` runs it: a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop = threading.Event()
+        runner = CommandService(self._settings).run
+        self._thread = threading.Thread(target=runner, args=(self._stop,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            assert not self._thread.is_alive()
+
+
 @pytest.fixture(scope="module")
-def service(settings: Settings) -> Iterator[None]:
-    """The command service as `ioc alerts run` runs it (a thread), for the whole module:
-    its MQTT session has one fixed client id."""
-    stop = threading.Event()
-    thread = threading.Thread(target=CommandService(settings).run, args=(stop,), daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(30)
+def service(settings: Settings) -> Iterator[Service]:
+    """One for the whole module: its MQTT session has one fixed client id."""
+    running = Service(settings)
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +199,7 @@ def detail(client: TestClient, user: dict[str, str], command_id: str) -> dict[st
 
 
 def test_relay_command_acknowledged_by_simulated_device(
-    service: None,
+    service: Service,
     client: TestClient,
     users: dict[str, dict[str, str]],
     simulation: Simulation,
@@ -217,7 +235,7 @@ def test_relay_command_acknowledged_by_simulated_device(
 
 
 def test_set_interval_changes_the_simulated_rate(
-    service: None,
+    service: Service,
     client: TestClient,
     users: dict[str, dict[str, str]],
     simulation: Simulation,
@@ -264,7 +282,7 @@ def offline_device(settings: Settings) -> Iterator[DeviceCredentials]:
 
 
 def test_command_to_offline_device_expires_on_time_and_is_never_delivered(
-    service: None,
+    service: Service,
     settings: Settings,
     client: TestClient,
     users: dict[str, dict[str, str]],
@@ -315,7 +333,7 @@ def test_command_to_offline_device_expires_on_time_and_is_never_delivered(
 
 
 def test_command_queued_while_offline_is_delivered_on_reconnect(
-    service: None,
+    service: Service,
     settings: Settings,
     client: TestClient,
     users: dict[str, dict[str, str]],
@@ -341,11 +359,45 @@ def test_command_queued_while_offline_is_delivered_on_reconnect(
         device.close()
 
 
+def test_an_answer_sent_while_the_service_is_down_waits_at_the_broker(
+    service: Service,
+    settings: Settings,
+    client: TestClient,
+    users: dict[str, dict[str, str]],
+    offline_device: DeviceCredentials,
+) -> None:
+    """The service's session is persistent: an acknowledgement published while it is
+    stopped is delivered to it when it is back, and applied."""
+    device_id = offline_device.device_id
+    control = DeviceControl(60)
+    device = CommandClient(settings.mqtt_host, settings.mqtt_port, offline_device, control)
+    device.start()
+    try:
+        assert device.subscribed.wait(10)
+        # A reboot is answered once the device is back: 3 s + the delay.
+        answer = send(client, users["operator"], device_id, command="reboot",
+                      params={"delay_seconds": 3})  # fmt: skip
+        command_id = answer.json()["id"]
+        assert wait_for(lambda: detail(client, users["operator"], command_id)["state"] == "sent")
+        service.stop()
+        stopped = datetime.now(UTC)
+        assert wait_for(lambda: device.received == [command_id], 5)
+        time.sleep(7)  # the device answers meanwhile
+        assert detail(client, users["operator"], command_id)["state"] == "sent"
+    finally:
+        service.start()
+        device.close()
+    done = wait_for(finished(client, users["operator"], command_id))
+    assert done["state"] == "acknowledged", done
+    assert done["result"] == {"rebooted": True, "down_s": 6.0}
+    assert datetime.fromisoformat(done["finished_at"]) > stopped
+
+
 # --- refusals never reach the broker ----------------------------------------------------
 
 
 def test_refused_commands_never_reach_the_broker(
-    service: None,
+    service: Service,
     settings: Settings,
     client: TestClient,
     users: dict[str, dict[str, str]],
@@ -468,7 +520,7 @@ def test_a_device_gets_only_its_own_commands_and_answers_only_for_itself(
 
 
 def test_list_pages_and_who_may_read(
-    service: None,
+    service: Service,
     client: TestClient,
     users: dict[str, dict[str, str]],
     offline_device: DeviceCredentials,
