@@ -232,7 +232,7 @@ def test_a_malformed_body_is_one_dead_letter_and_a_422(
     response = post(api, "telemetry", device.http_token, body)
     problem = assert_problem(response, 422, "ingest_body_unusable")
     [letter_id] = [w.strip(". ") for w in problem["detail"].split() if len(w.strip(". ")) >= 16]
-    transport, topic, reason, payload = dead_letter(conn, letter_id)
+    transport, _topic, reason, payload = dead_letter(conn, letter_id)
     assert (transport, payload) == ("http", body)
     assert reason.startswith("invalid JSON")
     assert readings(conn, device.device_id) == []
