@@ -32,6 +32,7 @@ from simulators.fleet import Fleet, load_fleet
 from simulators.runner import RunOptions, Simulation
 from store.devices import DeviceSpec
 from store.users import create_user, delete_user
+from tests.integration.harness import TestRoutes, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -200,11 +201,15 @@ def detail(client: TestClient, user: dict[str, str], command_id: str) -> dict[st
 
 def test_relay_command_acknowledged_by_simulated_device(
     service: Service,
+    settings: Settings,
     client: TestClient,
     users: dict[str, dict[str, str]],
     simulation: Simulation,
     watcher: Watcher,
+    routes: TestRoutes,
+    workers: Callable[..., WorkerProcess],
 ) -> None:
+    workers(routes, "commands", "mqtt")  # to see the relay's state stored as a reading
     device = simulation.commands.clients[0].device_id  # type: ignore[union-attr]
     answer = send(client, users["operator"], device, command="relay",
                   params={"channel": 2, "state": "on"})  # fmt: skip
@@ -232,6 +237,15 @@ def test_relay_command_acknowledged_by_simulated_device(
     topic = f"ioc/v1/{device}/telemetry"
     reports = wait_for(lambda: [p for p in watcher.on(topic) if reading(p, "relay2State") == 1.0])
     assert reports, watcher.on(topic)[-3:]
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        stored = wait_for(
+            lambda: conn.execute(
+                "SELECT value FROM measurements WHERE device_id = %s AND metric = 'relay2State'"
+                " ORDER BY time DESC LIMIT 1",
+                (device,),
+            ).fetchone()
+        )
+    assert stored == (1.0,)
 
 
 def test_set_interval_changes_the_simulated_rate(
