@@ -122,8 +122,21 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("metadata must be plain JSON (no NaN or infinity)") from error
     if size > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
-    storable_text(json.dumps(value, ensure_ascii=False))
+    _storable_strings(value)
     return value
+
+
+def _storable_strings(value: object) -> None:
+    # PostgreSQL's jsonb refuses \u0000 anywhere, keys included.
+    if isinstance(value, str):
+        storable_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable_text(str(key))
+            _storable_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_strings(item)
 
 
 def _finite(value: float) -> float:

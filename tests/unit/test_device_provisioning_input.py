@@ -43,6 +43,8 @@ def test_a_good_device_passes_and_keeps_its_fields():
         ({"expected_interval_s": 0}, "expected_interval_s"),
         ({"metadata": {"x": "y" * 20_000}}, "metadata"),
         ({"name": "a\x00b"}, "name"),
+        ({"metadata": {"a": ["b\x00"]}}, "metadata"),  # jsonb refuses \u0000
+        ({"metadata": {"a\x00": 1}}, "metadata"),
         ({"password": "chosen"}, "password"),  # unknown fields are refused, not ignored
     ],
 )
