@@ -112,7 +112,8 @@ def replay_dead_letters(
 
 def _select(conn: Any, body: ReplayIn, scope: Scope) -> tuple[list[str], dict[str, Any]]:
     if isinstance(body, ReplayByIds):
-        found = set(store.visible_ids(conn, body.ids, scope))
+        ordered = store.visible_ids(conn, body.ids, scope)  # oldest first, as they came
+        found = set(ordered)
         missing = [i for i, letter_id in enumerate(body.ids) if letter_id not in found]
         if missing:
             errors = [
@@ -120,7 +121,7 @@ def _select(conn: Any, body: ReplayIn, scope: Scope) -> tuple[list[str], dict[st
                 for i in missing[:20]
             ]
             raise ApiProblem(404, "dead_letters_unknown", errors=errors, count=len(missing))
-        return list(body.ids), {"ids": list(dict.fromkeys(body.ids))}
+        return ordered, {"ids": list(dict.fromkeys(body.ids))}
     filters = _from_body(body.filter)
     ids = store.select_ids(conn, filters, scope, body.limit + 1)
     if len(ids) > body.limit:
