@@ -30,7 +30,7 @@ from config.settings import Settings, get_settings
 from events.bounds import storable_text
 from ingest.decode import Decoded
 from ingest.http import items as http_items
-from ingest.http.group import Busy, GroupCommitter, Unavailable
+from ingest.http.group import Busy, GroupCommitter, Unavailable, measurements_copy
 from ingest.routes import HttpRoute, RoutesConfig, TopicRouter, load_routes
 from store.device_credentials import device_for_http_token
 from store.users import User, user_for_token
@@ -176,9 +176,14 @@ def _allowed(route: HttpRoute, who: str | User) -> bool:
 # -- the pipeline -------------------------------------------------------------------------
 
 
-async def _commit(service: IngestService, decoded: list[Decoded]) -> list[http_items.ItemResult]:
+Prepared = tuple[list[Decoded], bytes]
+
+
+async def _commit(
+    service: IngestService, decoded: list[Decoded], copy: bytes | None = None
+) -> list[http_items.ItemResult]:
     try:
-        future = service.committer.submit(decoded)
+        future = service.committer.submit(decoded, copy)
     except Busy as error:
         retry = str(error.retry_after)
         raise problem(
@@ -250,23 +255,24 @@ async def post_telemetry(request: Request, credentials: Credentials) -> Response
     topic = http_items.telemetry_topic(device_id)
     split = http_items.native_items if format_name == http_items.NATIVE else http_items.senml_items
 
-    def prepare() -> list[Decoded]:
+    def prepare() -> Prepared:
         found = split(body, device_id)
         http_items.check_count(found, service.config.http.max_items)
-        return http_items.decode_items(
+        decoded = http_items.decode_items(
             found, topic, format_name, service.telemetry_routers[format_name],
             service.max_bytes, datetime.now(UTC),
         )  # fmt: skip
+        return decoded, measurements_copy(decoded)
 
     try:
-        decoded = await run_in_threadpool(prepare)
+        decoded, copy = await run_in_threadpool(prepare)
     except http_items.BodyUnusable as error:
         if not body.strip():
             raise problem(422, "ingest_body_empty") from None
         raise await _unusable_body(service, body, topic, format_name, error) from None
     except http_items.TooManyItems as error:
         raise _too_many(error) from None
-    return _answer(await _commit(service, decoded))
+    return _answer(await _commit(service, decoded, copy))
 
 
 @router.post(
@@ -303,7 +309,7 @@ async def post_route(
     topic = http_items.route_topic(found_route, device_id)
     body = await request.body()
 
-    def prepare() -> list[Decoded]:
+    def prepare() -> Prepared:
         if found_route.items == "lines":
             found = http_items.line_items(body)
         else:
@@ -311,17 +317,18 @@ async def post_route(
         if not found:
             raise http_items.BodyUnusable("the body holds no items")
         http_items.check_count(found, service.config.http.max_items)
-        return http_items.decode_items(
+        decoded = http_items.decode_items(
             found, topic, found_route.format, service.routes_router, service.max_bytes,
             datetime.now(UTC),
         )  # fmt: skip
+        return decoded, measurements_copy(decoded)
 
     try:
-        decoded = await run_in_threadpool(prepare)
+        decoded, copy = await run_in_threadpool(prepare)
     except http_items.BodyUnusable as error:
         if not body.strip():
             raise problem(422, "ingest_body_empty") from None
         raise await _unusable_body(service, body, topic, found_route.format, error) from None
     except http_items.TooManyItems as error:
         raise _too_many(error) from None
-    return _answer(await _commit(service, decoded))
+    return _answer(await _commit(service, decoded, copy))

@@ -36,7 +36,7 @@ from events.text import clean_text
 from ingest.committer import build_batch
 from ingest.decode import Decoded, reject
 from ingest.http.items import ItemResult, results
-from store.writer import BatchProcessor, BatchWriter, WriteResult
+from store.writer import BatchProcessor, BatchWriter, WriteResult, render_measurements
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ class Unavailable(Exception):
 class _Job:
     items: list[Decoded]
     future: Future[list[ItemResult]]
+    # The items' measurements as COPY text, rendered on the request's thread so the
+    # writer thread (the one serial step of a process) only joins bytes.
+    copy: bytes
 
 
 class GroupCommitter:
@@ -84,9 +87,13 @@ class GroupCommitter:
         self._thread.start()
 
     # -- request side ---------------------------------------------------------------------
-    def submit(self, items: list[Decoded]) -> Future[list[ItemResult]]:
-        """Queue a request's items; its future gives their results after the commit."""
+    def submit(self, items: list[Decoded], copy: bytes | None = None) -> Future[list[ItemResult]]:
+        """Queue a request's items (`copy`: their measurements_copy(), if the caller
+        rendered it on a thread of its own); its future gives their results after the
+        commit."""
         future: Future[list[ItemResult]] = Future()
+        if copy is None:
+            copy = measurements_copy(items)
         with self._changed:
             if self._closing:
                 raise Unavailable("shutting down")
@@ -94,7 +101,7 @@ class GroupCommitter:
             # waits forever behind a limit it cannot meet.
             if self._queued and self._queued + len(items) > self._max_queued:
                 raise Busy
-            self._queue.append(_Job(items, future))
+            self._queue.append(_Job(items, future, copy))
             self._queued += len(items)
             self._changed.notify()
         return future
@@ -147,7 +154,7 @@ class GroupCommitter:
 
     def _commit(self, jobs: list[_Job]) -> list[list[ItemResult]]:
         pending = [item for job in jobs for item in job.items]
-        fresh = self._write(pending)
+        fresh = self._write(pending, b"".join(job.copy for job in jobs))
         answers = []
         start = 0
         for job in jobs:
@@ -156,11 +163,12 @@ class GroupCommitter:
             start = end
         return answers
 
-    def _write(self, pending: list[Decoded]) -> set[int]:
-        """Write the group; the ids of the event objects new to the database. Entries of
-        `pending` the database refuses are replaced by their dead letters."""
+    def _write(self, pending: list[Decoded], copy: bytes) -> set[int]:
+        """Write the group (`copy`: its measurements rendered, in order); the ids of the
+        event objects new to the database. Entries of `pending` the database refuses are
+        replaced by their dead letters."""
         batch = build_batch(pending)
-        batch.render()
+        batch.measurements_copy = copy
         for attempt in range(CONNECT_ATTEMPTS):
             try:
                 return _fresh_ids(self._writer_or_connect().write(batch))
@@ -200,6 +208,10 @@ class GroupCommitter:
             with contextlib.suppress(psycopg.Error):
                 self._writer.conn.close()
         self._writer = None
+
+
+def measurements_copy(items: list[Decoded]) -> bytes:
+    return render_measurements(build_batch(items).measurements)
 
 
 def _fresh_ids(result: WriteResult) -> set[int]:
