@@ -9,6 +9,7 @@ refused command never reaches the broker.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -21,10 +22,12 @@ from api.auth import require_roles
 from api.deps import Conn
 from api.errors import ApiProblem, FieldError, not_found, responses
 from api.inputs import DeviceIdPath
-from control.catalog import Refused, default_catalog
+from config.yaml_loader import ConfigErrors
+from control.catalog import Catalog, Refused, default_catalog
 from store import commands as store
 from store.users import Role, User
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["commands"])
 
 # The broker's expiry is whole seconds with a margin (control/dispatcher.py): a command
@@ -83,6 +86,15 @@ def _device_type(conn: Conn, device_id: str) -> str:
     return str(row["type"])
 
 
+def _catalog() -> Catalog:
+    try:
+        return default_catalog()
+    except ConfigErrors as errors:
+        # A broken commands.yaml refuses every command, with the reason in the log.
+        log.error("control/commands.yaml cannot be loaded:\n%s", errors)
+        raise ApiProblem(503, "commands_unavailable") from None
+
+
 def _refused(refusal: Refused) -> ApiProblem:
     errors = [FieldError(loc=["body", *e.loc], msg=e.msg, type=e.type) for e in refusal.errors]
     return ApiProblem(422, refusal.code, errors=errors or None, **refusal.params)
@@ -92,7 +104,7 @@ def _refused(refusal: Refused) -> ApiProblem:
     "/devices/{device_id}/commands",
     response_model=CommandOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=responses(401, 403, 404, 413, 422, 429),
+    responses=responses(401, 403, 404, 413, 422, 429, 503),
 )
 def send_command(
     device_id: DeviceIdPath,
@@ -105,9 +117,7 @@ def send_command(
     expired."""
     device_type = _device_type(conn, device_id)
     try:
-        expiry = default_catalog().check(
-            device_type, body.command, body.params, body.expires_in_seconds
-        )
+        expiry = _catalog().check(device_type, body.command, body.params, body.expires_in_seconds)
     except Refused as refusal:
         raise _refused(refusal) from None
     now = datetime.now(UTC)

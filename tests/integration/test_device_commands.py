@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,8 +24,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from rich.console import Console
 
 from api.app import create_app
+from api.routers import commands as commands_router
 from config.secrets import MQTT_ADMIN_USER, MQTT_COMMANDS_USER, load_secrets
 from config.settings import Settings
+from control.catalog import load_catalog
 from control.service import CommandService
 from ingest.provisioning import DeviceCredentials, register_device
 from simulators.commands import CommandClient, DeviceControl
@@ -558,3 +561,17 @@ def test_list_pages_and_who_may_read(
     assert client.get(url, headers=bearer(users["viewer"])).status_code == 403
     missing = client.get(f"/api/v1/commands/{uuid.uuid4()}", headers=bearer(users["operator"]))
     assert missing.status_code == 404 and missing.json()["code"] == "command_not_found"
+
+
+def test_a_broken_catalog_refuses_every_command_with_503(
+    client: TestClient,
+    users: dict[str, dict[str, str]],
+    offline_device: DeviceCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "commands.yaml"
+    broken.write_text("commands:\n  reboot: {}\n", encoding="utf-8")
+    monkeypatch.setattr(commands_router, "default_catalog", lambda: load_catalog(broken))
+    answer = send(client, users["admin"], offline_device.device_id, command="reboot")
+    assert answer.status_code == 503 and answer.json()["code"] == "commands_unavailable"
