@@ -40,7 +40,13 @@ def simulate(
     streams: Annotated[
         str, typer.Option(help="Comma-separated: sensors, cameras, logs.")
     ] = "sensors,cameras,logs",
-    seed: Annotated[int, typer.Option(help="Same seed, same values and event sequences.")] = 2026,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Same seed, same values and event sequences (default 2026; for a scenario, "
+            "a new one each run, printed, so a re-run is a fresh attacker)."
+        ),
+    ] = None,
     backfill: Annotated[
         str,
         typer.Option(
@@ -61,10 +67,54 @@ def simulate(
             "arrive with their reasons. 0 = none.",
         ),
     ] = 0.0,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay a scenario instead of the endless streams: a shipped one by name "
+            "(simulators/scenarios/NAME.yaml, e.g. xeoro-flood) or a file path.",
+        ),
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option(min=0.001, help="Scenario only: replay this many times faster than life."),
+    ] = 1.0,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Scenario only: wait for the alerts the scenario expects and fail (exit 1) "
+            "naming what is missing or what appeared that must not.",
+        ),
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Scenario only: event time of the scenario's start (ISO 8601 with an "
+            "offset); default now. A fixed start and seed give the same bytes.",
+        ),
+    ] = None,
+    dump: Annotated[
+        str | None,
+        typer.Option(
+            help="Scenario only: write the stream as JSON lines to this file ('-' for "
+            "stdout) instead of sending it."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Scenario only: build the stream, send nothing."),
+    ] = False,
 ) -> None:
     """Stream simulated sensors, Frigate camera events and security logs through the real
-    brokers (devices registered with their own MQTT accounts), with live progress."""
+    brokers (devices registered with their own MQTT accounts), with live progress; or
+    replay a scenario (--scenario) and check the alerts it must raise (--verify)."""
     from config.settings import get_settings
+
+    if scenario is not None:
+        from cli.simulate_scenario import run_scenario
+
+        code = run_scenario(scenario, speed, seed, verify, start, dump, dry_run)
+        raise typer.Exit(code)
     from simulators.runner import RunOptions, Simulation, stop_on_signals
 
     step_s = _duration(backfill_step, "--backfill-step")
@@ -74,7 +124,7 @@ def simulate(
         rate=rate,
         duration=duration,
         streams=parse_streams(streams),
-        seed=seed,
+        seed=2026 if seed is None else seed,
         backfill_s=_duration(backfill, "--backfill"),
         backfill_step_s=step_s,
         bad_share=bad_share,

@@ -11,6 +11,7 @@ mistake is reported as file:line: field: message.
 from __future__ import annotations
 
 import ipaddress
+import random
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,11 +39,13 @@ Span = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 SignedSpan = Annotated[float, BeforeValidator(_seconds)]
 
 
-def _ip(value: Any) -> str:
-    return str(ipaddress.ip_address(str(value)))
+def _network(value: Any) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(str(value))
 
 
-Address = Annotated[str, BeforeValidator(_ip)]
+Network = Annotated[ipaddress.IPv4Network, BeforeValidator(_network)]
+# An address, or the name of one of the scenario's actors (replaced by its address).
+Address = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _Strict(BaseModel):
@@ -187,6 +190,11 @@ class Absence(_Strict):
 
 
 class Scenario(_Strict):
+    """`actors` name outside parties by the networks they come from; each run picks one
+    address per actor from the seed, and `{name}` in a label of `expect`/`absent` reads
+    it. So a replay with another seed is another attacker, and the service's per-source
+    state (quiet periods, open alerts) from an earlier run does not mask this one."""
+
     title: str
     description: str = ""
     domain: Literal["environment", "security", "cameras", "health"]
@@ -195,6 +203,7 @@ class Scenario(_Strict):
     # clock by the speed-up). Timers that judge by the wall clock (offline devices) see
     # the last readings only once the wall clock gets there.
     participants: Participants = Participants()
+    actors: dict[str, tuple[Network, ...]] = Field(default_factory=dict)
     curves: tuple[Curve, ...] = ()
     faults: tuple[Fault, ...] = ()
     logs: tuple[LogEvent, ...] = ()
@@ -214,7 +223,74 @@ class Scenario(_Strict):
         for fault in self.faults:
             if fault.device not in known:
                 raise ValueError(f"fault on {fault.device}, which is not a participant")
+        for event in self.logs:
+            for address in _addresses(event):
+                if address not in self.actors:
+                    _ip_or_actor(address)
+        placeholders = dict.fromkeys(self.actors, "")
+        for item in (*self.expect, *self.absent):
+            for value in item.labels.values():
+                try:
+                    value.format_map(placeholders)
+                except (KeyError, ValueError, IndexError) as error:
+                    raise ValueError(f"label {value!r}: {{name}} must name an actor") from error
         return self
+
+
+def _addresses(event: SshFailures | SshLogin | PortScan) -> list[str]:
+    return [event.source, event.target] if isinstance(event, PortScan) else [event.source]
+
+
+def _ip_or_actor(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an address nor one of the actors") from None
+
+
+def pick_actors(scenario: Scenario, seed: int) -> dict[str, str]:
+    """One address per actor, from its networks, by the seed; distinct actors get
+    distinct addresses."""
+    chosen: dict[str, str] = {}
+    for name, networks in sorted(scenario.actors.items()):
+        rng = random.Random(f"scenario:{seed}:actor:{name}")
+        while True:
+            network = rng.choice(networks)
+            hosts = max(1, network.num_addresses - 2)
+            address = str(network.network_address + 1 + rng.randrange(hosts))
+            if address not in chosen.values():
+                break
+        chosen[name] = address
+    return chosen
+
+
+def resolve(scenario: Scenario, seed: int) -> Scenario:
+    """The scenario with its actors replaced by this seed's addresses."""
+    actors = pick_actors(scenario, seed)
+
+    def address(text: str) -> str:
+        return actors.get(text) or _ip_or_actor(text)
+
+    def labels(raw: dict[str, str]) -> dict[str, str]:
+        return {k: v.format_map(actors) for k, v in raw.items()}
+
+    logs = []
+    for event in scenario.logs:
+        changes: dict[str, str] = {"source": address(event.source)}
+        if isinstance(event, PortScan):
+            changes["target"] = address(event.target)
+        logs.append(event.model_copy(update=changes))
+    return scenario.model_copy(
+        update={
+            "logs": tuple(logs),
+            "expect": tuple(
+                e.model_copy(update={"labels": labels(e.labels)}) for e in scenario.expect
+            ),
+            "absent": tuple(
+                a.model_copy(update={"labels": labels(a.labels)}) for a in scenario.absent
+            ),
+        }
+    )
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -43,7 +43,15 @@ from simulators.messages import (
     sd_element,
     senml,
 )
-from simulators.scenario import Curve, Fault, PortScan, Scenario, SshFailures, SshLogin
+from simulators.scenario import (
+    Curve,
+    Fault,
+    PortScan,
+    Scenario,
+    SshFailures,
+    SshLogin,
+    resolve,
+)
 from simulators.seclogs import LogCatalog, Server
 from simulators.signals import MetricModel, sample_noise, unit_hash, value
 
@@ -81,6 +89,7 @@ def cast(scenario: Scenario, fleet: Fleet) -> Cast:
 def build(
     scenario: Scenario, fleet: Fleet, catalog: LogCatalog, start: float, seed: int
 ) -> list[Timed]:
+    scenario = resolve(scenario, seed)
     members = cast(scenario, fleet)
     out: list[Timed] = []
     for device in members.devices:
@@ -96,7 +105,8 @@ def build(
 
 
 def ticks(duration: float, step: float) -> Iterator[float]:
-    for k in range(math.floor(duration / step + 1e-9) + 1):
+    """Offsets 0, step, 2·step … before the end: a scenario covers [0, duration)."""
+    for k in range(math.ceil(duration / step - 1e-9)):
         yield round(k * step, 6)
 
 

@@ -1,0 +1,258 @@
+"""`ioc simulate --scenario`: replay a scenario's timeline through the real brokers.
+
+The timeline (timeline.py) fixes every message's offset and event time; this module only
+registers the participants, sends each message when the wall clock reaches
+`replay start + offset / speed`, shows progress, and hands over to verify.py. Kafka
+topics follow the deployment's routes file (the topics routed to the syslog and
+suricata formats), so a test stack with its own topics is fed like production.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from config.secrets import MQTT_FRIGATE_USER, load_secrets
+from config.settings import Settings
+from ingest.provisioning import DeviceCredentials, register_device
+from ingest.routes import load_routes
+from simulators.credentials import CredentialStore
+from simulators.messages import KAFKA_SURICATA_TOPIC, KAFKA_SYSLOG_TOPIC, Outgoing
+from simulators.progress import Stats, render
+from simulators.publishers import KafkaSender, MqttSender
+from simulators.scenario import Scenario
+from simulators.timeline import Cast, Timed, with_topics
+from simulators.verify import Result, Verifier, wait_for_verdict
+from store.connect import connect
+from store.devices import DeviceSpec, device_with_state, upsert_device
+
+DRAIN_TIMEOUT_S = 15.0
+START_WAIT_S = 6.0
+ROWS = ("sensors", "cameras", "syslog", "suricata")
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    speed: float
+    start: float  # epoch seconds of offset 0 (event time)
+    verify: bool
+
+
+def kafka_topics(settings: Settings) -> dict[str, str]:
+    """The simulator's standard topic → the topic this deployment routes that format from."""
+    config = load_routes(settings.routes_file)
+    by_format = {}
+    for route in config.kafka.routes:
+        by_format.setdefault(route.format, route.topic)
+    wanted = {KAFKA_SYSLOG_TOPIC: "syslog", KAFKA_SURICATA_TOPIC: "suricata"}
+    return {std: by_format[fmt] for std, fmt in wanted.items() if fmt in by_format}
+
+
+def latest_reading(settings: Settings, members: Cast) -> float | None:
+    """The newest reading of any participant (epoch seconds), or None.
+
+    A replay starts after it: detectors judge a station's readings in event-time order,
+    so a re-run dated inside an earlier run's span would be read as late data."""
+    ids = [d.id for d in members.devices] + [c.name for c in members.cameras]
+    with connect(settings, autocommit=True) as conn:
+        seen = [(device_with_state(conn, i) or {}).get("last_seen") for i in ids]
+    times = [s.timestamp() for s in seen if s is not None]
+    return max(times) if times else None
+
+
+class Replay:
+    def __init__(
+        self,
+        settings: Settings,
+        scenario: Scenario,
+        members: Cast,
+        timeline: list[Timed],
+        options: ReplayOptions,
+        console: Console | None = None,
+    ) -> None:
+        self._settings = settings
+        self._scenario = scenario
+        self._members = members
+        self._timeline = timeline
+        self._options = options
+        self._console = console or Console()
+        rows = {t.message.stream for t in timeline}
+        self.stats = Stats([r for r in ROWS if r in rows])
+        self._mqtt: dict[str, MqttSender] = {}
+        self._kafka: KafkaSender | None = None
+        self._sent_offset = 0.0
+        self.result: Result | None = None
+        self._phase = "registering"
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        secrets = load_secrets(self._settings, create=False)
+        row = "sensors"
+        for device_id, creds in self._provision().items():
+            self._add_mqtt(row, creds.username, creds.password, device_id)
+        if self._members.cameras:
+            self._register_cameras()
+            self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
+        if any(t.message.transport == "kafka" for t in self._timeline):
+            self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._kafka_error)
+            self._kafka.start(wait_s=START_WAIT_S)
+        deadline = time.monotonic() + START_WAIT_S
+        for sender in self._mqtt.values():
+            sender.wait_connected(max(0.0, deadline - time.monotonic()))
+
+    def _provision(self) -> dict[str, DeviceCredentials]:
+        """Register the scenario's devices at its cadence, re-using the simulator's stored
+        passwords (so a running `ioc simulate` keeps working), and keep what we got."""
+        store = CredentialStore(self._settings.run_dir)
+        stored = store.load()
+        got: dict[str, DeviceCredentials] = {}
+        interval = max(1, round(self._scenario.participants.step))
+        for device in self._members.devices:
+            previous = stored.get(device.id)
+            spec = DeviceSpec(**device.spec_fields(interval))
+            got[device.id] = register_device(
+                self._settings, spec, password=previous.password if previous else None
+            )
+        store.save({**stored, **got})
+        return got
+
+    def _register_cameras(self) -> None:
+        interval = max(1, round(self._scenario.participants.heartbeat))
+        with connect(self._settings) as conn:
+            for camera in self._members.cameras:
+                upsert_device(conn, DeviceSpec(**camera.spec_fields(interval)))
+            conn.commit()
+
+    def _add_mqtt(self, row: str, username: str, password: str, key: str | None = None) -> None:
+        report = partial(self.stats.broker_error, row)
+        sender = MqttSender(
+            self._settings.mqtt_host, self._settings.mqtt_port, username, password, report
+        )
+        sender.start()
+        self._mqtt[key or username] = sender
+
+    def _kafka_error(self, reason: str) -> None:
+        for row in ("syslog", "suricata"):
+            if row in self.stats.snapshot():
+                self.stats.broker_error(row, reason)
+                return
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _send(self, message: Outgoing) -> None:
+        self.stats.sent(message.stream)
+        done = partial(self._done, message.stream)
+        if message.transport == "mqtt":
+            sender = self._mqtt.get(message.sender)
+            error = (
+                sender.publish(message.topic, message.payload, done)
+                if sender
+                else f"no MQTT account for {message.sender}"
+            )
+        else:
+            assert self._kafka is not None
+            error = self._kafka.send(message.topic, message.key, message.payload, done)
+        if error:
+            self.stats.failed(message.stream, error)
+
+    def _done(self, stream: str, error: str | None) -> None:
+        if error is None:
+            self.stats.acked(stream)
+        else:
+            self.stats.failed(stream, error)
+
+    def _play(self, stop: threading.Event) -> None:
+        topics = kafka_topics(self._settings)
+        began = time.monotonic()
+        self.stats.start_clock()
+        for timed in self._timeline:
+            due = began + timed.offset / self._options.speed
+            if stop.wait(max(0.0, due - time.monotonic())):
+                return
+            self._sent_offset = timed.offset
+            self._send(with_topics(timed, topics).message)
+
+    def _close(self) -> None:
+        closers: list[Callable[[], None]] = [
+            partial(s.close, DRAIN_TIMEOUT_S) for s in self._mqtt.values()
+        ]
+        if self._kafka is not None:
+            closers.append(partial(self._kafka.close, DRAIN_TIMEOUT_S))
+        threads = [threading.Thread(target=c, daemon=True) for c in closers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(DRAIN_TIMEOUT_S + 5)
+
+    # --- display -------------------------------------------------------------------------
+
+    def _render(self) -> Group:
+        speed = self._options.speed
+        title = (
+            f"ioc simulate --scenario — {self._scenario.title} — ×{speed:g}, "
+            f"t+{self._sent_offset / 60:.1f} of {self._scenario.duration / 60:.1f} min"
+        )
+        parts: list[object] = [render(self.stats, {}, title), Text(self._phase, style="bold")]
+        if self.result is not None:
+            parts.append(verdict_table(self.result))
+        return Group(*parts)  # type: ignore[arg-type]
+
+    # --- run -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> Result | None:
+        verifier = None
+        with Live(get_renderable=self._render, console=self._console, refresh_per_second=4):
+            try:
+                self._setup()
+                if self._options.verify:
+                    verifier = Verifier(
+                        self._scenario,
+                        datetime.fromtimestamp(self._options.start, UTC),
+                        datetime.now(UTC),
+                    )
+                    with connect(self._settings, autocommit=True) as conn:
+                        verifier.snapshot(conn)
+                self._phase = "sending"
+                self._play(stop)
+            finally:
+                self.stats.stop_clock()
+                self._phase = "waiting for the brokers' acknowledgements"
+                self._close()
+            if verifier is None or stop.is_set():
+                self._phase = "sent"
+                return None
+            self._phase = "waiting for the expected alerts"
+            self.result = wait_for_verdict(
+                partial(connect, self._settings, autocommit=True),
+                verifier,
+                self._scenario.verify_timeout,
+                self._scenario.settle,
+                self._progress,
+            )
+            self._phase = "verified" if self.result.ok else "verification failed"
+        return self.result
+
+    def _progress(self, result: Result) -> None:
+        self.result = result
+
+
+def verdict_table(result: Result) -> Table:
+    table = Table(title="expected alerts", title_justify="left")
+    table.add_column("alert")
+    table.add_column("state")
+    for name, verdict in result.verdicts.items():
+        mark = Text("✔ " + verdict.detail, style="green") if verdict.met else Text(verdict.detail)
+        table.add_row(name, mark)
+    for text in result.unexpected:
+        table.add_row(Text("must not appear", style="red"), Text(text, style="red"))
+    return table
