@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 WRITE = responses(401, 403, 404, 422, 429)
+# With a JSON body: unreadable (400) or too large (413) too.
+WITH_BODY = responses(400, 401, 403, 404, 413, 422, 429)
 
 
 @router.get(
@@ -74,7 +76,10 @@ def device(device_id: DeviceIdPath, conn: Conn, user: CurrentUser) -> DeviceOut:
 
 
 @router.post(
-    "", status_code=201, response_model=DeviceCreated, responses=responses(401, 403, 409, 422, 429)
+    "",
+    status_code=201,
+    response_model=DeviceCreated,
+    responses=responses(400, 401, 403, 409, 413, 422, 429),
 )
 def create(
     body: DeviceInput, conn: Conn, settings: SettingsDep, user: ManagesDevices
@@ -91,7 +96,7 @@ def create(
     )
 
 
-@router.post("/bulk", status_code=201, response_model=BulkOut, responses=WRITE | responses(409))
+@router.post("/bulk", status_code=201, response_model=BulkOut, responses=WITH_BODY | responses(409))
 def bulk(body: BulkIn, conn: Conn, settings: SettingsDep, user: ManagesDevices) -> BulkOut:
     """Register up to 500 devices at once, all or nothing: one invalid or taken id and
     none is created (the problem names them)."""
@@ -112,7 +117,7 @@ def bulk(body: BulkIn, conn: Conn, settings: SettingsDep, user: ManagesDevices) 
     )
 
 
-@router.patch("/{device_id}", response_model=DeviceOut, responses=WRITE)
+@router.patch("/{device_id}", response_model=DeviceOut, responses=WITH_BODY)
 def update(
     device_id: DeviceIdPath, body: DeviceChanges, conn: Conn, user: ManagesDevices
 ) -> DeviceOut:
@@ -160,7 +165,7 @@ def credentials(device_id: DeviceIdPath, conn: Conn, user: ManagesDevices) -> li
     return [CredentialOut.model_validate(row) for row in credentials_of(conn, device_id)]
 
 
-@router.post("/{device_id}/credentials/rotate", response_model=CredentialsOut, responses=WRITE)
+@router.post("/{device_id}/credentials/rotate", response_model=CredentialsOut, responses=WITH_BODY)
 def rotate(
     device_id: DeviceIdPath,
     body: RotateIn,
@@ -177,7 +182,7 @@ def rotate(
     return CredentialsOut.of(creds, _sync(settings))
 
 
-@router.post("/{device_id}/credentials/revoke", response_model=RevokeOut, responses=WRITE)
+@router.post("/{device_id}/credentials/revoke", response_model=RevokeOut, responses=WITH_BODY)
 def revoke(
     device_id: DeviceIdPath,
     body: RevokeIn,
