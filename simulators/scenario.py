@@ -30,7 +30,10 @@ def _seconds(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        return parse_duration(value)
+        text = value.strip()
+        if text.startswith("-"):  # a clock that lost time: -2h
+            return -parse_duration(text[1:])
+        return parse_duration(text)
     raise ValueError("a duration like 90s, 10m or 1h30m")
 
 

@@ -1,0 +1,210 @@
+"""Scenarios as data and their timelines (pure): shipped files load and name real fleet
+members and real rule ids; the same seed and start give the same bytes; event time is
+start + offset; faults do what they say, as the real decoders see them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from config.yaml_loader import ConfigErrors
+from ingest.decode import decode
+from ingest.message import RawMessage
+from ingest.routes import RoutesConfig, kafka_router, load_routes, mqtt_router
+from processors.environment.engine import RuleBook
+from simulators.fleet import load_fleet
+from simulators.messages import Outgoing
+from simulators.scenario import Scenario, load_scenario, pick_actors, resolve, shipped_scenarios
+from simulators.seclogs import load_catalog
+from simulators.timeline import build, cast, curve_level, dump_lines
+
+REPO = Path(__file__).resolve().parents[2]
+ROUTES = REPO / "deploy" / "ingest" / "routes.yaml"
+FLEET = load_fleet()
+CATALOG = load_catalog()
+T0 = 1_795_482_000.0  # 2026-11-24T01:00:00Z
+
+
+def _rule_ids() -> set[str]:
+    ids = {r.id for r in RuleBook.load().rules}
+    detections = yaml.safe_load((REPO / "processors/security/rules/detections.yaml").read_text())
+    ids |= {d["id"] for d in detections["detections"]}
+    for path in (REPO / "processors/security/rules/sigma").glob("*.yml"):
+        ids.add("sigma." + yaml.safe_load(path.read_text())["id"])
+    return ids
+
+
+def _dump(scenario: Scenario, seed: int, start: float = T0) -> bytes:
+    return b"".join(dump_lines(build(scenario, FLEET, CATALOG, start, seed)))
+
+
+def test_at_least_six_scenarios_ship_across_environment_security_and_cameras() -> None:
+    scenarios = [load_scenario(p) for p in shipped_scenarios()]
+    assert len(scenarios) >= 6
+    assert {"environment", "security", "cameras"} <= {s.domain for s in scenarios}
+
+
+@pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
+def test_shipped_scenario_names_real_rules_and_fleet_members(path: Path) -> None:
+    scenario = load_scenario(path)
+    cast(scenario, FLEET)  # raises for a device or camera not in the fleet
+    known = _rule_ids()
+    for item in (*scenario.expect, *scenario.absent):
+        assert item.rule in known, f"{path.name}: unknown rule {item.rule}"
+    assert build(scenario, FLEET, CATALOG, T0, seed=1)
+
+
+@pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
+def test_same_seed_same_bytes_other_seed_other_bytes(path: Path) -> None:
+    scenario = load_scenario(path)
+    first, again = _dump(scenario, seed=11), _dump(scenario, seed=11)
+    assert first == again
+    assert _dump(scenario, seed=12) != first
+
+
+@pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
+def test_every_message_decodes_with_event_time_start_plus_offset(
+    path: Path, config: RoutesConfig
+) -> None:
+    scenario = load_scenario(path)
+    bad = {f.device for f in scenario.faults if f.kind in ("malformed", "clock_skew", "spike")}
+    for timed in build(scenario, FLEET, CATALOG, T0, seed=3):
+        if timed.message.sender in bad:
+            continue
+        decoded = _decoded(config, timed.message)
+        assert decoded.dead_letter is None, (timed.message.payload, decoded.dead_letter)
+        expected = datetime.fromtimestamp(T0 + timed.offset, UTC)
+        assert {_time(e) for e in decoded.events} == {expected}, timed.message.payload[:200]
+
+
+def _time(event: Any) -> datetime:
+    return event.time
+
+
+@pytest.fixture(scope="module")
+def config() -> RoutesConfig:
+    return load_routes(ROUTES)
+
+
+def _decoded(config: RoutesConfig, message: Outgoing):  # type: ignore[no-untyped-def]
+    router = mqtt_router(config) if message.transport == "mqtt" else kafka_router(config)
+    raw = RawMessage(message.transport, message.topic, message.payload)
+    return decode(raw, router, config.limits.max_message_bytes)
+
+
+def _scenario(**extra: Any) -> Scenario:
+    raw = {
+        "title": "t",
+        "domain": "environment",
+        "duration": "1h",
+        "participants": {"devices": ["kg-xeoro-wl01"], "step": "10m"},
+        "curves": [
+            {"device": "kg-xeoro-wl01", "metric": "waterLevel", "noise": False,
+             "points": [[0, 0.5], ["30m", 0.8], ["1h", 0.2]]},
+        ],
+        "expect": [{"rule": "env.water_level"}],
+        **extra,
+    }  # fmt: skip
+    return Scenario.model_validate(raw)
+
+
+def _levels(scenario: Scenario) -> list[tuple[float, float | None]]:
+    out = []
+    for timed in build(scenario, FLEET, CATALOG, T0, seed=1):
+        try:
+            out.append((timed.offset, orjson.loads(timed.message.payload)["waterLevel"]))
+        except orjson.JSONDecodeError:
+            out.append((timed.offset, None))
+    return out
+
+
+def test_curves_are_linear_between_points_and_flat_outside() -> None:
+    curve = _scenario().curves[0]
+    assert curve_level(curve, 0) == 0.5
+    assert curve_level(curve, 15 * 60) == pytest.approx(0.65)
+    assert curve_level(curve, 45 * 60) == pytest.approx(0.5)
+    assert curve_level(curve, 5 * 3600) == 0.2
+    # [0, duration): six readings an hour at a 10-minute step.
+    assert _levels(_scenario()) == [
+        (0.0, 0.5), (600.0, 0.6), (1200.0, 0.7), (1800.0, 0.8), (2400.0, 0.6), (3000.0, 0.4)
+    ]  # fmt: skip
+
+
+def test_faults_dropout_duplicate_stuck_spike() -> None:
+    device = "kg-xeoro-wl01"
+    faults = [
+        {"kind": "dropout", "device": device, "start": "10m", "end": "20m"},
+        {"kind": "duplicate", "device": device, "start": "30m", "end": "40m"},
+        {"kind": "stuck", "device": device, "metric": "waterLevel", "start": "40m", "end": "1h"},
+        {"kind": "spike", "device": device, "metric": "waterLevel", "start": "25m", "value": 999},
+    ]
+    assert _levels(_scenario(faults=faults)) == [
+        (0.0, 0.5), (1200.0, 0.7), (1800.0, 999), (1800.0, 999), (2400.0, 0.6), (3000.0, 0.6)
+    ]  # fmt: skip
+
+
+def test_clock_skew_and_malformed_as_the_decoders_see_them(config: RoutesConfig) -> None:
+    device = "kg-xeoro-wl01"
+    faults = [
+        {"kind": "clock_skew", "device": device, "start": 0, "end": "20m", "skew": "-2h"},
+        {"kind": "malformed", "device": device, "start": "30m", "end": "50m"},
+    ]
+    timeline = build(_scenario(faults=faults), FLEET, CATALOG, T0, seed=1)
+    times, dead = [], []
+    for timed in timeline:
+        decoded = _decoded(config, timed.message)
+        if decoded.dead_letter is not None:
+            dead.append(timed.offset)
+        else:
+            times.append((timed.offset, decoded.events[0].time.timestamp() - T0))
+    assert dead == [1800.0, 2400.0]
+    assert times == [(0.0, -7200.0), (600.0, 600 - 7200.0), (1200.0, 1200.0), (3000.0, 3000.0)]
+
+
+def test_actors_change_with_the_seed_and_fill_the_expected_labels() -> None:
+    scenario = load_scenario(REPO / "simulators/scenarios/mail-ssh-bruteforce.yaml")
+    one, two = pick_actors(scenario, 1), pick_actors(scenario, 2)
+    assert one != two and one == pick_actors(scenario, 1)
+    assert one["admin"].startswith("10.0.5.")
+    concrete = resolve(scenario, 1)
+    assert concrete.expect[0].labels == {"source_ip": one["attacker"]}
+    assert concrete.logs[0].source == one["attacker"]
+    keys = {t.message.key for t in build(scenario, FLEET, CATALOG, T0, seed=1)}
+    assert keys == {one["attacker"].encode(), one["admin"].encode()}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"expect": [{"rule": "x", "labels": {"source_ip": "{nobody}"}}]}, "must name an actor"),
+        (
+            {"faults": [{"kind": "spike", "device": "kg-xeoro-wl01", "start": 0}]},
+            "names its metric",
+        ),
+        ({"curves": [{"device": "elsewhere", "metric": "m", "points": [[0, 1]]}]}, "participant"),
+        ({"expect": [{"rule": "x", "severity": "dire"}]}, "not one of"),
+        ({"duration": "soon"}, "duration"),
+    ],
+)
+def test_mistakes_are_named_with_their_line(tmp_path: Path, change: dict, message: str) -> None:
+    raw = {
+        "title": "t", "domain": "environment", "duration": "1h",
+        "participants": {"devices": ["kg-xeoro-wl01"]}, "expect": [{"rule": "x"}], **change,
+    }  # fmt: skip
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigErrors) as caught:
+        load_scenario(path)
+    assert message in str(caught.value)
+    assert "s.yaml:" in str(caught.value)
+
+
+def test_a_participant_outside_the_fleet_is_refused() -> None:
+    scenario = _scenario(participants={"devices": ["kg-xeoro-wl01", "nowhere-wl01"]})
+    with pytest.raises(ValueError, match="nowhere-wl01"):
+        cast(scenario, FLEET)
