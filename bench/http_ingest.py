@@ -63,6 +63,9 @@ class HttpRate:
     client_cpu_share: float  # of the machine's CPU time in the window, by the clients
     p50_ms: float
     p95_ms: float
+    # CPU µs per record between start and end of the timed posting: the API processes,
+    # PostgreSQL, and the clients (this process).
+    cpu_us: dict[str, float]
 
 
 def http_devices(db: BenchDatabase, n: int) -> list[tuple[str, str]]:
@@ -174,9 +177,12 @@ def http_rate(db: BenchDatabase, api_workers: int, total: int, clients: int, bat
         asyncio.run(_post_all(url, warm))
         work = [(t, bodies(per_client, batch, 0)) for _, t in devices]
         me = psutil.Process()
+        groups = _cpu_groups(db, proc)
+        before = {name: _cpu(procs) for name, procs in groups.items()}
         cpu0, machine0 = me.cpu_times(), psutil.cpu_times()
         answers = asyncio.run(_post_all(url, work))
         cpu1, machine1 = me.cpu_times(), psutil.cpu_times()
+        used = {name: _cpu(procs) - before[name] for name, procs in groups.items()}
     finally:
         stop_api(proc)
     answers.sort()
@@ -207,7 +213,33 @@ def http_rate(db: BenchDatabase, api_workers: int, total: int, clients: int, bat
         client_cpu_share=client / busy if busy else 0.0,
         p50_ms=statistics.median(latencies),
         p95_ms=latencies[int(0.95 * (len(latencies) - 1))],
+        cpu_us={
+            **{name: seconds / expected * 1e6 for name, seconds in used.items()},
+            "clients": client / expected * 1e6,
+        },
     )
+
+
+def _cpu_groups(db: BenchDatabase, api: subprocess.Popen[bytes]) -> dict[str, list[psutil.Process]]:
+    from stack import postgres
+
+    root = psutil.Process(api.pid)
+    master = psutil.Process(postgres.pid(db.settings))
+    return {
+        "api": [root, *root.children(recursive=True)],
+        "postgres": [master, *master.children(recursive=True)],
+    }
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def main() -> None:
@@ -230,15 +262,18 @@ def main() -> None:
         console.print(f"[bold]round {n}/{args.rounds}[/]")
         rate = worker_rate(settings, db, True, 1, args.records, args.out)
         mqtt.append(rate.messages_per_s)
+        cpu = ", ".join(f"{k} {v:.0f}" for k, v in rate.cpu_us.items())
         console.print(f"  MQTT worker: {rate.messages_per_s:,.0f} records/s"
-                      f" (machine busy {rate.machine_busy:.0%})")  # fmt: skip
+                      f" (machine busy {rate.machine_busy:.0%}; CPU µs/record: {cpu})")  # fmt: skip
         for w in api_workers:
             h = http_rate(db, w, args.records, args.clients, args.batch, args.out)
             http[w].append(h)
             console.print(
                 f"  HTTP, {w} API process(es): {h.records_per_s:,.0f} records/s, p50"
                 f" {h.p50_ms:.0f} ms p95 {h.p95_ms:.0f} ms per request (machine busy"
-                f" {h.machine_busy:.0%}, clients {h.client_cpu_share:.0%} of it)"
+                f" {h.machine_busy:.0%}, clients {h.client_cpu_share:.0%} of it; CPU µs/record: "
+                + ", ".join(f"{k} {v:.0f}" for k, v in h.cpu_us.items())
+                + ")"
             )
     console.print(f"load average at end: {os.getloadavg()}")
     title = (
