@@ -46,7 +46,7 @@ def _invalid(error: ValidationError) -> typer.Exit:
 def _kind(kind: str) -> Kind:
     if kind not in ("mqtt", "http", "both"):
         raise _fail("--kind is mqtt, http or both")
-    return cast(Kind, kind)
+    return cast("Kind", kind)
 
 
 def _metadata(text: str | None) -> dict[str, Any] | None:

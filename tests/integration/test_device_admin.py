@@ -533,3 +533,75 @@ def test_cli_import_writes_secrets_once(settings, tag, tmp_path, conn):
     assert again.exit_code == 2
     assert f"fleet.csv:2: id: {tag}-c1 is already registered" in again.output
     assert not (tmp_path / "2.json").exists()
+
+
+def test_cli_commands(settings, tag, conn):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    def ioc(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(app, ["devices", *args])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    added = json.loads(
+        ioc(
+            "add",
+            "--id",
+            f"{tag}-cli",
+            "--type",
+            "camera",
+            "--province",
+            "Khánh Hòa",
+            "--lat",
+            "11.92",
+            "--lon",
+            "109.16",
+            "--metadata",
+            '{"frigate_camera": "cr"}',
+        )
+    )
+    assert set(added) == {"device_id", "mqtt_username", "mqtt_password", "topic", "http_token"}
+    assert login(settings, added["mqtt_username"], added["mqtt_password"])
+    bad = ioc(
+        "add",
+        "--id",
+        f"{tag}-bad",
+        "--type",
+        "camera",
+        "--province",
+        "Nowhere",
+        "--lat",
+        "11.92",
+        "--lon",
+        "109.16",
+        code=2,
+    )
+    assert "province: unknown province" in bad
+
+    rotated = json.loads(ioc("rotate", f"{tag}-cli", "--kind", "mqtt", "--grace", "600"))
+    assert rotated["mqtt_username"] == f"{tag}-cli~1" and rotated["previous_expires_at"]
+    assert login(settings, added["mqtt_username"], added["mqtt_password"])  # in its grace
+    assert login(settings, rotated["mqtt_username"], rotated["mqtt_password"])
+    assert "2 secret(s) revoked" in ioc("revoke", f"{tag}-cli", "--kind", "mqtt")
+    assert wait_until(
+        lambda: not login(settings, rotated["mqtt_username"], rotated["mqtt_password"]), WAIT
+    )
+
+    ioc("update", f"{tag}-cli", "--name", "Cảng Cam Ranh")
+    ioc("disable", f"{tag}-cli")
+    listed = [json.loads(line) for line in ioc("list", "--state", "disabled").splitlines()]
+    assert f"{tag}-cli" in [d["id"] for d in listed]
+    shown = json.loads(ioc("show", f"{tag}-cli"))
+    assert shown["name"] == "Cảng Cam Ranh" and shown["state"] == "disabled"
+    assert {c["username"] for c in shown["credentials"] if c["kind"] == "mqtt"} == {
+        f"{tag}-cli",
+        f"{tag}-cli~1",
+    }
+    assert "password" not in json.dumps(shown) and "hash" not in json.dumps(shown)
+    ioc("enable", f"{tag}-cli")
+    ioc("delete", f"{tag}-cli", "--yes")
+    ioc("show", f"{tag}-cli", code=1)
