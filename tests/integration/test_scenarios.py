@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -19,7 +20,10 @@ import yaml
 from config.settings import Settings
 from simulators.scenario import load_scenario, shipped_scenarios
 from tests.integration.alerting import AlertServiceProcess
-from tests.integration.harness import IOC_BIN, TestRoutes, WorkerProcess, create_topics, make_routes
+from tests.integration.harness import IOC_BIN, WorkerProcess, create_topics, make_routes
+
+if TYPE_CHECKING:
+    from tests.integration.harness import TestRoutes
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +70,9 @@ def _with_stats_route(routes: TestRoutes) -> TestRoutes:
     return routes
 
 
-def _simulate(env: dict[str, str], scenario: Path, speed: float) -> subprocess.CompletedProcess[str]:
+def _simulate(
+    env: dict[str, str], scenario: Path, speed: float
+) -> subprocess.CompletedProcess[str]:
     args = [IOC_BIN, "simulate", "--scenario", str(scenario), "--speed", f"{speed:g}"]
     args += ["--seed", str(SEED), "--verify"]
     return subprocess.run(
@@ -91,8 +97,14 @@ def test_wrong_expectations_fail_naming_what_was_missing_and_unexpected(
         "domain": "security",
         "duration": "2m",
         "logs": [
-            {"kind": "ssh_failures", "at": "5s", "source": "203.0.113.199",
-             "server": "kg-vpn-gw01", "count": 12, "every": "1s"},
+            {
+                "kind": "ssh_failures",
+                "at": "5s",
+                "source": "203.0.113.199",
+                "server": "kg-vpn-gw01",
+                "count": 12,
+                "every": "1s",
+            },
         ],  # fmt: skip
         "expect": [{"rule": "sec.bruteforce", "labels": {"source_ip": "192.0.2.250"}}],
         "absent": [{"rule": "sec.bruteforce", "labels": {"source_ip": "203.0.113.199"}}],
