@@ -178,7 +178,8 @@ class GroupCommitter:
             except psycopg.OperationalError as error:
                 self._drop_writer()
                 log.warning("database unavailable for HTTP ingest (%s), attempt %d", error, attempt)
-                time.sleep(0.25 * 2**attempt)
+                if attempt + 1 < CONNECT_ATTEMPTS:
+                    time.sleep(0.25 * 2**attempt)
         raise Unavailable("database unavailable")
 
     def _write_one_by_one(self, pending: list[Decoded]) -> set[int]:

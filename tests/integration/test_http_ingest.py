@@ -6,6 +6,7 @@ and a water level over its alarm line raises the alert through this path."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -309,3 +310,37 @@ def test_a_log_shipper_posts_syslog_lines_to_a_configured_route(
     assert by_device.status_code == 200, by_device.text
     assert_problem(post(api, "syslog", viewer, body, "text/plain"), 403, "ingest_forbidden")
     assert_problem(post(api, "nope", integrator, body, "text/plain"), 404, "ingest_route_not_found")
+
+
+def test_concurrent_requests_share_groups_and_each_reading_is_stored_by_exactly_one(
+    api: str, device: DeviceCredentials, conn: psycopg.Connection
+) -> None:
+    """Ten clients post the same 50 records at once, and ten others 50 records each of
+    their own: whatever groups the requests fall into, each shared record is answered
+    'stored' to exactly one of them and 'duplicate' to the rest, and is in the database
+    once."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    shared = [{"ts": (now - timedelta(seconds=i)).isoformat(), "pm25": float(i)} for i in range(50)]
+    own = [
+        [{"ts": (now - timedelta(minutes=10, seconds=50 * k + i)).isoformat(), "pm10": 1.0}
+         for i in range(50)]
+        for k in range(10)
+    ]  # fmt: skip
+    bodies = [json.dumps(shared).encode()] * 10 + [json.dumps(b).encode() for b in own]
+
+    async def send_all() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {device.http_token}",
+                   "Content-Type": "application/json"}  # fmt: skip
+        async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+            return await asyncio.gather(
+                *[http.post("/api/v1/ingest/telemetry", content=b, headers=headers) for b in bodies]
+            )
+
+    answers = asyncio.run(send_all())
+    assert [r.status_code for r in answers] == [200] * 20, [r.text for r in answers]
+    per_item = [[i["status"] for i in r.json()["items"]] for r in answers[:10]]
+    for index in range(50):
+        column = sorted(statuses[index] for statuses in per_item)
+        assert column == ["duplicate"] * 9 + ["stored"], index
+    assert all(r.json()["stored"] == 50 for r in answers[10:])
+    assert len(readings(conn, device.device_id)) == 50 + 500

@@ -1,0 +1,81 @@
+"""The group committer's bound: past `max_queued_items` a request is refused (the API
+answers 503 with Retry-After) instead of queueing without limit, and a request that
+gave up before its group started is not written behind its back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from ingest.decode import Decoded, reject
+from ingest.http import group as group_module
+from ingest.http.group import Busy, GroupCommitter, Unavailable
+from ingest.message import RawMessage
+
+
+def letters(n: int) -> list[Decoded]:
+    now = datetime.now(UTC)
+    return [
+        reject(RawMessage("http", "http/syslog", f"x{i}".encode(), received_at=now), "syslog", "x")
+        for i in range(n)
+    ]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_full_queue_refuses_and_a_cancelled_request_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(group_module, "CONNECT_ATTEMPTS", 1)
+    release = threading.Event()
+    connects = []
+
+    def connect() -> psycopg.Connection:
+        connects.append(1)
+        release.wait(10)  # the database is slow to answer
+        raise psycopg.OperationalError("no database here")
+
+    committer = GroupCommitter(connect, lambda: None, max_batch_items=100, max_queued_items=10)
+    first = committer.submit(letters(5))
+    wait_until(lambda: connects and committer.queued() == 0)  # being written
+    second = committer.submit(letters(8))
+    with pytest.raises(Busy):
+        committer.submit(letters(5))
+    third = committer.submit(letters(2))
+    assert committer.queued() == 10
+    assert third.cancel()  # the request timed out while queued
+    release.set()
+    with pytest.raises(Unavailable):
+        first.result(10)
+    with pytest.raises(Unavailable):
+        second.result(10)
+    committer.close()
+    assert len(connects) == 2  # the first group, then the second; never the cancelled one
+
+
+def test_one_request_larger_than_the_queue_bound_is_still_taken_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(group_module, "CONNECT_ATTEMPTS", 1)
+    release = threading.Event()
+
+    def connect() -> psycopg.Connection:
+        release.wait(10)
+        raise psycopg.OperationalError("no database here")
+
+    committer = GroupCommitter(connect, lambda: None, max_batch_items=5, max_queued_items=3)
+    future = committer.submit(letters(7))  # within max_items, over the queue bound
+    release.set()
+    with pytest.raises(Unavailable):
+        future.result(10)
+    committer.close()
