@@ -256,8 +256,7 @@ async def post_telemetry(request: Request, credentials: Credentials) -> Response
     split = http_items.native_items if format_name == http_items.NATIVE else http_items.senml_items
 
     def prepare() -> Prepared:
-        found = split(body, device_id)
-        http_items.check_count(found, service.config.http.max_items)
+        found = split(body, device_id, service.config.http.max_items)
         decoded = http_items.decode_items(
             found, topic, format_name, service.telemetry_routers[format_name],
             service.max_bytes, datetime.now(UTC),
@@ -310,13 +309,13 @@ async def post_route(
     body = await request.body()
 
     def prepare() -> Prepared:
+        limit = service.config.http.max_items
         if found_route.items == "lines":
-            found = http_items.line_items(body)
+            found = http_items.line_items(body, limit)
         else:
-            found = http_items.json_array_items(body)
+            found = http_items.json_array_items(body, limit)
         if not found:
             raise http_items.BodyUnusable("the body holds no items")
-        http_items.check_count(found, service.config.http.max_items)
         decoded = http_items.decode_items(
             found, topic, found_route.format, service.routes_router, service.max_bytes,
             datetime.now(UTC),

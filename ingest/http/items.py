@@ -123,8 +123,9 @@ def _dump(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
-def native_items(body: bytes, device_id: str) -> list[Item]:
-    """A native JSON object (one record) or array of records; one item per record."""
+def native_items(body: bytes, device_id: str, limit: int | None = None) -> list[Item]:
+    """A native JSON object (one record) or array of records; one item per record.
+    Raises TooManyItems past `limit` before any item is built."""
     doc = _json(body)
     if isinstance(doc, dict):
         records: list[Any] = [doc]
@@ -134,6 +135,7 @@ def native_items(body: bytes, device_id: str) -> list[Item]:
         raise BodyUnusable("the body must be a JSON object or an array of objects")
     if not records:
         raise BodyUnusable("empty batch: the array holds no records")
+    _check_limit(len(records), limit)
     return [_native_item(record, device_id) for record in records]
 
 
@@ -152,7 +154,7 @@ def _native_item(record: Any, device_id: str) -> Item:
     return Item(_dump(record))
 
 
-def senml_items(body: bytes, device_id: str) -> list[Item]:
+def senml_items(body: bytes, device_id: str, limit: int | None = None) -> list[Item]:
     """A SenML pack; one item per record, each made self-contained by carrying the base
     fields in force (bn, bt, bu, bv, bver) into it, so it decodes alone to what it
     means in the pack."""
@@ -161,6 +163,7 @@ def senml_items(body: bytes, device_id: str) -> list[Item]:
         raise BodyUnusable("a SenML pack must be a JSON array of records")
     if not doc:
         raise BodyUnusable("empty SenML pack")
+    _check_limit(len(doc), limit)
     base: dict[str, Any] = {}
     items = []
     for record in doc:
@@ -201,12 +204,19 @@ def _other_device(where: str, named: Any, device_id: str) -> str:
     )
 
 
-def line_items(body: bytes) -> list[Item]:
+def line_items(body: bytes, limit: int | None = None) -> list[Item]:
     """One item per non-empty line (LF or CRLF)."""
-    return [Item(line) for raw in body.split(b"\n") if (line := raw.rstrip(b"\r")).strip()]
+    items = []
+    for raw in body.split(b"\n"):
+        line = raw.rstrip(b"\r")
+        if line.strip():
+            items.append(Item(line))
+            if limit is not None and len(items) > limit:
+                raise TooManyItems(sum(1 for r in body.split(b"\n") if r.strip()), limit)
+    return items
 
 
-def json_array_items(body: bytes) -> list[Item]:
+def json_array_items(body: bytes, limit: int | None = None) -> list[Item]:
     doc = _json(body)
     if isinstance(doc, dict):
         return [Item(body)]
@@ -214,12 +224,17 @@ def json_array_items(body: bytes) -> list[Item]:
         raise BodyUnusable("the body must be a JSON array (or one JSON object)")
     if not doc:
         raise BodyUnusable("empty batch: the array holds no items")
+    _check_limit(len(doc), limit)
     return [Item(_dump(element)) for element in doc]
 
 
 def check_count(items: Sequence[Item], limit: int) -> None:
-    if len(items) > limit:
-        raise TooManyItems(len(items), limit)
+    _check_limit(len(items), limit)
+
+
+def _check_limit(count: int, limit: int | None) -> None:
+    if limit is not None and count > limit:
+        raise TooManyItems(count, limit)
 
 
 # -- decoding -----------------------------------------------------------------------------

@@ -208,3 +208,17 @@ def test_route_configuration_is_checked() -> None:
         HttpConfig(routes=(HttpRoute(name="a", format="cef"), HttpRoute(name="a", format="cef")))
     shipped = load_routes(REPO / "deploy" / "ingest" / "routes.yaml").http
     assert shipped.route("syslog") is not None and shipped.route("telemetry") is None
+
+
+def test_the_count_limit_applies_before_items_are_built() -> None:
+    with pytest.raises(h.TooManyItems) as error:
+        h.native_items(b"[" + b",".join([b"{}"] * 5) + b"]", DEVICE, limit=4)
+    assert (error.value.count, error.value.limit) == (5, 4)
+    with pytest.raises(h.TooManyItems):
+        h.senml_items(b"[1, 2, 3]", DEVICE, limit=2)
+    with pytest.raises(h.TooManyItems):
+        h.json_array_items(b"[1, 2, 3]", limit=2)
+    with pytest.raises(h.TooManyItems) as lines:
+        h.line_items(b"a\n\nb\nc\nd\n", limit=2)
+    assert lines.value.count == 4
+    assert len(h.line_items(b"a\n\nb\n", limit=2)) == 2
