@@ -105,7 +105,8 @@ class CameraStream:
 
     def _plate(self, camera: Camera, series: str) -> str:
         rng = self._rng
-        local = _PROVINCE_CODES.get(camera.province)
+        # Plates keep the code of the province that registered them, before the merger.
+        local = _PROVINCE_CODES.get(camera.former_province or camera.province)
         codes = sorted(_PROVINCE_CODES.values())
         code = local if local and rng.random() < _LOCAL_PLATES else rng.choice(codes)
         return f"{code}{series}-{rng.randint(100, 999)}.{rng.randint(0, 99):02d}"

@@ -1,4 +1,5 @@
-"""The simulated fleet, loaded from fleet.yaml into typed, immutable objects."""
+"""The simulated fleet, loaded into typed, immutable objects: stream shares and signal
+profiles from fleet.yaml, devices and cameras per province from fleets/*.yaml."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import yaml
 from simulators.signals import PATTERNS, MetricModel
 
 FLEET_FILE = Path(__file__).with_name("fleet.yaml")
+# One file per province (2025 names): its devices and cameras, under `province:`.
+FLEETS_DIR = Path(__file__).with_name("fleets")
 PayloadFormat = Literal["native", "senml"]
 STREAMS = ("sensors", "cameras", "logs")
 
@@ -27,6 +30,7 @@ class Device:
     district: str | None = None
     name: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    former_province: str | None = None  # before the 2025 merger of provinces
 
     def spec_fields(self, expected_interval_s: int) -> dict[str, Any]:
         """Keyword arguments for store.devices.DeviceSpec.
@@ -36,6 +40,7 @@ class Device:
         """
         metadata = {
             **self.metadata,
+            **({"former_province": self.former_province} if self.former_province else {}),
             "simulated": True,
             "payload_format": self.format,
             "metrics": {m.name: m.unit for m in self.metrics},
@@ -74,6 +79,7 @@ class Camera:
     labels: dict[str, float]
     zones: tuple[Zone, ...]
     lpr: bool = False  # Frigate 0.16+ licence plate recognition enabled on this camera
+    former_province: str | None = None
 
     def spec_fields(self, expected_interval_s: int) -> dict[str, Any]:
         """Keyword arguments for store.devices.DeviceSpec: the camera as a device of type
@@ -92,6 +98,7 @@ class Camera:
                 "frame": list(self.frame),
                 "zones": [z.name for z in self.zones],
                 "lpr": self.lpr,
+                **({"former_province": self.former_province} if self.former_province else {}),
             },
         }
 
@@ -126,16 +133,40 @@ def _camera(raw: dict[str, Any]) -> Camera:
     return Camera(**{**raw, "zones": zones, "frame": tuple(raw["frame"])})
 
 
-def load_fleet(path: Path = FLEET_FILE) -> Fleet:
+def _members(
+    data: dict[str, Any], profiles: dict[str, dict[str, Any]]
+) -> tuple[list[Device], list[Camera]]:
+    """A file's devices and cameras; entries without a province take the file's."""
+    province = data.get("province")
+
+    def placed(raw: dict[str, Any]) -> dict[str, Any]:
+        return {"province": province, **raw} if province else raw
+
+    devices = [_device(placed(raw), profiles) for raw in data.get("devices") or ()]
+    cameras = [_camera(placed(raw)) for raw in data.get("cameras") or ()]
+    return devices, cameras
+
+
+def load_fleet(path: Path = FLEET_FILE, provinces: Path | None = None) -> Fleet:
+    """The stream shares and profiles of `path` with the devices and cameras of `path`
+    and of every file in `provinces` (the shipped fleets/ when `path` is the shipped
+    fleet.yaml)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     profiles = data.get("profiles", {})
-    devices = tuple(_device(raw, profiles) for raw in data["devices"])
-    ids = [d.id for d in devices]
+    devices, cameras = _members(data, profiles)
+    if provinces is None and path == FLEET_FILE:
+        provinces = FLEETS_DIR
+    for province_file in sorted(provinces.glob("*.yaml")) if provinces else ():
+        more_devices, more_cameras = _members(
+            yaml.safe_load(province_file.read_text(encoding="utf-8")), profiles
+        )
+        devices += more_devices
+        cameras += more_cameras
+    ids = [d.id for d in devices] + [c.name for c in cameras]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
         raise ValueError(f"duplicate device ids in {path}: {sorted(duplicates)}")
     shares = {name: float(share) for name, share in data["streams"].items()}
     if set(shares) != set(STREAMS):
         raise ValueError(f"{path}: streams must give a share to each of {STREAMS}")
-    cameras = tuple(_camera(raw) for raw in data["cameras"])
-    return Fleet(devices=devices, cameras=cameras, stream_shares=shares)
+    return Fleet(devices=tuple(devices), cameras=tuple(cameras), stream_shares=shares)

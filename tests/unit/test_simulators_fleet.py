@@ -15,7 +15,11 @@ FLEET = load_fleet()
 # Vietnam's mainland and islands (Phú Quốc at the west, Móng Cái/Lũng Cú at the north).
 VIETNAM_LAT = (8.18, 23.39)
 VIETNAM_LON = (102.14, 109.47)
+# Ids keep the prefix of the province a device belonged to before the 2025 merger.
 PROVINCE_PREFIX = {"Kiên Giang": "kg", "Khánh Hòa": "kh", "Hậu Giang": "hg", "An Giang": "ag"}
+# The merged provinces (2025) and the former ones they took in.
+MERGED = {"Kiên Giang": "An Giang", "Hậu Giang": "Cần Thơ"}
+PROVINCES_2025 = {"An Giang", "Cần Thơ", "Khánh Hòa"}
 # The reference coordinates each place must stay close to (places.md, WGS 84).
 PLACES = {
     "Rạch Giá": (10.0125, 105.0809),
@@ -60,7 +64,10 @@ def test_device_sits_at_its_real_place_in_vietnam(device) -> None:
     match = DEVICE_ID.fullmatch(device.id)
     assert match, device.id
     prefix, slug, suffix, _ = match.groups()
-    assert PROVINCE_PREFIX[device.province] == prefix
+    assert PROVINCE_PREFIX[device.former_province or device.province] == prefix
+    assert device.province in PROVINCES_2025
+    if device.former_province:
+        assert MERGED[device.former_province] == device.province
     assert TYPE_SUFFIX[device.type] == suffix
     assert _near(PLACE_SLUG[slug], device.lat, device.lon)
     assert DEVICE_ID_PATTERN.fullmatch(device.id)  # provisioning accepts it
@@ -70,7 +77,7 @@ def test_device_sits_at_its_real_place_in_vietnam(device) -> None:
 def test_camera_sits_at_its_real_place_and_its_zones_fit_the_frame(camera) -> None:
     slug = camera.name.split("_")[0]
     assert _near(PLACE_SLUG[slug], camera.lat, camera.lon)
-    assert camera.province in PROVINCE_PREFIX
+    assert camera.province in PROVINCES_2025
     assert camera.zones
     for zone in camera.zones:
         assert 0 <= zone.x[0] < zone.x[1] <= 1 and 0 <= zone.y[0] < zone.y[1] <= 1
@@ -84,8 +91,8 @@ def test_cameras_cover_the_border_crossing_the_port_and_the_capital() -> None:
 
 def test_fleet_has_every_station_kind_in_every_province() -> None:
     kinds = {(d.type, d.province) for d in FLEET.devices}
-    assert {p for t, p in kinds if t == "air_quality"} == {"Kiên Giang", "Khánh Hòa", "Hậu Giang"}
-    assert {p for t, p in kinds if t == "water_level"} == {"An Giang", "Kiên Giang"}
+    assert {p for t, p in kinds if t == "air_quality"} == PROVINCES_2025
+    assert {p for t, p in kinds if t == "water_level"} == {"An Giang"}
     salinity = {d.id.split("-")[1] for d in FLEET.devices if d.type == "salinity"}
     assert salinity == {"xeoro", "vithanh", "ngabay"}
     assert {d.format for d in FLEET.devices} == {"native", "senml"}
@@ -131,7 +138,8 @@ def test_spec_fields_make_a_device_spec_that_says_it_is_simulated() -> None:
 def test_a_camera_is_registered_as_a_device_of_type_camera_under_its_frigate_name() -> None:
     camera = next(c for c in FLEET.cameras if c.name == "hatien_xaxia_gate_in")
     spec = DeviceSpec(**camera.spec_fields(expected_interval_s=60))
-    assert (spec.id, spec.type, spec.province) == ("hatien_xaxia_gate_in", "camera", "Kiên Giang")
+    assert (spec.id, spec.type, spec.province) == ("hatien_xaxia_gate_in", "camera", "An Giang")
+    assert spec.metadata["former_province"] == "Kiên Giang"
     assert spec.name == "Cửa khẩu quốc tế Hà Tiên – làn nhập cảnh"
     assert (spec.lat, spec.lon, spec.expected_interval_s) == (10.3831, 104.4880, 60)
     assert spec.metadata["simulated"] is True
