@@ -53,6 +53,12 @@ class MetricModel:
     lo: float = 0.0
     hi: float | None = None
     decimals: int = 1
+    # A yearly swing in the metric's unit, highest on day `season_peak_day` of the year
+    # and `base` on day `season_base_day`: the Mekong's flood season (peak in early
+    # October inland) or the dry season's salinity intrusion (peak in March).
+    seasonal: float = 0.0
+    season_peak_day: float = 0.0
+    season_base_day: float = 0.0
 
 
 def unit_hash(seed: int, *parts: object) -> float:
@@ -146,12 +152,26 @@ _PATTERNS: dict[str, Callable[[MetricModel, float], float]] = {
 }
 
 PATTERNS = frozenset(_PATTERNS)
+YEAR_S = 365.2425 * DAY_S
+
+
+def _season(m: MetricModel, t: float) -> float:
+    """The yearly swing, a cosine peaking on `season_peak_day`, shifted to be zero on
+    `season_base_day` so that `base` stays the level the fleet describes for that day."""
+
+    def wave(day: float) -> float:
+        return math.cos(2 * math.pi * (day - m.season_peak_day) * DAY_S / YEAR_S)
+
+    day_of_year = (t % YEAR_S) / DAY_S  # the epoch starts on 1 January
+    return m.seasonal * (wave(day_of_year) - wave(m.season_base_day))
 
 
 def value(model: MetricModel, device_id: str, t: float, seed: int) -> float:
     """The reading of `model` on `device_id` at epoch second `t`, rounded like a device."""
     key = f"{device_id}/{model.name}"
     level = _PATTERNS[model.pattern](model, t)
+    if model.seasonal:
+        level += _season(model, t)
     if model.drift:
         level += model.base * model.drift * smooth_noise(seed, key, t, model.drift_hours * HOUR_S)
     if model.noise:

@@ -194,3 +194,34 @@ def test_noise_helpers_are_bounded_and_centred() -> None:
     wander = [smooth_noise(SEED, "k", T0 + i * 60, 6 * HOUR_S) for i in range(3000)]
     assert all(-1 <= w <= 1 for w in wander)
     assert max(abs(b - a) for a, b in itertools.pairwise(wander)) < 0.02
+
+
+def _monthly_mean(device_id: str, metric: str, month: int) -> float:
+    model = _metric(_device(device_id), metric)
+    start = datetime.fromisoformat(f"2026-{month:02d}-15T00:00:00+07:00").timestamp()
+    return statistics.fmean(value(model, device_id, start + i * 1800, SEED) for i in range(336))
+
+
+@pytest.mark.parametrize("device_id", ["ag-tanchau-wl01", "ag-chaudoc-wl01"])
+def test_inland_rivers_rise_in_the_flood_season_and_fall_in_the_dry_season(device_id: str) -> None:
+    """The Mekong at the border is highest in September-October, lowest in April, and
+    crosses alarm level I only in the flood season."""
+    means = {month: _monthly_mean(device_id, "waterLevel", month) for month in range(1, 13)}
+    assert max(means, key=means.__getitem__) in (9, 10)
+    assert min(means, key=means.__getitem__) in (3, 4)
+    assert means[10] - means[4] > 2.0  # metres
+    bd1 = _device(device_id).metadata["alarm_levels"]["bd1"]
+    assert means[4] < bd1 - 1.5
+
+
+@pytest.mark.parametrize("device_id", ["kg-xeoro-sal01", "hg-vithanh-sal01", "hg-ngabay-sal01"])
+def test_salt_pushes_inland_in_the_dry_season(device_id: str) -> None:
+    means = {month: _monthly_mean(device_id, "salinity", month) for month in range(1, 13)}
+    assert max(means, key=means.__getitem__) in (2, 3, 4)
+    assert min(means, key=means.__getitem__) in (8, 9, 10)
+
+
+def test_vi_thanh_reaches_the_4_per_mille_warning_only_in_the_dry_season() -> None:
+    dry = _monthly_mean("hg-vithanh-sal01", "salinity", 3)
+    wet = _monthly_mean("hg-vithanh-sal01", "salinity", 9)
+    assert dry > 4.0 > 1.0 > wet
