@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     mqtt_frigate_password: str | None = Field(default=None, repr=False)
     mqtt_admin_password: str | None = Field(default=None, repr=False)
     mqtt_commands_password: str | None = Field(default=None, repr=False)
+    # Group that shares the broker's account files (password file, ACL, their lock) among
+    # processes in other containers (docker-compose: init, api, alerts). Set: the files are
+    # 0640 (the lock 0660) of this group in a setgid 0o2770 directory. Unset (local
+    # stack): 0600, owned by the broker's user when we run as root.
+    mqtt_accounts_gid: int | None = Field(default=None, ge=0)
     webhook_secret: str | None = Field(default=None, repr=False)
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092

@@ -122,13 +122,19 @@ def acl_source(settings: Settings) -> Path:
 def install_acl(settings: Settings) -> None:
     """deploy/mosquitto/acl plus the blocks the password file's logins need (see
     stack.mosquitto_auth.render_acl); replaced atomically, like the password file."""
-    from stack.mosquitto_auth import file_usernames, password_file, render_acl
+    from stack.mosquitto_auth import (
+        file_usernames,
+        password_file,
+        render_acl,
+        share_with_writers,
+    )
 
     target = state_dir(settings) / "acl"
     text = render_acl(acl_source(settings).read_text(), file_usernames(password_file(settings)))
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
-    tmp.chmod(0o644)
+    if not share_with_writers(tmp, settings.mqtt_accounts_gid):
+        tmp.chmod(0o644)
     os.replace(tmp, target)
 
 

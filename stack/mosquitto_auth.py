@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 ITERATIONS = 101
 SALT_BYTES = 12
 HASH_BYTES = 64
+SHARED_DIR_MODE = 0o2770
 
 SERVICE_ACCOUNTS = (MQTT_INGEST_USER, MQTT_FRIGATE_USER, MQTT_ADMIN_USER, MQTT_COMMANDS_USER)
 # "alerts" would give a device the topic ioc/v1/alerts/telemetry, inside the alert space.
@@ -73,9 +75,9 @@ def password_file(settings: Settings) -> Path:
     return settings.run_dir / "mosquitto" / "passwd"
 
 
-def write_password_file(path: Path, hashes: Mapping[str, str]) -> None:
+def write_password_file(path: Path, hashes: Mapping[str, str], gid: int | None = None) -> None:
     """Replace path atomically: the broker may re-read it (SIGHUP) at any moment and must
-    never see half a file."""
+    never see half a file. gid: Settings.mqtt_accounts_gid."""
     lines = [_line(user, hashed) for user, hashed in sorted(hashes.items())]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -85,12 +87,45 @@ def write_password_file(path: Path, hashes: Mapping[str, str]) -> None:
             out.write("".join(lines))
             out.flush()
             os.fsync(out.fileno())
-        # Readable by the broker's user only: it re-reads the file after dropping root.
-        layout.chown(tmp, layout.service_user("mosquitto"))
+        if not share_with_writers(tmp, gid):
+            # Readable by the broker's user only: it re-reads the file after dropping root.
+            layout.chown(tmp, layout.service_user("mosquitto"))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+
+
+def share_with_writers(path: Path, gid: int | None) -> bool:
+    """With Settings.mqtt_accounts_gid, path becomes 0640 of that group: every container
+    that rewrites the accounts (they replace each other's files) can read it, nobody else
+    can, and the broker's container copies it for the broker
+    (deploy/mosquitto/reload-on-change.sh). False without one: the caller's local
+    arrangement stands."""
+    if gid is None:
+        return False
+    os.chown(path, -1, gid)
+    os.chmod(path, 0o640)
+    return True
+
+
+def prepare_accounts_dir(directory: Path, gid: int | None) -> None:
+    """The accounts' directory; with a shared group, setgid 2770 of it, so a file any
+    writer creates there gets the group and only the group can list or replace them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if gid is None:
+        return
+    info = directory.stat()
+    if info.st_gid == gid and stat.S_IMODE(info.st_mode) == SHARED_DIR_MODE:
+        return
+    try:
+        os.chown(directory, -1, gid)
+        os.chmod(directory, SHARED_DIR_MODE)
+    except PermissionError as error:
+        raise RuntimeError(
+            f"{directory} must be mode {SHARED_DIR_MODE:o} of group {gid} and this process "
+            "cannot make it so: run `ioc stack init` as root first (compose's init job does)"
+        ) from error
 
 
 def _line(user: str, hashed: str) -> str:
@@ -131,10 +166,11 @@ def sync_accounts(
 
     settings = layout.absolute(settings)
     path = password_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
+    gid = settings.mqtt_accounts_gid
+    prepare_accounts_dir(path.parent, gid)
+    with _locked(path, gid):
         hashes = device_hashes() if callable(device_hashes) else device_hashes
-        write_password_file(path, {**_usable(hashes), **service_hashes(settings)})
+        write_password_file(path, {**_usable(hashes), **service_hashes(settings)}, gid)
         mosquitto.install_acl(settings)
         mosquitto.reload(settings)
 
@@ -183,11 +219,16 @@ def _usable(device_hashes: Mapping[str, str]) -> dict[str, str]:
 class _locked:
     """An exclusive lock beside the file, so concurrent syncs do not interleave."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, gid: int | None = None):
         self.lock_path = path.with_name(f".{path.name}.lock")
+        self.gid = gid
 
     def __enter__(self) -> None:
         self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Shared: every writer opens it read-write, whoever created it.
+        if self.gid is not None and os.fstat(self.fd).st_uid == os.geteuid():
+            os.fchown(self.fd, -1, self.gid)
+            os.fchmod(self.fd, 0o660)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
