@@ -1,17 +1,27 @@
 """docker-compose.yml cannot be run here (no Docker engine), so check what can go wrong
-without one: mounts that point nowhere, missing health checks, secrets in the file."""
+without one: mounts that point nowhere, missing health checks, secrets in the file, and the
+path of a credential change to the broker. Not run here: the containers (the images, the
+named volume, group_add); the broker's entrypoint runs with the real mosquitto in
+tests/integration/test_mosquitto_reload_wrapper.py, and the file modes below are the ones
+the real code writes."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from config.settings import REPO_ROOT
+from config.settings import REPO_ROOT, Settings
+from stack import mosquitto
+from stack.mosquitto_auth import hash_password, password_file, sync_accounts
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY", re.I)
@@ -71,15 +81,113 @@ def test_every_mounted_host_path_exists(services: dict[str, dict[str, Any]]) -> 
             assert (REPO_ROOT / source).exists(), f"{name} mounts missing {source}"
 
 
-def test_mosquitto_runs_the_repository_config_and_acl(
+WRITERS = ("init", "api", "alerts")  # the services that change MQTT credentials
+BROKER_GID = "1883"  # the mosquitto group in eclipse-mosquitto:2 and in our Dockerfile
+
+
+def _named_volumes(service: dict[str, Any]) -> dict[str, str]:
+    """Named volume -> container path (with its options) of a service."""
+    found = {}
+    for volume in service.get("volumes") or []:
+        source, target = volume.split(":", 1)
+        if not source.startswith((".", "/", "~")):
+            found[source] = target
+    return found
+
+
+def _image_run_dir() -> str:
+    match = re.search(r"IOC_RUN_DIR=(\S+)", (REPO_ROOT / "Dockerfile").read_text())
+    assert match, "the Dockerfile names no IOC_RUN_DIR"
+    return match.group(1)
+
+
+def test_mosquitto_runs_the_repository_config_behind_the_reload_wrapper(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    volumes = services["mosquitto"]["volumes"]
+    broker = services["mosquitto"]
+    volumes = broker["volumes"]
     assert "./deploy/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in volumes
-    assert "./deploy/mosquitto/acl:/mosquitto/config/acl:ro" in volumes
+    # The ACL is generated (static part + grace logins) into the accounts volume now.
+    assert not any(v.startswith("./deploy/mosquitto/acl") for v in volumes)
+    script = "./deploy/mosquitto/reload-on-change.sh"
+    (mount,) = [v for v in volumes if v.startswith(script + ":")]
+    assert mount.endswith(":ro")
+    assert broker["entrypoint"] == ["/bin/sh", mount.split(":")[1]]
+    assert broker["command"] == ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]
+    env = dict(environment(broker))
+    # The wrapper copies from the volume to where mosquitto.conf points.
+    assert _named_volumes(broker)["mosquitto-accounts"] == env["IOC_ACCOUNTS_DIR"] + ":ro"
     conf = (REPO_ROOT / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
-    assert "password_file /mosquitto/config/passwd" in conf
-    assert "acl_file /mosquitto/config/acl" in conf
+    assert f"password_file {env['IOC_BROKER_ACCOUNTS_DIR']}/passwd" in conf
+    assert f"acl_file {env['IOC_BROKER_ACCOUNTS_DIR']}/acl" in conf
+    assert broker["stop_grace_period"], "mosquitto saves its persistence file on SIGTERM"
+
+
+def test_the_wrapper_is_plain_sh() -> None:
+    # The image is Alpine: /bin/sh is busybox, no bash.
+    script = REPO_ROOT / "deploy/mosquitto/reload-on-change.sh"
+    assert script.read_text().startswith("#!/bin/sh\n")
+    subprocess.run(["sh", "-n", str(script)], check=True)
+
+
+def test_the_accounts_volume_is_shared_by_the_writers_and_the_broker(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # Where the code writes them in the image: run_dir/mosquitto (stack.mosquitto_auth).
+    accounts = str(password_file(Settings(run_dir=Path(_image_run_dir()))).parent)
+    holders = {n for n, s in services.items() if "mosquitto-accounts" in _named_volumes(s)}
+    assert holders == {*WRITERS, "mosquitto"}, "only the writers and the broker see secrets"
+    for name in WRITERS:
+        service = services[name]
+        assert _named_volumes(service)["mosquitto-accounts"] == accounts, name
+        assert dict(environment(service))["IOC_MQTT_ACCOUNTS_GID"] == BROKER_GID, name
+    # Only init runs as root (it makes the directory the group's); the others are `ioc`
+    # (the Dockerfile's USER) with the group added.
+    assert services["init"]["user"] == "root"
+    for name in ("api", "alerts"):
+        assert "user" not in services[name], name
+        assert [str(g) for g in services[name]["group_add"]] == [BROKER_GID], name
+    assert "\nUSER ioc\n" in (REPO_ROOT / "Dockerfile").read_text()
+
+
+def test_the_image_ships_the_static_acl_where_the_code_finds_it() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "COPY . /app" in dockerfile
+    routes = re.search(r"IOC_ROUTES_FILE=/app/(\S+)", dockerfile)
+    assert routes, "the image must name its deploy/ through IOC_ROUTES_FILE"
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert not any(entry.strip("/*") in ("deploy", "deploy/mosquitto") for entry in ignored)
+    settings = Settings(routes_file=REPO_ROOT / routes.group(1))
+    assert mosquitto.acl_source(settings) == REPO_ROOT / "deploy/mosquitto/acl"
+
+
+def _modes(directory: Path) -> dict[str, tuple[int, int]]:
+    return {
+        path.name: (stat.S_IMODE(path.stat().st_mode), path.stat().st_gid)
+        for path in (directory, *directory.iterdir())
+    }
+
+
+def test_shared_accounts_files_are_never_world_readable(tmp_path: Path) -> None:
+    """What the code writes with the compose setting (any group we may use here)."""
+    gid = os.getgid()
+    settings = Settings(run_dir=tmp_path, mqtt_accounts_gid=gid)
+    sync_accounts(settings, {"dev-1": hash_password("x"), "dev-1~1": hash_password("y")})
+    directory = password_file(settings).parent
+    assert _modes(directory) == {
+        "mosquitto": (0o2770, gid),
+        "passwd": (0o640, gid),
+        "acl": (0o640, gid),
+        ".passwd.lock": (0o660, gid),
+    }
+    assert "user dev-1~1\ntopic write ioc/v1/dev-1/telemetry" in (directory / "acl").read_text()
+
+
+def test_local_accounts_stay_private_without_the_setting(tmp_path: Path) -> None:
+    settings = Settings(run_dir=tmp_path)
+    sync_accounts(settings, {"dev-1": hash_password("x")})
+    modes = _modes(password_file(settings).parent)
+    assert modes["passwd"][0] == 0o600 and modes[".passwd.lock"][0] == 0o600
 
 
 def test_images_are_the_production_ones(services: dict[str, dict[str, Any]]) -> None:
