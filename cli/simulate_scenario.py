@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 import typer
 
 from config.yaml_loader import ConfigErrors
@@ -81,8 +82,14 @@ def run_scenario(
         typer.echo(f"{path}: {error}", err=True)
         return 2
     start = _start(start_text)
-    if start is None:
-        start = _now() if dump is not None or dry_run else _live_start(members)
+    if start is None and (dump is not None or dry_run):
+        start = _now()
+    elif start is None:
+        try:
+            start = _live_start(members)
+        except (OSError, psycopg.Error) as error:
+            typer.echo(f"cannot read the stations' newest readings: {error}", err=True)
+            return 2
     try:
         timeline = build(scenario, fleet, load_catalog(), start, seed)
     except ValueError as error:
@@ -145,7 +152,12 @@ def _replay(
     options = ReplayOptions(speed=speed, start=start, verify=verify)
     with stop_on_signals(stop):
         replay = Replay(get_settings(), scenario, members, timeline, options)
-        result = replay.run(stop)
+        try:
+            result = replay.run(stop)
+        except (OSError, psycopg.Error) as error:
+            # No stack secrets yet, the database or a broker unreachable: say which.
+            typer.echo(f"cannot run the scenario: {type(error).__name__}: {error}", err=True)
+            return 2
     counts = replay.stats.snapshot()
     failed = sum(c.failed for c in counts.values())
     acked = sum(c.acked for c in counts.values())

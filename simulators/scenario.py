@@ -256,7 +256,8 @@ def pick_actors(scenario: Scenario, seed: int) -> dict[str, str]:
     distinct addresses."""
     chosen: dict[str, str] = {}
     for name, networks in sorted(scenario.actors.items()):
-        rng = random.Random(f"scenario:{seed}:actor:{name}")
+        # The title in the key: two scenarios run with one seed get unrelated addresses.
+        rng = random.Random(f"scenario:{seed}:{scenario.title}:actor:{name}")
         while True:
             network = rng.choice(networks)
             hosts = max(1, network.num_addresses - 2)
