@@ -285,7 +285,7 @@ async def _client(
 
 
 async def _load(
-    server: Server, path: Path_, seconds: float, seed: int
+    server: Server, path: Path_, seconds: float, seed: int, clients: int
 ) -> tuple[list[float], dict[str, int], float]:
     times: list[float] = []
     errors: dict[str, int] = {}
@@ -293,7 +293,7 @@ async def _load(
     stop_at = t0 + seconds
     await asyncio.gather(*(
         _client(server, token, path, random.Random(seed + k), stop_at, times, errors)
-        for k, token in enumerate(server.tokens)
+        for k, token in enumerate(server.tokens[:clients])
     ))  # fmt: skip
     return times, errors, (len(times) + sum(errors.values())) / (time.perf_counter() - t0)
 
@@ -321,21 +321,24 @@ def _shape(server: Server, path: Path_) -> dict[str, object]:
 
 
 def time_endpoints(
-    servers: list[Server], seconds: float, warmup: float, rounds: int
+    servers: list[Server], seconds: float, warmup: float, rounds: int, clients: int
 ) -> list[Result]:
     results = [Result(name) for name, _ in ENDPOINTS]
     with _progress() as bar:
-        task = bar.add_task("timing", total=len(ENDPOINTS) * len(servers) * rounds)
+        task = bar.add_task(f"timing, {clients} client(s)",
+                            total=len(ENDPOINTS) * len(servers) * rounds)  # fmt: skip
         for result, (_, path) in zip(results, ENDPOINTS, strict=True):
             for server in servers:
                 label = server.db.label
                 result.times[label], result.errors[label], result.rate[label] = [], {}, 0.0
                 result.sample[label] = _shape(server, path)
-                asyncio.run(_load(server, path, warmup, seed=999))
+                asyncio.run(_load(server, path, warmup, seed=999, clients=clients))
             for k in range(rounds):
                 for server in servers if k % 2 == 0 else servers[::-1]:
                     label = server.db.label
-                    times, errors, rate = asyncio.run(_load(server, path, seconds, seed=k))
+                    times, errors, rate = asyncio.run(
+                        _load(server, path, seconds, seed=k, clients=clients)
+                    )
                     result.times[label] += times
                     for status, n in errors.items():
                         result.errors[label][status] = result.errors[label].get(status, 0) + n
@@ -459,7 +462,10 @@ def main() -> None:
         for db in dbs:
             servers.append(start_api(db, args.clients, out_dir / f"api-{db.engine.value}.log"))
         results["load average before"] = load_average()
-        timed = time_endpoints(servers, args.seconds, args.warmup, args.rounds)
+        timed = {
+            level: time_endpoints(servers, args.seconds, args.warmup, args.rounds, level)
+            for level in (1, args.clients)
+        }
         results["load average after"] = load_average()
     finally:
         for server in servers:
@@ -467,15 +473,18 @@ def main() -> None:
     labels = [db.label for db in dbs]
     readings = max(int(results["data"][label]["readings"]) for label in labels)  # type: ignore[index]
     load = f"{results['load average before']} → {results['load average after']}"
-    title = (f"API at {args.clients} concurrent clients, {readings / 1e6:.1f} M readings"
-             f" ({args.days} days), {args.rounds} × {args.seconds:.0f} s per endpoint and"
-             f" engine; load average {load}")  # fmt: skip
-    print_table(timed, labels, title)
-    plot(timed, labels, args.out, title)
-    results["endpoints"] = [
-        {"endpoint": r.endpoint, "ms": r.times, "errors": r.errors, "rate": r.rate,
-         "answer": r.sample} for r in timed
-    ]  # fmt: skip
+    results["endpoints"] = {}
+    for level, rows in timed.items():
+        title = (f"API at {level} concurrent client(s), {readings / 1e6:.1f} M readings"
+                 f" ({args.days} days), {args.rounds} × {args.seconds:.0f} s per endpoint and"
+                 f" engine; load average {load}")  # fmt: skip
+        print_table(rows, labels, title)
+        out = args.out if level == args.clients else args.out.with_stem(f"{args.out.stem}-1")
+        plot(rows, labels, out, title)
+        results["endpoints"][level] = [  # type: ignore[index]
+            {"endpoint": r.endpoint, "ms": r.times, "errors": r.errors, "rate": r.rate,
+             "answer": r.sample} for r in rows
+        ]  # fmt: skip
     (out_dir / "api.json").write_text(json.dumps(results, indent=1, default=str))
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter
 
 from api import pagination
 from api.auth import CurrentUser
 from api.deps import Conn
 from api.errors import not_found, problem, responses
 from api.inputs import DeviceIdPath, Instant, Text
-from api.schemas import AqiHour, LatestReading, SeriesOut, SeriesPoint, StationLatest
+from api.schemas import AqiHour, LatestReading, SeriesOut, StationLatest
 from store import queries
 from store.api_reads import aqi_hours
 from store.devices import get_device
@@ -94,7 +95,7 @@ def series(
             f" up to 7 days, 1-hour beyond; at most {MAX_POINTS} points (see next_start)"
         ),
     ] = None,
-) -> SeriesOut:
+) -> Response:
     """Oldest first. The answer's `resolution` says which was used."""
     end = end or datetime.now(UTC)
     start = start or end - DEFAULT_SPAN
@@ -107,15 +108,18 @@ def series(
         chosen = "1m"
         rows = queries.series(conn, device_id, metric, start, end, chosen, limit=MAX_POINTS + 1)
     next_start = rows[MAX_POINTS]["time"] if len(rows) > MAX_POINTS else None
-    return SeriesOut(
-        device_id=device_id,
-        metric=metric,
-        resolution=chosen,
-        start=start,
-        end=end,
-        points=[SeriesPoint.model_validate(row) for row in rows[:MAX_POINTS]],
-        next_start=next_start,
-    )
+    body = SeriesOut.model_validate(
+        {"device_id": device_id, "metric": metric, "resolution": chosen, "start": start,
+         "end": end, "points": rows[:MAX_POINTS], "next_start": next_start}
+    )  # fmt: skip
+    return _json(body.model_dump_json().encode())
+
+
+def _json(content: bytes, headers: dict[str, str] | None = None) -> Response:
+    """The answer serialised once, by pydantic's own serialiser: returned as a model,
+    FastAPI would validate it again, turn it into Python objects and encode those (a
+    month of hourly points: about a third of the request's time in the API)."""
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.get(DEVICES + "/{device_id}/aqi", response_model=list[AqiHour], responses=READ)
@@ -147,7 +151,7 @@ def fleet_latest(
     metric: Annotated[Text | None, Query(min_length=1, max_length=64)] = None,
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
-) -> list[StationLatest]:
+) -> Response:
     """Every station by id, one page of `limit` stations (see the Link header for the
     next), each with the newest reading of every metric it sent in the day before its
     last message (or only `metric`); a station never heard from has no readings."""
@@ -162,17 +166,18 @@ def fleet_latest(
         limit=limit + 1,
     )
     stations = [_station(list(group)) for _, group in groupby(rows, key=lambda r: r["device_id"])]
-    shown = pagination.page(request, response, stations, limit, lambda s: (s.device_id,))
-    return shown
+    shown = pagination.page(request, response, stations, limit, lambda s: (s["device_id"],))
+    link = response.headers.get("link")
+    return _json(_STATIONS.dump_json(_STATIONS.validate_python(shown)),
+                 {"Link": link} if link else None)  # fmt: skip
 
 
-def _station(rows: list[dict[str, object]]) -> StationLatest:
+_STATIONS = TypeAdapter(list[StationLatest])
+
+
+def _station(rows: list[dict[str, Any]]) -> dict[str, Any]:
     first = rows[0]
-    return StationLatest(
-        device_id=first["device_id"],  # type: ignore[arg-type]
-        type=first["type"],  # type: ignore[arg-type]
-        province=first["province"],  # type: ignore[arg-type]
-        name=first["name"],  # type: ignore[arg-type]
-        last_seen=first["last_seen"],  # type: ignore[arg-type]
-        readings=[LatestReading.model_validate(r) for r in rows if r["metric"] is not None],
-    )
+    return {
+        **{key: first[key] for key in ("device_id", "type", "province", "name", "last_seen")},
+        "readings": [r for r in rows if r["metric"] is not None],
+    }
