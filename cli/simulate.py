@@ -90,7 +90,8 @@ def simulate(
         str | None,
         typer.Option(
             help="Scenario only: event time of the scenario's start (ISO 8601 with an "
-            "offset); default now. A fixed start and seed give the same bytes.",
+            "offset); default now, or just after the stations' newest reading if an earlier "
+            "run left later ones. A fixed start and seed give the same bytes.",
         ),
     ] = None,
     dump: Annotated[
