@@ -166,13 +166,18 @@ class Server:
     stations: list[tuple[str, str]]  # (device id, a metric it sends)
 
 
-def start_api(db: BenchDatabase, clients: int, log: Path) -> Server:
-    """`ioc api` on this engine's database, and a user per client. The per-token request
-    limit (600/minute) is raised: a closed-loop client sends far more than a person."""
+def start_api(db: BenchDatabase, clients: int, log: Path, workers: int = 1) -> Server:
+    """`ioc api` on this engine's database (or uvicorn with `workers` processes, to see
+    what more processes buy), and a user per client. The per-token request limit
+    (600/minute) is raised: a closed-loop client sends far more than a person."""
     port = free_port()
     env = {**db.env, "IOC_API_TOKEN_REQUESTS": "1000000/minute"}
     command = [str(ROOT / ".venv" / "bin" / "ioc"), "api", "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
+    if workers > 1:
+        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                   "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(workers)]  # fmt: skip
     out = log.open("wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -405,13 +410,28 @@ def plot(results: list[Result], labels: list[str], out: Path, title: str) -> Non
     ax.set_yticklabels([r.endpoint for r in results], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("ms per request, sent until the whole answer is read (p50 solid, p95 pale)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title.replace("; ", "\n"), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=5)
     ax.set_xlim(0, max(TARGET_MS * 1.25, ax.get_xlim()[1] * 1.15))
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     console.print(f"plot: {out}")
+
+
+def replot(saved: Path, out: Path) -> None:
+    """The tables and pictures again from a run's JSON (e.g. after a change of layout)."""
+    data = json.loads(saved.read_text())
+    for level, rows in data["endpoints"].items():
+        results = [Result(r["endpoint"], r["ms"], r["errors"], r["rate"], r["answer"])
+                   for r in rows]  # fmt: skip
+        labels = list(rows[0]["ms"])
+        load = f"{data['load average before']} → {data['load average after']}"
+        readings = max(int(d["readings"]) for d in data["data"].values())
+        title = (f"API at {level} concurrent client(s), {readings / 1e6:.1f} M readings"
+                 f" (a year); load average {load}")  # fmt: skip
+        print_table(results, labels, title)
+        plot(results, labels, out if level != "1" else out.with_stem(f"{out.stem}-1"), title)
 
 
 def load_average() -> str:
@@ -426,11 +446,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="per endpoint, engine, round")
     parser.add_argument("--warmup", type=float, default=3, help="untimed seconds first")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes (1: `ioc api` as shipped; more: uvicorn --workers)",
+    )
+    parser.add_argument("--skip-single", action="store_true", help="no 1-client pass")
     parser.add_argument("--engine", choices=["both", "postgresql", "timescaledb"], default="both")
     parser.add_argument("--build-only", action="store_true", help="make the data, time nothing")
     parser.add_argument("--drop", action="store_true", help="drop the bench databases and exit")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "api-engines.png")
+    parser.add_argument("--replot", type=Path, help="draw the pictures again from a api.json")
     args = parser.parse_args()
+    if args.replot:
+        replot(args.replot, args.out)
+        return
     settings = get_settings()
     load_secrets(settings)
     if not postgres.healthy(settings):
@@ -460,11 +491,12 @@ def main() -> None:
     servers = []
     try:
         for db in dbs:
-            servers.append(start_api(db, args.clients, out_dir / f"api-{db.engine.value}.log"))
+            log = out_dir / f"api-{db.engine.value}.log"
+            servers.append(start_api(db, args.clients, log, args.workers))
         results["load average before"] = load_average()
         timed = {
             level: time_endpoints(servers, args.seconds, args.warmup, args.rounds, level)
-            for level in (1, args.clients)
+            for level in ((args.clients,) if args.skip_single else (1, args.clients))
         }
         results["load average after"] = load_average()
     finally:
@@ -475,7 +507,8 @@ def main() -> None:
     load = f"{results['load average before']} → {results['load average after']}"
     results["endpoints"] = {}
     for level, rows in timed.items():
-        title = (f"API at {level} concurrent client(s), {readings / 1e6:.1f} M readings"
+        title = (f"API ({args.workers} process(es)) at {level} concurrent client(s),"
+                 f" {readings / 1e6:.1f} M readings"
                  f" ({args.days} days), {args.rounds} × {args.seconds:.0f} s per endpoint and"
                  f" engine; load average {load}")  # fmt: skip
         print_table(rows, labels, title)
@@ -485,7 +518,8 @@ def main() -> None:
             {"endpoint": r.endpoint, "ms": r.times, "errors": r.errors, "rate": r.rate,
              "answer": r.sample} for r in rows
         ]  # fmt: skip
-    (out_dir / "api.json").write_text(json.dumps(results, indent=1, default=str))
+    name = "api.json" if args.workers == 1 else f"api-w{args.workers}.json"
+    (out_dir / name).write_text(json.dumps(results, indent=1, default=str))
 
 
 if __name__ == "__main__":
