@@ -21,7 +21,7 @@
 #   (default: /usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf)
 # SIGTERM and SIGINT go to the broker (it saves its persistence file, then exits) and the
 # script exits with the broker's status; SIGHUP goes to the broker too.
-# POSIX sh and busybox tools only (tests/integration/test_mosquitto_reload_wrapper.py).
+# POSIX sh and busybox tools only (flock included in Alpine's) (tests/integration/test_mosquitto_reload_wrapper.py).
 
 set -u
 src=${IOC_ACCOUNTS_DIR:-/mosquitto/accounts}
@@ -46,6 +46,14 @@ give_to_broker() {
 # Copies every file that differs from the broker's copy; status 0 if one did.
 install_changed() {
     status=1
+    # The writers hold this lock exclusively while they write both files
+    # (stack/mosquitto_auth.py): under it the pair is consistent, never a new password
+    # file with an ACL that lacks the blocks of its logins (mosquitto 2.0.11 dropped a
+    # grace login that connected between two such reloads).
+    if [ -f "$src/.passwd.lock" ]; then
+        exec 9<"$src/.passwd.lock"
+        flock -s 9 || log "could not lock $src/.passwd.lock; copying anyway"
+    fi
     for name in $files; do
         [ -f "$src/$name" ] || continue
         cmp -s "$src/$name" "$dst/$name" && continue
@@ -57,6 +65,7 @@ install_changed() {
             log "could not install $src/$name; the broker keeps its previous copy"
         fi
     done
+    exec 9<&-
     return $status
 }
 
