@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from events.alerts import AlertStatus, Domain, Severity
 from events.bounds import Instant, Text
@@ -292,7 +292,8 @@ class DeadLetterFilter(BaseModel):
     )
     since: Instant | None = None
     until: Instant | None = None
-    resolved: bool | None = Field(
+    # Strict: JSON 0 or "false" is not a boolean (schemathesis: accepted as false).
+    resolved: StrictBool | None = Field(
         default=False, description="Replays take unresolved letters unless told otherwise"
     )
 

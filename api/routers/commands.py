@@ -104,7 +104,7 @@ def _refused(refusal: Refused) -> ApiProblem:
     "/devices/{device_id}/commands",
     response_model=CommandOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=responses(401, 403, 404, 413, 422, 429, 503),
+    responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
 )
 def send_command(
     device_id: DeviceIdPath,
