@@ -50,11 +50,12 @@ def resolve(
     base: QueryContext,
     choice: Choice,
     run_sql: RunSql,
-    start: int = 0,
+    start: int | Mapping[str, int] = 0,
 ) -> QueryContext:
     """`base` with the dashboard's variables set as `choice` says, in dashboard order
     (a variable may use the ones above it, as in Grafana). `start` shifts the pick to
-    later options (clamped to the last), to try other single values."""
+    later options (clamped to the last), to try other single values: one shift for every
+    variable, or one per variable name (0 for those not named)."""
     ctx = base
     for raw in dashboard.get("templating", {}).get("list", []):
         variable = _resolve_one(raw, ctx, choice, run_sql, start)
@@ -80,12 +81,18 @@ def options(raw: Mapping[str, Any], ctx: QueryContext, run_sql: RunSql) -> list[
 
 
 def _resolve_one(
-    raw: Mapping[str, Any], ctx: QueryContext, choice: Choice, run_sql: RunSql, start: int
+    raw: Mapping[str, Any],
+    ctx: QueryContext,
+    choice: Choice,
+    run_sql: RunSql,
+    start: int | Mapping[str, int],
 ) -> Variable | None:
     kind = raw.get("type", "query")
     if kind in ("datasource", "adhoc", "groupby"):
         return None  # nothing a SQL text refers to
     name = raw["name"]
+    if not isinstance(start, int):
+        start = start.get(name, 0)
     found = options(raw, ctx, run_sql)
     if not found:
         raise VariableError(f"variable {name}: no options")

@@ -175,21 +175,26 @@ def readers(fed: Fed) -> Iterator[dict[str, Reader]]:
         reader.conn.close()
 
 
+# A pick: one shift for every variable, or (name, option index) pairs.
+Pick = int | tuple[tuple[str, int], ...]
+
+
 def _context(
-    reader: Reader, uid: str, choice: Choice, span: str, now: datetime, start: int = 0
+    reader: Reader, uid: str, choice: Choice, span: str, now: datetime, start: Pick = 0
 ) -> QueryContext:
     key = (uid, choice, span, start)
     if key not in reader.cache:
         base = QueryContext(now - RANGES[span], now, timedelta(minutes=1),
                             timescaledb=_timescaledb_flag())  # fmt: skip
+        shift = start if isinstance(start, int) else dict(start)
         reader.cache[key] = resolve(
-            _dashboards()[uid], base, choice, lambda sql: reader.run(sql)[::2], start
+            _dashboards()[uid], base, choice, lambda sql: reader.run(sql)[::2], shift
         )
     return reader.cache[key]
 
 
 def _panel_context(
-    reader: Reader, panel: Panel, choice: Choice, span: str, now: datetime, start: int = 0
+    reader: Reader, panel: Panel, choice: Choice, span: str, now: datetime, start: Pick = 0
 ) -> QueryContext:
     ctx = _context(reader, panel.uid, choice, span, now, start)
     start, end = panel.time_range(ctx.time_from, ctx.time_to, now)
@@ -304,14 +309,34 @@ def test_panel_query_answers_with_the_columns_its_panel_needs(
     assert _some_single_pick_has_rows(readers[engine], panel), "no single pick shows rows"
 
 
+# Enough for every province × station of the simulated fleet; a bound, so a panel that
+# never shows rows fails in seconds rather than trying every combination of a big fleet.
+MAX_SINGLE_PICKS = 400
+
+
 def _some_single_pick_has_rows(reader: Reader, panel: Panel) -> bool:
+    """Single values, variable by variable in dashboard order (a later variable's options
+    depend on the earlier picks, as the stations on the province), until one combination
+    shows rows over 30 days."""
     now = datetime.now(UTC)
-    every = _context(reader, panel.uid, Choice.ALL, "30d", now).variables.values()
-    for start in range(max((len(v.options) for v in every), default=1)):
-        ctx = _panel_context(reader, panel, Choice.FIRST, "30d", now, start)
-        if any(reader.run(expand(t.raw_sql, ctx))[2] for t in panel.targets):
-            return True
-    return False
+    names = list(_context(reader, panel.uid, Choice.ALL, "30d", now).variables)
+    tried = 0
+
+    def walk(picked: tuple[tuple[str, int], ...]) -> bool:
+        nonlocal tried
+        ctx = _panel_context(reader, panel, Choice.FIRST, "30d", now, picked)
+        if len(picked) == len(names):
+            tried += 1
+            return any(reader.run(expand(t.raw_sql, ctx))[2] for t in panel.targets)
+        name = names[len(picked)]
+        for index in range(len(ctx.variables[name].options)):
+            if tried >= MAX_SINGLE_PICKS:
+                return False
+            if walk((*picked, (name, index))):
+                return True
+        return False
+
+    return walk(())
 
 
 # --- no raw readings beyond a day for a 30-day view ----------------------------------------
