@@ -278,8 +278,9 @@ def revoke(conn: psycopg.Connection, device_id: str, kind: Kind) -> int:
 def sync_broker(settings: Settings) -> bool:
     """Rewrite the broker's password file and ACL from the registry and make a local
     broker re-read them (SIGHUP). False when no local broker was told: then it is another
-    host's or container's (docker-compose: `docker compose run --rm init` and `docker
-    compose kill -s HUP mosquitto`), or not running (it reads both when it starts)."""
+    container's, whose entrypoint notices the changed files within about 2 s
+    (deploy/mosquitto/reload-on-change.sh), or not running (it reads both when it
+    starts)."""
     from stack import mosquitto
     from stack.mosquitto_auth import sync_accounts
 
