@@ -251,7 +251,9 @@ def revoke(device_id: Annotated[str, typer.Argument()], kind: KindOption = "both
 
 
 def _lock(conn: Any, device_id: str) -> None:
-    if conn.execute("SELECT 1 FROM devices WHERE id = %s FOR UPDATE", (device_id,)).fetchone():
+    from store.devices import device_exists
+
+    if device_exists(conn, device_id, lock=True):
         return
     raise _fail(f"no device {device_id}", 1)
 

@@ -124,6 +124,13 @@ def set_disabled(conn: psycopg.Connection, device_id: str, disabled: bool) -> bo
     return cur.rowcount == 1
 
 
+def device_exists(conn: psycopg.Connection, device_id: str, lock: bool = False) -> bool:
+    """With lock, the row stays locked to the end of the transaction: that orders
+    concurrent credential changes of one device (usernames, live rows)."""
+    sql = "SELECT 1 FROM devices WHERE id = %s" + (" FOR UPDATE" if lock else "")
+    return conn.execute(sql, (device_id,)).fetchone() is not None
+
+
 def delete_device(conn: psycopg.Connection, device_id: str) -> bool:
     """Its row and secrets go; its readings and alerts stay as history."""
     return conn.execute("DELETE FROM devices WHERE id = %s", (device_id,)).rowcount == 1

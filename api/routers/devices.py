@@ -207,9 +207,7 @@ def _set_disabled(
 
 
 def _exists(conn: psycopg.Connection, device_id: str, lock: bool = False) -> None:
-    # The row lock orders concurrent rotations of one device (usernames, live rows).
-    sql = "SELECT 1 FROM devices WHERE id = %s" + (" FOR UPDATE" if lock else "")
-    if conn.execute(sql, (device_id,)).fetchone() is None:
+    if not registry.device_exists(conn, device_id, lock):
         raise not_found("device_not_found", device_id=device_id)
 
 
