@@ -507,10 +507,10 @@ def main() -> None:
     load = f"{results['load average before']} → {results['load average after']}"
     results["endpoints"] = {}
     for level, rows in timed.items():
-        title = (f"API ({args.workers} process(es)) at {level} concurrent client(s),"
-                 f" {readings / 1e6:.1f} M readings"
-                 f" ({args.days} days), {args.rounds} × {args.seconds:.0f} s per endpoint and"
-                 f" engine; load average {load}")  # fmt: skip
+        procs = "" if args.workers == 1 else f" ({args.workers} processes)"
+        title = (f"API{procs} at {level} concurrent client(s), {readings / 1e6:.1f} M readings"
+                 f" ({args.days} days); {args.rounds} × {args.seconds:.0f} s per endpoint and"
+                 f" engine, load average {load}")  # fmt: skip
         print_table(rows, labels, title)
         out = args.out if level == args.clients else args.out.with_stem(f"{args.out.stem}-1")
         plot(rows, labels, out, title)
