@@ -80,9 +80,11 @@ class RotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Kind = "both"
+    # Strict: JSON false or "10" is not a number of seconds (schemathesis: false was 0).
     grace_seconds: Annotated[
         int,
         Field(
+            strict=True,
             ge=0,
             le=int(MAX_GRACE.total_seconds()),
             description="0: the old secret stops at once; else it works this much longer",

@@ -25,6 +25,7 @@ from api.inputs import DeviceIdPath
 from config.yaml_loader import ConfigErrors
 from control.catalog import Catalog, Refused, default_catalog
 from store import commands as store
+from store.devices import device_exists
 from store.users import Role, User
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def send_command(
 @router.get(
     "/devices/{device_id}/commands",
     response_model=list[CommandOut],
-    responses={**responses(401, 403, 422, 429), 200: {"headers": pagination.LINK_HEADER}},
+    responses={**responses(401, 403, 404, 422, 429), 200: {"headers": pagination.LINK_HEADER}},
 )
 def device_commands(
     request: Request,
@@ -149,9 +150,12 @@ def device_commands(
     cursor: pagination.Cursor = None,
 ) -> list[CommandOut]:
     """Newest first, one page (see the Link header for the next). Commands outlive their
-    device: a deleted device's are still listed."""
+    device: a deleted device's are still listed; 404 only for an id that is neither a
+    device nor was ever sent a command."""
     after = pagination.decode(cursor, (pagination.instant_part, pagination.uuid_part))
     rows = store.commands_page(conn, device_id, after, limit + 1)  # type: ignore[arg-type]
+    if not rows and after is None and not device_exists(conn, device_id):
+        raise not_found("device_not_found", device_id=device_id)
     shown = pagination.page(request, response, rows, limit, lambda r: (r["requested_at"], r["id"]))
     return [CommandOut.model_validate(row) for row in shown]
 
