@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+
+from simulators.messages import Outgoing
+from simulators.progress import Stats
 
 Done = Callable[[str | None], None]
 Report = Callable[[str], None]
@@ -230,3 +234,34 @@ def _describe(error: BaseException) -> str:
     # kafka-python's messages often start with the class name already.
     text, name = str(error), type(error).__name__
     return text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
+
+
+def send(
+    message: Outgoing,
+    stats: Stats,
+    mqtt_senders: Mapping[str, MqttSender],
+    kafka: KafkaSender | None,
+) -> None:
+    """One message to its broker, by the sender's own account; counted in `stats` as sent
+    now and as acknowledged or failed when the broker answers."""
+    stats.sent(message.stream)
+    done = partial(_count_outcome, stats, message.stream)
+    if message.transport == "mqtt":
+        sender = mqtt_senders.get(message.sender)
+        error = (
+            sender.publish(message.topic, message.payload, done)
+            if sender
+            else f"no MQTT account for {message.sender}"
+        )
+    else:
+        assert kafka is not None
+        error = kafka.send(message.topic, message.key, message.payload, done)
+    if error:
+        stats.failed(message.stream, error)
+
+
+def _count_outcome(stats: Stats, stream: str, error: str | None) -> None:
+    if error is None:
+        stats.acked(stream)
+    else:
+        stats.failed(stream, error)

@@ -28,7 +28,7 @@ from ingest.routes import load_routes
 from simulators.credentials import CredentialStore
 from simulators.messages import KAFKA_SURICATA_TOPIC, KAFKA_SYSLOG_TOPIC, Outgoing
 from simulators.progress import Stats, render
-from simulators.publishers import KafkaSender, MqttSender
+from simulators.publishers import KafkaSender, MqttSender, send
 from simulators.scenario import Scenario
 from simulators.timeline import Cast, Timed, with_topics
 from simulators.verify import Result, Verifier, wait_for_verdict
@@ -150,26 +150,7 @@ class Replay:
     # --- sending -------------------------------------------------------------------------
 
     def _send(self, message: Outgoing) -> None:
-        self.stats.sent(message.stream)
-        done = partial(self._done, message.stream)
-        if message.transport == "mqtt":
-            sender = self._mqtt.get(message.sender)
-            error = (
-                sender.publish(message.topic, message.payload, done)
-                if sender
-                else f"no MQTT account for {message.sender}"
-            )
-        else:
-            assert self._kafka is not None
-            error = self._kafka.send(message.topic, message.key, message.payload, done)
-        if error:
-            self.stats.failed(message.stream, error)
-
-    def _done(self, stream: str, error: str | None) -> None:
-        if error is None:
-            self.stats.acked(stream)
-        else:
-            self.stats.failed(stream, error)
+        send(message, self.stats, self._mqtt, self._kafka)
 
     def _play(self, stop: threading.Event) -> None:
         topics = kafka_topics(self._settings)

@@ -31,7 +31,7 @@ from simulators.malformed import Spoiler
 from simulators.messages import Outgoing
 from simulators.pacing import Pacer, backfill_rates, simulated_schedule, split_rate
 from simulators.progress import Stats, StreamCounts, render
-from simulators.publishers import KafkaSender, MqttSender
+from simulators.publishers import KafkaSender, MqttSender, send
 from simulators.seclogs import LogCatalog, LogStream, load_catalog
 from simulators.sensors import SensorStream
 from store.connect import connect
@@ -203,26 +203,7 @@ class Simulation:
     # --- the loop ------------------------------------------------------------------------
 
     def _send(self, message: Outgoing) -> None:
-        self.stats.sent(message.stream)
-        done = partial(self._done, message.stream)
-        if message.transport == "mqtt":
-            sender = self._mqtt.get(message.sender)
-            error = (
-                sender.publish(message.topic, message.payload, done)
-                if sender
-                else f"no MQTT account for {message.sender}"
-            )
-        else:
-            assert self._kafka is not None
-            error = self._kafka.send(message.topic, message.key, message.payload, done)
-        if error:
-            self.stats.failed(message.stream, error)
-
-    def _done(self, stream: str, error: str | None) -> None:
-        if error is None:
-            self.stats.acked(stream)
-        else:
-            self.stats.failed(stream, error)
+        send(message, self.stats, self._mqtt, self._kafka)
 
     def _backfill(self, stop: threading.Event) -> None:
         """Replay the past with its own timestamps, as fast as the brokers take it: what
