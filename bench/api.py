@@ -40,11 +40,11 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import api_data  # noqa: E402
-from bench.common import free_port  # noqa: E402
+from bench.common import StepBars, free_port, step_progress  # noqa: E402
 from bench.engines import BenchDatabase  # noqa: E402
 from config.secrets import load_secrets  # noqa: E402
 from config.settings import Settings, get_settings  # noqa: E402
@@ -96,7 +96,7 @@ def _built(db: BenchDatabase) -> bool:
 
 def build(db: BenchDatabase, copies: int, days: int, bar: Progress) -> dict[str, float]:
     """The year in `db` unless built; then topped up to the current minute."""
-    report = _Reporter(bar, db.label)
+    report = StepBars(bar, db.label)
     timings: dict[str, float] = {}
     with psycopg.connect(db.dsn(), autocommit=True) as conn:
         if not _built(db):
@@ -111,32 +111,10 @@ def build(db: BenchDatabase, copies: int, days: int, bar: Progress) -> dict[str,
             raise SystemExit(f"{db.label}: kept data has --copies {kept}, not {copies}")
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         if now > data_end:
-            top = api_data.extend(conn, db.engine, copies, data_end, now, _Reporter(bar, "top-up"))
+            top = api_data.extend(conn, db.engine, copies, data_end, now, StepBars(bar, "top-up"))
             timings.update({f"top-up {k}": v for k, v in top.items()})
             conn.execute(f"UPDATE {MARKER} SET data_end = %s", (now,))
     return timings
-
-
-class _Reporter:
-    """One progress bar per build step."""
-
-    def __init__(self, bar: Progress, label: str) -> None:
-        self.bar, self.label, self.tasks = bar, label, {}
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        if step not in self.tasks:
-            self.tasks[step] = self.bar.add_task(f"{self.label}: {step}", total=total)
-        self.bar.update(self.tasks[step], completed=done)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def data_summary(db: BenchDatabase) -> dict[str, object]:
@@ -329,7 +307,7 @@ def time_endpoints(
     servers: list[Server], seconds: float, warmup: float, rounds: int, clients: int
 ) -> list[Result]:
     results = [Result(name) for name, _ in ENDPOINTS]
-    with _progress() as bar:
+    with step_progress(console) as bar:
         task = bar.add_task(f"timing, {clients} client(s)",
                             total=len(ENDPOINTS) * len(servers) * rounds)  # fmt: skip
         for result, (_, path) in zip(results, ENDPOINTS, strict=True):
@@ -478,7 +456,7 @@ def main() -> None:
                     sql.Identifier(db.settings.pg_database)))  # fmt: skip
         return
     results: dict[str, object] = {"build seconds": {}}
-    with _progress() as bar:
+    with step_progress(console) as bar:
         for db in dbs:
             ensure_database(settings, db)
             results["build seconds"][db.label] = build(db, args.copies, args.days, bar)  # type: ignore[index]

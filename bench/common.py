@@ -6,7 +6,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import psutil
 import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from config.settings import REPO_ROOT
 
@@ -29,3 +32,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system CPU of the processes; one that has exited counts nothing."""
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class StepBars:
+    """One progress bar per build step: the reporter the bench data builders call."""
+
+    def __init__(self, bar: Progress, label: str) -> None:
+        self.bar, self.label, self.tasks = bar, label, {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.bar.add_task(f"{self.label}: {step}", total=total)
+        self.bar.update(self.tasks[step], completed=done)
+
+
+def step_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )

@@ -39,10 +39,10 @@ import psycopg  # noqa: E402
 import yaml  # noqa: E402
 from psycopg import pq, sql  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import dashboard_data  # noqa: E402
+from bench.common import StepBars, step_progress  # noqa: E402
 from bench.engines import BenchDatabase  # noqa: E402
 from config.settings import Settings, get_settings  # noqa: E402
 from dashboards.grafana_sql import QueryContext, auto_interval, expand, interval_to_ms  # noqa: E402
@@ -137,7 +137,7 @@ def build(
         f" stations, {len(series)} series, ~{per_day:,} readings/day"
     )
     out: dict[str, dict[str, dict[str, float]]] = {"build": {}, "top-up": {}}
-    with _progress() as bar:
+    with step_progress(console) as bar:
         end = datetime.now(UTC).replace(second=0, microsecond=0)
         # A day more than the range, so the window never starts at the data's edge.
         start = (end - timedelta(days=days + 1)).replace(hour=0, minute=0)
@@ -146,7 +146,7 @@ def build(
                 console.print(f"{db.label}: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC")
                 with psycopg.connect(db.dsn(), autocommit=True) as conn:
                     out["build"][db.label] = dashboard_data.build(
-                        conn, db.engine, db.settings, copies, start, end, _Reporter(bar, db.label)
+                        conn, db.engine, db.settings, copies, start, end, StepBars(bar, db.label)
                     )
                     conn.execute(f"CREATE TABLE {MARKER} (data_end timestamptz, copies int)")
                     conn.execute(f"INSERT INTO {MARKER} VALUES (%s, %s)", (end, copies))
@@ -158,35 +158,13 @@ def build(
                     raise SystemExit(f"kept data has --copies {kept[1]}, not {copies}")
                 out["top-up"][db.label] = dashboard_data.extend(
                     conn, db.engine, db.settings, copies, kept[0], end,
-                    _Reporter(bar, f"{db.label} top-up"),
+                    StepBars(bar, f"{db.label} top-up"),
                 )  # fmt: skip
                 conn.execute(f"UPDATE {MARKER} SET data_end = %s", (end,))
         for db in dbs:
             with psycopg.connect(db.dsn(), autocommit=True) as conn:
                 dashboard_data.offline_job(conn, db.settings)
     return out
-
-
-class _Reporter:
-    """One progress bar per build step."""
-
-    def __init__(self, bar: Progress, label: str) -> None:
-        self.bar, self.label, self.tasks = bar, label, {}
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        if step not in self.tasks:
-            self.tasks[step] = self.bar.add_task(f"{self.label}: {step}", total=total)
-        self.bar.update(self.tasks[step], completed=done)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def data_summary(db: BenchDatabase) -> dict[str, object]:
@@ -254,7 +232,7 @@ def time_queries(
     order flips every run). Backend CPU is summed over the timed runs: on a shared
     machine wall time includes waiting for a core, CPU does not."""
     labels = list(conns)
-    with _progress() as bar:
+    with step_progress(console) as bar:
         task = bar.add_task("timing panel queries", total=len(queries))
         for q in queries:
             for label in labels:

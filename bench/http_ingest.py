@@ -44,7 +44,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import free_port
+from bench.common import cpu_seconds, free_port
 from bench.engines import BenchDatabase, bench_databases
 from bench.ingest import IOC_BIN, METRICS_PER_MESSAGE, rows_for, worker_rate
 from config.settings import get_settings
@@ -178,11 +178,11 @@ def http_rate(db: BenchDatabase, api_workers: int, total: int, clients: int, bat
         work = [(t, bodies(per_client, batch, 0)) for _, t in devices]
         me = psutil.Process()
         groups = _cpu_groups(db, proc)
-        before = {name: _cpu(procs) for name, procs in groups.items()}
+        before = {name: cpu_seconds(procs) for name, procs in groups.items()}
         cpu0, machine0 = me.cpu_times(), psutil.cpu_times()
         answers = asyncio.run(_post_all(url, work))
         cpu1, machine1 = me.cpu_times(), psutil.cpu_times()
-        used = {name: _cpu(procs) - before[name] for name, procs in groups.items()}
+        used = {name: cpu_seconds(procs) - before[name] for name, procs in groups.items()}
     finally:
         stop_api(proc)
     answers.sort()
@@ -229,17 +229,6 @@ def _cpu_groups(db: BenchDatabase, api: subprocess.Popen[bytes]) -> dict[str, li
         "api": [root, *root.children(recursive=True)],
         "postgres": [master, *master.children(recursive=True)],
     }
-
-
-def _cpu(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import free_port, telemetry_routes
+from bench.common import cpu_seconds, free_port, telemetry_routes
 from bench.engines import BenchDatabase, bench_databases, register_everywhere
 from config.secrets import MQTT_INGEST_USER, load_secrets
 from config.settings import Settings, get_settings
@@ -108,29 +108,18 @@ class CpuMeter:
         self.start: dict[str, float] = {}
         self.start_machine = psutil.cpu_times()
 
-    @staticmethod
-    def _seconds(procs: list[psutil.Process]) -> float:
-        total = 0.0
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
     def mark(self) -> None:
         # The workers' backends and receiving processes exist by now.
         self.groups["postgres"] = [self.postmaster, *self.postmaster.children(recursive=True)]
         self.groups["receivers"] = [
             child for worker in self.workers for child in worker.children(recursive=True)
         ]
-        self.start = {name: self._seconds(procs) for name, procs in self.groups.items()}
+        self.start = {name: cpu_seconds(procs) for name, procs in self.groups.items()}
         self.start_machine = psutil.cpu_times()
 
     def since_mark(self, messages: float) -> tuple[dict[str, float], float]:
         used = {
-            name: (self._seconds(procs) - self.start[name]) / messages * 1e6
+            name: (cpu_seconds(procs) - self.start[name]) / messages * 1e6
             for name, procs in self.groups.items()
         }
         now = psutil.cpu_times()
