@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     security_rules: str = str(REPO_ROOT / "processors" / "security" / "rules" / "detections.yaml")
     sigma_rules: str = str(REPO_ROOT / "processors" / "security" / "rules" / "sigma")
     indicators: str = str(REPO_ROOT / "deploy" / "security" / "indicators")
+    # Cameras: the registry (zones, schedules, counting lines, ANPR segments per camera),
+    # the camera rule pack, where ISAPI image parts are kept (content-addressed files,
+    # never in the database), and how long read plates are kept (personal data).
+    camera_registry: Path = REPO_ROOT / "deploy" / "cameras" / "registry.yaml"
+    camera_rules: Path = REPO_ROOT / "processors" / "cameras" / "rules" / "cameras.yaml"
+    snapshot_dir: Path | None = None  # default: run_dir/snapshots
+    snapshot_max_bytes: int = Field(default=2 << 20, ge=1024)
+    plate_retention_days: int = Field(default=30, ge=1)
+    # The address devices reach the API at, printed in `ioc devices add` (isapi_url);
+    # default http://<bind_host>:<api_port>.
+    public_api_url: str | None = None
+    # The Frigate server's address, to turn a `frigate:<event id>` snapshot reference
+    # into a link (<frigate_url>/api/events/<id>/snapshot.jpg); unset: no link.
+    frigate_url: str | None = None
     # Sender of public warnings (CAP <sender>) and the SOC's name in STIX exports.
     cap_sender: str = "ioc@kiengiang.gov.vn"
     soc_name: str = "SOC tỉnh Kiên Giang"
@@ -85,6 +99,14 @@ class Settings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def snapshots_path(self) -> Path:
+        return self.snapshot_dir or self.run_dir / "snapshots"
+
+    @property
+    def api_base_url(self) -> str:
+        return (self.public_api_url or f"http://{self.bind_host}:{self.api_port}").rstrip("/")
 
     @property
     def secrets_file(self) -> Path:

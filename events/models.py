@@ -142,8 +142,23 @@ class CameraEvent(_Event):
     has_snapshot: bool = False
     false_positive: bool = False
     attributes: dict[str, Any] = Field(default_factory=dict)
+    # The moment this message describes (Frigate's frame_time, ISAPI's dateTime, ONVIF's
+    # UtcTime). Messages of one event may arrive out of order or twice: the stored row
+    # keeps the newest, and detectors see each moment once (store/writer.py).
+    frame_time: datetime | None = None
+    # Where the picture is, never the picture: `frigate:<event id>` (the Frigate server's
+    # snapshot of that event) or `isapi:<sha256>.<ext>` (an image part an ISAPI push
+    # carried, kept in the snapshot store, ingest/snapshots.py).
+    snapshot: str | None = Field(default=None, max_length=512)
+    # The object's box in the camera's detect frame, pixels (x1, y1, x2, y2), as Frigate
+    # sends it; line crossing follows its bottom centre from message to message.
+    box: tuple[float, float, float, float] | None = None
+    stationary: bool = False
+    plate_score: float | None = Field(default=None, ge=0, le=1)
+    # As the camera says it (ISAPI ANPR `direction`: forward/reverse; line rules' own).
+    direction: str | None = Field(default=None, max_length=32)
 
-    @field_validator("end_time")
+    @field_validator("end_time", "frame_time")
     @classmethod
     def _end_in_window(cls, value: datetime | None) -> datetime | None:
         return None if value is None else check_event_time(value)

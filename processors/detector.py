@@ -23,6 +23,9 @@ class Outcome:
     # None for a key means "forget it" (the window emptied, the entity recovered).
     states: dict[str, State | None] = field(default_factory=dict)
     signals: list[Signal] = field(default_factory=list)
+    # Rows derived from the events (events/camera_records.py: line crossings, plate
+    # reads), stored by the runner's record sink in the same transaction.
+    records: list[Any] = field(default_factory=list)
 
 
 class Detector(Protocol):
