@@ -21,6 +21,10 @@ RETENTION = {
     "camera_events": timedelta(days=180),
     "security_events": timedelta(days=365),
 }
+# Tables made after m0002 (which adds TimescaleDB policies from RETENTION as shipped):
+# their migration adds their policies. Line crossings are kept as long as the camera
+# events they come from.
+DERIVED_RETENTION = {"line_crossings": RETENTION["camera_events"]}
 BATCH_ROWS = 20_000
 MAX_BATCHES_PER_RUN = 100
 
@@ -35,7 +39,7 @@ def prune(
     if recorded(conn) is Engine.TIMESCALE:
         return {}  # retention policies drop whole chunks there
     deleted: dict[str, int] = {}
-    for table, keep in RETENTION.items():
+    for table, keep in (RETENTION | DERIVED_RETENTION).items():
         deleted[table] = 0
         for _ in range(max_batches):
             # table comes from RETENTION, never from input. The BRIN index on time finds

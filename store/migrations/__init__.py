@@ -18,6 +18,7 @@ from store.migrations import (
     m0011_policy_runs,
     m0012_daily_aqi_inputs,
     m0013_integrators,
+    m0014_cameras,
 )
 
 MIGRATIONS = [
@@ -34,4 +35,5 @@ MIGRATIONS = [
     (11, m0011_policy_runs),
     (12, m0012_daily_aqi_inputs),
     (13, m0013_integrators),
+    (14, m0014_cameras),
 ]
