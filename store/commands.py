@@ -120,12 +120,29 @@ def claim_queued(
     caller's transaction ends (a second service skips them rather than send them twice)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_COLUMNS} FROM device_commands"
+            f"SELECT {_COLUMNS} FROM device_commands c"
             " WHERE state = 'queued' AND expires_at > %s"
-            " ORDER BY requested_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            " AND EXISTS (SELECT 1 FROM devices d WHERE d.id = c.device_id"
+            " AND d.disabled_at IS NULL)"
+            " ORDER BY requested_at LIMIT %s FOR UPDATE OF c SKIP LOCKED",
             (expiring_after, limit),
         )
         return cur.fetchall()
+
+
+def fail_for_gone_devices(conn: psycopg.Connection, now: datetime, actor: str) -> list[uuid.UUID]:
+    """Queued or sent commands whose device was disabled or deleted since → `failed`:
+    nobody may act on them any more, and a device enabled again later must not find an
+    old order waiting (its acknowledgement would only be recorded, not applied)."""
+    rows = conn.execute(
+        "UPDATE device_commands c SET state = 'failed', finished_at = %s"
+        " WHERE c.state IN ('queued', 'sent') AND NOT EXISTS (SELECT 1 FROM devices d"
+        " WHERE d.id = c.device_id AND d.disabled_at IS NULL) RETURNING c.id",
+        (now,),
+    ).fetchall()
+    for (command_id,) in rows:
+        _history(conn, command_id, now, "failed", actor, {"reason": "device disabled or deleted"})
+    return [r[0] for r in rows]
 
 
 def mark_sent(

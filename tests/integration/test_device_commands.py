@@ -376,6 +376,30 @@ def test_command_queued_while_offline_is_delivered_on_reconnect(
         device.close()
 
 
+def test_commands_of_a_device_disabled_meanwhile_fail_and_stay_undelivered(
+    service: Service,
+    settings: Settings,
+    client: TestClient,
+    users: dict[str, dict[str, str]],
+    offline_device: DeviceCredentials,
+) -> None:
+    device_id = offline_device.device_id
+    answer = send(client, users["admin"], device_id, command="relay",
+                  params={"channel": 2, "state": "on"}, expires_in_seconds=120)  # fmt: skip
+    command_id = answer.json()["id"]
+    assert wait_for(lambda: detail(client, users["admin"], command_id)["state"] == "sent", 5)
+
+    off = client.post(f"/api/v1/devices/{device_id}/disable", headers=bearer(users["admin"]))
+    assert off.status_code == 200, off.text
+    done = wait_for(finished(client, users["admin"], command_id), timeout=5)
+    assert done["state"] == "failed", done
+    assert done["history"][-1]["detail"] == {"reason": "device disabled or deleted"}
+    # Refused for a disabled device, so nothing new can queue behind it.
+    again = send(client, users["admin"], device_id, command="relay",
+                 params={"channel": 2, "state": "off"}, expires_in_seconds=120)  # fmt: skip
+    assert again.status_code == 404, again.text
+
+
 def test_an_answer_sent_while_the_service_is_down_waits_at_the_broker(
     service: Service,
     settings: Settings,
