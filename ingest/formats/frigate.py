@@ -3,6 +3,11 @@
 Frigate re-publishes the same event id on every change (new, many updates, end). Each
 message becomes the CameraEvent for the `after` state; the store upserts on
 (event_id, start time), so an event is one row that is updated, never counted twice.
+`frame_time` (the frame this message describes) orders the messages of one event, `box`
+(pixels of the detect frame) lets line crossing follow the object, and Frigate 0.16's
+licence plate reader gives `recognized_license_plate` and its score. The plate goes to
+`plate` only, never into the attributes: plates are personal data and are kept in
+plate_reads, which has a retention period (camera events are kept longer).
 """
 
 from __future__ import annotations
@@ -14,25 +19,29 @@ import orjson
 from pydantic import ValidationError
 
 from events.models import CameraEvent, check_event_time
-from events.text import clean_json, clean_optional, clean_text, show, validation_reason
+from events.text import clean_json, clean_text, show, validation_reason
 from ingest.formats.base import DecodeError, register
+from ingest.formats.camera_common import MAX_ZONES, normalise_label
 from ingest.message import RawMessage
 
 STATES = frozenset({"new", "update", "end"})
 SOURCE = "frigate"
 EVENT_TYPE = "object"
 
-# Fields that became columns, and fields that are big and only useful to Frigate's own
-# UI (path_data grows with every update; thumbnail is a base64 JPEG in older versions).
+# Fields that became columns, fields that are big and only useful to Frigate's own UI
+# (path_data grows with every update; thumbnail is a base64 JPEG in older versions), and
+# the plate (personal data: it lives only in plate_reads).
 _NOT_ATTRIBUTES = frozenset(
     {
         "id", "camera", "label", "score", "top_score", "start_time", "end_time",
-        "has_snapshot", "false_positive", "thumbnail", "path_data",
+        "has_snapshot", "false_positive", "thumbnail", "path_data", "frame_time", "box",
+        "stationary", "recognized_license_plate", "recognized_license_plate_score",
     }
 )  # fmt: skip
 _MAX_LABEL = 128
 _FLOAT32_TINY = 1.2e-38
-_MAX_ZONES = 64
+# Pixel coordinates of a detect frame; anything beyond is not a box Frigate made.
+_MAX_PIXEL = 100_000
 
 
 @register("frigate")
@@ -56,22 +65,30 @@ def decode_frigate(msg: RawMessage) -> list[CameraEvent]:
 
 
 def _event(after: dict[str, Any], state: str) -> CameraEvent:
+    event_id = clean_text(_required_str(after, "id"))
+    start = _time(after, "start_time")
+    has_snapshot = _optional(after, "has_snapshot", bool) or False
     plate = after.get("recognized_license_plate")  # Frigate 0.16+ LPR
     return CameraEvent(
-        time=_time(after, "start_time"),
-        event_id=clean_text(_required_str(after, "id")),
+        time=start,
+        event_id=event_id,
         source=SOURCE,
         camera=clean_text(_required_str(after, "camera")),
         event_type=EVENT_TYPE,
         state=state,
-        label=clean_optional(_optional(after, "label", str), _MAX_LABEL),
+        label=normalise_label(_optional(after, "label", str)),
         score=_score(after, "score"),
         top_score=_score(after, "top_score"),
         zones=_zones(after),
         end_time=_time(after, "end_time") if after.get("end_time") is not None else None,
-        plate=clean_text(plate, _MAX_LABEL) if isinstance(plate, str) else None,
-        has_snapshot=_optional(after, "has_snapshot", bool) or False,
+        plate=clean_text(plate, _MAX_LABEL) if isinstance(plate, str) and plate else None,
+        plate_score=_score(after, "recognized_license_plate_score") if plate else None,
+        has_snapshot=has_snapshot,
         false_positive=_optional(after, "false_positive", bool) or False,
+        frame_time=_time(after, "frame_time") if after.get("frame_time") is not None else start,
+        snapshot=f"frigate:{event_id}" if has_snapshot else None,
+        box=_box(after),
+        stationary=_optional(after, "stationary", bool) or False,
         attributes=clean_json({k: v for k, v in after.items() if k not in _NOT_ATTRIBUTES}),
     )
 
@@ -118,4 +135,18 @@ def _zones(after: dict[str, Any]) -> tuple[str, ...]:
     zones = after.get(key) or []
     if not isinstance(zones, list) or not all(type(z) is str for z in zones):
         raise DecodeError(f"field 'after.{key}' is not a list of strings")
-    return tuple(clean_text(z, _MAX_LABEL) for z in zones[:_MAX_ZONES])
+    return tuple(clean_text(z, _MAX_LABEL) for z in zones[:MAX_ZONES])
+
+
+def _box(after: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    value = after.get("box")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or not all(type(v) in (int, float) and 0 <= v <= _MAX_PIXEL for v in value)
+    ):
+        raise DecodeError(f"field 'after.box': {show(value)} is not [x1, y1, x2, y2] in pixels")
+    x1, y1, x2, y2 = (float(v) for v in value)
+    return (x1, y1, x2, y2)

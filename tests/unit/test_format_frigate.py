@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,6 +14,11 @@ from ingest.formats.base import DecodeError, get_decoder
 from ingest.message import RawMessage
 
 START = 1795482000.412  # 2026-11-24T01:00:00.412Z
+DATA = Path(__file__).resolve().parents[1] / "data" / "cameras"
+
+
+def load(name: str) -> Any:
+    return orjson.loads((DATA / name).read_bytes())
 
 
 def after(**changes: Any) -> dict[str, Any]:
@@ -90,8 +96,9 @@ def test_attributes_keep_detail_but_not_huge_or_column_fields() -> None:
         {"type": "update", "after": after(sub_label=["Nguyen Van A", 0.92], stationary=True)}
     )
     attrs = event.attributes
-    assert attrs["box"] == [415, 190, 528, 468]
-    assert attrs["stationary"] is True
+    assert event.box == (415.0, 190.0, 528.0, 468.0) and event.stationary is True
+    assert "box" not in attrs and "stationary" not in attrs and "frame_time" not in attrs
+    assert attrs["region"] == [300, 100, 620, 420]
     assert attrs["sub_label"] == ["Nguyen Van A", 0.92]
     assert attrs["current_zones"] == ["via_he"]
     assert "path_data" not in attrs and "thumbnail" not in attrs
@@ -111,6 +118,48 @@ def test_vehicle_with_plate_and_null_scores() -> None:
         }
     )
     assert (event.label, event.score, event.plate) == ("car", None, "30A-123.45")
+
+
+def test_frigate_016_plate_fields_are_columns_never_attributes() -> None:
+    # Frigate 0.16 LPR: the plate as read and its score on the tracked object.
+    doc = load("frigate_event_lpr_016.json")
+    event = decode(doc)
+    assert (event.plate, event.plate_score) == ("51F-123.45", 0.933451)
+    assert (event.label, event.state) == ("car", "update")
+    # Personal data lives only in plate_reads (retention): not in the event's attributes.
+    text = orjson.dumps(event.attributes).decode()
+    assert "51F" not in text and "recognized_license_plate" not in text
+    assert event.attributes["sub_label"] is None
+
+
+def test_new_fields_frame_time_snapshot_box() -> None:
+    event = decode({"type": "update", "after": after()})
+    assert event.frame_time == datetime.fromtimestamp(START + 1.2, UTC)
+    assert event.snapshot == "frigate:1795482000.412-k3v9qa"
+    assert event.box == (415.0, 190.0, 528.0, 468.0)
+    assert event.stationary is False and event.plate is None and event.plate_score is None
+
+
+def test_frame_time_falls_back_to_start_and_no_snapshot_reference() -> None:
+    event = decode({"type": "new", "after": after(frame_time=None, has_snapshot=False, box=None)})
+    assert event.frame_time == event.time
+    assert event.snapshot is None and event.box is None
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [("person", "person"), ("school_bus", "bus"), ("Motorbike", "motorcycle"), ("dog", "dog")],
+)
+def test_labels_are_normalised(label: str, expected: str) -> None:
+    assert decode({"type": "new", "after": after(label=label)}).label == expected
+
+
+def test_documented_sample_decodes() -> None:
+    # The frigate/events example of Frigate's MQTT documentation (0.14+ shape).
+    event = decode(load("frigate_event_docs.json"))
+    assert (event.camera, event.state, event.label) == ("front_door", "update", "person")
+    assert event.box == (432.0, 496.0, 544.0, 854.0)
+    assert event.zones == ("yard", "driveway")
 
 
 def test_control_characters_are_made_safe() -> None:
@@ -138,6 +187,11 @@ def test_control_characters_are_made_safe() -> None:
         ({"type": "new", "after": after(entered_zones="gate")}, "'after.entered_zones' is not"),
         ({"type": "new", "after": after(has_snapshot="yes")}, "'after.has_snapshot': 'yes'"),
         ({"type": "new", "after": after(id="x" * 200)}, "event_id"),
+        ({"type": "new", "after": after(box=[1, 2, 3])}, "field 'after.box'"),
+        ({"type": "new", "after": after(box=[1, 2, 3, "4"])}, "field 'after.box'"),
+        ({"type": "new", "after": after(box=[-1, 2, 3, 4])}, "field 'after.box'"),
+        ({"type": "new", "after": after(frame_time="x")}, "field 'after.frame_time'"),
+        ({"type": "new", "after": after(stationary="no")}, "field 'after.stationary'"),
         ([1, 2], "payload must be a JSON object"),
         (b"{nope", "invalid JSON"),
     ],
