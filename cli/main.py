@@ -190,6 +190,8 @@ def api(
         port=port or settings.api_port,
         workers=settings.api_workers,
         log_level="info",
+        proxy_headers=bool(settings.api_trusted_proxies),
+        forwarded_allow_ips=settings.api_trusted_proxies or None,
     )
 
 

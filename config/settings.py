@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # API bounds: request body size; failed authentications per client address and
     # requests per token ("N/second|minute|hour", the `limits` package's notation).
     api_max_body_bytes: int = 1 << 20
+    # Reverse proxies whose X-Forwarded-For / -Proto headers are believed (uvicorn's
+    # forwarded_allow_ips: comma-separated addresses or networks). Empty: none, so the
+    # client address — which the per-address rate limits count — is always the TCP
+    # peer's; uvicorn's default trusted 127.0.0.1, letting any local process forge it.
+    api_trusted_proxies: str = ""
     api_auth_failures: str = "20/minute"
     api_token_requests: str = "600/minute"
     metrics_port: int = 9108  # ingest worker's Prometheus endpoint; 0 = off

@@ -25,14 +25,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_process(env: Mapping[str, str], log: Path) -> Iterator[str]:
-    """Start `uvicorn api.app:create_app` with `env` over the test environment; yield
-    its base URL; stop it (SIGTERM, then SIGKILL) at the end."""
+def api_process(env: Mapping[str, str], log: Path, *, via_cli: bool = False) -> Iterator[str]:
+    """Start `uvicorn api.app:create_app` (or, with via_cli, `ioc api` as deployed, with
+    its uvicorn options) with `env` over the test environment; yield its base URL; stop
+    it (SIGTERM, then SIGKILL) at the end."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
+    command = (
+        [sys.executable, "-c", "from cli.main import app; app()", "api", "--port", str(port)]
+        if via_cli
+        else [
+            sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        ]
+    )  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
