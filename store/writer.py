@@ -8,14 +8,17 @@ that attempt back and the batch takes the idempotent path instead: COPY into a
 session-local staging table, then INSERT … SELECT … ON CONFLICT. Either way a
 re-delivered batch adds nothing, which is what lets transports acknowledge only after
 commit and still replay safely after a crash. Camera events, which update in place,
-always take the staged path.
+always take the staged path: a row keeps the newest moment its messages described
+(`frame_time`), so a late or re-delivered older message never overwrites a newer state,
+and an ended event stays ended.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 import orjson
@@ -47,9 +50,12 @@ _STAGING = {
 }
 
 MEASUREMENT_COLUMNS = ("time", "device_id", "metric", "value", "quality")
+# camera_events.plate is not written: a read plate is personal data and lives only in
+# plate_reads, which has a retention period (migration 14).
 CAMERA_COLUMNS = (
     "time", "event_id", "source", "camera", "event_type", "state", "label", "score",
-    "top_score", "zones", "end_time", "plate", "has_snapshot", "false_positive", "attributes",
+    "top_score", "zones", "end_time", "has_snapshot", "false_positive", "attributes",
+    "frame_time", "snapshot",
 )  # fmt: skip
 SECURITY_COLUMNS = (
     "time", "event_id", "dataset", "category", "action", "outcome", "severity", "source_ip",
@@ -99,9 +105,11 @@ class WriteResult:
     camera_events: int = 0
     security_events: int = 0
     dead_letters: int = 0
-    # The measurements and security events new to the database, the very objects of the
-    # batch written (first of each when it carried one twice); set when the writer has a
-    # processor or was asked to report them (the HTTP path answers per item from it).
+    # The events new to the database, the very objects of the batch written; set when the
+    # writer has a processor or was asked to report them (the HTTP path answers per item
+    # from it). Measurements and security events: first of each when the batch carried
+    # one twice. Camera events: every message that moved its row on (see
+    # fresh_camera_messages), in frame-time order.
     fresh: Batch | None = field(default=None, compare=False, repr=False)
 
 
@@ -234,19 +242,40 @@ class BatchWriter:
         if not rows:
             return 0
         latest = latest_per_event(rows)
+        if self._fresh is not None:
+            stored = self._stored_camera_versions(latest)
+            self._fresh.camera_events = fresh_camera_messages(rows, stored)
         self._copy("stage_camera_events", CAMERA_COLUMNS, map(_camera_row, latest))
         updates = ", ".join(
             f"{c} = excluded.{c}" for c in CAMERA_COLUMNS if c not in ("time", "event_id")
         )
-        # An event that has ended stays ended: a late or re-delivered 'update' must not
-        # reopen it.
+        # The same order as latest_per_event and fresh_camera_messages: an ended row never
+        # changes; an 'end' always ends it; otherwise only a newer moment moves it on
+        # (frame_time is NULL on rows written before migration 14).
         count, _ = self._insert_from_stage(
             "stage_camera_events",
             CAMERA_COLUMNS,
             f"ON CONFLICT (event_id, time) DO UPDATE SET {updates}, updated_at = now()"
-            f" WHERE camera_events.state <> '{ENDED}' OR excluded.state = '{ENDED}'",
+            f" WHERE camera_events.state <> '{ENDED}' AND (excluded.state = '{ENDED}'"
+            " OR camera_events.frame_time IS NULL"
+            " OR excluded.frame_time > camera_events.frame_time)",
         )
         return count
+
+    def _stored_camera_versions(
+        self, latest: list[CameraEvent]
+    ) -> dict[tuple[str, datetime], tuple[datetime | None, str]]:
+        """(frame_time, state) of the stored rows of these events, read inside the write
+        transaction before the upsert. `time = ANY` lets TimescaleDB exclude chunks while
+        planning; the pair filter is exact in Python. Not locked: one event's messages go
+        through one writer (a batch is split by topic), and the upsert locks the rows."""
+        keys = {(e.event_id, e.time) for e in latest}
+        found = self.conn.execute(
+            "SELECT event_id, time, frame_time, state FROM camera_events"
+            " WHERE time = ANY(%s::timestamptz[]) AND event_id = ANY(%s::text[])",
+            (sorted({k[1] for k in keys}), sorted({k[0] for k in keys})),
+        ).fetchall()
+        return {(e, t): (f, st) for e, t, f, st in found if (e, t) in keys}
 
     def _security_events(self, rows: list[SecurityEvent]) -> int:
         if not rows:
@@ -295,23 +324,64 @@ def _first_of_each(
     return kept
 
 
+def frame_of(event: CameraEvent) -> datetime:
+    """The moment a message describes; a decoder that had none gives the event's start."""
+    return event.frame_time or event.time
+
+
 def latest_per_event(rows: Iterable[CameraEvent]) -> list[CameraEvent]:
-    """One row per event (one INSERT may not touch a row twice): the last message wins,
-    except that nothing replaces an 'end' — the same rule the SQL applies across batches."""
-    latest: dict[tuple[str, object], CameraEvent] = {}
+    """One row per event (one INSERT may not touch a row twice): the first 'end' if the
+    batch ends the event, else the message of the newest moment (the later one of a tie)
+    — the same order the upsert's WHERE applies across batches."""
+    latest: dict[tuple[str, datetime], CameraEvent] = {}
     for event in rows:
         key = (event.event_id, event.time)
         kept = latest.get(key)
-        if kept is None or kept.state != ENDED or event.state == ENDED:
+        if kept is None or (
+            kept.state != ENDED and (event.state == ENDED or frame_of(event) >= frame_of(kept))
+        ):
             latest[key] = event
     return list(latest.values())
+
+
+def fresh_camera_messages(
+    rows: Sequence[CameraEvent],
+    stored: Mapping[tuple[str, datetime], tuple[datetime | None, str]],
+) -> list[CameraEvent]:
+    """The messages new to the database, for the detectors: per event, none if its stored
+    row had ended; else each moment newer than the stored row's once (the first message
+    of it), up to the batch's 'end', which comes last. All of them, not only the newest:
+    line crossing follows the path. Ordered by moment (an 'end' after an update of the
+    same moment)."""
+    by_event: dict[tuple[str, datetime], list[CameraEvent]] = {}
+    for event in rows:
+        by_event.setdefault((event.event_id, event.time), []).append(event)
+    fresh: list[CameraEvent] = []
+    for key, messages in by_event.items():
+        stored_frame, stored_state = stored.get(key, (None, ""))
+        if stored_state == ENDED:
+            continue
+        end = next((m for m in messages if m.state == ENDED), None)
+        seen: set[datetime] = set()
+        for message in sorted((m for m in messages if m.state != ENDED), key=frame_of):
+            frame = frame_of(message)
+            if frame in seen or (stored_frame is not None and frame <= stored_frame):
+                continue
+            if end is not None and frame >= frame_of(end):
+                break
+            seen.add(frame)
+            fresh.append(message)
+        if end is not None:
+            fresh.append(end)
+    fresh.sort(key=lambda m: (frame_of(m), m.state == ENDED))
+    return fresh
 
 
 def _camera_row(e: CameraEvent) -> tuple[object, ...]:
     return (
         e.time, e.event_id, e.source, e.camera, e.event_type, e.state, e.label, e.score,
-        e.top_score, list(e.zones), e.end_time, e.plate, e.has_snapshot, e.false_positive,
-        Jsonb(e.attributes, dumps=_dumps),
+        e.top_score, list(e.zones), e.end_time, e.has_snapshot, e.false_positive,
+        Jsonb(e.attributes, dumps=_dumps), frame_of(e), e.snapshot,
     )  # fmt: skip
 
 
