@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,6 +29,9 @@ TOPICS = {
     "senml": TELEMETRY_TOPIC,
     "frigate": "frigate/events",
     "frigate_stats": "frigate/stats",
+    "frigate_reviews": "frigate/reviews",
+    "isapi": "http/isapi/fuzz-cam-01",
+    "onvif": "camera.onvif",
     "syslog": "seclog.syslog",
     "suricata": "seclog.suricata",
     "cef": "seclog.cef",
@@ -243,6 +247,46 @@ STATS_BASES: list[Any] = [
 FRIGATE_BASES: list[Any] = [
     {"type": kind, "before": {}, "after": FRIGATE_AFTER} for kind in ("new", "update", "end")
 ]
+REVIEW_KEYS = st.sampled_from(
+    ["id", "camera", "start_time", "end_time", "severity", "data", "detections", "objects",
+     "sub_labels", "zones", "audio"]
+) | st.text(max_size=8)  # fmt: skip
+REVIEW_LEAVES = FRIGATE_LEAVES | st.sampled_from(["alert", "detection", "car", "school_bus"])
+REVIEW_BASES: list[Any] = [
+    {"type": kind, "before": {}, "after": {
+        "id": "1795482000.5-r7kq2m", "camera": "cong", "start_time": NOW, "end_time": None,
+        "severity": "alert", "data": {"detections": ["a"], "objects": ["person"],
+                                      "sub_labels": [], "zones": ["cong"], "audio": []}}}
+    for kind in ("new", "update", "end")
+]  # fmt: skip
+ONVIF_KEYS = st.sampled_from(
+    ["camera", "topic", "utc_time", "property_operation", "source", "data", "id", "Rule",
+     "IsMotion", "IsInside", "IsTamper", "State", "ClassTypes", "Direction", "ObjectId"]
+) | st.text(max_size=8)  # fmt: skip
+ONVIF_LEAVES = scalars | st.sampled_from(
+    ["tns1:RuleEngine/CellMotionDetector/Motion", "tns1:RuleEngine/LineDetector/Crossed",
+     "tns1:VideoSource/SignalLoss", "2026-11-24T15:02:11Z", "2026-11-24T15:02:11", "true",
+     "false", "Human", "Vehicle", "Changed"]
+)  # fmt: skip
+ONVIF_BASES: list[Any] = [
+    {"camera": "cam-4", "topic": "tns1:RuleEngine/FieldDetector/ObjectsInside",
+     "utc_time": "2026-11-24T15:02:11.250Z", "source": {"Rule": "cong"},
+     "data": {"IsInside": True, "ClassTypes": "Human"}},
+    {"camera": "cam-4", "topic": "tns1:RuleEngine/LineDetector/Crossed", "id": "v-1",
+     "utc_time": "2026-11-24T15:02:11+07:00", "data": {"ObjectId": "3"}},
+]  # fmt: skip
+ISAPI_BASES = [
+    path.read_text(encoding="utf-8")
+    for path in sorted((Path(__file__).resolve().parents[1] / "data" / "cameras").glob("*.xml"))
+]
+isapi_tokens = st.sampled_from(
+    ["<eventType>ANPR</eventType>", "<eventType>videoloss</eventType>", "<eventState>x",
+     "<ANPR><licensePlate>51F-123.45</licensePlate><confidenceLevel>101</confidenceLevel>"
+     "</ANPR>", "<DetectionRegionList><DetectionRegionEntry><regionID>\x01</regionID>"
+     "</DetectionRegionEntry></DetectionRegionList>", "<dateTime>2026-13-01</dateTime>",
+     '<!DOCTYPE a [<!ENTITY b "c">]>', "&b;", "&amp;", "&#0;", "&#x1b;", "\x00", "]]>",
+     "<![CDATA[<x>]]>", "<?pi x?>", "<!-- c -->", "\ufeff", "</EventNotificationAlert>"]
+) | safe_text  # fmt: skip
 _EVE = {
     "timestamp": "2026-11-24T08:00:00.123456+0700", "src_ip": "203.0.113.7", "src_port": 4,
     "dest_ip": "10.0.0.5", "dest_port": 22, "proto": "TCP", "host": "ids",
@@ -317,6 +361,19 @@ EDR_BASES: list[Any] = [
 ]  # fmt: skip
 
 
+@st.composite
+def isapi_xml(draw: st.DrawFn) -> bytes:
+    """A sample push with pieces replaced, inserted or cut off."""
+    text = draw(st.sampled_from(ISAPI_BASES))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        end = draw(st.integers(at, min(len(text), at + 40)))
+        text = text[:at] + draw(isapi_tokens) + text[end:]
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _record(doc: Any, index: int) -> dict[str, Any]:
     if isinstance(doc, list):
         return doc[index % len(doc)]
@@ -383,6 +440,11 @@ STRUCTURED = {
     "native_json": mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
     "senml": mutated_docs(TELEMETRY_BASES, TELEMETRY_KEYS, TELEMETRY_LEAVES),
     "frigate": frigate_docs() | mutated_docs(FRIGATE_BASES, FRIGATE_KEYS, FRIGATE_LEAVES),
+    "frigate_reviews": mutated_docs(REVIEW_BASES, REVIEW_KEYS, REVIEW_LEAVES)
+    | deep_mutated_docs(REVIEW_BASES, REVIEW_KEYS, REVIEW_LEAVES),
+    "isapi": isapi_xml(),
+    "onvif": mutated_docs(ONVIF_BASES, ONVIF_KEYS, ONVIF_LEAVES)
+    | deep_mutated_docs(ONVIF_BASES, ONVIF_KEYS, ONVIF_LEAVES),
     "frigate_stats": mutated_docs(STATS_BASES, STATS_KEYS, STATS_LEAVES)
     | deep_mutated_docs(STATS_BASES, STATS_KEYS, STATS_LEAVES),
     "suricata": suricata_docs() | mutated_docs(SURICATA_BASES, SURICATA_KEYS, SURICATA_LEAVES),
