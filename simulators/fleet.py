@@ -68,6 +68,19 @@ class Zone:
         return self.x[0] <= fx < self.x[1] and self.y[0] <= fy < self.y[1]
 
 
+Point = tuple[float, float]
+CameraSource = Literal["frigate", "hikvision", "onvif"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """A counting line from p1 to p2, as fractions of the frame (the registry's)."""
+
+    name: str
+    p1: Point
+    p2: Point
+
+
 @dataclass(frozen=True)
 class Camera:
     name: str
@@ -80,6 +93,12 @@ class Camera:
     zones: tuple[Zone, ...]
     lpr: bool = False  # Frigate 0.16+ licence plate recognition enabled on this camera
     former_province: str | None = None
+    lines: tuple[Line, ...] = ()
+    # Who reports for it: a Frigate NVR over MQTT, the camera itself by ISAPI push over
+    # HTTP (Hikvision), or a VMS relaying ONVIF events to Kafka.
+    source: CameraSource = "frigate"
+    channel: int = 1  # ISAPI channelID
+    ip: str | None = None  # what an ISAPI push says in ipAddress
 
     def spec_fields(self, expected_interval_s: int) -> dict[str, Any]:
         """Keyword arguments for store.devices.DeviceSpec: the camera as a device of type
@@ -94,9 +113,10 @@ class Camera:
             "expected_interval_s": expected_interval_s,
             "metadata": {
                 "simulated": True,
-                "source": "frigate",
+                "source": self.source,
                 "frame": list(self.frame),
                 "zones": [z.name for z in self.zones],
+                "lines": [line.name for line in self.lines],
                 "lpr": self.lpr,
                 **({"former_province": self.former_province} if self.former_province else {}),
             },
@@ -129,8 +149,12 @@ def _device(raw: dict[str, Any], profiles: dict[str, dict[str, Any]]) -> Device:
 
 
 def _camera(raw: dict[str, Any]) -> Camera:
-    zones = tuple(Zone(z["name"], tuple(z["x"]), tuple(z["y"])) for z in raw["zones"])
-    return Camera(**{**raw, "zones": zones, "frame": tuple(raw["frame"])})
+    zones = tuple(Zone(z["name"], tuple(z["x"]), tuple(z["y"])) for z in raw.get("zones", ()))
+    lines = tuple(
+        Line(line["name"], tuple(line["points"][0]), tuple(line["points"][1]))
+        for line in raw.get("lines", ())
+    )
+    return Camera(**{**raw, "zones": zones, "lines": lines, "frame": tuple(raw["frame"])})
 
 
 def _members(

@@ -18,20 +18,25 @@ from config.timezone import LOCAL_TZ
 
 FRIGATE_TOPIC = "frigate/events"
 FRIGATE_STATS_TOPIC = "frigate/stats"
+FRIGATE_REVIEWS_TOPIC = "frigate/reviews"
+KAFKA_ONVIF_TOPIC = "camera.onvif"
+ISAPI_PATH = "/api/v1/ingest/isapi"
 KAFKA_SYSLOG_TOPIC = "seclog.syslog"
 KAFKA_SURICATA_TOPIC = "seclog.suricata"
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message ready to send. `sender` is the MQTT account to publish as."""
+    """One message ready to send. `sender` is the MQTT account to publish as, or for
+    HTTP the device whose credentials sign the request; `topic` is then the URL path."""
 
     stream: str  # the progress row it counts on: sensors, cameras, syslog, suricata
-    transport: Literal["mqtt", "kafka"]
+    transport: Literal["mqtt", "kafka", "http"]
     topic: str
     payload: bytes
     sender: str = ""
     key: bytes | None = None
+    content_type: str | None = None  # HTTP only
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -230,6 +231,36 @@ class KafkaSender:
             self._report(f"Kafka {self._bootstrap}: {self._last_error}")
 
 
+class HttpSender:
+    """Posts as devices do over HTTP (ISAPI pushes): one client, Basic credentials per
+    device (username = device id, password = its HTTP token). Synchronous: cameras push
+    one event at a time and wait for the answer, and so does this."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._auth: dict[str, tuple[str, str]] = {}
+
+    def add(self, device_id: str, token: str) -> None:
+        self._auth[device_id] = (device_id, token)
+
+    def post(self, message: Outgoing, done: Done) -> str | None:
+        auth = self._auth.get(message.sender)
+        if auth is None:
+            return f"no HTTP token for {message.sender}"
+        headers = {"Content-Type": message.content_type or "application/xml"}
+        try:
+            answer = self._client.post(
+                message.topic, content=message.payload, headers=headers, auth=auth
+            )
+        except httpx.HTTPError as error:
+            return f"HTTP {self._client.base_url}: {type(error).__name__}: {error}"
+        done(None if answer.is_success else f"HTTP {answer.status_code}: {answer.text[:200]}")
+        return None
+
+    def close(self, timeout: float = 0.0) -> None:
+        self._client.close()
+
+
 def _describe(error: BaseException) -> str:
     # kafka-python's messages often start with the class name already.
     text, name = str(error), type(error).__name__
@@ -241,6 +272,7 @@ def send(
     stats: Stats,
     mqtt_senders: Mapping[str, MqttSender],
     kafka: KafkaSender | None,
+    http: HttpSender | None = None,
 ) -> None:
     """One message to its broker, by the sender's own account; counted in `stats` as sent
     now and as acknowledged or failed when the broker answers."""
@@ -253,6 +285,8 @@ def send(
             if sender
             else f"no MQTT account for {message.sender}"
         )
+    elif message.transport == "http":
+        error = http.post(message, done) if http else "no HTTP sender"
     else:
         assert kafka is not None
         error = kafka.send(message.topic, message.key, message.payload, done)

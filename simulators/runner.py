@@ -27,11 +27,13 @@ from simulators.cameras import CameraStream
 from simulators.commands import DeviceCommands
 from simulators.credentials import CredentialStore
 from simulators.fleet import Camera, Device, Fleet, load_fleet
+from simulators.isapi import IsapiStream
 from simulators.malformed import Spoiler
 from simulators.messages import Outgoing
+from simulators.onvif import OnvifStream
 from simulators.pacing import Pacer, backfill_rates, simulated_schedule, split_rate
 from simulators.progress import Stats, StreamCounts, render
-from simulators.publishers import KafkaSender, MqttSender, send
+from simulators.publishers import HttpSender, KafkaSender, MqttSender, send
 from simulators.seclogs import LogCatalog, LogStream, load_catalog
 from simulators.sensors import SensorStream
 from store.connect import connect
@@ -42,6 +44,9 @@ KAFKA_START_WAIT_S = 6.0  # a little over the producer's own bootstrap timeout
 # All MQTT accounts together: a healthy start fails no message (before its CONNACK a
 # client queues one window, then refuses), an absent broker delays start-up this long.
 MQTT_START_WAIT_S = 6.0
+# Camera pushes besides Frigate's events, as shares of the cameras' rate.
+ISAPI_SHARE = 0.25
+ONVIF_SHARE = 0.15
 
 
 class Source(Protocol):
@@ -97,6 +102,8 @@ class Simulation:
         self._sources: dict[str, Source] = {}
         # Sources on a fixed cadence of simulated time, outside the --rate split.
         self._timed: dict[str, float] = {}
+        self._live_only: dict[str, float] = {}
+        self._http: HttpSender | None = None
         self._mqtt: dict[str, MqttSender] = {}
         self._kafka: KafkaSender | None = None
         self.spoiler = Spoiler(options.bad_share, options.seed)
@@ -118,17 +125,33 @@ class Simulation:
         if "cameras" in self._rates:
             if secrets:
                 self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
-            self._sources["cameras"] = CameraStream(self._fleet.cameras, seed)
+            frigate = tuple(c for c in self._fleet.cameras if c.source == "frigate")
+            self._sources["cameras"] = CameraStream(frigate, seed, reviews=True)
             self._register_cameras(self._fleet.cameras)
-            self._sources["camera_stats"] = CameraHeartbeat(self._fleet.cameras, seed)
+            self._sources["camera_stats"] = CameraHeartbeat(frigate, seed)
             self._timed["camera_stats"] = 1.0 / STATS_INTERVAL_S
-        if "logs" in self._rates:
+            self._camera_pushes(seed)
+        if "logs" in self._rates or "onvif" in self._sources:
             self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._log_error)
             self._kafka.start(wait_s=KAFKA_START_WAIT_S)
+        if "logs" in self._rates:
             self._sources["logs"] = LogStream(self._catalog, seed)
         self._wait_for_mqtt()
         if self.commands is not None:
             self.commands.start(MQTT_START_WAIT_S)
+
+    def _camera_pushes(self, seed: int) -> None:
+        """Hikvision cameras push ISAPI over HTTP and ONVIF cameras come through a VMS on
+        Kafka, live only (a camera does not re-push its past): shares of the cameras'
+        rate on top of the Frigate events."""
+        rate = self._rates["cameras"]
+        sources = {c.source for c in self._fleet.cameras}
+        if "hikvision" in sources:
+            self._sources["isapi"] = IsapiStream(self._fleet.cameras, seed)
+            self._live_only["isapi"] = rate * ISAPI_SHARE
+        if "onvif" in sources:
+            self._sources["onvif"] = OnvifStream(self._fleet.cameras, seed)
+            self._live_only["onvif"] = rate * ONVIF_SHARE
 
     def _device_commands(self, credentials: dict[str, DeviceCredentials]) -> DeviceCommands:
         interval = sensor_interval_s(len(self._fleet.devices), self._rates["sensors"])
@@ -190,20 +213,30 @@ class Simulation:
         return got
 
     def _register_cameras(self, cameras: tuple[Camera, ...]) -> None:
-        """Each camera is a device (type camera, no MQTT account of its own: Frigate
-        publishes for it) expected once per stats snapshot."""
+        """Each camera is a device of type camera expected once per stats snapshot.
+        Frigate publishes for its cameras (no account of their own); a Hikvision camera
+        pushes as itself, with its own HTTP token."""
         try:
             with connect(self._settings) as conn:
                 for camera in cameras:
-                    upsert_device(conn, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)))
+                    if camera.source != "hikvision":
+                        upsert_device(conn, DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S)))
                 conn.commit()
+            pushing = [c for c in cameras if c.source == "hikvision"]
+            if pushing:
+                self._http = HttpSender(self._settings.api_base_url)
+            for camera in pushing:
+                spec = DeviceSpec(**camera.spec_fields(STATS_INTERVAL_S))
+                token = register_device(self._settings, spec).http_token
+                if token:
+                    self._http.add(camera.name, token)  # type: ignore[union-attr]
         except Exception as error:  # database down: the events still flow, say so
             self.stats.broker_error("cameras", f"register cameras: {error}")
 
     # --- the loop ------------------------------------------------------------------------
 
     def _send(self, message: Outgoing) -> None:
-        send(message, self.stats, self._mqtt, self._kafka)
+        send(message, self.stats, self._mqtt, self._kafka, self._http)
 
     def _backfill(self, stop: threading.Event) -> None:
         """Replay the past with its own timestamps, as fast as the brokers take it: what
@@ -227,7 +260,7 @@ class Simulation:
     def _loop(self, stop: threading.Event) -> None:
         start = time.monotonic()
         end = start + self._options.duration if self._options.duration > 0 else math.inf
-        pacer = Pacer({**self._rates, **self._timed}, start)
+        pacer = Pacer({**self._rates, **self._timed, **self._live_only}, start)
         self.stats.start_clock()
         while not stop.is_set():
             stream, due = pacer.next(time.monotonic())
@@ -245,6 +278,8 @@ class Simulation:
         closers = [partial(s.close, DRAIN_TIMEOUT_S) for s in self._mqtt.values()]
         if self._kafka is not None:
             closers.append(partial(self._kafka.close, DRAIN_TIMEOUT_S))
+        if self._http is not None:
+            closers.append(self._http.close)
         threads = [threading.Thread(target=close, daemon=True) for close in closers]
         for thread in threads:
             thread.start()

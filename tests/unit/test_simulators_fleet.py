@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ingest.provisioning import DEVICE_ID_PATTERN
 from simulators.fleet import STREAMS, load_fleet
@@ -47,8 +49,18 @@ PLACE_SLUG = {
     "tanchau": "Tân Châu",
     "chaudoc": "Châu Đốc",
 }
-DEVICE_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(aq|wl|sal|tf)(\d\d)$")
-TYPE_SUFFIX = {"air_quality": "aq", "water_level": "wl", "salinity": "sal", "traffic": "tf"}
+DEVICE_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(aq|wl|sal|tf|ld)(\d\d)$")
+TYPE_SUFFIX = {
+    "air_quality": "aq",
+    "water_level": "wl",
+    "salinity": "sal",
+    "traffic": "tf",
+    "traffic_counter": "ld",  # inductive loop detector
+}
+# Frigate cameras are named as the NVR names them (place_what); cameras that report as
+# themselves (ISAPI, ONVIF through a VMS) carry a device id like the stations'.
+CAMERA_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(cam|anpr)(\d\d)$")
+REGISTRY = yaml.safe_load(Path("deploy/cameras/registry.yaml").read_text(encoding="utf-8"))
 AIR_METRICS = {"pm25", "pm10", "no2", "so2", "o3", "co", "temperature", "relativeHumidity"}
 
 
@@ -75,13 +87,31 @@ def test_device_sits_at_its_real_place_in_vietnam(device) -> None:
 
 @pytest.mark.parametrize("camera", FLEET.cameras, ids=lambda c: c.name)
 def test_camera_sits_at_its_real_place_and_its_zones_fit_the_frame(camera) -> None:
-    slug = camera.name.split("_")[0]
+    match = CAMERA_ID.fullmatch(camera.name)
+    assert (camera.source == "frigate") == (match is None), camera.name
+    slug = match.group(2) if match else camera.name.split("_")[0]
     assert _near(PLACE_SLUG[slug], camera.lat, camera.lon)
     assert camera.province in PROVINCES_2025
-    assert camera.zones
+    assert camera.zones or camera.lpr
     for zone in camera.zones:
         assert 0 <= zone.x[0] < zone.x[1] <= 1 and 0 <= zone.y[0] < zone.y[1] <= 1
+    for line in camera.lines:
+        assert all(0 <= v <= 1 for v in (*line.p1, *line.p2)) and line.p1 != line.p2
     assert set(camera.labels) <= {"person", "car", "motorcycle", "truck"}
+
+
+@pytest.mark.parametrize("camera", FLEET.cameras, ids=lambda c: c.name)
+def test_camera_matches_the_camera_registry(camera) -> None:
+    """The rules know the simulated cameras: same id, source, zones and counting lines
+    (with the registry's points, which line crossing is computed from)."""
+    entry = REGISTRY["cameras"][camera.name]
+    assert entry["source"] == camera.source
+    assert {z.name for z in camera.zones} == set(entry.get("zones") or {})
+    lines = entry.get("lines") or {}
+    assert {line.name for line in camera.lines} == set(lines)
+    for line in camera.lines:
+        if "points" in lines[line.name]:
+            assert [list(line.p1), list(line.p2)] == lines[line.name]["points"]
 
 
 def test_cameras_cover_the_border_crossing_the_port_and_the_capital() -> None:

@@ -41,6 +41,8 @@ PLAUSIBLE = {
     "intensity": (0, 700),  # vehicles in 5 minutes on one city road
     "occupancy": (0, 50),  # %; a jam is above 50
     "averageVehicleSpeed": (5, 60),  # km/h in town
+    "vehicle_count": (0, 140),  # vehicles over one loop in a minute
+    "speed_kmh": (5, 60),
 }
 
 
