@@ -10,28 +10,39 @@ at least once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import psycopg
 
 from events.alerts import Signal
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
-from processors.detector import Detector, State
-from store.writer import Batch
+from processors.detector import Detector, Outcome, State
+from store.writer import Batch, frame_of
 
 log = logging.getLogger(__name__)
 
 RELOAD_CHECK_SECONDS = 5.0
 
 
+# Stores what detectors derived (events/camera_records.py) in the batch's transaction and
+# returns the signals storing them raised (a watch-listed plate): processors/cameras/records.py.
+RecordSink = Callable[[psycopg.Connection, Sequence[Any]], list[Signal]]
+
+
 @dataclass
 class DetectorSet:
     measurements: list[Detector] = field(default_factory=list)
     security: list[Detector] = field(default_factory=list)
+    # Run on the camera messages new to the database, in frame order (store/writer.py).
+    cameras: list[Detector] = field(default_factory=list)
+    record_sink: RecordSink | None = None
 
 
 class DetectorRunner:
@@ -48,13 +59,22 @@ class DetectorRunner:
 
     def process(self, conn: psycopg.Connection, fresh: Batch) -> None:
         self._maybe_reload(conn)
-        if fresh.measurements:
+        if fresh.measurements or fresh.camera_events:
             _touch_last_seen(conn, fresh)
-        signals: list[Signal] = []
-        for detector in self.detectors.measurements:
-            signals += run_detector(conn, detector, fresh.measurements)
-        for detector in self.detectors.security:
-            signals += run_detector(conn, detector, fresh.security_events)
+        detectors = self.detectors
+        outcome = Outcome()
+        for group, events in (
+            (detectors.measurements, fresh.measurements),
+            (detectors.security, fresh.security_events),
+            (detectors.cameras, fresh.camera_events),
+        ):
+            for detector in group:
+                done = run_outcome(conn, detector, events)
+                outcome.signals += done.signals
+                outcome.records += done.records
+        signals = outcome.signals
+        if outcome.records:
+            signals += _store_records(conn, detectors.record_sink, outcome.records)
         if signals:
             self.manager.apply(conn, signals)
 
@@ -81,15 +101,31 @@ class DetectorRunner:
 def run_detector(
     conn: psycopg.Connection, detector: Detector, events: Sequence[object]
 ) -> list[Signal]:
+    return run_outcome(conn, detector, events).signals
+
+
+def run_outcome(conn: psycopg.Connection, detector: Detector, events: Sequence[object]) -> Outcome:
+    """The detector's outcome on these events, its changed state saved."""
     if not events:
-        return []
+        return Outcome()
     keys = detector.keys(events)
     if not keys:
-        return []
+        return Outcome()
     states = state_store.lock_states(conn, detector.name, keys)
     outcome = detector.process(states, events)
     state_store.save_states(conn, detector.name, changed_states(states, outcome.states))
-    return outcome.signals
+    return outcome
+
+
+def _store_records(
+    conn: psycopg.Connection, sink: RecordSink | None, records: list[Any]
+) -> list[Signal]:
+    if sink is None:
+        # A detector set built without the sink is a wiring mistake; losing counts
+        # silently would hide it, and failing the batch would dead-letter good events.
+        log.error("%d derived records dropped: the detector set has no record sink", len(records))
+        return []
+    return sink(conn, records)
 
 
 def changed_states(
@@ -106,11 +142,17 @@ def changed_states(
 
 
 def _touch_last_seen(conn: psycopg.Connection, fresh: Batch) -> None:
-    newest: dict[str, object] = {}
-    for m in fresh.measurements:
-        seen = newest.get(m.device_id)
-        if seen is None or m.time > seen:  # type: ignore[operator]
-            newest[m.device_id] = m.time
+    """A device's newest reading moves its heartbeat; so does a camera's newest event
+    (its device id is the camera): a camera that only sends events is alive."""
+    newest: dict[str, datetime] = {}
+    heard = itertools.chain(
+        ((m.device_id, m.time) for m in fresh.measurements),
+        ((e.camera, frame_of(e)) for e in fresh.camera_events),
+    )
+    for device_id, moment in heard:
+        seen = newest.get(device_id)
+        if seen is None or moment > seen:
+            newest[device_id] = moment
     devices = sorted(newest)
     conn.execute(
         "INSERT INTO device_last_seen (device_id, last_seen)"
