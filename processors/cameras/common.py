@@ -1,0 +1,121 @@
+"""What every camera detector does with a batch: the camera events in order, per camera;
+the zones an object is in now; the signal with its evidence (event ids, snapshot)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from events.alerts import Domain, Signal, SignalState
+from events.models import CameraEvent
+from processors.cameras.registry import Camera, Registry
+from processors.cameras.rules import RuleSpec
+from processors.detector import Outcome, State
+from processors.environment.engine.text import local_time, render, render_vi
+
+MAX_IDS = 20  # event ids an alert lists (the first ones of the episode)
+FRIGATE_OBJECT = "object"
+
+
+def moment(event: CameraEvent) -> datetime:
+    """The time this message describes (frame time), else the event's start."""
+    return event.frame_time or event.time
+
+
+def epoch(at: datetime) -> float:
+    return at.timestamp()
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def by_camera(events: Iterable[Any], wanted: Any = None) -> dict[str, list[CameraEvent]]:
+    """The batch's camera events per camera in frame-time order (ties on id and state, so
+    any split of a time-ordered stream is processed in the same order); `wanted` picks."""
+    grouped: dict[str, list[CameraEvent]] = {}
+    for event in events:
+        if isinstance(event, CameraEvent) and (wanted is None or wanted(event)):
+            grouped.setdefault(event.camera, []).append(event)
+    for batch in grouped.values():
+        batch.sort(key=lambda e: (moment(e), e.event_id, e.state))
+    return grouped
+
+
+def current_zones(event: CameraEvent) -> tuple[str, ...]:
+    """The zones the object is in at this message. Frigate's `zones` column is every zone
+    entered during the event; `current_zones` (kept in the attributes) is this frame's."""
+    current = event.attributes.get("current_zones")
+    if isinstance(current, list) and all(isinstance(z, str) for z in current):
+        return tuple(current)
+    return event.zones
+
+
+def is_object(event: CameraEvent) -> bool:
+    return event.event_type == FRIGATE_OBJECT and not event.false_positive
+
+
+def listed(ids: Sequence[str], new: str | None, limit: int = MAX_IDS) -> list[str]:
+    """ids with `new` added once at the end, at most `limit` (the first are kept)."""
+    if new is None or new in ids or len(ids) >= limit:
+        return list(ids)
+    return [*ids, new]
+
+
+def settle(outcome: Outcome, stored: Mapping[str, State], key: str, state: State | None) -> None:
+    """Record a key's new state; None forgets it (not sent for a key never stored)."""
+    if state is not None or key in stored:
+        outcome.states[key] = state
+
+
+def ordered(signals: Iterable[Signal]) -> list[Signal]:
+    return sorted(signals, key=lambda s: (s.at, s.rule, s.fingerprint, s.state))
+
+
+def camera_fields(registry: Registry, camera_id: str, at: datetime) -> dict[str, Any]:
+    camera = registry.camera(camera_id) or Camera(site="-")
+    return {
+        "camera": camera_id,
+        "camera_name": camera.name or camera_id,
+        "site": camera.site,
+        "at": local_time(at),
+    }
+
+
+def make_signal(
+    rule_id: str,
+    spec: RuleSpec,
+    registry: Registry,
+    *,
+    camera: str,
+    labels: Mapping[str, str],
+    firing: bool,
+    at: datetime,
+    fields: Mapping[str, Any],
+    values: Mapping[str, Any],
+    event_ids: Sequence[str],
+    snapshot: str | None,
+) -> Signal:
+    """A camera rule's signal; its values carry the evidence: `event_ids`, `snapshot`."""
+    text = spec.text.firing if firing else spec.text.resolved
+    context = {**camera_fields(registry, camera, at), **fields}
+    return Signal(
+        rule=rule_id,
+        domain=Domain.CAMERA,
+        labels=dict(labels),
+        state=SignalState.FIRING if firing else SignalState.RESOLVED,
+        severity=spec.level,
+        at=at,
+        title_vi=render_vi(text.title_vi, context),
+        title_en=render(text.title_en, context),
+        summary_vi=render_vi(text.summary_vi, context),
+        summary_en=render(text.summary_en, context),
+        values={
+            "camera": camera,
+            **values,
+            "event_ids": list(event_ids),
+            "snapshot": snapshot,
+        },
+        event_ids=tuple(event_ids),
+    )

@@ -1,0 +1,144 @@
+"""Crowding: at least the zone's `crowding_people` people in it at once
+(deploy/cameras/registry.yaml), counted from Frigate's active tracked objects.
+
+A person is in a zone from the message that puts it there until a message moves it out
+or ends its event (or nothing is heard of it for objects.forget_after_seconds). One alert
+per zone: FIRING when the count reaches the threshold, RESOLVED once it is down to
+threshold - clear_margin.
+
+State per camera (plain JSON): clock, people {event id: {last, zones, snapshot}} for
+people in crowding zones, firing {zone: true}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from events.alerts import Signal
+from events.models import CameraEvent
+from processors.cameras.common import (
+    by_camera,
+    current_zones,
+    epoch,
+    is_object,
+    make_signal,
+    moment,
+    ordered,
+    settle,
+)
+from processors.cameras.registry import Camera, Registry
+from processors.cameras.rules import CameraRules
+from processors.detector import Outcome, State
+
+RULE = "camera.crowding"
+PERSON = "person"
+
+
+class CrowdingDetector:
+    name = RULE
+
+    def __init__(self, registry: Registry, rules: CameraRules) -> None:
+        self.registry = registry
+        self.rules = rules
+        self.spec = rules.crowding
+        self._cameras = {
+            cid
+            for cid, camera in registry.cameras.items()
+            if any(z.crowding_people for z in camera.zones.values())
+        }
+
+    def keys(self, events: Sequence[Any]) -> set[str]:
+        return set(self._grouped(events))
+
+    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
+        outcome = Outcome()
+        for camera_id, batch in self._grouped(events).items():
+            state, signals = self._run(camera_id, states.get(camera_id), batch)
+            settle(outcome, states, camera_id, state)
+            outcome.signals.extend(signals)
+        outcome.signals = ordered(outcome.signals)
+        return outcome
+
+    def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
+        return by_camera(
+            events, lambda e: e.camera in self._cameras and is_object(e) and e.label == PERSON
+        )
+
+    def _run(
+        self, camera_id: str, stored: State | None, events: list[CameraEvent]
+    ) -> tuple[State | None, list[Signal]]:
+        camera = self.registry.cameras[camera_id]
+        clock = stored["clock"] if stored else None
+        people: dict[str, dict[str, Any]] = dict(stored["people"]) if stored else {}
+        firing: dict[str, bool] = dict(stored["firing"]) if stored else {}
+        forget = self.rules.objects.forget_after_seconds
+        signals: list[Signal] = []
+        for event in events:
+            t = epoch(moment(event))
+            clock = t if clock is None else max(clock, t)
+            known = people.get(event.event_id)
+            if known is not None and t <= known["last"]:
+                continue
+            zones = [k for k, z in camera.zones_of(current_zones(event)) if z.crowding_people]
+            if event.state == "end" or not zones:
+                people.pop(event.event_id, None)
+            else:
+                snapshot = event.snapshot or (known["snapshot"] if known else None)
+                people[event.event_id] = {"last": t, "zones": zones, "snapshot": snapshot}
+            people = {k: p for k, p in people.items() if clock - p["last"] <= forget}
+            if len(people) > self.rules.objects.max_per_camera:
+                newest = sorted(people.items(), key=lambda i: (i[1]["last"], i[0]))
+                people = dict(newest[-self.rules.objects.max_per_camera :])
+            for zone, zone_spec in camera.zones.items():
+                threshold = zone_spec.crowding_people
+                if not threshold:
+                    continue
+                inside = sorted(k for k, p in people.items() if zone in p["zones"])
+                count = len(inside)
+                if not firing.get(zone) and count >= threshold:
+                    firing[zone] = True
+                elif firing.get(zone) and count <= max(0, threshold - self.spec.clear_margin):
+                    del firing[zone]
+                else:
+                    continue
+                signals.append(
+                    self._signal(camera_id, camera, zone, inside, people, event, threshold)
+                )
+        if not people and not firing:
+            return None, signals
+        return {"clock": clock, "people": people, "firing": firing}, signals
+
+    def _signal(
+        self,
+        camera_id: str,
+        camera: Camera,
+        zone: str,
+        inside: list[str],
+        people: Mapping[str, Mapping[str, Any]],
+        event: CameraEvent,
+        threshold: int,
+    ) -> Signal:
+        firing = len(inside) >= threshold  # fired at the threshold, resolved below it
+        snapshot = event.snapshot if event.event_id in inside else None
+        snapshot = snapshot or next(
+            (people[i]["snapshot"] for i in inside if people[i]["snapshot"]), None
+        )
+        return make_signal(
+            RULE,
+            self.spec,
+            self.registry,
+            camera=camera_id,
+            labels={"camera": camera_id, "zone": zone},
+            firing=firing,
+            at=moment(event),
+            fields={
+                "zone": zone,
+                "zone_name": camera.zones[zone].name or zone,
+                "count": len(inside),
+                "threshold": threshold,
+            },
+            values={"zone": zone, "people": len(inside), "threshold": threshold},
+            event_ids=inside[:20],
+            snapshot=snapshot,
+        )

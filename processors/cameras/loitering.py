@@ -1,0 +1,180 @@
+"""Loitering: an object (of the rule's classes, people by default) standing still in a
+zone longer than the zone's `loitering_seconds` (deploy/cameras/registry.yaml).
+
+Frigate marks a tracked object `stationary` once it stops moving; the first frame it is
+stationary in a zone starts the clock. Frigate sends nothing for an object that keeps
+still, so the camera's other events move the clock too: the alert fires when any event
+of the camera shows that an object has stood still long enough. One alert per zone; it
+resolves when no object stands still there any longer (it moved, left, or its event
+ended).
+
+State per camera (plain JSON): clock, objects {event id: {last, since, zones, label,
+snapshot}} for stationary objects in loitering zones, firing {zone: [event ids]}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from events.alerts import Signal
+from events.models import CameraEvent
+from processors.cameras.common import (
+    by_camera,
+    current_zones,
+    epoch,
+    from_epoch,
+    is_object,
+    make_signal,
+    moment,
+    ordered,
+    settle,
+)
+from processors.cameras.registry import Camera, Registry
+from processors.cameras.rules import CameraRules
+from processors.detector import Outcome, State
+from processors.environment.engine.durations import format_duration
+
+RULE = "camera.loitering"
+
+
+class LoiteringDetector:
+    name = RULE
+
+    def __init__(self, registry: Registry, rules: CameraRules) -> None:
+        self.registry = registry
+        self.rules = rules
+        self.spec = rules.loitering
+        self._cameras = {
+            cid
+            for cid, camera in registry.cameras.items()
+            if any(z.loitering_seconds for z in camera.zones.values())
+        }
+
+    def keys(self, events: Sequence[Any]) -> set[str]:
+        return set(self._grouped(events))
+
+    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
+        outcome = Outcome()
+        for camera_id, batch in self._grouped(events).items():
+            state, signals = self._run(camera_id, states.get(camera_id), batch)
+            settle(outcome, states, camera_id, state)
+            outcome.signals.extend(signals)
+        outcome.signals = ordered(outcome.signals)
+        return outcome
+
+    def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
+        return by_camera(events, lambda e: e.camera in self._cameras and is_object(e))
+
+    def _run(
+        self, camera_id: str, stored: State | None, events: list[CameraEvent]
+    ) -> tuple[State | None, list[Signal]]:
+        camera = self.registry.cameras[camera_id]
+        clock = stored["clock"] if stored else None
+        objects: dict[str, dict[str, Any]] = dict(stored["objects"]) if stored else {}
+        firing: dict[str, list[str]] = dict(stored["firing"]) if stored else {}
+        forget = self.rules.objects.forget_after_seconds
+        signals: list[Signal] = []
+        for event in events:
+            t = epoch(moment(event))
+            clock = t if clock is None else max(clock, t)
+            known = objects.get(event.event_id)
+            if known is not None and t <= known["last"]:
+                continue  # an older message of an object already past it
+            tracked = self._track(camera, event, t, known)
+            if tracked is None:
+                objects.pop(event.event_id, None)
+            else:
+                objects[event.event_id] = tracked
+            objects = {k: o for k, o in objects.items() if clock - o["last"] <= forget}
+            objects = _capped(objects, self.rules.objects.max_per_camera)
+            firing, changed = self._evaluate(camera, objects, firing, clock)
+            for zone, now in changed:
+                signals.append(self._signal(camera_id, camera, zone, objects, now, event, clock))
+        if not objects and not firing:
+            return None, signals
+        return {"clock": clock, "objects": objects, "firing": firing}, signals
+
+    def _track(
+        self, camera: Camera, event: CameraEvent, t: float, known: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The object's entry after this message; None when it is not loitering-prone."""
+        if event.state == "end" or not event.stationary or event.label not in self.spec.labels:
+            return None
+        zones = [k for k, z in camera.zones_of(current_zones(event)) if z.loitering_seconds]
+        if not zones:
+            return None
+        since = known["since"] if known else t
+        return {
+            "last": t,
+            "since": since,
+            "zones": zones,
+            "label": event.label,
+            "snapshot": event.snapshot or (known["snapshot"] if known else None),
+        }
+
+    def _evaluate(
+        self,
+        camera: Camera,
+        objects: Mapping[str, Mapping[str, Any]],
+        firing: Mapping[str, list[str]],
+        clock: float,
+    ) -> tuple[dict[str, list[str]], list[tuple[str, list[str]]]]:
+        """Which zones have loiterers now, and the zones whose alert changes."""
+        now: dict[str, list[str]] = {}
+        for object_id, entry in sorted(objects.items()):
+            for zone in entry["zones"]:
+                limit = camera.zones[zone].loitering_seconds or 0
+                if clock - entry["since"] >= limit:
+                    now.setdefault(zone, []).append(object_id)
+        changed = [(z, ids) for z, ids in now.items() if z not in firing]
+        changed += [(z, []) for z in firing if z not in now]
+        return now, sorted(changed)
+
+    def _signal(
+        self,
+        camera_id: str,
+        camera: Camera,
+        zone: str,
+        objects: Mapping[str, Mapping[str, Any]],
+        ids: list[str],
+        event: CameraEvent,
+        clock: float,
+    ) -> Signal:
+        zone_spec = camera.zones[zone]
+        limit = zone_spec.loitering_seconds or 0
+        found = [objects[i] for i in ids]
+        if found:
+            # When the first of them had stood still long enough.
+            at = from_epoch(min(o["since"] for o in found) + limit)
+        else:
+            at = moment(event) if epoch(moment(event)) >= clock else from_epoch(clock)
+        label = found[0]["label"] if found else self.spec.labels[0]
+        snapshot = next((o["snapshot"] for o in found if o["snapshot"]), None)
+        return make_signal(
+            RULE,
+            self.spec,
+            self.registry,
+            camera=camera_id,
+            labels={"camera": camera_id, "zone": zone},
+            firing=bool(found),
+            at=at,
+            fields={
+                "zone": zone,
+                "zone_name": zone_spec.name or zone,
+                "label_vi": self.rules.label_vi(label),
+                "label_en": label,
+                "duration": format_duration(from_epoch(limit) - from_epoch(0)),
+                "count": len(found),
+            },
+            values={"zone": zone, "objects": len(found), "loitering_seconds": limit},
+            event_ids=ids,
+            snapshot=snapshot,
+        )
+
+
+def _capped(objects: dict[str, dict[str, Any]], cap: int) -> dict[str, dict[str, Any]]:
+    if len(objects) <= cap:
+        return objects
+    newest = sorted(objects.items(), key=lambda item: (item[1]["last"], item[0]))[-cap:]
+    return dict(newest)
