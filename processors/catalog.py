@@ -12,8 +12,8 @@ from pathlib import Path
 from config.settings import Settings
 from processors.alerts.channels import channels_path, load_channels
 from processors.alerts.manager import AlertManager
+from processors.cameras import load_camera_detectors
 from processors.cameras.records import CameraRecordSink
-from processors.detector import Detector
 from processors.environment.detector import EnvironmentDetector
 from processors.environment.engine import RuleBook
 from processors.runner import DetectorRunner, DetectorSet
@@ -31,17 +31,9 @@ def load_detectors(settings: Settings) -> DetectorSet:
     return DetectorSet(
         measurements=[EnvironmentDetector(book)],
         security=list(security),
-        cameras=_camera_detectors(settings),
+        cameras=load_camera_detectors(settings.camera_registry, settings.camera_rules),
         record_sink=CameraRecordSink.load(registry=settings.camera_registry),
     )
-
-
-def _camera_detectors(settings: Settings) -> list[Detector]:
-    try:
-        from processors.cameras import load_camera_detectors
-    except ImportError:  # issue 12: the camera rule package lands beside this; until then none
-        return []
-    return list(load_camera_detectors(settings.camera_registry, settings.camera_rules))
 
 
 def build_runner(settings: Settings) -> DetectorRunner:
