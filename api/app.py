@@ -25,6 +25,7 @@ from api.feed import AlertFeed
 from api.limits import RateLimits
 from api.routers import (
     alerts,
+    camera_events,
     commands,
     dead_letters,
     devices,
@@ -33,9 +34,12 @@ from api.routers import (
     live,
     me,
     overview,
+    plates,
     security,
     silences,
+    snapshots,
     telemetry,
+    watchlist,
 )
 from config.settings import Settings, get_settings
 from processors.alerts.outbox import Routing
@@ -152,6 +156,8 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
         app.include_router(router.router)
     app.include_router(dead_letters.router)
     app.include_router(commands.router)
+    for camera_router in (watchlist, plates, camera_events, snapshots):
+        app.include_router(camera_router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -17,6 +17,7 @@ from cli.simulate import simulate
 from cli.stack import stack_app
 from cli.startup import engine_or_exit
 from cli.users import users_app
+from cli.watchlist import watchlist_app
 from config.settings import get_settings
 
 app = typer.Typer(help="IOC/SOC data aggregation core.", no_args_is_help=True)
@@ -203,3 +204,4 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(watchlist_app, name="watchlist")
