@@ -31,6 +31,7 @@ from api.routers import (
     devices,
     exports,
     ingest,
+    isapi,
     live,
     me,
     overview,
@@ -123,7 +124,9 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     app.state.routing = routing
     app.state.rate_limits = RateLimits.from_settings(settings)
     app.add_middleware(_ConsoleHeaders)
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.api_max_body_bytes, exempt=frozenset({isapi.PATH})
+    )
     errors.install(app)
     _redact_access_log()
 
@@ -150,8 +153,11 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     def root() -> RedirectResponse:
         return RedirectResponse("/console/")
 
-    # The stream before the alert routes: /alerts/{alert_id} would claim "stream".
-    routers = (live, alerts, exports, silences, devices, telemetry, security, me, overview, ingest)
+    # The stream before the alert routes: /alerts/{alert_id} would claim "stream"; the
+    # ISAPI push before the ingest routes: /ingest/{route} would claim "isapi".
+    routers = (
+        live, alerts, exports, silences, devices, telemetry, security, me, overview, isapi, ingest
+    )  # fmt: skip
     for router in routers:
         app.include_router(router.router)
     app.include_router(dead_letters.router)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.http.isapi import camera_login
 from ingest.provisioning import (
     MAX_GRACE,
     DeviceBatch,
@@ -57,9 +58,25 @@ class CredentialsOut(BaseModel):
         description="The local broker re-read its accounts; false: it runs elsewhere"
         " (docker-compose: see docs) or is stopped, and reads them when it starts"
     )
+    # Cameras only (type camera, with an HTTP token): the Hikvision ISAPI push.
+    isapi_url: str | None = Field(
+        default=None, description="Cameras: the URL to set as the camera's alarm server"
+    )
+    http_username: str | None = Field(
+        default=None, description="Cameras: the push's HTTP Basic username (the device id)"
+    )
+    http_password: str | None = Field(
+        default=None, description="Cameras: the push's HTTP Basic password (the HTTP token)"
+    )
 
     @classmethod
-    def of(cls, creds: DeviceCredentials, reloaded: bool) -> CredentialsOut:
+    def of(
+        cls, creds: DeviceCredentials, reloaded: bool, api_base_url: str | None = None
+    ) -> CredentialsOut:
+        """`api_base_url` for a camera: adds its ISAPI push URL and login."""
+        camera = (
+            camera_login(api_base_url, creds.device_id, creds.http_token) if api_base_url else {}
+        )
         return cls(
             device_id=creds.device_id,
             mqtt_username=creds.username,
@@ -68,6 +85,7 @@ class CredentialsOut(BaseModel):
             http_token=creds.http_token,
             previous_expires_at=creds.previous_expires_at,
             broker_reloaded=reloaded,
+            **camera,
         )
 
 

@@ -76,7 +76,8 @@ def add(
     metadata: Annotated[str | None, typer.Option("--metadata", help="JSON object")] = None,
 ) -> None:
     """Register a device (or replace an existing one's fields AND secrets); prints JSON
-    with its MQTT username, password, topic and HTTP token."""
+    with its MQTT username, password, topic and HTTP token; for a camera also the ISAPI
+    push URL (isapi_url) and its HTTP Basic login (http_username, http_password)."""
     from ingest.device_import import credentials_json
     from ingest.provisioning import register_device
     from store.devices import DeviceSpec
@@ -91,7 +92,12 @@ def add(
         raise _invalid(error) from error
     except ValueError as error:
         raise _fail(str(error)) from error
-    _echo(credentials_json(creds))
+    shown = credentials_json(creds)
+    if type == "camera":  # the Hikvision ISAPI push: its URL and HTTP Basic login
+        from ingest.http.isapi import camera_login
+
+        shown |= camera_login(get_settings().api_base_url, creds.device_id, creds.http_token)
+    _echo(shown)
 
 
 @devices_app.command("list")

@@ -37,6 +37,7 @@ from store import devices as registry
 from store.device_credentials import credentials_of
 
 log = logging.getLogger(__name__)
+CAMERA_TYPE = "camera"
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 WRITE = responses(401, 403, 404, 422, 429)
@@ -92,7 +93,8 @@ def create(
         raise problem(409, "device_exists", device_id=body.id)
     reloaded = _sync(settings)
     return DeviceCreated(
-        device=_device_out(conn, body.id), credentials=CredentialsOut.of(creds, reloaded)
+        device=_device_out(conn, body.id),
+        credentials=CredentialsOut.of(creds, reloaded, _camera_base(settings, body.type)),
     )
 
 
@@ -113,7 +115,11 @@ def bulk(body: BulkIn, conn: Conn, settings: SettingsDep, user: ManagesDevices) 
     reloaded = _sync(settings)
     return BulkOut(
         created=len(issued),
-        credentials=[CredentialsOut.of(c, reloaded) for c in issued if c is not None],
+        credentials=[
+            CredentialsOut.of(c, reloaded, _camera_base(settings, d.type))
+            for c, d in zip(issued, body.devices, strict=True)
+            if c is not None
+        ],
     )
 
 
@@ -226,6 +232,11 @@ def _sync(settings: Settings) -> bool:
     except (OSError, psycopg.Error, RuntimeError, StackError) as error:
         log.warning("device accounts committed but not synced to the broker: %s", error)
         return False
+
+
+def _camera_base(settings: Settings, device_type: str) -> str | None:
+    """The API's public address for a camera's answer (its ISAPI push URL), else None."""
+    return settings.api_base_url if device_type == CAMERA_TYPE else None
 
 
 def _few(ids: list[str], shown: int = 10) -> str:
