@@ -564,7 +564,13 @@ def test_cli_commands(settings, tag, conn):
             '{"frigate_camera": "cr"}',
         )
     )
-    assert set(added) == {"device_id", "mqtt_username", "mqtt_password", "topic", "http_token"}
+    assert set(added) == {
+        "device_id", "mqtt_username", "mqtt_password", "topic", "http_token",
+        "isapi_url", "http_username", "http_password",
+    }  # fmt: skip
+    # A camera's answer adds its Hikvision ISAPI push: URL and HTTP Basic login.
+    assert added["isapi_url"] == settings.api_base_url + "/api/v1/ingest/isapi"
+    assert (added["http_username"], added["http_password"]) == (f"{tag}-cli", added["http_token"])
     assert login(settings, added["mqtt_username"], added["mqtt_password"])
     bad = ioc(
         "add",

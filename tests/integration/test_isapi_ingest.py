@@ -23,6 +23,7 @@ import pytest
 from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
 from store.devices import DeviceSpec
+from store.users import create_user, delete_user
 from tests.integration.api_server import api_process
 
 pytestmark = pytest.mark.integration
@@ -356,3 +357,41 @@ def test_failed_logins_are_rate_limited_per_address(
     assert push(api, alert("VMD", 14), login=login_of(camera), client=address).status_code == 429
     ok = push(api, alert("VMD", 14), login=login_of(camera), client="198.51.100.73")
     assert ok.status_code == 200, ok.text
+
+
+# -- the login a camera is given ----------------------------------------------------------
+
+
+@pytest.fixture
+def admin(conn: psycopg.Connection) -> Iterator[str]:
+    user, token = create_user(conn, f"t-isapi-{uuid.uuid4().hex[:8]}", "admin")
+    yield token
+    delete_user(conn, user.name)
+
+
+def test_the_device_api_gives_a_camera_its_push_url_and_login_and_it_works(
+    api: str, admin: str, conn: psycopg.Connection
+) -> None:
+    def create(device_id: str, kind: str) -> dict[str, Any]:
+        body = {"id": device_id, "type": kind, "province": "Khánh Hòa", "lat": 11.9,
+                "lon": 109.15}  # fmt: skip
+        answer = httpx.post(
+            f"{api}/api/v1/devices", json=body, headers={"Authorization": f"Bearer {admin}"}
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()["credentials"]
+
+    tag = uuid.uuid4().hex[:8]
+    camera = create(f"t-isapi-api-{tag}", "camera")
+    # The URL is the configured public address; here the test API's own.
+    assert camera["isapi_url"].endswith("/api/v1/ingest/isapi")
+    assert camera["http_username"] == f"t-isapi-api-{tag}"
+    assert camera["http_password"] == camera["http_token"]
+    login = (camera["http_username"], camera["http_password"])
+    answer = push(api, alert("shelteralarm", 15), login=login)
+    assert answer.status_code == 200, answer.text
+    assert [r["event_type"] for r in events(conn, camera["device_id"])] == ["tamper"]
+    sensor = create(f"t-isapi-aq-{tag}", "air_quality")
+    assert (sensor["isapi_url"], sensor["http_username"], sensor["http_password"]) == (
+        None, None, None,
+    )  # fmt: skip
