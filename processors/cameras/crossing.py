@@ -13,7 +13,8 @@ From Hikvision ISAPI and ONVIF: the camera's own line-crossing event (active), i
 by alias, its direction by the line's direction words.
 
 State per camera (plain JSON): clock, objects {event id: {last, lines: {line: [side,
-x, y, [directions counted]]}}}.
+x, y, [directions counted]]}, ended?}}; an ended object is kept (no lines) until it is
+forgotten, so a re-delivered message of it is not a new track.
 """
 
 from __future__ import annotations
@@ -56,11 +57,10 @@ class CrossingDetector:
             state, records = self._run(camera_id, states.get(camera_id), batch)
             settle(outcome, states, camera_id, state)
             outcome.records.extend(records)
-        for event in sorted(
-            (e for e in events if isinstance(e, CameraEvent) and self._reported(e)),
-            key=lambda e: (moment(e), e.event_id),
-        ):
-            outcome.records.extend(self._camera_said(event))
+        for event in events:
+            if isinstance(event, CameraEvent) and self._reported(event):
+                outcome.records.extend(self._camera_said(event))
+        outcome.records.sort(key=lambda r: (r.time, r.camera, r.line, r.event_id, r.direction))
         return outcome
 
     def _tracked(self, event: CameraEvent) -> bool:
@@ -90,8 +90,8 @@ class CrossingDetector:
             t = epoch(moment(event))
             clock = t if clock is None else max(clock, t)
             known = objects.get(event.event_id)
-            if known is not None and t <= known["last"]:
-                continue  # re-sent or older than what this object already showed
+            if known is not None and (t <= known["last"] or known.get("ended")):
+                continue  # re-sent, older than what this object already showed, or over
             assert event.box is not None  # _tracked
             point = foot(event.box, camera.frame.width, camera.frame.height)
             lines = dict(known["lines"]) if known else {}
@@ -102,7 +102,8 @@ class CrossingDetector:
                 if crossing is not None:
                     records.append(crossing)
             if event.state == "end":
-                objects.pop(event.event_id, None)
+                # Kept a while, so a re-delivered message of the event is known as such.
+                objects[event.event_id] = {"last": t, "lines": {}, "ended": True}
             else:
                 objects[event.event_id] = {"last": t, "lines": lines}
             objects = self._bounded(objects, clock)

@@ -6,8 +6,9 @@ or ends its event (or nothing is heard of it for objects.forget_after_seconds). 
 per zone: FIRING when the count reaches the threshold, RESOLVED once it is down to
 threshold - clear_margin.
 
-State per camera (plain JSON): clock, people {event id: {last, zones, snapshot}} for
-people in crowding zones, firing {zone: true}.
+State per camera (plain JSON): clock, people {event id: {last, zones, snapshot,
+ended?}} for people in crowding zones (an ended one kept, in no zone, until forgotten, so
+a re-delivered message does not bring it back), firing {zone: true}.
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ class CrowdingDetector:
             t = epoch(moment(event))
             clock = t if clock is None else max(clock, t)
             known = people.get(event.event_id)
-            if known is not None and t <= known["last"]:
-                continue
+            if known is not None and (t <= known["last"] or known.get("ended")):
+                continue  # re-sent, older than what we know, or over
             zones = [k for k, z in camera.zones_of(current_zones(event)) if z.crowding_people]
-            if event.state == "end" or not zones:
+            if event.state == "end":
+                # Kept a while, so a re-delivered message does not bring the person back.
+                people[event.event_id] = {"last": t, "zones": [], "snapshot": None, "ended": True}
+            elif not zones:
                 people.pop(event.event_id, None)
             else:
                 snapshot = event.snapshot or (known["snapshot"] if known else None)

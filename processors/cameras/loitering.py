@@ -9,7 +9,9 @@ resolves when no object stands still there any longer (it moved, left, or its ev
 ended).
 
 State per camera (plain JSON): clock, objects {event id: {last, since, zones, label,
-snapshot}} for stationary objects in loitering zones, firing {zone: [event ids]}.
+snapshot}} for stationary objects in loitering zones (an ended one kept as {last, zones:
+[], ended} until forgotten, so a re-delivered message does not bring it back), firing
+{zone: [event ids]}.
 """
 
 from __future__ import annotations
@@ -79,10 +81,13 @@ class LoiteringDetector:
             t = epoch(moment(event))
             clock = t if clock is None else max(clock, t)
             known = objects.get(event.event_id)
-            if known is not None and t <= known["last"]:
-                continue  # an older message of an object already past it
+            if known is not None and (t <= known["last"] or known.get("ended")):
+                continue  # re-sent, older than what we know, or over
             tracked = self._track(camera, event, t, known)
-            if tracked is None:
+            if event.state == "end":
+                # Kept a while, so a re-delivered message does not bring it back.
+                objects[event.event_id] = {"last": t, "zones": [], "ended": True}
+            elif tracked is None:
                 objects.pop(event.event_id, None)
             else:
                 objects[event.event_id] = tracked

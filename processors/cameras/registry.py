@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -98,7 +99,7 @@ class Restricted(Doc):
     """Who may not be in the zone, and when (intrusion)."""
 
     labels: tuple[str, ...] = Field(min_length=1)
-    closed: tuple[Period, ...] = Field(min_length=1)
+    closed: tuple[Period, ...]
 
     @field_validator("labels")
     @classmethod
@@ -107,6 +108,13 @@ class Restricted(Doc):
             if label not in CLASSES:
                 raise ValueError(f"label {label!r} is not one of {', '.join(CLASSES)}")
         return labels
+
+    @field_validator("closed")
+    @classmethod
+    def _some(cls, closed: tuple[Window, ...]) -> tuple[Window, ...]:
+        if not closed:
+            raise ValueError("name at least one period, e.g. '22:00-05:00'")
+        return closed
 
 
 class Zone(Doc):
@@ -237,15 +245,21 @@ class Registry(Doc):
             raise ValueError(f"unknown time zone {name!r}") from None
         return name
 
-    @model_validator(mode="after")
-    def _segments_known(self) -> Registry:
-        for key, segment in self.segments.items():
+    @field_validator("segments")
+    @classmethod
+    def _segments_known(
+        cls, segments: dict[str, Segment], info: ValidationInfo
+    ) -> dict[str, Segment]:
+        if "cameras" not in info.data:
+            return segments  # the cameras did not validate: that is the error to show
+        cameras = info.data["cameras"]
+        for key, segment in segments.items():
             for end in (segment.from_, segment.to):
-                if end not in self.cameras:
+                if end not in cameras:
                     raise ValueError(f"segment {key!r}: camera {end!r} is not in `cameras`")
             if segment.from_ == segment.to:
                 raise ValueError(f"segment {key!r}: from and to are the same camera")
-        return self
+        return segments
 
     @property
     def tz(self) -> ZoneInfo:
