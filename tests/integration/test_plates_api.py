@@ -19,9 +19,12 @@ from fastapi.testclient import TestClient
 
 from config.settings import Settings
 from events.camera_records import PlateRead
+from events.models import CameraEvent
 from processors.cameras.plates import normalise
+from processors.catalog import build_runner
 from store.cameras import store_plate_reads
 from store.plates import delete_reads_before
+from store.writer import Batch, BatchWriter
 from tests.integration import camera_api
 from tests.integration.camera_api import as_, assert_problem, client_for, pages
 
@@ -177,3 +180,44 @@ def test_the_retention_delete_takes_only_old_reads(
         "SELECT event_id FROM plate_reads WHERE camera = %s ORDER BY event_id", (a,)
     ).fetchall()
     assert [r[0] for r in left] == sorted(r.event_id for r in young)
+
+
+def test_a_read_through_the_real_pipeline_is_found_and_hits_the_list_the_api_keeps(
+    api: TestClient,
+    users: dict[str, dict[str, str]],
+    conn: psycopg.Connection,
+    cameras: tuple[str, str],
+    settings: Settings,
+) -> None:
+    """An ANPR event written by the batch writer with the real detectors (as the ingest
+    worker writes it): its two-row plate becomes a read the search finds in another
+    spelling, and the watch-list entry the API added raises one alert for the pass."""
+    camera, _ = cameras
+    operator = as_(users, "operator")
+    watched = api.post(
+        "/api/v1/watchlist", headers=operator, json={"plate": "65C1-234.56", "reason": "thử"}
+    )
+    assert watched.status_code in (200, 201), watched.text
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    anpr = CameraEvent(
+        time=at, event_id=f"{camera}-anpr-1", source="hikvision", camera=camera,
+        event_type="anpr", state="active", label="motorcycle", plate="65-C1\n234.56",
+        plate_score=0.87, direction="forward", frame_time=at, snapshot=f"isapi:{PICTURE}",
+    )  # fmt: skip
+    try:
+        writer = BatchWriter(conn, build_runner(settings))
+        writer.write(Batch(camera_events=[anpr]))
+        writer.write(Batch(camera_events=[anpr]))  # re-delivered: the same pass
+        (found,) = api.get(f"{URL}?plate=65C123456", headers=operator).json()
+        assert found["plate"] == "65-C1\n234.56" and found["camera"] == camera
+        assert found["plate_norm"] == normalise("65C1-234.56")
+        assert found["score"] == pytest.approx(0.87) and found["vehicle_type"] == "motorcycle"
+        assert found["snapshot_url"] == f"/api/v1/snapshots/{PICTURE}"
+        alerts = conn.execute(
+            "SELECT count(*) FROM alerts WHERE rule = 'camera.plate_watch'"
+            " AND labels->>'camera' = %s",
+            (camera,),
+        ).fetchone()
+        assert alerts == (1,)
+    finally:
+        conn.execute("DELETE FROM plate_watchlist WHERE plate_norm = %s", (normalise("65C123456"),))

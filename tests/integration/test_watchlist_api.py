@@ -16,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from config.settings import Settings
+from events.camera_records import PlateRead
 from processors.cameras.plates import normalise
 from store import plates
+from store.cameras import watch_hits
 from tests.integration import camera_api
 from tests.integration.camera_api import as_, assert_problem, client_for, pages
 from tests.integration.harness import IOC_BIN
@@ -221,3 +223,36 @@ def test_the_command_line_adds_lists_and_removes(conn: psycopg.Connection) -> No
     missing = ioc("remove", "51F1-234.56")
     assert missing.returncode == 1 and "not on the watch list" in missing.stderr
     assert stored(conn) == 0
+
+
+def test_what_the_api_lists_is_what_the_plate_watch_rule_matches(
+    api: TestClient, users: dict[str, dict[str, str]], conn: psycopg.Connection
+) -> None:
+    """The rule's matcher (store.cameras.watch_hits) reads the entries this API keeps:
+    a two-row read in another spelling hits; an expired or removed entry does not."""
+    operator = as_(users, "operator")
+
+    def hits(plate: str) -> list[str]:
+        read = PlateRead(
+            time=datetime.now(UTC), camera="t-anpr", plate=plate, plate_norm=normalise(plate),
+            score=0.8, direction="forward", vehicle_type="car", event_id="t-anpr-1",
+            snapshot=None, source="hikvision",
+        )  # fmt: skip
+        return [entry.reason for _, entry in watch_hits(conn, [read])]
+
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    for plate, reason, expires in (
+        ("51F-123.45", "xe tang vật", None),
+        ("30A-999.99", "hết hạn", later),
+    ):
+        body = {"plate": plate, "reason": reason, "expires_at": expires}
+        assert api.post(URL, headers=operator, json=body).status_code == 201
+    assert hits("51F\n123.45") == ["xe tang vật"]
+    assert hits("30A99999") == ["hết hạn"]
+    assert hits("51F-123.46") == []
+    # Its expiry passes (the API takes only future ones; the store takes any).
+    plates.watch(conn, "30A-999.99", "hết hạn", "test", datetime.now(UTC) - timedelta(seconds=1))
+    assert hits("30A99999") == []  # no longer matched, still listed
+    assert api.get(f"{URL}/30A99999", headers=operator).json()["active"] is False
+    assert api.delete(f"{URL}/51F12345", headers=operator).status_code == 204
+    assert hits("51F\n123.45") == []
