@@ -15,13 +15,18 @@ from config.settings import REPO_ROOT
 
 
 def telemetry_routes(path: Path, group: str) -> Path:
+    """A routes file routing only device telemetry (see mqtt_routes)."""
+    return mqtt_routes(path, group, {"ioc/v1/+/telemetry": "ioc_telemetry"})
+
+
+def mqtt_routes(path: Path, group: str, routes: dict[str, str]) -> Path:
     """A routes file with the deployed limits and batching (deploy/ingest/routes.yaml), so
-    the figures are those of the shipped configuration, routing only device telemetry,
-    in a share group and consumer group of the bench's own."""
+    the figures are those of the shipped configuration, routing only `routes` (MQTT
+    filter -> format), in a share group and consumer group of the bench's own."""
     config = yaml.safe_load((REPO_ROOT / "deploy" / "ingest" / "routes.yaml").read_text())
     config["mqtt"] = {
         "share_group": group,
-        "routes": [{"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"}],
+        "routes": [{"filter": f, "format": fmt} for f, fmt in routes.items()],
     }
     config["kafka"] = {"group_id": group, "routes": []}
     path.write_text(yaml.safe_dump(config))

@@ -341,29 +341,30 @@ def rows_for(conn: psycopg.Connection, prefix: str) -> int:
     ).fetchone()[0]
 
 
-def worker_rate(
-    settings: Settings, db: BenchDatabase, detect: bool, n_workers: int, total: int, out: Path
-) -> Rate:
-    """The rate of `n_workers` workers writing to `db` (the broker is the stack's one)."""
-    group = f"bench-w{n_workers}-{uuid.uuid4().hex[:6]}"
-    routes = telemetry_routes(out / f"routes-{group}.yaml", group)
-    devices = register_devices(settings, [db], 20)
-    prefix = devices[0].device_id.rsplit("-", 1)[0]
-    ids = [f"{group}-{i}" for i in range(n_workers)]
-    log = out / f"{group}.log"
-    # Start and stop the workers once so their sessions exist and the broker queues for
-    # them; wait until they are subscribed (start-up takes seconds on a busy machine).
-    procs = start_ready(db, detect, routes, ids, log, [free_port() for _ in ids])
-    stop(procs)
-    with Progress(console=console, transient=True) as progress:
-        progress.add_task(f"pre-filling {total:,} messages", total=None)
-        prefill(settings, devices, total, offset=0)
-    expected = total // len(devices) * len(devices)
-    peaks = [0.0] * n_workers
+@dataclass
+class Drained:
+    span: float  # seconds from 10% to 90% of the messages committed
+    peak_rss_mb: list[float]
+    cpu_us: dict[str, float]  # per message between those marks, by CpuMeter group
+    machine_busy: float
+
+
+def drain(
+    settings: Settings,
+    db: BenchDatabase,
+    detect: bool,
+    routes: Path,
+    ids: list[str],
+    expected: int,
+    log: Path,
+) -> Drained:
+    """Start workers `ids` on their queued sessions and time them committing `expected`
+    messages (the workers' own counters, polled every 0.1 s); stops them after."""
+    peaks = [0.0] * len(ids)
     samples: list[tuple[float, int]] = []  # (time, messages committed)
     ports = [free_port() for _ in ids]
     with Progress(console=console) as bar:
-        task = bar.add_task(f"{n_workers} worker(s) draining", total=expected)
+        task = bar.add_task(f"{len(ids)} worker(s) draining", total=expected)
         procs = [
             start_worker(db, detect, routes, wid, log, port)
             for wid, port in zip(ids, ports, strict=True)
@@ -395,6 +396,29 @@ def worker_rate(
             # between polls, so they need not be frequent.
             time.sleep(0.1)
         stop(procs)
+    span = crossing(samples, 0.9 * expected) - crossing(samples, 0.1 * expected)
+    return Drained(span, peaks, *cpu)
+
+
+def worker_rate(
+    settings: Settings, db: BenchDatabase, detect: bool, n_workers: int, total: int, out: Path
+) -> Rate:
+    """The rate of `n_workers` workers writing to `db` (the broker is the stack's one)."""
+    group = f"bench-w{n_workers}-{uuid.uuid4().hex[:6]}"
+    routes = telemetry_routes(out / f"routes-{group}.yaml", group)
+    devices = register_devices(settings, [db], 20)
+    prefix = devices[0].device_id.rsplit("-", 1)[0]
+    ids = [f"{group}-{i}" for i in range(n_workers)]
+    log = out / f"{group}.log"
+    # Start and stop the workers once so their sessions exist and the broker queues for
+    # them; wait until they are subscribed (start-up takes seconds on a busy machine).
+    procs = start_ready(db, detect, routes, ids, log, [free_port() for _ in ids])
+    stop(procs)
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task(f"pre-filling {total:,} messages", total=None)
+        prefill(settings, devices, total, offset=0)
+    expected = total // len(devices) * len(devices)
+    drained = drain(settings, db, detect, routes, ids, expected, log)
     forget_sessions(settings, [f"ioc-ingest-{wid}" for wid in ids])
     with psycopg.connect(db.dsn(), autocommit=True) as conn:
         rows = rows_for(conn, prefix)
@@ -404,8 +428,9 @@ def worker_rate(
     else:  # the run's routes and log are worth keeping only when something went wrong
         routes.unlink(missing_ok=True)
         log.unlink(missing_ok=True)
-    span = crossing(samples, 0.9 * expected) - crossing(samples, 0.1 * expected)
-    return Rate(0.8 * expected / span, span, peaks, *cpu)
+    span = drained.span
+    return Rate(0.8 * expected / span, span, drained.peak_rss_mb, drained.cpu_us,
+                drained.machine_busy)  # fmt: skip
 
 
 def crossing(samples: list[tuple[float, int]], target: float) -> float:
