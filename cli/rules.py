@@ -22,19 +22,50 @@ def check(
         typer.Argument(help="Rule files or folders of *.yaml (default: the shipped packs)"),
     ] = None,
 ) -> None:
-    """Validate rule packs; prints file:line: field: message per problem, exit 1 if any."""
+    """Validate rule packs; prints file:line: field: message per problem, exit 1 if any.
+    Without paths, the camera registry and camera rule pack of the settings too."""
     from processors.environment.engine import RuleBook, RuleErrors
 
+    problems: list[str] = []
     try:
         book = RuleBook.load(paths or None)
     except RuleErrors as errors:
-        for error in errors.errors:
-            typer.echo(str(error))
-        typer.echo(f"{_plural(len(errors.errors), 'problem')} found", err=True)
+        problems += [str(error) for error in errors.errors]
+        book = None
+    cameras = None if paths else _check_cameras(problems)
+    if problems:
+        for problem in problems:
+            typer.echo(problem)
+        typer.echo(f"{_plural(len(problems), 'problem')} found", err=True)
         raise typer.Exit(1) from None
+    assert book is not None
     kinds = ", ".join(f"{kind} {n}" for kind, n in book.counts().items())
     counted = _plural(len(book.rules), "rule"), _plural(len(book.files), "file")
     typer.echo(f"ok: {counted[0]} in {counted[1]} ({kinds})")
+    if cameras:
+        typer.echo(f"ok: {cameras}")
+
+
+def _check_cameras(problems: list[str]) -> str | None:
+    """The camera registry and rule pack (processors/cameras/): a summary, or None with
+    their problems added."""
+    from config.settings import get_settings
+    from config.yaml_loader import ConfigErrors
+    from processors.cameras import load_camera_detectors
+    from processors.cameras.registry import load_registry
+
+    settings = get_settings()
+    try:
+        detectors = load_camera_detectors(settings.camera_registry, settings.camera_rules)
+        registry = load_registry(settings.camera_registry)
+    except ConfigErrors as errors:
+        problems += [str(error) for error in errors.errors]
+        return None
+    lines = sum(len(c.lines) for c in registry.cameras.values())
+    return (
+        f"{_plural(len(registry.cameras), 'camera')}, {_plural(lines, 'counting line')},"
+        f" {_plural(len(registry.segments), 'segment')}, {_plural(len(detectors), 'camera rule')}"
+    )
 
 
 def _plural(count: int, noun: str) -> str:

@@ -204,3 +204,27 @@ def test_rule_pack_errors_name_file_line_and_field(tmp_path: Path) -> None:
     assert any("intrusion.text" in s and "unknown placeholder {zone_nam}" in s for s in shown)
     for s in shown:
         assert s.startswith(f"{path}:") or s.startswith("/"), s
+
+
+def test_rules_check_covers_the_camera_registry_and_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.rules import rules_app
+    from config.settings import get_settings
+
+    result = CliRunner().invoke(rules_app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "ok: 10 cameras, 7 counting lines, 1 segment, 6 camera rules" in result.output
+
+    bad = write(tmp_path, GOOD.replace("in: right_to_left", "in: sideways"))
+    monkeypatch.setenv("IOC_CAMERA_REGISTRY", str(bad))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(rules_app, ["check"])
+    finally:
+        monkeypatch.delenv("IOC_CAMERA_REGISTRY")
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert f"{bad}:17: cameras.gate.lines.vach.in: input should be" in result.output

@@ -49,7 +49,7 @@ THRESHOLD = """\
 def test_shipped_packs_load() -> None:
     book = RuleBook.load()
     assert book.counts() == {
-        "threshold": 2,
+        "threshold": 6,
         "levels": 1,
         "rate_of_change": 1,
         "stuck": 2,
@@ -69,7 +69,7 @@ def test_shipped_packs_load() -> None:
 def test_check_command_summarises_the_shipped_packs() -> None:
     result = CliRunner().invoke(rules_app, ["check"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 10 rules in 4 files (threshold 2, levels 1,")
+    assert result.output.startswith("ok: 14 rules in 6 files (threshold 6, levels 1,")
 
 
 # ---- precise errors ---------------------------------------------------------------------
