@@ -49,7 +49,10 @@ class CrossingDetector:
         self._lined = {cid for cid, camera in registry.cameras.items() if camera.lines}
 
     def keys(self, events: Sequence[Any]) -> set[str]:
-        return set(by_camera(events, self._tracked))
+        # A camera's own line events need no state, but the runner calls process() only
+        # for a batch with keys: they name their camera's row too.
+        reported = {e.camera for e in events if isinstance(e, CameraEvent) and self._reported(e)}
+        return set(by_camera(events, self._tracked)) | reported
 
     def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
         outcome = Outcome()

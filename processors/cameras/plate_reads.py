@@ -26,7 +26,9 @@ class PlateReadDetector:
     name = NAME
 
     def keys(self, events: Sequence[Any]) -> set[str]:
-        return set()  # no state: each read stands alone
+        # No state (each read stands alone), but the runner calls process() only for a
+        # batch with keys: the cameras that read plates name an empty row each.
+        return {e.camera for e in events if isinstance(e, CameraEvent) and e.plate}
 
     def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
         reads = [read_of(e) for e in events if isinstance(e, CameraEvent) and e.plate]

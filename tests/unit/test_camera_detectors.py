@@ -89,6 +89,8 @@ def run(
     records: list[Any] = []
     for batch in batches:
         keys = detector.keys(batch)
+        if not keys:
+            continue  # as the runner: no keys, no call
         states = {key: json.loads(store[key]) for key in keys if key in store}
         before = copy.deepcopy(states)
         outcome = detector.process(states, batch)
@@ -520,7 +522,9 @@ def test_every_event_with_a_plate_is_a_read_with_the_normalised_plate() -> None:
             source="hikvision",
         ),
     ]
-    assert DETECTORS["camera.plates"].keys([frigate, anpr]) == set()
+    # No state, but keys, or the runner would not call it.
+    assert DETECTORS["camera.plates"].keys([frigate, anpr]) == {"gate", "hik"}
+    assert run(DETECTORS["camera.plates"], [frigate], [anpr])[0] == []
 
 
 # ---- health ----------------------------------------------------------------------------
