@@ -2,8 +2,9 @@
 
 Event-driven detection happens in the ingest workers, inside each batch's transaction
 (processors/runner.py). What no event triggers happens here: a device that went silent,
-an hour that closed (AQI, QCVN means), an alert nobody acknowledged, state nobody
-touched for long, rows past their retention (plain PostgreSQL). Every job takes its own
+an hour that closed (AQI, QCVN means), a minute that closed (counting-line counts and
+ANPR speeds as readings), an alert nobody acknowledged, state nobody touched for long,
+rows past their retention (plain PostgreSQL; plate reads on both engines). Every job takes its own
 advisory lock, so running several alert services (for availability) never runs a job
 twice at once.
 """
@@ -27,11 +28,15 @@ from processors import state as state_store
 from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
 from processors.alerts.dispatch import Dispatcher
 from processors.alerts.manager import AlertManager
+from processors.catalog import build_runner
 from processors.environment.engine import RuleBook
 from processors.jobs.air import AirQualityJob
 from processors.jobs.base import run_exclusive
 from processors.jobs.credentials import CHECK_SECONDS, CredentialExpiryJob
+from processors.jobs.line_counts import LineCountsJob
 from processors.jobs.offline import OfflineJob
+from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
+from processors.jobs.plate_retention import PlateRetentionJob
 from processors.jobs.renotify import renotify_due
 from store import alert_pruning, retention
 
@@ -43,6 +48,8 @@ IDLE_STATE_SECONDS = 7 * 24 * 3600
 # Plain PostgreSQL deletes expired rows in bounded runs (store/retention.py): up to
 # 2 million rows per table a run, so 12 million an hour at this interval.
 RETENTION_CHECK_SECONDS = 600
+# A minute's line counts are written within this long of its grace ending.
+LINE_COUNT_SECONDS = 15.0
 
 Job = Callable[[psycopg.Connection, datetime], object]
 
@@ -68,6 +75,16 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
         Scheduled("retention", RETENTION_CHECK_SECONDS, retention.prune),
         Scheduled("alert-pruning", RETENTION_CHECK_SECONDS, alert_pruning.prune),
         Scheduled("credential-expiry", CHECK_SECONDS, CredentialExpiryJob(settings)),
+        Scheduled(
+            "line-counts",
+            LINE_COUNT_SECONDS,
+            LineCountsJob.load(settings.camera_registry, lambda: build_runner(settings)),
+        ),
+        Scheduled(
+            "plate-retention",
+            PLATE_RETENTION_SECONDS,
+            PlateRetentionJob(settings.plate_retention_days, settings.snapshots_path),
+        ),
     ]
     if config.renotify_interval_seconds > 0:
         interval = timedelta(seconds=config.renotify_interval_seconds)

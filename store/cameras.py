@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from events.camera_records import LineCrossing, PlateRead
+from store.engine import Engine, recorded
 
 # An ANPR pair further apart than the segment's length at this speed is not one trip (the
 # vehicle stopped on the way); one faster than the upper one is a misread plate.
@@ -161,6 +162,42 @@ def segment_speeds(
         },
     ).fetchall()  # fmt: skip
     return [SegmentSpeed(minute, float(speed), pairs) for minute, speed, pairs in rows]
+
+
+def drop_plate_chunks_before(conn: psycopg.Connection, cutoff: datetime) -> int:
+    """TimescaleDB: drop the plate-read chunks wholly before `cutoff` (chunks dropped;
+    the rows of the chunk the cutoff falls in are store.plates.delete_reads_before's).
+    Plain PostgreSQL has no chunks: 0."""
+    if recorded(conn) is not Engine.TIMESCALE:
+        return 0
+    return len(
+        conn.execute(
+            "SELECT drop_chunks('plate_reads'::regclass, older_than => %s::timestamptz)",
+            (cutoff,),
+        ).fetchall()
+    )
+
+
+# A camera that is no registered device is expected this often (the devices default).
+DEFAULT_INTERVAL = timedelta(seconds=60)
+
+
+def heard(
+    conn: psycopg.Connection, camera_ids: Sequence[str]
+) -> dict[str, tuple[datetime, timedelta]]:
+    """Of these cameras, the ones ever heard from: when last, and how often they are
+    expected to be heard (their device's expected interval)."""
+    if not camera_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT s.device_id, s.last_seen, d.expected_interval_s FROM device_last_seen s"
+        " LEFT JOIN devices d ON d.id = s.device_id WHERE s.device_id = ANY(%s::text[])",
+        (list(camera_ids),),
+    ).fetchall()
+    return {
+        camera: (seen, DEFAULT_INTERVAL if every is None else timedelta(seconds=every))
+        for camera, seen, every in rows
+    }
 
 
 def watermark(conn: psycopg.Connection, job: str) -> datetime | None:
