@@ -179,6 +179,12 @@ class _Engine:
 
         parts = message.topic.split("/")
         format_name = letter_format
+        if parts[:2] == ["http", "isapi"] and len(parts) == 3:
+            # A camera's push: the letter is its XML (a multipart body's XML part, the
+            # picture not kept), decoded for the camera that had authenticated.
+            from ingest.http import isapi
+
+            return decode(message, isapi.router(), self.max_bytes)
         try:
             if len(parts) == 4 and parts[:2] == ["ioc", "v1"] and parts[3] == "telemetry":
                 if letter_format == http.SENML:

@@ -395,3 +395,22 @@ def test_the_device_api_gives_a_camera_its_push_url_and_login_and_it_works(
     assert (sensor["isapi_url"], sensor["http_username"], sensor["http_password"]) == (
         None, None, None,
     )  # fmt: skip
+
+
+def test_a_letter_of_a_push_replays_for_its_camera(
+    api: str, camera: DeviceCredentials, conn: psycopg.Connection, settings: Settings
+) -> None:
+    from ingest.replay import replay
+
+    xml = alert("regionEntrance", 16)
+    body = multipart([("a.xml", "text/xml", xml), ("p.jpg", "image/jpeg", JPEG * 20)])
+    too_large = push(api, body, f"multipart/form-data; boundary={BOUNDARY}", login_of(camera))
+    malformed = push(api, b"<EventNotificationAlert>", "text/xml", login_of(camera))
+    assert (too_large.status_code, malformed.status_code) == (413, 400)
+    ids = [row[0] for row in letters(conn, camera.device_id)]
+    report = replay(settings, ids, actor="test", selection={"ids": ids})
+    # The event of the too-large push is stored (without its picture), for the camera
+    # that had authenticated; the broken body still fails.
+    assert (report.stored, report.still_failing) == (1, 1)
+    (row,) = events(conn, camera.device_id)
+    assert (row["event_type"], row["snapshot"]) == ("region_entrance", None)
