@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from api.errors import ApiProblem, problem, responses
@@ -170,16 +171,22 @@ async def post_isapi(request: Request) -> Response:
     received = datetime.now(UTC)
     content_type = request.headers.get("content-type")
     settings = get_settings()
+
+    def prepare(body: bytes) -> tuple[push_body.Push, Decoded]:
+        push = push_body.split(content_type, body, service.max_bytes, settings.snapshot_max_bytes)
+        message = RawMessage(http_items.TRANSPORT, topic, push.xml, received_at=received)
+        return push, decode(message, push_body.router(), service.max_bytes)
+
     try:
         body = await _read(request, body_limit(service))
-        push = push_body.split(content_type, body, service.max_bytes, settings.snapshot_max_bytes)
+        push, decoded = await run_in_threadpool(prepare, body)
+    except ClientDisconnect:
+        return Response(status_code=400)  # the camera went away mid-body: no one to tell
     except push_body.Refused as refused:
         letter = http_items.body_dead_letter(
             refused.payload, topic, push_body.FORMAT, refused.reason, received
         )
         raise await _refuse(service, letter, refused.status) from None
-    message = RawMessage(http_items.TRANSPORT, topic, push.xml, received_at=received)
-    decoded = decode(message, push_body.router(), service.max_bytes)
     if decoded.dead_letter is not None:
         status = push_body.status_of(decoded.dead_letter.reason)
         raise await _refuse(service, decoded, status) from None
