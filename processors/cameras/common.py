@@ -63,6 +63,68 @@ def listed(ids: Sequence[str], new: str | None, limit: int = MAX_IDS) -> list[st
     return [*ids, new]
 
 
+class Tracks:
+    """A camera's tracked objects in state: `live` {event id: entry with "last"} and
+    `ended` {event id: last}, both in event time.
+
+    An entry silent for `forget` seconds of the camera's clock counts as gone whether or
+    not it has been pruned yet, so decisions do not depend on where batches break;
+    pruning (and the caps) happens once per batch. Ended objects are kept until
+    forgotten (the newest `ended_cap`), so a re-delivered message of one is known as such.
+    """
+
+    def __init__(self, stored: State | None, forget: float, cap: int, ended_cap: int) -> None:
+        self.clock: float | None = stored["clock"] if stored else None
+        self.live: dict[str, dict[str, Any]] = dict(stored["live"]) if stored else {}
+        self.ended: dict[str, float] = dict(stored["ended"]) if stored else {}
+        self.forget = forget
+        self.cap = cap
+        self.ended_cap = ended_cap
+
+    def tick(self, t: float) -> float:
+        self.clock = t if self.clock is None else max(self.clock, t)
+        return self.clock
+
+    def alive(self, entry: Mapping[str, Any]) -> bool:
+        return self.clock is None or self.clock - entry["last"] <= self.forget
+
+    def known(self, event_id: str, t: float) -> tuple[bool, dict[str, Any] | None]:
+        """(skip this message, the object's live entry): a message not newer than what
+        the object showed, or of an ended object, is skipped."""
+        ended = self.ended.get(event_id)
+        if ended is not None and self.clock is not None and self.clock - ended <= self.forget:
+            return True, None
+        entry = self.live.get(event_id)
+        if entry is None or not self.alive(entry):
+            return False, None
+        return t <= entry["last"], entry
+
+    def end(self, event_id: str, t: float) -> None:
+        self.live.pop(event_id, None)
+        self.ended[event_id] = t
+
+    def current(self) -> dict[str, dict[str, Any]]:
+        return {k: e for k, e in self.live.items() if self.alive(e)}
+
+    def state(self, **more: Any) -> State | None:
+        """The state to store (pruned), None when nothing is left to remember."""
+        clock = self.clock or 0.0
+        live = _newest({k: e for k, e in self.live.items() if self.alive(e)}, self.cap)
+        ended = {k: t for k, t in self.ended.items() if clock - t <= self.forget}
+        if len(ended) > self.ended_cap:
+            newest = sorted(ended.items(), key=lambda i: (i[1], i[0]))
+            ended = dict(newest[len(newest) - self.ended_cap :])
+        if not live and not ended and not any(more.values()):
+            return None
+        return {"clock": self.clock, "live": live, "ended": ended, **more}
+
+
+def _newest(table: dict[str, dict[str, Any]], cap: int) -> dict[str, dict[str, Any]]:
+    if len(table) <= cap:
+        return table
+    return dict(sorted(table.items(), key=lambda i: (i[1]["last"], i[0]))[-cap:])
+
+
 def settle(outcome: Outcome, stored: Mapping[str, State], key: str, state: State | None) -> None:
     """Record a key's new state; None forgets it (not sent for a key never stored)."""
     if state is not None or key in stored:

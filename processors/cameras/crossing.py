@@ -12,9 +12,9 @@ frame never counts twice. Direction: see processors/cameras/registry.py.
 From Hikvision ISAPI and ONVIF: the camera's own line-crossing event (active), its line
 by alias, its direction by the line's direction words.
 
-State per camera (plain JSON): clock, objects {event id: {last, lines: {line: [side,
-x, y, [directions counted]]}, ended?}}; an ended object is kept (no lines) until it is
-forgotten, so a re-delivered message of it is not a new track.
+State per camera (plain JSON, common.Tracks): clock, live {event id: {last, lines:
+{line: [side, x, y, [directions counted]]}}}, ended {event id: last} (so a re-delivered
+message of an ended object is not a new track).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from events.camera_records import LineCrossing
 from events.models import CameraEvent
-from processors.cameras.common import by_camera, epoch, moment, settle
+from processors.cameras.common import Tracks, by_camera, epoch, moment, settle
 from processors.cameras.geometry import foot, segments_cross, side
 from processors.cameras.registry import Camera, Line, Registry
 from processors.cameras.rules import CameraRules
@@ -86,37 +86,36 @@ class CrossingDetector:
     ) -> tuple[State | None, list[LineCrossing]]:
         camera = self.registry.cameras[camera_id]
         assert camera.frame is not None  # _drawn
-        clock = stored["clock"] if stored else None
-        objects: dict[str, dict[str, Any]] = dict(stored["objects"]) if stored else {}
+        objects = self.rules.objects
+        tracks = Tracks(
+            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
+        )
         records: list[LineCrossing] = []
         for event in events:
             t = epoch(moment(event))
-            clock = t if clock is None else max(clock, t)
-            known = objects.get(event.event_id)
-            if known is not None and (t <= known["last"] or known.get("ended")):
+            tracks.tick(t)
+            skip, known = tracks.known(event.event_id, t)
+            if skip:
                 continue  # re-sent, older than what this object already showed, or over
             assert event.box is not None  # _tracked
-            point = foot(event.box, camera.frame.width, camera.frame.height)
+            # A ten-thousandth of the frame is below a pixel; fewer digits, smaller state.
+            x, y = foot(event.box, camera.frame.width, camera.frame.height)
+            point = (round(x, 4), round(y, 4))
             lines = dict(known["lines"]) if known else {}
             for key, line in camera.lines.items():
-                entry, crossing = self._step(camera, key, line, lines.get(key), point, event)
+                entry, crossing = self._step(key, line, lines.get(key), point, event)
                 if entry is not None:
                     lines[key] = entry
                 if crossing is not None:
                     records.append(crossing)
             if event.state == "end":
-                # Kept a while, so a re-delivered message of the event is known as such.
-                objects[event.event_id] = {"last": t, "lines": {}, "ended": True}
+                tracks.end(event.event_id, t)
             else:
-                objects[event.event_id] = {"last": t, "lines": lines}
-            objects = self._bounded(objects, clock)
-        if not objects:
-            return None, records
-        return {"clock": clock, "objects": objects}, records
+                tracks.live[event.event_id] = {"last": t, "lines": lines}
+        return tracks.state(), records
 
     def _step(
         self,
-        camera: Camera,
         key: str,
         line: Line,
         entry: list[Any] | None,
@@ -152,14 +151,6 @@ class CrossingDetector:
             source=event.source,
         )
         return [now, point[0], point[1], [*counted, direction]], crossing
-
-    def _bounded(self, objects: dict[str, dict[str, Any]], clock: float) -> dict[str, Any]:
-        forget = self.rules.objects.forget_after_seconds
-        kept = {k: o for k, o in objects.items() if clock - o["last"] <= forget}
-        cap = self.rules.objects.max_per_camera
-        if len(kept) > cap:
-            kept = dict(sorted(kept.items(), key=lambda i: (i[1]["last"], i[0]))[-cap:])
-        return kept
 
     def _camera_said(self, event: CameraEvent) -> list[LineCrossing]:
         camera = self.registry.camera(event.camera)

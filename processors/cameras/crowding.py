@@ -6,9 +6,9 @@ or ends its event (or nothing is heard of it for objects.forget_after_seconds). 
 per zone: FIRING when the count reaches the threshold, RESOLVED once it is down to
 threshold - clear_margin.
 
-State per camera (plain JSON): clock, people {event id: {last, zones, snapshot,
-ended?}} for people in crowding zones (an ended one kept, in no zone, until forgotten, so
-a re-delivered message does not bring it back), firing {zone: true}.
+State per camera (plain JSON, common.Tracks): clock, live {event id: {last, zones,
+snapshot}} for people in crowding zones, ended {event id: last} (so a re-delivered
+message does not bring one back), firing {zone: true}.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
+    Tracks,
     by_camera,
     current_zones,
     epoch,
@@ -70,34 +71,30 @@ class CrowdingDetector:
         self, camera_id: str, stored: State | None, events: list[CameraEvent]
     ) -> tuple[State | None, list[Signal]]:
         camera = self.registry.cameras[camera_id]
-        clock = stored["clock"] if stored else None
-        people: dict[str, dict[str, Any]] = dict(stored["people"]) if stored else {}
+        objects = self.rules.objects
+        tracks = Tracks(
+            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
+        )
         firing: dict[str, bool] = dict(stored["firing"]) if stored else {}
-        forget = self.rules.objects.forget_after_seconds
         signals: list[Signal] = []
         for event in events:
             t = epoch(moment(event))
-            clock = t if clock is None else max(clock, t)
-            known = people.get(event.event_id)
-            if known is not None and (t <= known["last"] or known.get("ended")):
+            tracks.tick(t)
+            skip, known = tracks.known(event.event_id, t)
+            if skip:
                 continue  # re-sent, older than what we know, or over
             zones = [k for k, z in camera.zones_of(current_zones(event)) if z.crowding_people]
+            touched = {*zones, *(known["zones"] if known else ()), *firing}
             if event.state == "end":
-                # Kept a while, so a re-delivered message does not bring the person back.
-                people[event.event_id] = {"last": t, "zones": [], "snapshot": None, "ended": True}
+                tracks.end(event.event_id, t)
             elif not zones:
-                people.pop(event.event_id, None)
+                tracks.live.pop(event.event_id, None)
             else:
                 snapshot = event.snapshot or (known["snapshot"] if known else None)
-                people[event.event_id] = {"last": t, "zones": zones, "snapshot": snapshot}
-            people = {k: p for k, p in people.items() if clock - p["last"] <= forget}
-            if len(people) > self.rules.objects.max_per_camera:
-                newest = sorted(people.items(), key=lambda i: (i[1]["last"], i[0]))
-                people = dict(newest[-self.rules.objects.max_per_camera :])
-            for zone, zone_spec in camera.zones.items():
-                threshold = zone_spec.crowding_people
-                if not threshold:
-                    continue
+                tracks.live[event.event_id] = {"last": t, "zones": zones, "snapshot": snapshot}
+            people = tracks.current()
+            for zone in sorted(touched):
+                threshold = camera.zones[zone].crowding_people or 0
                 inside = sorted(k for k, p in people.items() if zone in p["zones"])
                 count = len(inside)
                 if not firing.get(zone) and count >= threshold:
@@ -109,9 +106,7 @@ class CrowdingDetector:
                 signals.append(
                     self._signal(camera_id, camera, zone, inside, people, event, threshold)
                 )
-        if not people and not firing:
-            return None, signals
-        return {"clock": clock, "people": people, "firing": firing}, signals
+        return tracks.state(firing=firing), signals
 
     def _signal(
         self,

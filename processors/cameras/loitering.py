@@ -8,10 +8,9 @@ of the camera shows that an object has stood still long enough. One alert per zo
 resolves when no object stands still there any longer (it moved, left, or its event
 ended).
 
-State per camera (plain JSON): clock, objects {event id: {last, since, zones, label,
-snapshot}} for stationary objects in loitering zones (an ended one kept as {last, zones:
-[], ended} until forgotten, so a re-delivered message does not bring it back), firing
-{zone: [event ids]}.
+State per camera (plain JSON, common.Tracks): clock, live {event id: {last, since,
+zones, label, snapshot}} for stationary objects in loitering zones, ended {event id:
+last} (so a re-delivered message does not bring one back), firing {zone: [event ids]}.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from typing import Any
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
+    Tracks,
     by_camera,
     current_zones,
     epoch,
@@ -72,33 +72,30 @@ class LoiteringDetector:
         self, camera_id: str, stored: State | None, events: list[CameraEvent]
     ) -> tuple[State | None, list[Signal]]:
         camera = self.registry.cameras[camera_id]
-        clock = stored["clock"] if stored else None
-        objects: dict[str, dict[str, Any]] = dict(stored["objects"]) if stored else {}
+        objects = self.rules.objects
+        tracks = Tracks(
+            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
+        )
         firing: dict[str, list[str]] = dict(stored["firing"]) if stored else {}
-        forget = self.rules.objects.forget_after_seconds
         signals: list[Signal] = []
         for event in events:
             t = epoch(moment(event))
-            clock = t if clock is None else max(clock, t)
-            known = objects.get(event.event_id)
-            if known is not None and (t <= known["last"] or known.get("ended")):
+            clock = tracks.tick(t)
+            skip, known = tracks.known(event.event_id, t)
+            if skip:
                 continue  # re-sent, older than what we know, or over
             tracked = self._track(camera, event, t, known)
-            if event.state == "end":
-                # Kept a while, so a re-delivered message does not bring it back.
-                objects[event.event_id] = {"last": t, "zones": [], "ended": True}
+            if event.state == "end" and event.label in self.spec.labels:
+                tracks.end(event.event_id, t)
             elif tracked is None:
-                objects.pop(event.event_id, None)
+                tracks.live.pop(event.event_id, None)
             else:
-                objects[event.event_id] = tracked
-            objects = {k: o for k, o in objects.items() if clock - o["last"] <= forget}
-            objects = _capped(objects, self.rules.objects.max_per_camera)
-            firing, changed = self._evaluate(camera, objects, firing, clock)
+                tracks.live[event.event_id] = tracked
+            live = tracks.current()
+            firing, changed = self._evaluate(camera, live, firing, clock)
             for zone, now in changed:
-                signals.append(self._signal(camera_id, camera, zone, objects, now, event, clock))
-        if not objects and not firing:
-            return None, signals
-        return {"clock": clock, "objects": objects, "firing": firing}, signals
+                signals.append(self._signal(camera_id, camera, zone, live, now, event, clock))
+        return tracks.state(firing=firing), signals
 
     def _track(
         self, camera: Camera, event: CameraEvent, t: float, known: Mapping[str, Any] | None
@@ -176,10 +173,3 @@ class LoiteringDetector:
             event_ids=ids,
             snapshot=snapshot,
         )
-
-
-def _capped(objects: dict[str, dict[str, Any]], cap: int) -> dict[str, dict[str, Any]]:
-    if len(objects) <= cap:
-        return objects
-    newest = sorted(objects.items(), key=lambda item: (item[1]["last"], item[0]))[-cap:]
-    return dict(newest)

@@ -107,6 +107,11 @@ class Objects(Doc):
     forget_after_seconds: float = Field(gt=0, le=86400)
     # Objects one camera's state keeps at most: bounds the state row.
     max_per_camera: int = Field(ge=1, le=10000)
+    # Ended objects remembered per camera (newest first), so a re-delivered message of
+    # one is not a new track; the writer already hands on only messages new to the
+    # database, so this is a second guard and kept short: the state is read and written
+    # with every batch of the camera.
+    ended_per_camera: int = Field(ge=0, le=10000)
 
 
 class CameraRules(Doc):
