@@ -408,6 +408,18 @@ def test_one_short_of_the_threshold_is_no_crowd() -> None:
     assert signals_of("camera.crowding", moved) == []
 
 
+def test_people_whose_end_was_lost_are_forgotten() -> None:
+    forget = RULES.objects.forget_after_seconds
+    later = obj(NIGHT, forget + 10, "p9", zones=["lane"])  # the next person, much later
+    signals = signals_of("camera.crowding", crowd(4), [later])
+    assert [(s.state, s.values["people"]) for s in signals] == [
+        (SignalState.FIRING, 4),
+        (SignalState.RESOLVED, 1),
+    ]
+    # Split anywhere, the same: forgetting follows the camera's clock, not the batches.
+    assert signals_of("camera.crowding", [*crowd(4), later]) == signals
+
+
 def test_cars_are_no_crowd() -> None:
     cars = [obj(NIGHT, i, f"c{i}", label="car", zones=["lane"]) for i in range(10)]
     assert signals_of("camera.crowding", cars) == []
