@@ -236,3 +236,40 @@ def test_plate_retention_deletes_old_reads_and_pictures_only(conn, tmp_path: Pat
     left = {r[0] for r in conn.execute("SELECT event_id FROM plate_reads").fetchall()}
     assert left == {"keep-29d", "keep-1d"}
     assert sorted(p.name for p in pictures.iterdir()) == ["b" * 64 + ".png", "notes.txt"]
+
+
+def test_a_busy_line_raises_congestion_through_the_real_rules(settings) -> None:
+    """The shipped registry, traffic rules and runner: 25 trucks a minute through the Cam
+    Ranh port gate (its threshold is 20) for 7 minutes is one traffic.congestion alert."""
+    from processors.catalog import build_runner
+    from processors.jobs.line_counts import LineCountsJob as Job
+
+    point = "camranh_port_gate:gate_line"
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        conn.execute("TRUNCATE line_crossings, measurements, device_last_seen")
+        conn.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (point,))
+        conn.execute("DELETE FROM job_watermarks WHERE job = %s", (JOB,))
+        try:
+            cameras.insert_crossings(conn, [_truck(minute, i) for minute in range(7)
+                                            for i in range(25)])  # fmt: skip
+            _heard(conn, "camranh_port_gate", T0 + 7 * MINUTE)
+            cameras.set_watermark(conn, JOB, T0)
+            job = Job.load(settings.camera_registry, lambda: build_runner(settings))
+            run_exclusive(conn, JOB, job, T0 + 8 * MINUTE)
+            alerts = conn.execute(
+                "SELECT rule, status, alert_values->>'value' FROM alerts"
+                " WHERE labels->>'device_id' = %s",
+                (point,),
+            ).fetchall()
+            assert alerts == [("traffic.congestion", "firing", "25.0")]
+        finally:
+            conn.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (point,))
+            conn.execute("DELETE FROM job_watermarks WHERE job = %s", (JOB,))
+
+
+def _truck(minute: int, i: int) -> LineCrossing:
+    return LineCrossing(
+        time=T0 + minute * MINUTE + timedelta(seconds=2 * i), camera="camranh_port_gate",
+        line="gate_line", direction="in", label="truck", event_id=f"truck-{minute}-{i}",
+        source="frigate",
+    )  # fmt: skip
