@@ -82,6 +82,10 @@ def run_scenario(
         typer.echo(f"{path}: {error}", err=True)
         return 2
     start = _start(start_text)
+    if start is None and scenario.local_time is not None:
+        from simulators.scenario import last_local_time
+
+        start = last_local_time(scenario.local_time, _now())
     if start is None and (dump is not None or dry_run):
         start = _now()
     elif start is None:
@@ -103,6 +107,10 @@ def run_scenario(
             err=True,
         )
         return 2
+    if scenario.max_speed is not None and speed > scenario.max_speed:
+        typer.echo(f"--speed {speed:g} → {scenario.max_speed:g}: {path.name} is judged by the "
+                   "service's clock", err=True)  # fmt: skip
+        speed = scenario.max_speed
     stamp = datetime.fromtimestamp(start, UTC).isoformat(timespec="milliseconds")
     typer.echo(f"seed {seed}, start {stamp} (same bytes: --seed {seed} --start {stamp})", err=True)
     if dump is not None:

@@ -26,18 +26,28 @@ from config.settings import Settings
 from ingest.provisioning import DeviceCredentials, register_device
 from ingest.routes import load_routes
 from simulators.credentials import CredentialStore
-from simulators.messages import KAFKA_SURICATA_TOPIC, KAFKA_SYSLOG_TOPIC, Outgoing
+from simulators.messages import (
+    KAFKA_ONVIF_TOPIC,
+    KAFKA_SURICATA_TOPIC,
+    KAFKA_SYSLOG_TOPIC,
+    Outgoing,
+)
 from simulators.progress import Stats, render
-from simulators.publishers import KafkaSender, MqttSender, send
+from simulators.publishers import HttpSender, KafkaSender, MqttSender, send
 from simulators.scenario import Scenario
 from simulators.timeline import Cast, Timed, with_topics
 from simulators.verify import Result, Verifier, wait_for_verdict
 from store.connect import connect
 from store.devices import DeviceSpec, device_with_state, upsert_device
+from store.plates import watch
 
 DRAIN_TIMEOUT_S = 15.0
 START_WAIT_S = 6.0
 ROWS = ("sensors", "cameras", "syslog", "suricata")
+# Cameras that report for themselves (ISAPI) or through a VMS (ONVIF) send no stats
+# snapshot in a scenario: expected hourly, so a short scenario never calls them offline.
+PUSH_INTERVAL_S = 3600
+WATCHLIST_ACTOR = "scenario"
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ def kafka_topics(settings: Settings) -> dict[str, str]:
     for route in config.kafka.routes:
         by_format.setdefault(route.format, route.topic)
     wanted = {KAFKA_SYSLOG_TOPIC: "syslog", KAFKA_SURICATA_TOPIC: "suricata"}
+    wanted[KAFKA_ONVIF_TOPIC] = "onvif"
     return {std: by_format[fmt] for std, fmt in wanted.items() if fmt in by_format}
 
 
@@ -89,6 +100,7 @@ class Replay:
         self.stats = Stats([r for r in ROWS if r in rows])
         self._mqtt: dict[str, MqttSender] = {}
         self._kafka: KafkaSender | None = None
+        self._http: HttpSender | None = None
         self._sent_offset = 0.0
         self.result: Result | None = None
         self._phase = "registering"
@@ -103,6 +115,8 @@ class Replay:
         if self._members.cameras:
             self._register_cameras()
             self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
+        if self._scenario.setup.watchlist:
+            self._watch()
         if any(t.message.transport == "kafka" for t in self._timeline):
             self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._kafka_error)
             self._kafka.start(wait_s=START_WAIT_S)
@@ -127,10 +141,32 @@ class Replay:
         return got
 
     def _register_cameras(self) -> None:
+        """Cameras Frigate or a VMS reports for are devices without secrets; a camera
+        that pushes ISAPI signs with its own HTTP token, issued here. Only Frigate's
+        stats are a heartbeat in a scenario: the others are expected once an hour."""
         interval = max(1, round(self._scenario.participants.heartbeat))
+        pushing = [c for c in self._members.cameras if c.source == "hikvision"]
         with connect(self._settings) as conn:
             for camera in self._members.cameras:
-                upsert_device(conn, DeviceSpec(**camera.spec_fields(interval)))
+                if camera not in pushing:
+                    quiet = camera.source != "frigate"
+                    spec = camera.spec_fields(PUSH_INTERVAL_S if quiet else interval)
+                    upsert_device(conn, DeviceSpec(**spec))
+            conn.commit()
+        if pushing:
+            self._http = HttpSender(self._settings.api_base_url)
+        for camera in pushing:
+            spec = DeviceSpec(**camera.spec_fields(PUSH_INTERVAL_S))
+            token = register_device(self._settings, spec).http_token
+            if token is None:
+                raise OSError(f"{camera.name}: registered without an HTTP token")
+            self._http.add(camera.name, token)  # type: ignore[union-attr]
+
+    def _watch(self) -> None:
+        """The scenario's watch-list entries, as `ioc watchlist add` makes them."""
+        with connect(self._settings) as conn:
+            for entry in self._scenario.setup.watchlist:
+                watch(conn, entry.plate, entry.reason, WATCHLIST_ACTOR)
             conn.commit()
 
     def _add_mqtt(self, row: str, username: str, password: str, key: str | None = None) -> None:
@@ -150,7 +186,7 @@ class Replay:
     # --- sending -------------------------------------------------------------------------
 
     def _send(self, message: Outgoing) -> None:
-        send(message, self.stats, self._mqtt, self._kafka)
+        send(message, self.stats, self._mqtt, self._kafka, self._http)
 
     def _play(self, stop: threading.Event) -> None:
         topics = kafka_topics(self._settings)
@@ -169,6 +205,8 @@ class Replay:
         ]
         if self._kafka is not None:
             closers.append(partial(self._kafka.close, DRAIN_TIMEOUT_S))
+        if self._http is not None:
+            closers.append(self._http.close)
         threads = [threading.Thread(target=c, daemon=True) for c in closers]
         for thread in threads:
             thread.start()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from config.timezone import LOCAL_TZ
 from config.yaml_loader import load_model
 from events.alerts import Severity
 from simulators.pacing import parse_duration
@@ -157,6 +159,90 @@ class PortScan(_Strict):
 
 LogEvent = Annotated[SshFailures | SshLogin | PortScan, Field(discriminator="kind")]
 
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Point = tuple[Fraction, Fraction]
+ObjectLabel = Literal["person", "bicycle", "motorcycle", "car", "bus", "truck"]
+
+
+class FrigateObject(_Strict):
+    """One object Frigate tracks on a set path: the bottom centre of its box, as
+    fractions of the frame, for `new`, each update and `end` in turn, `every` apart."""
+
+    kind: Literal["frigate_object"]
+    camera: str
+    at: Offset
+    label: ObjectLabel
+    path: tuple[Point, ...] = Field(min_length=2, max_length=500)
+    every: Span = 2.0
+    plate: str | None = Field(default=None, max_length=32)  # what Frigate 0.16 LPR reads
+    plate_score: float | None = Field(default=None, ge=0, le=1)
+    # Frigate also opens a review item for it. Off by default: a review message has no
+    # frame time of its own and is stamped with its arrival, which in a scenario dated in
+    # the past (local_time) would move the camera's clock to now.
+    review: bool = False
+
+
+class LineTraffic(_Strict):
+    """Objects crossing one of the camera's counting lines, `per_minute` of them from
+    `at` to `until`, each a short Frigate event (new, updates, end) whose box moves
+    across the line: `across` left_to_right goes from the left of P1→P2 (stand on P1
+    facing P2) to its right, as the registry's `in` says."""
+
+    kind: Literal["line_traffic"]
+    camera: str
+    line: str
+    at: Offset
+    until: Offset
+    per_minute: int = Field(gt=0, le=600)
+    label: ObjectLabel = "car"
+    across: Literal["left_to_right", "right_to_left"] = "left_to_right"
+
+    @model_validator(mode="after")
+    def _span(self) -> LineTraffic:
+        if self.until <= self.at:
+            raise ValueError("until must come after at")
+        return self
+
+
+class IsapiAnpr(_Strict):
+    """A Hikvision ANPR camera reads a plate and pushes it (ISAPI over HTTP, the
+    camera's own Basic credentials); `picture`: multipart with the plate picture."""
+
+    kind: Literal["isapi_anpr"]
+    camera: str
+    at: Offset
+    plate: str = Field(min_length=1, max_length=32)  # as the reader spells it
+    direction: Literal["forward", "reverse"] = "forward"
+    confidence: int = Field(default=90, ge=0, le=100)
+    vehicle: ObjectLabel = "car"
+    picture: bool = True
+
+
+CameraAction = Annotated[FrigateObject | LineTraffic | IsapiAnpr, Field(discriminator="kind")]
+
+
+class WatchEntry(_Strict):
+    plate: str = Field(min_length=1, max_length=32)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Setup(_Strict):
+    """What the service must know before the timeline runs (done by the replay, in the
+    database, as `ioc watchlist add` would)."""
+
+    watchlist: tuple[WatchEntry, ...] = ()
+
+
+def _local_time(value: Any) -> str:
+    text = str(value)
+    hours, _, minutes = text.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+        raise ValueError("a local time of day like 23:30")
+    return f"{int(hours):02d}:{int(minutes):02d}"
+
+
+LocalTime = Annotated[str, BeforeValidator(_local_time)]
+
 
 class Expectation(_Strict):
     """An alert of `rule` whose labels include `labels`, changed by this run: reaching
@@ -210,6 +296,16 @@ class Scenario(_Strict):
     curves: tuple[Curve, ...] = ()
     faults: tuple[Fault, ...] = ()
     logs: tuple[LogEvent, ...] = ()
+    # What the cameras see and report (Frigate objects, line traffic, ISAPI ANPR reads).
+    camera_events: tuple[CameraAction, ...] = ()
+    setup: Setup = Setup()
+    # Rules that judge the local time of day (a zone closed at night) need the scenario
+    # at a known hour: offset 0 is then the latest moment before now at this local time
+    # (Asia/Ho_Chi_Minh), so the events are in the past day, never ahead.
+    local_time: LocalTime | None = None
+    # Timers judged by the service's clock (offline, recovery) need the timeline near
+    # real time: a replay is never faster than this.
+    max_speed: Annotated[float, Field(gt=0)] | None = None
     expect: tuple[Expectation, ...] = Field(min_length=1)
     absent: tuple[Absence, ...] = ()
     # How long, in wall seconds after the last message, verification waits at most.
@@ -226,6 +322,9 @@ class Scenario(_Strict):
         for fault in self.faults:
             if fault.device not in known:
                 raise ValueError(f"fault on {fault.device}, which is not a participant")
+        for action in self.camera_events:
+            if action.camera not in self.participants.cameras:
+                raise ValueError(f"camera event on {action.camera}, which is not a participant")
         for event in self.logs:
             for address in _addresses(event):
                 if address not in self.actors:
@@ -295,6 +394,17 @@ def resolve(scenario: Scenario, seed: int) -> Scenario:
             ),
         }
     )
+
+
+def last_local_time(hh_mm: str, now: float) -> float:
+    """The latest moment at or before `now` whose local time (Asia/Ho_Chi_Minh) is
+    hh_mm: where a scenario that needs a time of day starts."""
+    hours, minutes = (int(part) for part in hh_mm.split(":"))
+    local = datetime.fromtimestamp(now, LOCAL_TZ)
+    at = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    if at > local:
+        at -= timedelta(days=1)
+    return at.timestamp()
 
 
 def load_scenario(path: Path) -> Scenario:

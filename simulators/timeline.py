@@ -24,7 +24,9 @@ from config.secrets import MQTT_FRIGATE_USER
 from config.timezone import LOCAL_TZ
 from ingest.provisioning import telemetry_topic
 from simulators.camera_stats import FRIGATE_VERSION, CameraHeartbeat
+from simulators.cameras import ScriptedTrack, scripted_messages
 from simulators.fleet import Camera, Device, Fleet
+from simulators.isapi import VEHICLE_TYPES, Anpr, IsapiEvent, jpeg, push
 from simulators.malformed import spoil
 from simulators.messages import (
     FRIGATE_STATS_TOPIC,
@@ -44,8 +46,12 @@ from simulators.messages import (
     senml,
 )
 from simulators.scenario import (
+    CameraAction,
     Curve,
     Fault,
+    FrigateObject,
+    IsapiAnpr,
+    LineTraffic,
     PortScan,
     Scenario,
     SshFailures,
@@ -94,8 +100,12 @@ def build(
     out: list[Timed] = []
     for device in members.devices:
         out.extend(_device_messages(scenario, device, start, seed))
-    if members.cameras:
-        out.extend(_heartbeats(scenario, members.cameras, start, seed))
+    frigate = tuple(c for c in members.cameras if c.source == "frigate")
+    if frigate:
+        out.extend(_heartbeats(scenario, frigate, start, seed))
+    cameras = {c.name: c for c in members.cameras}
+    for index, action in enumerate(scenario.camera_events):
+        out.extend(camera_messages(action, cameras[action.camera], start, seed, index))
     servers = {s.host: s for s in catalog.servers}
     for index, event in enumerate(scenario.logs):
         rng = random.Random(f"scenario:{seed}:log:{index}")
@@ -217,6 +227,79 @@ def _heartbeats(
         payload = frigate_stats(snapshot, t, int(offset), FRIGATE_VERSION)
         message = Outgoing("cameras", "mqtt", FRIGATE_STATS_TOPIC, payload, MQTT_FRIGATE_USER)
         out.append(Timed(offset, message))
+    return out
+
+
+def camera_messages(
+    action: CameraAction, camera: Camera, start: float, seed: int, index: int
+) -> list[Timed]:
+    """What the camera system sends for one scenario camera event."""
+    if isinstance(action, FrigateObject | LineTraffic) and camera.source != "frigate":
+        raise ValueError(f"{camera.name} is not a Frigate camera ({camera.source})")
+    if isinstance(action, IsapiAnpr) and camera.source != "hikvision":
+        raise ValueError(f"{camera.name} does not push ISAPI ({camera.source})")
+    if isinstance(action, FrigateObject):
+        spec = ScriptedTrack(
+            camera, action.label, start + action.at, action.path, action.every,
+            suffix=_suffix(seed, index, 0), plate=action.plate,
+            plate_score=action.plate_score, review=action.review,
+        )  # fmt: skip
+        return _timed(scripted_messages(spec), start)
+    if isinstance(action, LineTraffic):
+        return _line_traffic(action, camera, start, seed, index)
+    when = datetime.fromtimestamp(start + action.at, LOCAL_TZ)
+    anpr = Anpr(action.plate, action.direction, action.confidence,
+                VEHICLE_TYPES.get(action.vehicle, "vehicle"))  # fmt: skip
+    event = IsapiEvent(camera, when, "ANPR", anpr=anpr)
+    picture = jpeg(seed % 1000, text=action.plate) if action.picture else None
+    return [Timed(action.at, push(event, picture, boundary=f"----scenario{seed}x{index}"))]
+
+
+def _timed(messages: list[tuple[float, Outgoing]], start: float) -> list[Timed]:
+    return [Timed(round(t - start, 6), message) for t, message in messages]
+
+
+def _suffix(seed: int, index: int, number: int) -> str:
+    """Frigate's six [a-z0-9] after the start time, distinct per object of a run."""
+    rng = random.Random(f"scenario:{seed}:camera:{index}:{number}")
+    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6))
+
+
+# Steps of a line-traffic object's foot across the line, in pixels along the normal.
+_CROSSING_STEPS = (-45.0, -15.0, 15.0, 45.0)
+
+
+def _line_traffic(
+    action: LineTraffic, camera: Camera, start: float, seed: int, index: int
+) -> list[Timed]:
+    lines = {line.name: line for line in camera.lines}
+    if action.line not in lines:
+        raise ValueError(f"{camera.name} has no counting line {action.line}")
+    line = lines[action.line]
+    width, height = camera.frame
+    (ax, ay), (bx, by) = line.p1, line.p2
+    dx, dy = (bx - ax) * width, (by - ay) * height
+    length = math.hypot(dx, dy)
+    # The left of P1→P2 in the picture (y grows downwards): for a line drawn left to
+    # right, the top.
+    left = (dy / length, -dx / length)
+    sign = 1.0 if action.across == "left_to_right" else -1.0
+    gap = 60.0 / action.per_minute
+    out: list[Timed] = []
+    count = math.ceil((action.until - action.at) / gap - 1e-9)
+    rng = random.Random(f"scenario:{seed}:line:{index}")
+    for number in range(count):
+        u = rng.uniform(0.25, 0.75)
+        cx, cy = ax + (bx - ax) * u, ay + (by - ay) * u
+        path = tuple(
+            (cx - sign * left[0] * k / width, cy - sign * left[1] * k / height)
+            for k in _CROSSING_STEPS
+        )
+        spec = ScriptedTrack(
+            camera, action.label, start + action.at + number * gap, path, every=1.0,
+            suffix=_suffix(seed, index, number), review=False,
+        )  # fmt: skip
+        out.extend(_timed(scripted_messages(spec), start))
     return out
 
 

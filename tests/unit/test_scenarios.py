@@ -12,14 +12,24 @@ import orjson
 import pytest
 import yaml
 
+from config.timezone import LOCAL_TZ
 from config.yaml_loader import ConfigErrors
 from ingest.decode import decode
+from ingest.http import isapi as isapi_push
 from ingest.message import RawMessage
 from ingest.routes import RoutesConfig, kafka_router, load_routes, mqtt_router
+from processors.cameras import load_camera_detectors
 from processors.environment.engine import RuleBook
 from simulators.fleet import load_fleet
 from simulators.messages import Outgoing
-from simulators.scenario import Scenario, load_scenario, pick_actors, resolve, shipped_scenarios
+from simulators.scenario import (
+    Scenario,
+    last_local_time,
+    load_scenario,
+    pick_actors,
+    resolve,
+    shipped_scenarios,
+)
 from simulators.seclogs import load_catalog
 from simulators.timeline import build, cast, curve_level, dump_lines
 
@@ -36,6 +46,8 @@ def _rule_ids() -> set[str]:
     ids |= {d["id"] for d in detections["detections"]}
     for path in (REPO / "processors/security/rules/sigma").glob("*.yml"):
         ids.add("sigma." + yaml.safe_load(path.read_text())["id"])
+    ids |= {d.name for d in load_camera_detectors()}
+    ids.add(yaml.safe_load((REPO / "processors/cameras/plate_watch.yaml").read_text())["rule"])
     return ids
 
 
@@ -83,7 +95,8 @@ def test_every_message_decodes_with_event_time_start_plus_offset(
 
 
 def _time(event: Any) -> datetime:
-    return event.time
+    # A camera event's own moment is its frame time (its `time` is when it started).
+    return getattr(event, "frame_time", None) or event.time
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +105,11 @@ def config() -> RoutesConfig:
 
 
 def _decoded(config: RoutesConfig, message: Outgoing):  # type: ignore[no-untyped-def]
+    if message.transport == "http":  # an ISAPI push, as the API hands it to the decoder
+        push = isapi_push.split(message.content_type, message.payload, 1 << 20, 1 << 22)
+        assert push.images or message.content_type == "application/xml"
+        raw = RawMessage("http", isapi_push.topic(message.sender), push.xml)
+        return decode(raw, isapi_push.router(), config.limits.max_message_bytes)
     router = mqtt_router(config) if message.transport == "mqtt" else kafka_router(config)
     raw = RawMessage(message.transport, message.topic, message.payload)
     return decode(raw, router, config.limits.max_message_bytes)
@@ -208,3 +226,113 @@ def test_a_participant_outside_the_fleet_is_refused() -> None:
     scenario = _scenario(participants={"devices": ["kg-xeoro-wl01", "nowhere-wl01"]})
     with pytest.raises(ValueError, match="nowhere-wl01"):
         cast(scenario, FLEET)
+
+
+# --- cameras on the timeline ------------------------------------------------------------
+
+
+def _camera_scenario(*events: dict[str, Any], **extra: Any) -> Scenario:
+    raw = {
+        "title": "c",
+        "domain": "cameras",
+        "duration": "10m",
+        "participants": {"cameras": ["camranh_port_gate", "kh-camranh-anpr01"]},
+        "camera_events": list(events),
+        "expect": [{"rule": "camera.intrusion"}],
+        **extra,
+    }
+    return Scenario.model_validate(raw)
+
+
+def test_a_frigate_object_is_new_updates_end_at_its_offsets() -> None:
+    scenario = _camera_scenario(
+        {"kind": "frigate_object", "camera": "camranh_port_gate", "at": "1m", "label": "person",
+         "every": "3s", "path": [[0.1, 0.9], [0.3, 0.85], [0.4, 0.8]]}
+    )  # fmt: skip
+    events = [
+        t for t in build(scenario, FLEET, CATALOG, T0, seed=1) if t.message.topic != "frigate/stats"
+    ]
+    bodies = [orjson.loads(t.message.payload) for t in events]
+    assert [t.offset for t in events] == [60.0, 63.0, 66.0]
+    assert [b["type"] for b in bodies] == ["new", "update", "end"]
+    assert [b["after"]["frame_time"] for b in bodies] == [T0 + 60, T0 + 63, T0 + 66]
+    assert bodies[-1]["after"]["entered_zones"] == ["gate_lane"]
+
+
+def test_line_traffic_crosses_the_line_per_minute_from_the_side_asked() -> None:
+    camera = next(c for c in FLEET.cameras if c.name == "camranh_port_gate")
+    (line,) = camera.lines
+    scenario = _camera_scenario(
+        {"kind": "line_traffic", "camera": camera.name, "line": "gate_line", "at": "0s",
+         "until": "2m", "per_minute": 12, "label": "car", "across": "left_to_right"}
+    )  # fmt: skip
+    tracks: dict[str, list[list[float]]] = {}
+    for timed in build(scenario, FLEET, CATALOG, T0, seed=1):
+        if timed.message.topic == "frigate/events":
+            after = orjson.loads(timed.message.payload)["after"]
+            tracks.setdefault(after["id"], []).append(after["box"])
+    assert len(tracks) == 24
+    width, height = camera.frame
+    (ax, ay), (bx, by) = line.p1, line.p2
+    for boxes in tracks.values():
+        sides = []
+        for x1, _, x2, y2 in boxes:
+            fx, fy = (x1 + x2) / 2 / width, y2 / height
+            sides.append((bx - ax) * (fy - ay) - (by - ay) * (fx - ax) > 0)
+        # Image y grows downwards: the left of P1→P2 (the top for this line) is cross < 0.
+        assert sides[0] is False and sides[-1] is True and sides.count(True) == 2
+
+
+def test_an_isapi_read_is_an_http_push_signed_as_the_camera() -> None:
+    scenario = _camera_scenario(
+        {"kind": "isapi_anpr", "camera": "kh-camranh-anpr01", "at": "30s",
+         "plate": "79-FI\n234.56", "picture": True}
+    )  # fmt: skip
+    (timed,) = [
+        t for t in build(scenario, FLEET, CATALOG, T0, seed=1) if t.message.transport == "http"
+    ]
+    message = timed.message
+    assert (timed.offset, message.sender, message.topic) == (
+        30.0,
+        "kh-camranh-anpr01",
+        "/api/v1/ingest/isapi",
+    )
+    assert message.content_type is not None and message.content_type.startswith(
+        "multipart/form-data"
+    )
+    assert b"<licensePlate>79-FI\n234.56</licensePlate>" in message.payload
+    assert b"\xff\xd8\xff" in message.payload  # the JPEG part
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"camera_events": [{"kind": "isapi_anpr", "camera": "camranh_port_quay", "at": 0,
+                             "plate": "51F12345"}]}, "not a participant"),
+        ({"camera_events": [{"kind": "line_traffic", "camera": "camranh_port_gate",
+                             "line": "gate_line", "at": "2m", "until": "1m", "per_minute": 5}]},
+         "until must come after at"),
+        ({"local_time": "25:00"}, "local time of day"),
+        ({"max_speed": 0}, "greater than 0"),
+    ],
+)  # fmt: skip
+def test_camera_scenario_mistakes_are_refused(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _camera_scenario(**change)
+
+
+def test_a_camera_event_of_the_wrong_kind_of_camera_is_refused() -> None:
+    scenario = _camera_scenario(
+        {"kind": "isapi_anpr", "camera": "camranh_port_gate", "at": 0, "plate": "51F12345"}
+    )
+    with pytest.raises(ValueError, match="does not push ISAPI"):
+        build(scenario, FLEET, CATALOG, T0, seed=1)
+
+
+def test_local_time_is_the_latest_such_moment_before_now() -> None:
+    now = datetime(2026, 12, 3, 14, 0, tzinfo=UTC).timestamp()  # 21:00 in Viet Nam
+    night = datetime.fromtimestamp(last_local_time("23:30", now), LOCAL_TZ)
+    day = datetime.fromtimestamp(last_local_time("10:00", now), LOCAL_TZ)
+    assert night.isoformat() == "2026-12-02T23:30:00+07:00"
+    assert day.isoformat() == "2026-12-03T10:00:00+07:00"
+    assert last_local_time("21:00", now) == now
