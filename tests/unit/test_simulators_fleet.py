@@ -60,7 +60,8 @@ TYPE_SUFFIX = {
 # Frigate cameras are named as the NVR names them (place_what); cameras that report as
 # themselves (ISAPI, ONVIF through a VMS) carry a device id like the stations'.
 CAMERA_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(cam|anpr)(\d\d)$")
-REGISTRY = yaml.safe_load(Path("deploy/cameras/registry.yaml").read_text(encoding="utf-8"))
+REGISTRY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "cameras" / "registry.yaml"
+REGISTRY = yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8"))
 AIR_METRICS = {"pm25", "pm10", "no2", "so2", "o3", "co", "temperature", "relativeHumidity"}
 
 
