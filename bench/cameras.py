@@ -104,6 +104,7 @@ class Saturated:
     cpu_us: dict[str, float]  # per event, by process group
     machine_busy: float
     rows_ok: bool
+    latency_ms: list[float] | None = None  # HTTP: p50, p95 per push
 
     @property
     def service_us(self) -> float:
@@ -118,6 +119,7 @@ class Paced:
     cores: dict[str, float]  # the same while sending
     machine_busy: float
     rows_ok: bool
+    latency_ms: list[float] | None = None  # HTTP: p50, p95 per push
 
     @property
     def service(self) -> float:
@@ -508,7 +510,8 @@ def report(res: Results, messages: int, isapi: int) -> None:
         table.add_row(path + ok, spread([s.events_per_s for s in runs], ",.0f"), *parts,
                       spread(service, ",.0f"), spread(ratio, ".2f"), f"{cores:.3f}",
                       verdict(cores))  # fmt: skip
-    console.print(table)
+    if paths:
+        console.print(table)
     if not res.paced:
         return
     table = Table(title=f"paced at {TARGET_RATE:.0f} events/s (the target): share of one core"
@@ -612,7 +615,7 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=2_000)
     parser.add_argument("--paced-seconds", type=float, default=30.0)
     parser.add_argument("--paths", default=",".join(PATHS))
-    parser.add_argument("--no-paced", action="store_true")
+    parser.add_argument("--phases", default="saturated,paced")
     parser.add_argument("--batch-wait", type=float, help="paced MQTT runs: batching."
                         "max_wait_seconds instead of routes.yaml's (0.1)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
@@ -625,7 +628,7 @@ def main() -> None:
         console.print(f"picture: {plot(res, args.picture)}")
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    wanted = set(args.paths.split(","))
+    wanted, phases = set(args.paths.split(",")), set(args.phases.split(","))
     settings = get_settings()
     snapshots = args.out / "cameras-snapshots"
     # The worker and API started below read these through the bench database's env.
@@ -640,19 +643,14 @@ def main() -> None:
     try:
         for r, order in rounds(args.rounds):
             for path in [p for p in order if p in wanted]:
-                console.print(f"[bold]round {r}/{args.rounds}[/]: {path}, saturated")
-                s = saturated(path, settings, db, fleet, args)
-                res.saturated.setdefault(path, []).append(s)
-                console.print(f"  {s.events_per_s:,.0f} events/s, {s.service_us:,.0f} µs/event"
-                              f" ({', '.join(f'{k} {v:.0f}' for k, v in s.cpu_us.items())});"
-                              f" machine busy {s.machine_busy:.0%}")  # fmt: skip
-                if args.no_paced:
-                    continue
-                console.print(f"[bold]round {r}/{args.rounds}[/]: {path}, paced")
-                p = paced(path, settings, db, fleet, args)
-                res.paced.setdefault(path, []).append(p)
-                console.print(f"  {p.rate:.0f} events/s: {p.service:.3f} of a core (idle"
-                              f" {p.idle:.3f}); machine busy {p.machine_busy:.0%}")  # fmt: skip
+                if "saturated" in phases:
+                    console.print(f"[bold]round {r}/{args.rounds}[/]: {path}, saturated")
+                    res.saturated.setdefault(path, []).append(
+                        saturated(path, settings, db, fleet, args)
+                    )
+                if "paced" in phases:
+                    console.print(f"[bold]round {r}/{args.rounds}[/]: {path}, paced")
+                    res.paced.setdefault(path, []).append(paced(path, settings, db, fleet, args))
     finally:
         res.landed = {"after the run": landed(db, fleet)}
         res.load_end = os.getloadavg()
@@ -669,19 +667,28 @@ def main() -> None:
 def saturated(path: str, settings: Settings, db: BenchDatabase, fleet: Fleet,
               args: argparse.Namespace) -> Saturated:  # fmt: skip
     if path == "telemetry":
-        return telemetry_saturated(settings, db, args.messages, args.out)
-    if path == "frigate":
-        return frigate_saturated(settings, db, fleet, args.messages, args.out)
-    return isapi_saturated(settings, db, fleet, args.isapi, args.clients, args.out)
+        s = telemetry_saturated(settings, db, args.messages, args.out)
+    elif path == "frigate":
+        s = frigate_saturated(settings, db, fleet, args.messages, args.out)
+    else:
+        s = isapi_saturated(settings, db, fleet, args.isapi, args.clients, args.out)
+    cpu = ", ".join(f"{k} {v:.0f}" for k, v in s.cpu_us.items())
+    console.print(f"  {s.events_per_s:,.0f} events/s, {s.service_us:,.0f} µs/event ({cpu});"
+                  f" machine busy {s.machine_busy:.0%}")  # fmt: skip
+    return s
 
 
 def paced(path: str, settings: Settings, db: BenchDatabase, fleet: Fleet,
           args: argparse.Namespace) -> Paced:  # fmt: skip
     if path == "telemetry":
-        return telemetry_paced(settings, db, args.paced_seconds, args.out, args.batch_wait)
-    if path == "frigate":
-        return frigate_paced(settings, db, fleet, args.paced_seconds, args.out, args.batch_wait)
-    return isapi_paced(settings, db, fleet, args.paced_seconds, args.out)
+        p = telemetry_paced(settings, db, args.paced_seconds, args.out, args.batch_wait)
+    elif path == "frigate":
+        p = frigate_paced(settings, db, fleet, args.paced_seconds, args.out, args.batch_wait)
+    else:
+        p = isapi_paced(settings, db, fleet, args.paced_seconds, args.out)
+    console.print(f"  {p.rate:.0f} events/s: {p.service:.3f} of a core (idle {p.idle:.3f});"
+                  f" machine busy {p.machine_busy:.0%}")  # fmt: skip
+    return p
 
 
 # -- ISAPI -----------------------------------------------------------------------------
@@ -732,6 +739,11 @@ class IsapiClient:
     """Posts pushes as their cameras (HTTP Basic: device id, HTTP token) and keeps
     (answered at, seconds taken) of every push answered 200."""
 
+    def latency_ms(self) -> list[float]:
+        """p50 and p95 of the answered pushes, ms."""
+        times = sorted(seconds * 1000 for _, seconds in self.answers)
+        return [statistics.median(times), times[int(0.95 * (len(times) - 1))]]
+
     def __init__(self, url: str, tokens: dict[str, str], connections: int) -> None:
         self.url, self.connections = url, connections
         self.auth = {
@@ -740,6 +752,7 @@ class IsapiClient:
         }
         self.answers: list[tuple[float, float]] = []
         self.failures: list[str] = []
+        self.retries = 0  # 503 answers (the API's queue full): sent again after Retry-After
 
     def client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=self.connections,
@@ -753,6 +766,7 @@ class IsapiClient:
             response = await http.post(ISAPI_PATH, content=push.body, headers=headers)
             if response.status_code != 503:
                 break
+            self.retries += 1
             await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
         if response.status_code == 200:
             now = time.perf_counter()
@@ -811,10 +825,10 @@ def isapi_saturated(settings: Settings, db: BenchDatabase, fleet: Fleet, total: 
     answers = sorted(sender.answers)
     lo, hi = answers[int(0.1 * len(answers))][0], answers[int(0.9 * len(answers)) - 1][0]
     cpu = {name: s / len(pushes) * 1e6 for name, s in window.used.items()}
-    latencies = sorted(lat * 1000 for _, lat in answers)
-    p95 = latencies[int(0.95 * (len(latencies) - 1))]
-    console.print(f"  ISAPI p50 {statistics.median(latencies):.0f} ms, p95 {p95:.0f} ms per push")
-    return Saturated(0.8 * len(answers) / (hi - lo), cpu, window.busy, ok)
+    latency = sender.latency_ms()
+    console.print(f"  ISAPI p50 {latency[0]:.0f} ms, p95 {latency[1]:.0f} ms per push,"
+                  f" {sender.retries} answered 503 and sent again")  # fmt: skip
+    return Saturated(0.8 * len(answers) / (hi - lo), cpu, window.busy, ok, latency)
 
 
 def isapi_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: float,
@@ -845,8 +859,10 @@ def isapi_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: fl
     ok = not sender.failures and isapi_rows_ok(db, fleet, sent, since)
     if ok:
         log.unlink(missing_ok=True)
-    rate = n / sender.sent_seconds
-    return Paced(rate, loaded.seconds, idle.cores(), loaded.cores(), loaded.busy, ok)
+    rate, latency = n / sender.sent_seconds, sender.latency_ms()
+    console.print(f"  ISAPI p50 {latency[0]:.0f} ms, p95 {latency[1]:.0f} ms per push,"
+                  f" {sender.retries} answered 503; window {loaded.seconds:.1f} s")  # fmt: skip
+    return Paced(rate, loaded.seconds, idle.cores(), loaded.cores(), loaded.busy, ok, latency)
 
 
 if __name__ == "__main__":
