@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from events.alerts import Signal
 
@@ -39,4 +40,28 @@ class Detector(Protocol):
     def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
         """states holds every key from keys() that has stored state; missing keys are
         new. Must not modify the mappings it is given."""
+        ...
+
+
+@runtime_checkable
+class TimedDetector(Protocol):
+    """Optional for a detector: also decides when no event comes (an intrusion episode
+    idle past its gap resolves; an object standing still long enough is loitering).
+
+    A separate Protocol rather than an optional method on Detector: a Protocol member
+    cannot be optional for type checkers, and `isinstance(d, TimedDetector)` both picks
+    the detectors the tick job (processors/jobs/detector_ticks.py) runs and narrows the
+    type for it. The job reads the detector's stored keys, locks those a tick would
+    change as the runner does (processors/state.py), calls tick on the locked states,
+    saves what changed and applies the signals, all in one transaction.
+    """
+
+    name: str
+
+    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
+        """Pure, like process(): act as if an event saying nothing had arrived at `now`
+        (the job's clock, UTC), so a tick changes when a decision is made, never which:
+        later events decide as they would have. Return a state only for a key whose
+        decisions change (a signal always comes with a state change: a detector
+        remembers what it raised), so the job locks and writes only those."""
         ...

@@ -38,6 +38,17 @@ def lock_states(conn: psycopg.Connection, detector: str, keys: Iterable[str]) ->
     return {key: state for key, state in rows if state}
 
 
+def stored_states(conn: psycopg.Connection, detector: str) -> dict[str, State]:
+    """Every key of a detector that holds state, read without locks: a snapshot for the
+    tick job to pick the keys worth locking (it decides again on the locked rows)."""
+    rows = conn.execute(
+        "SELECT key, state FROM detector_state WHERE detector = %s AND state <> '{}'::jsonb"
+        " ORDER BY key",
+        (detector,),
+    ).fetchall()
+    return {key: state for key, state in rows if state}
+
+
 def save_states(
     conn: psycopg.Connection, detector: str, states: Mapping[str, State | None]
 ) -> None:

@@ -131,6 +131,15 @@ def settle(outcome: Outcome, stored: Mapping[str, State], key: str, state: State
         outcome.states[key] = state
 
 
+def unchanged(stored: State, state: State | None) -> bool:
+    """A tick moved only the clock: nothing to write (the next event moves it anyway)."""
+    if state is None:
+        return False
+    return {k: v for k, v in stored.items() if k != "clock"} == {
+        k: v for k, v in state.items() if k != "clock"
+    }
+
+
 def ordered(signals: Iterable[Signal]) -> list[Signal]:
     return sorted(signals, key=lambda s: (s.at, s.rule, s.fingerprint, s.state))
 

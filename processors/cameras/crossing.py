@@ -20,11 +20,12 @@ message of an ended object is not a new track).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from events.camera_records import LineCrossing
 from events.models import CameraEvent
-from processors.cameras.common import Tracks, by_camera, epoch, moment, settle
+from processors.cameras.common import Tracks, by_camera, epoch, moment, settle, unchanged
 from processors.cameras.geometry import foot, segments_cross, side
 from processors.cameras.registry import Camera, Line, Registry
 from processors.cameras.rules import CameraRules
@@ -86,10 +87,7 @@ class CrossingDetector:
     ) -> tuple[State | None, list[LineCrossing]]:
         camera = self.registry.cameras[camera_id]
         assert camera.frame is not None  # _drawn
-        objects = self.rules.objects
-        tracks = Tracks(
-            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
-        )
+        tracks = self._tracks(stored)
         records: list[LineCrossing] = []
         for event in events:
             t = epoch(moment(event))
@@ -113,6 +111,24 @@ class CrossingDetector:
             else:
                 tracks.live[event.event_id] = {"last": t, "lines": lines}
         return tracks.state(), records
+
+    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
+        """Objects silent past objects.forget_after_seconds at `now` are dropped, so a
+        camera that went quiet does not keep its last tracks for ever. No records."""
+        outcome = Outcome()
+        for camera_id, stored in sorted(states.items()):
+            tracks = self._tracks(stored)
+            tracks.tick(epoch(now))
+            state = tracks.state()
+            if not unchanged(stored, state):
+                outcome.states[camera_id] = state
+        return outcome
+
+    def _tracks(self, stored: State | None) -> Tracks:
+        objects = self.rules.objects
+        return Tracks(
+            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
+        )
 
     def _step(
         self,

@@ -14,6 +14,7 @@ message does not bring one back), firing {zone: true}.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from events.alerts import Signal
@@ -23,11 +24,13 @@ from processors.cameras.common import (
     by_camera,
     current_zones,
     epoch,
+    from_epoch,
     is_object,
     make_signal,
     moment,
     ordered,
     settle,
+    unchanged,
 )
 from processors.cameras.registry import Camera, Registry
 from processors.cameras.rules import CameraRules
@@ -71,10 +74,7 @@ class CrowdingDetector:
         self, camera_id: str, stored: State | None, events: list[CameraEvent]
     ) -> tuple[State | None, list[Signal]]:
         camera = self.registry.cameras[camera_id]
-        objects = self.rules.objects
-        tracks = Tracks(
-            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
-        )
+        tracks = self._tracks(stored)
         firing: dict[str, bool] = dict(stored["firing"]) if stored else {}
         signals: list[Signal] = []
         for event in events:
@@ -94,19 +94,70 @@ class CrowdingDetector:
                 tracks.live[event.event_id] = {"last": t, "zones": zones, "snapshot": snapshot}
             people = tracks.current()
             for zone in sorted(touched):
-                threshold = camera.zones[zone].crowding_people or 0
-                inside = sorted(k for k, p in people.items() if zone in p["zones"])
-                count = len(inside)
-                if not firing.get(zone) and count >= threshold:
-                    firing[zone] = True
-                elif firing.get(zone) and count <= max(0, threshold - self.spec.clear_margin):
-                    del firing[zone]
-                else:
+                inside = self._flip(camera, zone, people, firing)
+                if inside is None:
                     continue
+                # The message's own picture when it is one of the crowd.
+                hint = event.snapshot if event.event_id in inside else None
                 signals.append(
-                    self._signal(camera_id, camera, zone, inside, people, event, threshold)
+                    self._signal(camera_id, camera, zone, inside, people, moment(event), hint)
                 )
         return tracks.state(firing=firing), signals
+
+    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
+        """People silent past objects.forget_after_seconds at `now` (their end message
+        was lost) leave the count, so a crowd nobody reports on any more resolves."""
+        outcome = Outcome()
+        for camera_id, stored in sorted(states.items()):
+            camera = self.registry.cameras.get(camera_id)
+            if camera is None:
+                continue  # no longer in the registry: its events are not run either
+            tracks = self._tracks(stored)
+            clock = tracks.tick(epoch(now))
+            firing: dict[str, bool] = dict(stored["firing"])
+            people = tracks.current()
+            at = max(now, from_epoch(clock))
+            signals = []
+            for zone in sorted(firing):
+                inside = self._flip(camera, zone, people, firing)
+                if inside is not None:
+                    signals.append(self._signal(camera_id, camera, zone, inside, people, at, None))
+            state = tracks.state(firing=firing)
+            if signals or not unchanged(stored, state):
+                outcome.states[camera_id] = state
+                outcome.signals.extend(signals)
+        outcome.signals = ordered(outcome.signals)
+        return outcome
+
+    def _tracks(self, stored: State | None) -> Tracks:
+        objects = self.rules.objects
+        return Tracks(
+            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
+        )
+
+    def _flip(
+        self,
+        camera: Camera,
+        zone: str,
+        people: Mapping[str, Mapping[str, Any]],
+        firing: dict[str, bool],
+    ) -> list[str] | None:
+        """The people in the zone when its alert changes (firing updated), else None."""
+        threshold = self._threshold(camera, zone)
+        inside = sorted(k for k, p in people.items() if zone in p["zones"])
+        count = len(inside)
+        if not firing.get(zone) and threshold and count >= threshold:
+            firing[zone] = True
+        elif firing.get(zone) and count <= max(0, threshold - self.spec.clear_margin):
+            del firing[zone]
+        else:
+            return None
+        return inside
+
+    @staticmethod
+    def _threshold(camera: Camera, zone: str) -> int:
+        spec = camera.zones.get(zone)  # None: dropped from the registry since (resolves)
+        return (spec.crowding_people if spec else None) or 0
 
     def _signal(
         self,
@@ -115,12 +166,13 @@ class CrowdingDetector:
         zone: str,
         inside: list[str],
         people: Mapping[str, Mapping[str, Any]],
-        event: CameraEvent,
-        threshold: int,
+        at: datetime,
+        hint: str | None,
     ) -> Signal:
-        firing = len(inside) >= threshold  # fired at the threshold, resolved below it
-        snapshot = event.snapshot if event.event_id in inside else None
-        snapshot = snapshot or next(
+        threshold = self._threshold(camera, zone)
+        # Fired at the threshold, resolved below it (a zone gone from the registry: 0).
+        firing = bool(threshold) and len(inside) >= threshold
+        snapshot = hint or next(
             (people[i]["snapshot"] for i in inside if people[i]["snapshot"]), None
         )
         return make_signal(
@@ -130,10 +182,10 @@ class CrowdingDetector:
             camera=camera_id,
             labels={"camera": camera_id, "zone": zone},
             firing=firing,
-            at=moment(event),
+            at=at,
             fields={
                 "zone": zone,
-                "zone_name": camera.zones[zone].name or zone,
+                "zone_name": (spec.name if (spec := camera.zones.get(zone)) else None) or zone,
                 "count": len(inside),
                 "threshold": threshold,
             },

@@ -5,9 +5,9 @@ Sightings come from Frigate's tracked objects (the zones the object is in at tha
 frame) and from the cameras' own intrusion / region-entrance events (ISAPI
 fielddetection, ONVIF FieldDetector: zones by their aliases). An episode of a zone
 starts with a sighting while the zone is closed (FIRING) and ends once the camera's
-events move `episode_gap_seconds` past the last sighting (RESOLVED at that moment), so
-the next sighting is a new alert. Open hours never fire: a sighting then is no
-intrusion.
+events, or the tick job's clock (tick()), move `episode_gap_seconds` past the last
+sighting (RESOLVED at that moment), so the next sighting is a new alert. Open hours
+never fire: a sighting then is no intrusion.
 
 State per camera (plain JSON): clock (newest event time seen, epoch seconds) and, per
 zone with an open episode: first, last (epoch s), count, ids (first MAX_IDS event ids),
@@ -17,6 +17,7 @@ labels, snapshot.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from events.alerts import Signal
@@ -75,13 +76,11 @@ class IntrusionDetector:
     ) -> tuple[State | None, list[Signal]]:
         clock = stored["clock"] if stored else None
         episodes: dict[str, dict[str, Any]] = dict(stored["zones"]) if stored else {}
-        gap = self.spec.episode_gap_seconds
         signals: list[Signal] = []
         for event in events:
             t = epoch(moment(event))
             clock = t if clock is None else max(clock, t)
-            for zone in [z for z, ep in episodes.items() if clock - ep["last"] > gap]:
-                signals.append(self._resolved(camera_id, zone, episodes.pop(zone)))
+            signals.extend(self._expire(camera_id, episodes, clock))
             for zone in self._sighted(camera_id, event):
                 episode = episodes.get(zone)
                 if episode is None:
@@ -95,6 +94,29 @@ class IntrusionDetector:
         if not episodes:
             return None, signals
         return {"clock": clock, "zones": episodes}, signals
+
+    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
+        """Episodes idle past the gap at `now` resolve without waiting for the camera's
+        next event (an intruder who left is followed by silence, not by an event)."""
+        outcome = Outcome()
+        for camera_id, stored in sorted(states.items()):
+            episodes: dict[str, dict[str, Any]] = dict(stored["zones"])
+            clock = max(stored["clock"], epoch(now))
+            signals = self._expire(camera_id, episodes, clock)
+            if not signals:
+                continue
+            outcome.states[camera_id] = {"clock": clock, "zones": episodes} if episodes else None
+            outcome.signals.extend(signals)
+        outcome.signals = ordered(outcome.signals)
+        return outcome
+
+    def _expire(
+        self, camera_id: str, episodes: dict[str, dict[str, Any]], clock: float
+    ) -> list[Signal]:
+        """Close (remove and resolve) the episodes the clock is more than the gap past."""
+        gap = self.spec.episode_gap_seconds
+        over = [z for z, ep in episodes.items() if clock - ep["last"] > gap]
+        return [self._resolved(camera_id, zone, episodes.pop(zone)) for zone in over]
 
     def _sighted(self, camera_id: str, event: CameraEvent) -> list[str]:
         """Registry zones this event puts a restricted object in while they are closed."""

@@ -3,10 +3,10 @@ zone longer than the zone's `loitering_seconds` (deploy/cameras/registry.yaml).
 
 Frigate marks a tracked object `stationary` once it stops moving; the first frame it is
 stationary in a zone starts the clock. Frigate sends nothing for an object that keeps
-still, so the camera's other events move the clock too: the alert fires when any event
-of the camera shows that an object has stood still long enough. One alert per zone; it
-resolves when no object stands still there any longer (it moved, left, or its event
-ended).
+still, so the camera's other events move the clock too, and so does the tick job's
+clock (tick()): the alert fires when either shows that an object has stood still long
+enough. One alert per zone; it resolves when no object stands still there any longer
+(it moved, left, its event ended, or nothing was heard of it for forget_after_seconds).
 
 State per camera (plain JSON, common.Tracks): clock, live {event id: {last, since,
 zones, label, snapshot}} for stationary objects in loitering zones, ended {event id:
@@ -16,6 +16,7 @@ last} (so a re-delivered message does not bring one back), firing {zone: [event 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from events.alerts import Signal
@@ -31,6 +32,7 @@ from processors.cameras.common import (
     moment,
     ordered,
     settle,
+    unchanged,
 )
 from processors.cameras.registry import Camera, Registry
 from processors.cameras.rules import CameraRules
@@ -72,10 +74,7 @@ class LoiteringDetector:
         self, camera_id: str, stored: State | None, events: list[CameraEvent]
     ) -> tuple[State | None, list[Signal]]:
         camera = self.registry.cameras[camera_id]
-        objects = self.rules.objects
-        tracks = Tracks(
-            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
-        )
+        tracks = self._tracks(stored)
         firing: dict[str, list[str]] = dict(stored["firing"]) if stored else {}
         signals: list[Signal] = []
         for event in events:
@@ -93,9 +92,40 @@ class LoiteringDetector:
                 tracks.live[event.event_id] = tracked
             live = tracks.current()
             firing, changed = self._evaluate(camera, live, firing, clock)
-            for zone, now in changed:
-                signals.append(self._signal(camera_id, camera, zone, live, now, event, clock))
+            # A resolution happens at this message (or the clock, if it is older).
+            at = moment(event) if epoch(moment(event)) >= clock else from_epoch(clock)
+            for zone, ids in changed:
+                signals.append(self._signal(camera_id, camera, zone, live, ids, at))
         return tracks.state(firing=firing), signals
+
+    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
+        """Frigate says nothing of an object that keeps still: at `now` one that has
+        stood long enough fires, and objects silent past objects.forget_after_seconds
+        are forgotten (their zone resolves)."""
+        outcome = Outcome()
+        for camera_id, stored in sorted(states.items()):
+            camera = self.registry.cameras.get(camera_id)
+            if camera is None:
+                continue  # no longer in the registry: its events are not run either
+            tracks = self._tracks(stored)
+            clock = tracks.tick(epoch(now))
+            live = tracks.current()
+            firing, changed = self._evaluate(camera, live, stored["firing"], clock)
+            state = tracks.state(firing=firing)
+            if not changed and unchanged(stored, state):
+                continue
+            outcome.states[camera_id] = state
+            at = max(now, from_epoch(clock))
+            for zone, ids in changed:
+                outcome.signals.append(self._signal(camera_id, camera, zone, live, ids, at))
+        outcome.signals = ordered(outcome.signals)
+        return outcome
+
+    def _tracks(self, stored: State | None) -> Tracks:
+        objects = self.rules.objects
+        return Tracks(
+            stored, objects.forget_after_seconds, objects.max_per_camera, objects.ended_per_camera
+        )
 
     def _track(
         self, camera: Camera, event: CameraEvent, t: float, known: Mapping[str, Any] | None
@@ -126,8 +156,8 @@ class LoiteringDetector:
         now: dict[str, list[str]] = {}
         for object_id, entry in sorted(objects.items()):
             for zone in entry["zones"]:
-                limit = camera.zones[zone].loitering_seconds or 0
-                if clock - entry["since"] >= limit:
+                spec = camera.zones.get(zone)  # None: dropped from the registry since
+                if spec and clock - entry["since"] >= (spec.loitering_seconds or 0):
                     now.setdefault(zone, []).append(object_id)
         changed = [(z, ids) for z, ids in now.items() if z not in firing]
         changed += [(z, []) for z in firing if z not in now]
@@ -140,17 +170,13 @@ class LoiteringDetector:
         zone: str,
         objects: Mapping[str, Mapping[str, Any]],
         ids: list[str],
-        event: CameraEvent,
-        clock: float,
+        resolved_at: datetime,
     ) -> Signal:
-        zone_spec = camera.zones[zone]
-        limit = zone_spec.loitering_seconds or 0
+        zone_spec = camera.zones.get(zone)
+        limit = (zone_spec.loitering_seconds if zone_spec else None) or 0
         found = [objects[i] for i in ids]
-        if found:
-            # When the first of them had stood still long enough.
-            at = from_epoch(min(o["since"] for o in found) + limit)
-        else:
-            at = moment(event) if epoch(moment(event)) >= clock else from_epoch(clock)
+        # Fired when the first of them had stood still long enough.
+        at = from_epoch(min(o["since"] for o in found) + limit) if found else resolved_at
         label = found[0]["label"] if found else self.spec.labels[0]
         snapshot = next((o["snapshot"] for o in found if o["snapshot"]), None)
         return make_signal(
@@ -163,7 +189,7 @@ class LoiteringDetector:
             at=at,
             fields={
                 "zone": zone,
-                "zone_name": zone_spec.name or zone,
+                "zone_name": (zone_spec.name if zone_spec else None) or zone,
                 "label_vi": self.rules.label_vi(label),
                 "label_en": label,
                 "duration": format_duration(from_epoch(limit) - from_epoch(0)),
