@@ -52,12 +52,14 @@ def _check_cameras(problems: list[str]) -> str | None:
     from config.settings import get_settings
     from config.yaml_loader import ConfigErrors
     from processors.cameras import load_camera_detectors
+    from processors.cameras.records import CameraRecordSink
     from processors.cameras.registry import load_registry
 
     settings = get_settings()
     try:
         detectors = load_camera_detectors(settings.camera_registry, settings.camera_rules)
         registry = load_registry(settings.camera_registry)
+        CameraRecordSink.load(registry=settings.camera_registry)  # plate_watch.yaml
     except ConfigErrors as errors:
         problems += [str(error) for error in errors.errors]
         return None
