@@ -28,11 +28,12 @@ from processors import state as state_store
 from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
 from processors.alerts.dispatch import Dispatcher
 from processors.alerts.manager import AlertManager
-from processors.catalog import build_runner
+from processors.catalog import build_runner, load_detectors
 from processors.environment.engine import RuleBook
 from processors.jobs.air import AirQualityJob
 from processors.jobs.base import run_exclusive
 from processors.jobs.credentials import CHECK_SECONDS, CredentialExpiryJob
+from processors.jobs.detector_ticks import TICK_SECONDS, DetectorTicksJob
 from processors.jobs.line_counts import LineCountsJob
 from processors.jobs.offline import OfflineJob
 from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
@@ -79,6 +80,11 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             "line-counts",
             LINE_COUNT_SECONDS,
             LineCountsJob.load(settings.camera_registry, lambda: build_runner(settings)),
+        ),
+        Scheduled(
+            "detector-ticks",
+            TICK_SECONDS,
+            DetectorTicksJob(manager, lambda: load_detectors(settings)),
         ),
         Scheduled(
             "plate-retention",
