@@ -60,8 +60,8 @@ class TimedDetector(Protocol):
 
     def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
         """Pure, like process(): act as if an event saying nothing had arrived at `now`
-        (the job's clock, UTC), so a tick changes when a decision is made, never which:
-        later events decide as they would have. Return a state only for a key whose
+        (the job's clock, UTC): it makes the decisions due by then, and later events
+        decide as they would have. Return a state only for a key whose
         decisions change (a signal always comes with a state change: a detector
         remembers what it raised), so the job locks and writes only those."""
         ...
