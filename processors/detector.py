@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from events.alerts import Signal
@@ -51,17 +51,22 @@ class TimedDetector(Protocol):
     A separate Protocol rather than an optional method on Detector: a Protocol member
     cannot be optional for type checkers, and `isinstance(d, TimedDetector)` both picks
     the detectors the tick job (processors/jobs/detector_ticks.py) runs and narrows the
-    type for it. The job reads the detector's stored keys, locks those a tick would
-    change as the runner does (processors/state.py), calls tick on the locked states,
-    saves what changed and applies the signals, all in one transaction.
+    type for it. The job reads the detector's stored keys and when each was last
+    written, locks those a tick would change as the runner does (processors/state.py),
+    calls tick on the locked states, saves what changed and applies the signals, all in
+    one transaction.
     """
 
     name: str
 
-    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
-        """Pure, like process(): act as if an event saying nothing had arrived at `now`
-        (the job's clock, UTC): it makes the decisions due by then, and later events
-        decide as they would have. Return a state only for a key whose
-        decisions change (a signal always comes with a state change: a detector
-        remembers what it raised), so the job locks and writes only those."""
+    def tick(self, states: Mapping[str, State], quiet: Mapping[str, timedelta]) -> Outcome:
+        """Pure, like process(). quiet[key]: how long (the job's clock, wall time) no
+        batch has changed that key's state. Act as if an event saying nothing had come
+        that long after the newest event the state holds: a key's own event time moved
+        on by the silence, never the job's clock against event time, so a backlog worked
+        off late, events dated in the past or a camera whose clock is off do not end an
+        episode early. It makes the decisions due by then, and later events decide as
+        they would have. Return a state only for a key whose decisions change (a signal
+        always comes with a state change: a detector remembers what it raised), so the
+        job locks and writes only those."""
         ...

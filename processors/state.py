@@ -8,6 +8,7 @@ and a fixed lock order keeps them from deadlocking each other.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import orjson
 import psycopg
@@ -38,15 +39,27 @@ def lock_states(conn: psycopg.Connection, detector: str, keys: Iterable[str]) ->
     return {key: state for key, state in rows if state}
 
 
-def stored_states(conn: psycopg.Connection, detector: str) -> dict[str, State]:
-    """Every key of a detector that holds state, read without locks: a snapshot for the
-    tick job to pick the keys worth locking (it decides again on the locked rows)."""
+def stored_states(
+    conn: psycopg.Connection, detector: str
+) -> tuple[dict[str, State], dict[str, datetime]]:
+    """Every key of a detector that holds state, and when each was last written, read
+    without locks: a snapshot for the tick job to pick the keys worth locking (it
+    decides again on the locked rows)."""
     rows = conn.execute(
-        "SELECT key, state FROM detector_state WHERE detector = %s AND state <> '{}'::jsonb"
-        " ORDER BY key",
+        "SELECT key, state, updated_at FROM detector_state"
+        " WHERE detector = %s AND state <> '{}'::jsonb ORDER BY key",
         (detector,),
     ).fetchall()
-    return {key: state for key, state in rows if state}
+    return {key: state for key, state, _ in rows}, {key: at for key, _, at in rows}
+
+
+def written_at(conn: psycopg.Connection, detector: str, keys: Iterable[str]) -> dict[str, datetime]:
+    """When each key's state was last written (after lock_states: stable until commit)."""
+    rows = conn.execute(
+        "SELECT key, updated_at FROM detector_state WHERE detector = %s AND key = ANY(%s)",
+        (detector, sorted({k[:MAX_KEY_CHARS] for k in keys})),
+    ).fetchall()
+    return dict(rows)
 
 
 def save_states(

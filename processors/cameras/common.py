@@ -4,7 +4,7 @@ the zones an object is in now; the signal with its evidence (event ids, snapshot
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.alerts import Domain, Signal, SignalState
@@ -129,6 +129,12 @@ def settle(outcome: Outcome, stored: Mapping[str, State], key: str, state: State
     """Record a key's new state; None forgets it (not sent for a key never stored)."""
     if state is not None or key in stored:
         outcome.states[key] = state
+
+
+def clock_after(stored: State, quiet: timedelta) -> float:
+    """A tick's camera clock: the newest event time the state holds, moved on by the
+    silence since (processors.detector.TimedDetector)."""
+    return float(stored["clock"]) + max(0.0, quiet.total_seconds())
 
 
 def unchanged(stored: State, state: State | None) -> bool:

@@ -20,12 +20,20 @@ message of an ended object is not a new track).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from events.camera_records import LineCrossing
 from events.models import CameraEvent
-from processors.cameras.common import Tracks, by_camera, epoch, moment, settle, unchanged
+from processors.cameras.common import (
+    Tracks,
+    by_camera,
+    clock_after,
+    epoch,
+    moment,
+    settle,
+    unchanged,
+)
 from processors.cameras.geometry import foot, segments_cross, side
 from processors.cameras.registry import Camera, Line, Registry
 from processors.cameras.rules import CameraRules
@@ -112,13 +120,13 @@ class CrossingDetector:
                 tracks.live[event.event_id] = {"last": t, "lines": lines}
         return tracks.state(), records
 
-    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
-        """Objects silent past objects.forget_after_seconds at `now` are dropped, so a
+    def tick(self, states: Mapping[str, State], quiet: Mapping[str, timedelta]) -> Outcome:
+        """Objects silent past objects.forget_after_seconds are dropped, so a
         camera that went quiet does not keep its last tracks for ever. No records."""
         outcome = Outcome()
         for camera_id, stored in sorted(states.items()):
             tracks = self._tracks(stored)
-            tracks.tick(epoch(now))
+            tracks.tick(clock_after(stored, quiet[camera_id]))
             state = tracks.state()
             if not unchanged(stored, state):
                 outcome.states[camera_id] = state

@@ -14,7 +14,7 @@ message does not bring one back), firing {zone: true}.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from events.alerts import Signal
@@ -22,6 +22,7 @@ from events.models import CameraEvent
 from processors.cameras.common import (
     Tracks,
     by_camera,
+    clock_after,
     current_zones,
     epoch,
     from_epoch,
@@ -104,19 +105,19 @@ class CrowdingDetector:
                 )
         return tracks.state(firing=firing), signals
 
-    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
-        """People silent past objects.forget_after_seconds at `now` (their end message
-        was lost) leave the count, so a crowd nobody reports on any more resolves."""
+    def tick(self, states: Mapping[str, State], quiet: Mapping[str, timedelta]) -> Outcome:
+        """People silent past objects.forget_after_seconds (their end message was
+        lost) leave the count, so a crowd nobody reports on any more resolves."""
         outcome = Outcome()
         for camera_id, stored in sorted(states.items()):
             camera = self.registry.cameras.get(camera_id)
             if camera is None:
                 continue  # no longer in the registry: its events are not run either
             tracks = self._tracks(stored)
-            clock = tracks.tick(epoch(now))
+            clock = tracks.tick(clock_after(stored, quiet[camera_id]))
             firing: dict[str, bool] = dict(stored["firing"])
             people = tracks.current()
-            at = max(now, from_epoch(clock))
+            at = from_epoch(clock)
             signals = []
             for zone in sorted(firing):
                 inside = self._flip(camera, zone, people, firing)

@@ -5,7 +5,7 @@ Sightings come from Frigate's tracked objects (the zones the object is in at tha
 frame) and from the cameras' own intrusion / region-entrance events (ISAPI
 fielddetection, ONVIF FieldDetector: zones by their aliases). An episode of a zone
 starts with a sighting while the zone is closed (FIRING) and ends once the camera's
-events, or the tick job's clock (tick()), move `episode_gap_seconds` past the last
+events, or the silence after them (tick()), move `episode_gap_seconds` past the last
 sighting (RESOLVED at that moment), so the next sighting is a new alert. Open hours
 never fire: a sighting then is no intrusion.
 
@@ -17,13 +17,14 @@ labels, snapshot.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
     by_camera,
+    clock_after,
     current_zones,
     epoch,
     from_epoch,
@@ -95,13 +96,13 @@ class IntrusionDetector:
             return None, signals
         return {"clock": clock, "zones": episodes}, signals
 
-    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
-        """Episodes idle past the gap at `now` resolve without waiting for the camera's
-        next event (an intruder who left is followed by silence, not by an event)."""
+    def tick(self, states: Mapping[str, State], quiet: Mapping[str, timedelta]) -> Outcome:
+        """Episodes idle past the gap resolve without waiting for the camera's next
+        event (an intruder who left is followed by silence, not by an event)."""
         outcome = Outcome()
         for camera_id, stored in sorted(states.items()):
             episodes: dict[str, dict[str, Any]] = dict(stored["zones"])
-            clock = max(stored["clock"], epoch(now))
+            clock = clock_after(stored, quiet[camera_id])
             signals = self._expire(camera_id, episodes, clock)
             if not signals:
                 continue

@@ -3,10 +3,11 @@ zone longer than the zone's `loitering_seconds` (deploy/cameras/registry.yaml).
 
 Frigate marks a tracked object `stationary` once it stops moving; the first frame it is
 stationary in a zone starts the clock. Frigate sends nothing for an object that keeps
-still, so the camera's other events move the clock too, and so does the tick job's
-clock (tick()): the alert fires when either shows that an object has stood still long
-enough. One alert per zone; it resolves when no object stands still there any longer
-(it moved, left, its event ended, or nothing was heard of it for forget_after_seconds).
+still, so the camera's other events move the clock too, and so does silence (tick():
+the clock moved on by the time nothing came). The alert fires when either shows that
+an object has stood still long enough. One alert per zone; it resolves when no object
+stands still there any longer (it moved, left, its event ended, or nothing was heard of
+it for forget_after_seconds).
 
 State per camera (plain JSON, common.Tracks): clock, live {event id: {last, since,
 zones, label, snapshot}} for stationary objects in loitering zones, ended {event id:
@@ -16,7 +17,7 @@ last} (so a re-delivered message does not bring one back), firing {zone: [event 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from events.alerts import Signal
@@ -24,6 +25,7 @@ from events.models import CameraEvent
 from processors.cameras.common import (
     Tracks,
     by_camera,
+    clock_after,
     current_zones,
     epoch,
     from_epoch,
@@ -98,9 +100,9 @@ class LoiteringDetector:
                 signals.append(self._signal(camera_id, camera, zone, live, ids, at))
         return tracks.state(firing=firing), signals
 
-    def tick(self, states: Mapping[str, State], now: datetime) -> Outcome:
-        """Frigate says nothing of an object that keeps still: at `now` one that has
-        stood long enough fires, and objects silent past objects.forget_after_seconds
+    def tick(self, states: Mapping[str, State], quiet: Mapping[str, timedelta]) -> Outcome:
+        """Frigate says nothing of an object that keeps still: in the silence one that
+        has stood long enough fires, and objects silent past objects.forget_after_seconds
         are forgotten (their zone resolves)."""
         outcome = Outcome()
         for camera_id, stored in sorted(states.items()):
@@ -108,14 +110,14 @@ class LoiteringDetector:
             if camera is None:
                 continue  # no longer in the registry: its events are not run either
             tracks = self._tracks(stored)
-            clock = tracks.tick(epoch(now))
+            clock = tracks.tick(clock_after(stored, quiet[camera_id]))
             live = tracks.current()
             firing, changed = self._evaluate(camera, live, stored["firing"], clock)
             state = tracks.state(firing=firing)
             if not changed and unchanged(stored, state):
                 continue
             outcome.states[camera_id] = state
-            at = max(now, from_epoch(clock))
+            at = from_epoch(clock)
             for zone, ids in changed:
                 outcome.signals.append(self._signal(camera_id, camera, zone, live, ids, at))
         outcome.signals = ordered(outcome.signals)

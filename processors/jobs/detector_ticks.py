@@ -4,8 +4,14 @@ Detectors run on events (processors/runner.py), so a decision that silence shoul
 trigger waits for the next event: an intrusion episode resolves only when the same camera
 sends something after the gap, an object standing still (Frigate sends nothing for it)
 becomes loitering only when another message arrives. Detectors that can decide on
-time alone (processors.detector.TimedDetector) get `tick(states, now)` here, every
+time alone (processors.detector.TimedDetector) get `tick(states, quiet)` here, every
 TICK_SECONDS, from the alert service.
+
+A tick learns, per key, how long no batch has changed its state (the job's clock against
+the row's updated_at): the detector moves its own event-time clock on by that silence
+rather than comparing the job's clock with event time, so a backlog worked off after an
+outage, events dated in the past (replays, scenarios) or a camera whose clock is off
+never close an episode early.
 
 Per detector, in the runner's order (so a worker and this job take row locks in the
 same order and never deadlock): its stored keys are read without locks, tick on that
@@ -20,8 +26,8 @@ the same key waits for this job or is waited for: no update is lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -52,12 +58,13 @@ class DetectorTicksJob:
         signals: list[Signal] = []
         records: list[object] = []
         for detector in timed(detectors):
-            states = state_store.stored_states(conn, detector.name)
-            due = set(changed_states(states, detector.tick(states, now).states))
+            states, written = state_store.stored_states(conn, detector.name)
+            due = set(changed_states(states, detector.tick(states, _quiet(written, now)).states))
             if not due:
                 continue
             locked = state_store.lock_states(conn, detector.name, due)
-            outcome = detector.tick(locked, now)
+            written = state_store.written_at(conn, detector.name, locked)
+            outcome = detector.tick(locked, _quiet(written, now))
             state_store.save_states(conn, detector.name, changed_states(locked, outcome.states))
             signals += outcome.signals
             records += outcome.records
@@ -91,6 +98,13 @@ class DetectorTicksJob:
             log.error("%d records from ticks dropped: the detector set has no sink", len(records))
             return []
         return detectors.record_sink(conn, records)
+
+
+def _quiet(written: Mapping[str, datetime], now: datetime) -> dict[str, timedelta]:
+    """How long each key's state has gone unchanged by the job's clock. The database
+    stamped the writes (now() of the writing transaction); the two clocks agree to well
+    under any detector's windows on one NTP-synchronised site."""
+    return {key: max(now - at, timedelta(0)) for key, at in written.items()}
 
 
 def timed(detectors: DetectorSet) -> Iterator[TimedDetector]:

@@ -1,6 +1,7 @@
 """The detector-ticks job (processors/jobs/detector_ticks.py) on the database, with the
 shipped camera detectors behind the real BatchWriter and runner: a night intrusion the
-camera never follows up resolves from the job's (fixed) clock, and a worker and the job
+camera never follows up resolves from the job's (fixed) clock, counted from when the
+state was written, not from the events' own (past) times; and a worker and the job
 touching one camera's state at once queue on its row, whichever comes first, so neither
 loses the other's update."""
 
@@ -87,6 +88,16 @@ def episode(conn: psycopg.Connection) -> dict[str, Any]:
     return row[0]
 
 
+def written(conn: psycopg.Connection) -> datetime:
+    """When a batch (or the job) last wrote the camera's intrusion state."""
+    row = conn.execute(
+        "SELECT updated_at FROM detector_state WHERE detector = 'camera.intrusion' AND key = %s",
+        (GATE,),
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def tick(conn: psycopg.Connection, job: DetectorTicksJob, now: datetime) -> int | None:
     return run_exclusive(conn, JOB, job, now)
 
@@ -100,10 +111,12 @@ def test_a_night_intrusion_nobody_follows_up_resolves_from_the_jobs_clock(
     writer.write(Batch(camera_events=seen))  # re-delivered: nothing new
     assert alerts(conn) == [("firing", ["p1"])]
     last = NIGHT + timedelta(seconds=20)
-    assert tick(conn, job, last + GAP - timedelta(seconds=1)) == 0
-    assert tick(conn, job, last + GAP) == 0  # the gap itself is still the episode
+    # The events are days old (the clock says so), yet the episode is new to the system.
+    at = written(conn)
+    assert tick(conn, job, at + timedelta(seconds=15)) == 0
+    assert tick(conn, job, at + GAP) == 0  # the gap itself is still the episode
     assert alerts(conn) == [("firing", ["p1"])]
-    assert tick(conn, job, last + GAP + timedelta(seconds=15)) == 1
+    assert tick(conn, job, at + GAP + timedelta(seconds=15)) == 1
     assert alerts(conn) == [("resolved", ["p1"])]
     resolved_at, status = conn.execute(
         "SELECT h.event_time, h.status FROM alert_history h JOIN alerts a ON a.id = h.alert_id"
@@ -111,7 +124,7 @@ def test_a_night_intrusion_nobody_follows_up_resolves_from_the_jobs_clock(
     ).fetchone()
     assert resolved_at == last + GAP and status == "resolved"
     assert episode(conn) == {}  # forgotten: the next sighting is a new episode
-    assert tick(conn, job, last + GAP + timedelta(seconds=30)) == 0
+    assert tick(conn, job, at + GAP + timedelta(seconds=30)) == 0
     writer.write(Batch(camera_events=[person("p2", NIGHT + timedelta(minutes=20))]))
     assert alerts(conn) == [("resolved", ["p1"]), ("firing", ["p2"])]
 
@@ -140,7 +153,7 @@ def test_a_worker_waits_for_the_job_and_then_sees_the_episode_closed(
     settings, conn: psycopg.Connection, detectors: DetectorSet, job: DetectorTicksJob
 ) -> None:
     BatchWriter(conn, runner(detectors)).write(Batch(camera_events=[person("p1", NIGHT)]))
-    now = NIGHT + GAP + timedelta(seconds=30)
+    now = written(conn) + GAP + timedelta(seconds=30)
     with (
         psycopg.connect(settings.dsn()) as job_conn,
         psycopg.connect(settings.dsn(), autocommit=True) as worker_conn,
@@ -148,7 +161,8 @@ def test_a_worker_waits_for_the_job_and_then_sees_the_episode_closed(
         assert job(job_conn, now) == 1  # its transaction stays open: the row stays locked
         # A person at the gate just as the job closes the episode.
         writer = BatchWriter(worker_conn, runner(detectors))
-        thread, done = _in_thread(lambda: writer.write(Batch(camera_events=[person("p3", now)])))
+        seen = NIGHT + GAP + timedelta(seconds=30)
+        thread, done = _in_thread(lambda: writer.write(Batch(camera_events=[person("p3", seen)])))
         _wait_for_lock(conn, worker_conn.info.backend_pid)
         assert alerts(conn) == [("firing", ["p1"])]  # nothing of the job visible yet
         job_conn.commit()
@@ -163,8 +177,14 @@ def test_the_job_waits_for_a_worker_and_then_sees_its_sighting(
     settings, conn: psycopg.Connection, detectors: DetectorSet, job: DetectorTicksJob
 ) -> None:
     BatchWriter(conn, runner(detectors)).write(Batch(camera_events=[person("p1", NIGHT)]))
-    now = NIGHT + GAP + timedelta(seconds=30)
-    late = now - timedelta(seconds=40)  # p1 again, within the gap of `now`
+    # As if the camera had been silent for 6 minutes since: the job finds the episode due.
+    conn.execute(
+        "UPDATE detector_state SET updated_at = updated_at - interval '6 minutes'"
+        " WHERE detector = 'camera.intrusion' AND key = %s",
+        (GATE,),
+    )
+    now = written(conn) + timedelta(minutes=6)
+    late = NIGHT + timedelta(minutes=4, seconds=50)  # p1 again, its message late
     with (
         psycopg.connect(settings.dsn()) as worker_conn,
         psycopg.connect(settings.dsn(), autocommit=True) as job_conn,
@@ -179,7 +199,7 @@ def test_the_job_waits_for_a_worker_and_then_sees_its_sighting(
     assert alerts(conn) == [("firing", ["p1"])]
     assert episode(conn)["zones"]["gate_lane"]["count"] == 2
     # Without the worker's sighting the job would have resolved it; with it, later.
-    assert tick(conn, job, late + GAP + timedelta(seconds=1)) == 1
+    assert tick(conn, job, written(conn) + GAP + timedelta(seconds=1)) == 1
     assert alerts(conn) == [("resolved", ["p1"])]
 
 
@@ -197,6 +217,7 @@ def test_the_alert_service_runs_the_job_with_the_shipped_detectors(
     BatchWriter(conn, runner(DetectorSet(cameras=load_camera_detectors()))).write(
         Batch(camera_events=[person("p1", NIGHT)])
     )
-    assert run_exclusive(conn, JOB, scheduled.job, NIGHT + timedelta(minutes=1)) == 0
-    assert run_exclusive(conn, JOB, scheduled.job, NIGHT + timedelta(minutes=6)) == 1
+    at = written(conn)
+    assert run_exclusive(conn, JOB, scheduled.job, at + timedelta(minutes=1)) == 0
+    assert run_exclusive(conn, JOB, scheduled.job, at + timedelta(minutes=6)) == 1
     assert alerts(conn) == [("resolved", ["p1"])]
