@@ -1,17 +1,19 @@
 """Bearer tokens → users, and what each role may see and do.
 
 Roles:
-- viewer:   reads devices, telemetry and non-security alerts;
+- viewer:   reads devices, telemetry and the environment, camera and health alerts;
 - operator: also acknowledges, resolves, annotates and silences environment, camera and
-            health alerts;
-- csirt:    reads everything, and acts on security alerts (and reads security events);
+            health alerts, and reads and acts on watch-listed plate alerts (domain
+            plates: personal data, operators and admins only);
+- csirt:    reads everything but plate alerts, and acts on security alerts (and reads
+            security events);
 - integrator: connects equipment: creates, changes, disables and deletes devices and
             issues, rotates and revokes their secrets; reads dead letters and replays them;
             reads telemetry and health alerts;
 - admin:    everything.
 
-A security alert the caller may not see answers 404 like a missing one, so its existence
-does not leak; a resource the role may not use at all answers 403.
+A security or plate alert the caller may not see answers 404 like a missing one, so its
+existence does not leak; a resource the role may not use at all answers 403.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ ACTS_ON: Mapping[Domain, frozenset[Role]] = {
     Domain.ENVIRONMENT: frozenset({Role.OPERATOR, Role.ADMIN}),
     Domain.CAMERA: frozenset({Role.OPERATOR, Role.ADMIN}),
     Domain.HEALTH: frozenset({Role.OPERATOR, Role.ADMIN}),
+    Domain.PLATES: frozenset({Role.OPERATOR, Role.ADMIN}),
 }
 
 

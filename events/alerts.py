@@ -26,6 +26,9 @@ class Domain(StrEnum):
     SECURITY = "security"
     CAMERA = "camera"
     HEALTH = "health"
+    # Watch-listed plate seen (camera.plate_watch): the alert names a vehicle's plate,
+    # personal data under Decree 13/2023/NĐ-CP, so it is a domain of its own.
+    PLATES = "plates"
 
 
 class Severity(IntEnum):
@@ -74,14 +77,22 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-# Security alerts are for the CSIRT; everything else is for every operator.
+# Security alerts are for the CSIRT; watch-list hits for those who keep the watch list
+# (operators and admins: plates are personal data, not for the wall, the CSIRT or
+# integrators); everything else is for every operator.
 VISIBLE_TO: Mapping[Domain, frozenset[str]] = {
     Domain.SECURITY: frozenset({"csirt", "admin"}),
     Domain.ENVIRONMENT: frozenset({"operator", "csirt", "admin", "viewer"}),
     Domain.CAMERA: frozenset({"operator", "csirt", "admin", "viewer"}),
     # Integrators connect equipment: a device's health is theirs to see.
     Domain.HEALTH: frozenset({"operator", "csirt", "admin", "viewer", "integrator"}),
+    Domain.PLATES: frozenset({"operator", "admin"}),
 }
+
+# Domains whose alerts carry personal data: never sent anywhere by default (a channel
+# that leaves `domains` out gets every other domain) and never shown on a dashboard.
+PERSONAL_DATA: frozenset[Domain] = frozenset({Domain.PLATES})
+BROADCAST_DOMAINS: tuple[Domain, ...] = tuple(d for d in Domain if d not in PERSONAL_DATA)
 
 
 def fingerprint(rule: str, labels: Mapping[str, str]) -> str:

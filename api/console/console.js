@@ -28,6 +28,7 @@
       d_camera: "Camera",
       d_health: "Thiết bị",
       d_security: "An toàn thông tin",
+      d_plates: "Biển số theo dõi",
       sev_any: "Bất kỳ",
       sev_info: "Thông tin",
       sev_low: "Thấp",
@@ -87,6 +88,7 @@
       d_camera: "Camera",
       d_health: "Device health",
       d_security: "Security",
+      d_plates: "Watch-listed plates",
       sev_any: "Any",
       sev_info: "Info",
       sev_low: "Low",
@@ -522,6 +524,16 @@
     });
   }
 
+  // The domain filter offers only what the role may see: a viewer is not shown that
+  // security or watch-listed plate alerts exist as a choice.
+  function offerDomains() {
+    const visible = new Set(me.visible_domains);
+    for (const option of $("f-domain").options) {
+      option.hidden = option.value !== "" && !visible.has(option.value);
+    }
+    if ($("f-domain").selectedOptions[0]?.hidden) $("f-domain").value = "";
+  }
+
   function showWho() {
     $("who").textContent = me ? `${me.name} · ${t("role")}: ${me.role}` : "";
   }
@@ -538,6 +550,7 @@
     $("tabs").hidden = WALL;
     say("");
     showWho();
+    offerDomains();
     showView();
     startStream();
   }

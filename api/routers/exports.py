@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.auth import require_roles
+from api.auth import may_see, require_roles
 from api.deps import Conn, SettingsDep
 from api.errors import not_found, problem, responses
 from api.inputs import Instant
@@ -133,7 +133,9 @@ def stix(
         if start is not None or end is not None:
             raise problem(422, "stix_choose_one")
         alert = get_alert(conn, alert_id)
-        if alert is None:
+        # A plate alert is hidden from the CSIRT: 404 as for a missing one, not a 422
+        # that would say what it is.
+        if alert is None or not may_see(user.role, alert["domain"]):
             raise not_found("alert_not_found", alert_id=alert_id)
         try:
             bundle = alert_bundle(alert, identity=identity, tlp=tlp)

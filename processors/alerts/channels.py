@@ -26,7 +26,7 @@ from pydantic import (
 
 from config.settings import REPO_ROOT
 from config.yaml_loader import load_model
-from events.alerts import Domain, Severity
+from events.alerts import BROADCAST_DOMAINS, Domain, Severity
 from processors.alerts.notify import notifier_type
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ class _Strict(BaseModel):
 class Channel(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     type: str
-    domains: tuple[Domain, ...] = tuple(Domain)
+    # Left out: every domain but those carrying personal data (plates), which a
+    # channel gets only by naming them.
+    domains: tuple[Domain, ...] = BROADCAST_DOMAINS
     min_severity: Severity = Severity.LOW
     group_by: tuple[str, ...] = (RULE,)
     group_wait_seconds: float = Field(default=30.0, ge=0)

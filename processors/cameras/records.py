@@ -130,7 +130,7 @@ class CameraRecordSink:
         text = self.pack.text
         return Signal(
             rule=self.pack.rule,
-            domain=Domain.CAMERA,
+            domain=Domain.PLATES,
             labels={"camera": read.camera, "event_id": read.event_id},
             state=SignalState.FIRING,
             severity=self.pack.severity,

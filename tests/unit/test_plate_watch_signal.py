@@ -33,7 +33,7 @@ def test_one_alert_per_pass_with_what_an_operator_needs() -> None:
     sink = CameraRecordSink.load()
     signal = sink.signal(_read(), ENTRY)
     assert (signal.rule, signal.domain, signal.state) == (
-        "camera.plate_watch", Domain.CAMERA, SignalState.FIRING,
+        "camera.plate_watch", Domain.PLATES, SignalState.FIRING,
     )  # fmt: skip
     assert signal.severity is Severity.HIGH
     assert signal.labels == {"camera": "kh-camranh-anpr01", "event_id": "isapi-ev-1"}

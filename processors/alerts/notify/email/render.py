@@ -49,6 +49,7 @@ DOMAIN_VI = {
     "security": "an toàn thông tin",
     "camera": "camera",
     "health": "tình trạng hệ thống",
+    "plates": "biển số theo dõi",
 }
 STATUS_VI = {"firing": "đang diễn ra", "acknowledged": "đã tiếp nhận", "resolved": "đã kết thúc"}
 

@@ -60,7 +60,7 @@ def resolve_password(config: MqttConfig, app: Settings) -> str:
 
 
 def topic_for(prefix: str, alert: Payload) -> str:
-    # Domain() refuses anything but the four domains, so no payload can pick its topic.
+    # Domain() refuses anything but the known domains, so no payload can pick its topic.
     return f"{prefix}/{Domain(alert['domain']).value}"
 
 
