@@ -390,6 +390,8 @@ def dump_lines(timeline: Iterable[Timed]) -> Iterator[bytes]:
             "sender": m.sender or None,
             "key": m.key.decode() if m.key is not None else None,
         }
+        if m.content_type is not None:  # an HTTP push: its body is read by this type
+            record["content_type"] = m.content_type
         try:
             record["payload"] = m.payload.decode()
         except UnicodeDecodeError:
