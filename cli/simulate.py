@@ -38,7 +38,11 @@ def simulate(
         float, typer.Option(min=0, help="Seconds to run; 0 runs until Ctrl-C or SIGTERM.")
     ] = 0.0,
     streams: Annotated[
-        str, typer.Option(help="Comma-separated: sensors, cameras, logs.")
+        str,
+        typer.Option(
+            help="Comma-separated: sensors, cameras, logs. cameras: Frigate over MQTT, "
+            "Hikvision ISAPI pushes to the API (IOC_PUBLIC_API_URL), ONVIF on Kafka."
+        ),
     ] = "sensors,cameras,logs",
     seed: Annotated[
         int | None,
