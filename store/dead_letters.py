@@ -24,7 +24,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 # Formats whose messages come from equipment (sensors, cameras), not from security logs.
-EQUIPMENT_FORMATS = frozenset({"ioc_telemetry", "native_json", "senml", "frigate", "frigate_stats"})
+# Integrators read these letters to fix their equipment, so a refused ANPR message shows
+# them the plate it carried: a known exposure (docs/cameras.md), smaller than leaving
+# camera integrators blind.
+EQUIPMENT_FORMATS = frozenset(
+    {"ioc_telemetry", "native_json", "senml", "frigate", "frigate_stats", "frigate_reviews",
+     "isapi", "onvif"}
+)  # fmt: skip
 SECURITY_FORMATS = frozenset({"syslog", "suricata", "cef", "winlog", "edr"})
 
 
