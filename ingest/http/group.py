@@ -219,4 +219,5 @@ def _fresh_ids(result: WriteResult) -> set[int]:
     fresh = result.fresh
     if fresh is None:
         return set()
-    return {id(e) for e in fresh.measurements} | {id(e) for e in fresh.security_events}
+    events = (*fresh.measurements, *fresh.security_events, *fresh.camera_events)
+    return {id(e) for e in events}

@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import orjson
 
-from events.models import CameraEvent, Event
 from events.text import show
 from ingest.decode import Decoded, decode, reject
 from ingest.message import RawMessage
@@ -272,22 +271,18 @@ def body_dead_letter(
 def results(items: Sequence[Decoded], fresh: set[int]) -> list[ItemResult]:
     """Per item: rejected (its dead letter), stored (at least one of its events was new
     to the database: `fresh` holds the ids of the event objects the writer reported
-    new), or duplicate (all were there already, or came earlier in the same batch).
-    Camera events update in place and count as stored."""
+    new; a camera event's message is new when it moved its row on, store/writer.py), or
+    duplicate (all were there already, or came earlier in the same batch)."""
     out = []
     for index, item in enumerate(items):
         letter = item.dead_letter
         if letter is not None:
             out.append(ItemResult(index, "rejected", letter.reason, dead_letter_id(letter)))
-        elif any(id(e) in fresh or _updates(e) for e in item.events):
+        elif any(id(e) in fresh for e in item.events):
             out.append(ItemResult(index, "stored"))
         else:
             out.append(ItemResult(index, "duplicate"))
     return out
-
-
-def _updates(event: Event) -> bool:
-    return isinstance(event, CameraEvent)
 
 
 def summary(results_: Sequence[ItemResult]) -> dict[str, Any]:
