@@ -19,6 +19,7 @@ from store.migrations import (
     m0012_daily_aqi_inputs,
     m0013_integrators,
     m0014_cameras,
+    m0015_plate_alerts_hidden,
 )
 
 MIGRATIONS = [
@@ -36,4 +37,5 @@ MIGRATIONS = [
     (12, m0012_daily_aqi_inputs),
     (13, m0013_integrators),
     (14, m0014_cameras),
+    (15, m0015_plate_alerts_hidden),
 ]

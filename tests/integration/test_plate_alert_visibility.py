@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from config.settings import Settings
+from dashboards import wall
 from events.alerts import Domain, Severity, Signal, SignalState
 from events.camera_records import PlateRead
 from processors.alerts import lifecycle
@@ -35,7 +36,9 @@ from processors.alerts.channels import DEFAULT_CHANNELS_FILE, load_channels
 from processors.alerts.manager import AlertManager
 from processors.cameras.records import CameraRecordSink
 from store.cameras import WatchEntry
+from store.migrations.m0009_dashboard_reads import READER_ROLE
 from store.users import create_user, delete_user
+from tests.integration.engines import PLAIN, TIMESCALE, plain_database
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +86,9 @@ def _hit(camera: str, event_id: str) -> Signal:
     return CameraRecordSink.load().signal(read, entry)
 
 
-@pytest.fixture
-def raised(conn: psycopg.Connection) -> Iterator[Raised]:
+def _raise(conn: psycopg.Connection) -> tuple[Raised, str]:
+    """A plate hit, a camera alert and a health alert through the alert manager routed
+    by the shipped channels; the camera id they name, to clean up by."""
     tag = uuid.uuid4().hex[:8]
     camera = f"t-plates-cam-{tag}"
     hit = _hit(camera, f"t-plates-{tag}")
@@ -101,15 +105,24 @@ def raised(conn: psycopg.Connection) -> Iterator[Raised]:
     manager = AlertManager(load_channels(DEFAULT_CHANNELS_FILE))
     with conn.transaction():
         changes = manager.apply(conn, [hit, intrusion, offline])
-    ids = {c.fingerprint: c.alert_id for c in changes}
+    made = {c.fingerprint: c.alert_id for c in changes}
     notified = {c.alert_id: c.notified for c in changes}
-    yield Raised(
-        ids[hit.fingerprint], ids[intrusion.fingerprint], ids[offline.fingerprint], notified
-    )
+    ids = [made[hit.fingerprint], made[intrusion.fingerprint], made[offline.fingerprint]]
+    return Raised(*ids, notified), camera
+
+
+def _forget(conn: psycopg.Connection, camera: str) -> None:
     conn.execute(
         "DELETE FROM alerts WHERE labels->>'camera' = %s OR labels->>'device_id' = %s",
         (camera, camera),
     )
+
+
+@pytest.fixture
+def raised(conn: psycopg.Connection) -> Iterator[Raised]:
+    alerts, camera = _raise(conn)
+    yield alerts
+    _forget(conn, camera)
 
 
 def headers(token: str) -> dict[str, str]:
@@ -247,6 +260,58 @@ def test_a_plates_silence_is_the_operators_business(
         assert silence_id not in {s["id"] for s in listed}, role
     listed = client.get("/api/v1/silences", headers=headers(users["admin"])).json()
     assert silence_id in {s["id"] for s in listed}
+
+
+# -- the dashboards' database login -------------------------------------------------------
+
+
+def _as_reader(conn: psycopg.Connection, query: str, *args: object) -> list[tuple[Any, ...]]:
+    conn.execute(f"SET ROLE {READER_ROLE}")
+    try:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+    finally:
+        conn.execute("RESET ROLE")
+
+
+def _reader_is_denied_plates(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        alerts, camera = _raise(conn)
+        try:
+            with conn.transaction():
+                lifecycle.add_note(conn, alerts.plates, "t-plates", f"đã báo CSGT: {PLATE}")
+            ids = [alerts.plates, alerts.camera, alerts.health]
+            query = "SELECT id::text FROM alerts WHERE id = ANY(%s::uuid[])"
+            assert {r[0] for r in _as_reader(conn, query, ids)} == {alerts.camera, alerts.health}
+            assert {r[0] for r in conn.execute(query, (ids,))} == set(ids)  # the app: all
+            history = (
+                "SELECT alert_id::text, note FROM alert_history WHERE alert_id = ANY(%s::uuid[])"
+            )
+            seen = _as_reader(conn, history, ids)
+            assert {a for a, _ in seen} == {alerts.camera, alerts.health}
+            assert all(PLATE not in note for _, note in seen)
+            assert len(conn.execute(history, (ids,)).fetchall()) == len(seen) + 2  # fired, note
+            # The wall's tiles as shipped: the reader counts the same camera alerts as the
+            # application, and, asked for plate alerts, none.
+            camera_tile = _as_reader(conn, wall.open_alerts_sql("camera"))
+            assert camera_tile == conn.execute(wall.open_alerts_sql("camera")).fetchall()
+            assert sum(conn.execute(wall.open_alerts_sql("plates")).fetchone() or ()) >= 1
+            assert sum(_as_reader(conn, wall.open_alerts_sql("plates"))[0]) == 0
+            # A whole-table read, as an editor's query in Grafana would do.
+            every = _as_reader(conn, "SELECT domain, title_vi, alert_values::text FROM alerts")
+            assert all(d != "plates" and PLATE not in f"{t}{v}" for d, t, v in every)
+        finally:
+            _forget(conn, camera)
+
+
+@pytest.mark.parametrize("engine", [TIMESCALE, PLAIN])
+def test_the_dashboard_reader_never_reads_a_plate_alert_or_its_history(
+    settings: Settings, engine: str
+) -> None:
+    if engine == TIMESCALE:
+        _reader_is_denied_plates(settings.dsn())
+        return
+    with plain_database(settings, "ioc_test_plate_rls") as dsn:
+        _reader_is_denied_plates(dsn)
 
 
 # -- live stream ---------------------------------------------------------------------------
