@@ -68,7 +68,10 @@ def save(directory: Path, data: bytes, max_bytes: int) -> str:
     name = name_of(data)
     _directory(directory)
     target = directory / name
-    if not target.exists():
+    if target.exists():
+        # Retention deletes pictures by their file's date: a newer event refers to it now.
+        os.utime(target)
+    else:
         _write(target, data)
     return PREFIX + name
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -136,8 +137,11 @@ def test_snapshot_store_content_addressed_private_files(tmp_path: Path) -> None:
     assert path is not None and path.read_bytes() == JPEG
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert stat.S_IMODE(directory.stat().st_mode) == 0o750
-    # The same picture again is the same file; nothing else is left behind.
+    # The same picture again is the same file, dated now (retention goes by the file's
+    # date); nothing else is left behind.
+    os.utime(path, (1_000_000_000, 1_000_000_000))
     assert snapshots.save(directory, JPEG, MAX_IMAGE) == reference
+    assert path.stat().st_mtime > 1_700_000_000
     assert snapshots.save(directory, PNG, MAX_IMAGE).endswith(".png")
     assert len(list(directory.iterdir())) == 2
 
