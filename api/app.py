@@ -35,6 +35,7 @@ from api.routers import (
     live,
     me,
     overview,
+    plate_access,
     plates,
     security,
     silences,
@@ -162,7 +163,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
         app.include_router(router.router)
     app.include_router(dead_letters.router)
     app.include_router(commands.router)
-    for camera_router in (watchlist, plates, camera_events, snapshots):
+    for camera_router in (watchlist, plates, plate_access, camera_events, snapshots):
         app.include_router(camera_router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

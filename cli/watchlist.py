@@ -1,8 +1,10 @@
 """`ioc watchlist …`: the plates whose reads raise a `camera.plate_watch` alert.
 
 Runs on the server with the database's own access, like `ioc deadletters`; entries it
-adds are recorded as added by `cli:<os user>`. Plates are kept under their normalised
-form (processors/cameras/plates.py), so any spelling names the same entry.
+adds are recorded as added by `cli:<os user>`, and each add, remove and list leaves a
+row of that actor in the access record of plate data (store/plate_audit.py; `ioc plates
+audit` reads it), in the same transaction. Plates are kept under their normalised form
+(processors/cameras/plates.py), so any spelling names the same entry.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import getpass
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +20,11 @@ from rich.table import Table
 
 from cli.deadletters import safe
 from config.settings import get_settings
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from store.plate_audit import Action
 
 watchlist_app = typer.Typer(
     help="The plate watch list (plates are personal data: keep reasons factual).",
@@ -69,6 +76,18 @@ def _checked(text: str, name: str, limit: int) -> str:
         raise typer.BadParameter(str(error), param_hint=name) from None
 
 
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _record(
+    conn: psycopg.Connection, action: Action, plate_norm: str | None, **detail: Any
+) -> None:
+    from store.plate_audit import CLI_ROLE, Access, record
+
+    record(conn, Access(_actor(), CLI_ROLE, action, plate_norm, detail))
+
+
 def _describe(entry: dict[str, Any]) -> str:
     until = f", until {_when(entry['expires_at'])}" if entry["expires_at"] else ""
     return f"{safe(entry['plate'])} (matched as {entry['plate_norm']}{until})"
@@ -91,8 +110,12 @@ def add(
     reason = _checked(reason, "--reason", MAX_REASON)
     until = expiry(expires, datetime.now(UTC))
     try:
-        with connect(get_settings()) as conn:
-            entry, created = watch(conn, plate, reason, f"cli:{getpass.getuser()}", until)
+        with connect(get_settings()) as conn:  # one transaction, committed on leaving
+            entry, created = watch(conn, plate, reason, _actor(), until)
+            _record(
+                conn, "watchlist_add", entry["plate_norm"], created=created, reason=reason,
+                expires_at=until,
+            )  # fmt: skip
     except UnreadablePlate as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -104,12 +127,14 @@ def add(
 def remove(plate: Annotated[str, typer.Argument(metavar="PLATE", help="Any spelling")]) -> None:
     """Stop watching a plate."""
     from store.connect import connect
-    from store.plates import UnreadablePlate, unwatch
+    from store.plate_audit import removal
+    from store.plates import UnreadablePlate, plate_key, unwatch
 
     plate = _checked(plate, "PLATE", MAX_PLATE)
     try:
-        with connect(get_settings()) as conn:
+        with connect(get_settings()) as conn:  # one transaction, committed on leaving
             entry = unwatch(conn, plate)
+            _record(conn, "watchlist_remove", plate_key(plate), **removal(entry))
     except UnreadablePlate as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -131,8 +156,9 @@ def list_entries(
     from store.connect import connect
     from store.plates import watch_page
 
-    with connect(get_settings()) as conn:
+    with connect(get_settings()) as conn:  # one transaction, committed on leaving
         rows = watch_page(conn, active, None, limit)
+        _record(conn, "watchlist_read", None, list=True, active=active, results=len(rows))
     table = Table(title=f"watch list ({len(rows)} entr{'y' if len(rows) == 1 else 'ies'})")
     for column in ("plate", "matched as", "state", "added (UTC)", "by", "expires (UTC)"):
         table.add_column(column, no_wrap=True)

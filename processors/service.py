@@ -39,7 +39,7 @@ from processors.jobs.offline import OfflineJob
 from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
 from processors.jobs.plate_retention import PlateRetentionJob
 from processors.jobs.renotify import renotify_due
-from store import alert_pruning, retention
+from store import alert_pruning, plate_audit, retention
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
         ),
         Scheduled("retention", RETENTION_CHECK_SECONDS, retention.prune),
         Scheduled("alert-pruning", RETENTION_CHECK_SECONDS, alert_pruning.prune),
+        Scheduled("plate-access-pruning", RETENTION_CHECK_SECONDS, plate_audit.prune),
         Scheduled("credential-expiry", CHECK_SECONDS, CredentialExpiryJob(settings)),
         Scheduled(
             "line-counts",

@@ -1,6 +1,7 @@
 """Plate reads: what the cameras read, searched by normalised plate, so `51F-123.45`,
 `51F12345` and a two-row read of the same plate are one search. Personal data: for
-operators and admins, and kept only `plate_retention_days`."""
+operators and admins, kept only `plate_retention_days`, and every search (each page)
+leaves a row in the access record (store/plate_audit.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api import pagination
+from api import access_record, pagination
 from api.camera_access import PlateUser, ordered
 from api.camera_schemas import MAX_PLATE, PlateReadOut
 from api.deps import Conn, SettingsDep
@@ -43,15 +44,24 @@ def search(
     ordered(since, until)
     after = pagination.decode(cursor, (pagination.instant_part, pagination.text_part))
     try:
+        norm = plates.plate_key(plate)
+    except UnreadablePlate as error:
+        raise problem(422, "plate_unreadable") from error
+    # The search and its access record commit together: no answer without its row.
+    with conn.transaction():
         rows = plates.reads_page(
             conn,
             ReadFilter(plate, camera, since, until),
             after,  # type: ignore[arg-type]
             limit + 1,
         )
-    except UnreadablePlate as error:
-        raise problem(422, "plate_unreadable") from error
-    shown = pagination.page(request, response, rows, limit, lambda r: (r["time"], r["event_id"]))
+        shown = pagination.page(
+            request, response, rows, limit, lambda r: (r["time"], r["event_id"])
+        )
+        access_record.record(
+            conn, request, user, "search", norm, camera=camera, since=since, until=until,
+            results=len(shown), first_page=cursor is None,
+        )  # fmt: skip
     return [
         PlateReadOut(**row, snapshot_url=snapshot_url(row["snapshot"], settings)) for row in shown
     ]

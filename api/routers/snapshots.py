@@ -1,7 +1,12 @@
 """Stored camera pictures: the image parts ISAPI pushes carried, kept as
 content-addressed files (`<sha256>.<ext>`) in `snapshots_path`. A name is its content's
 digest, so a file never changes: clients may cache it for good (privately: the picture
-may show people), and a repeated request with its ETag answers 304."""
+may show people), and a repeated request with its ETag answers 304.
+
+Pictures show people and plates: every download, a 304 too (the client shows its copy
+again), leaves a row in the access record (store/plate_audit.py) naming the plate when
+the picture is a plate read's. A name with no file (404) disclosed nothing and leaves
+none."""
 
 from __future__ import annotations
 
@@ -9,12 +14,16 @@ import logging
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response
+import psycopg
+from fastapi import APIRouter, Header, Path, Request, Response
 
+from api import access_record
 from api.camera_access import CameraUser
-from api.deps import SettingsDep
+from api.deps import Conn, SettingsDep
 from api.errors import not_found, responses
 from api.snapshot_links import MEDIA_TYPES, SNAPSHOT_NAME
+from store import plate_audit
+from store.users import User
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/snapshots", tags=["cameras"])
@@ -47,6 +56,8 @@ IMAGE = {"schema": {"type": "string", "format": "binary"}}
 )
 def snapshot(
     name: SnapshotName,
+    request: Request,
+    conn: Conn,
     settings: SettingsDep,
     user: CameraUser,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
@@ -57,12 +68,24 @@ def snapshot(
     etag = f'"{name.partition(".")[0]}"'
     headers = {"ETag": etag, "Cache-Control": CACHE, **SAFE}
     if if_none_match is not None and _matches(if_none_match, etag):
+        _record(conn, request, user, name, not_modified=True)
         return Response(status_code=304, headers=headers)
     try:
         data = path.read_bytes()
     except OSError as error:  # removed by the retention job since the check above
         raise not_found("snapshot_not_found", name=name) from error
+    _record(conn, request, user, name, not_modified=False)
     return Response(data, media_type=MEDIA_TYPES[name.rpartition(".")[2]], headers=headers)
+
+
+def _record(
+    conn: psycopg.Connection, request: Request, user: User, name: str, *, not_modified: bool
+) -> None:
+    with conn.transaction():
+        plate = plate_audit.snapshot_plate(conn, name)
+        access_record.record(
+            conn, request, user, "snapshot", plate, snapshot=name, not_modified=not_modified
+        )
 
 
 def _matches(header: str, etag: str) -> bool:

@@ -20,6 +20,7 @@ from store.migrations import (
     m0013_integrators,
     m0014_cameras,
     m0015_plate_alerts_hidden,
+    m0016_plate_access_log,
 )
 
 MIGRATIONS = [
@@ -38,4 +39,5 @@ MIGRATIONS = [
     (13, m0013_integrators),
     (14, m0014_cameras),
     (15, m0015_plate_alerts_hidden),
+    (16, m0016_plate_access_log),
 ]
