@@ -9,6 +9,7 @@ suricata formats), so a test stack with its own topics is fed like production.
 
 from __future__ import annotations
 
+import getpass
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from simulators.timeline import Cast, Timed, with_topics
 from simulators.verify import Result, Verifier, wait_for_verdict
 from store.connect import connect
 from store.devices import DeviceSpec, device_with_state, upsert_device
+from store.plate_audit import CLI_ROLE, Access, record
 from store.plates import watch
 
 DRAIN_TIMEOUT_S = 15.0
@@ -166,7 +168,15 @@ class Replay:
         """The scenario's watch-list entries, as `ioc watchlist add` makes them."""
         with connect(self._settings) as conn:
             for entry in self._scenario.setup.watchlist:
-                watch(conn, entry.plate, entry.reason, WATCHLIST_ACTOR)
+                row, created = watch(conn, entry.plate, entry.reason, WATCHLIST_ACTOR)
+                # A watch-list change like any other: in the plate access record.
+                detail = {
+                    "created": created,
+                    "reason": entry.reason,
+                    "scenario": self._scenario.title,
+                }
+                who = f"cli:{getpass.getuser()}"
+                record(conn, Access(who, CLI_ROLE, "watchlist_add", row["plate_norm"], detail))
             conn.commit()
 
     def _add_mqtt(self, row: str, username: str, password: str, key: str | None = None) -> None:
