@@ -21,6 +21,7 @@ from store.migrations import (
     m0014_cameras,
     m0015_plate_alerts_hidden,
     m0016_plate_access_log,
+    m0017_camera_plate_privacy,
 )
 
 MIGRATIONS = [
@@ -40,4 +41,5 @@ MIGRATIONS = [
     (14, m0014_cameras),
     (15, m0015_plate_alerts_hidden),
     (16, m0016_plate_access_log),
+    (17, m0017_camera_plate_privacy),
 ]
