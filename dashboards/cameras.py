@@ -1,5 +1,7 @@
-"""Cameras and traffic desk: what the cameras saw, plates, intrusions into restricted
-zones, whether each camera is alive, and traffic counts (when traffic sensors send)."""
+"""Cameras and traffic desk: what the cameras saw, ANPR reads per camera (never a plate),
+intrusions into restricted zones, whether each camera is alive, and traffic counts (when
+traffic sensors send). Camera events are read through `camera_events_public` (no plate, no
+attributes: migration 17)."""
 
 from __future__ import annotations
 
@@ -19,11 +21,11 @@ TRAFFIC_METRICS = ("intensity", "occupancy", "averageVehicleSpeed")
 RESTRICTED_ZONES = ("restricted_area", "border_line")
 
 CAMERA_VARIABLE_SQL = """
-SELECT DISTINCT camera FROM camera_events WHERE $__timeFilter(time) ORDER BY 1
+SELECT DISTINCT camera FROM camera_events_public WHERE $__timeFilter(time) ORDER BY 1
 """
 ZONE_VARIABLE_SQL = """
 SELECT DISTINCT z.zone
-FROM camera_events e CROSS JOIN LATERAL unnest(e.zones) AS z (zone)
+FROM camera_events_public e CROSS JOIN LATERAL unnest(e.zones) AS z (zone)
 WHERE $__timeFilter(e.time)
 ORDER BY 1
 """
@@ -32,7 +34,7 @@ EVENTS_BY_LABEL_SQL = f"""
 SELECT {bucket("e.time", "1 minute")} AS "time",
        coalesce(e.label, '(không nhãn)') AS metric,
        count(*) AS value
-FROM camera_events e
+FROM camera_events_public e
 WHERE $__timeFilter(e.time) AND e.camera IN ($camera) AND NOT e.false_positive
 GROUP BY 1, 2
 ORDER BY 1, 2
@@ -45,23 +47,24 @@ SELECT e.camera AS "Camera",
        count(*) FILTER (WHERE e.false_positive) AS "Báo nhầm",
        max(e.top_score) AS "Điểm cao nhất",
        max(e.time) AS "Lần cuối"
-FROM camera_events e
+FROM camera_events_public e
 WHERE $__timeFilter(e.time) AND e.camera IN ($camera)
 GROUP BY 1, 2
 ORDER BY 3 DESC, 1, 2
 """
 
-PLATES_SQL = """
-SELECT e.time AS "Thời điểm",
-       e.camera AS "Camera",
-       e.plate AS "Biển số",
-       e.label AS "Loại xe",
-       e.top_score AS "Điểm",
-       array_to_string(e.zones, ', ') AS "Vùng"
-FROM camera_events e
-WHERE $__timeFilter(e.time) AND e.camera IN ($camera) AND e.plate IS NOT NULL
-ORDER BY e.time DESC
-LIMIT 100
+# ANPR reads per camera and hour, never the plate: plates are personal data, kept only in
+# plate_reads, which the reader may not read (migrations 14 and 17). ANPR events are
+# ISAPI's (and ONVIF's) `anpr` events; a Frigate plate comes inside an object event and
+# leaves no trace the reader can see, so Frigate LPR cameras are not counted here.
+ANPR_READS_SQL = f"""
+SELECT {bucket("e.time", "1 hour")} AS "time",
+       e.camera AS metric,
+       count(*) AS value
+FROM camera_events_public e
+WHERE $__timeFilter(e.time) AND e.camera IN ($camera) AND e.event_type = 'anpr'
+GROUP BY 1, 2
+ORDER BY 1, 2
 """
 
 INTRUSIONS_SQL = """
@@ -72,7 +75,7 @@ SELECT e.time AS "Thời điểm",
        e.top_score AS "Điểm",
        extract(epoch FROM e.end_time - e.time) AS "Thời lượng",
        e.state AS "Trạng thái"
-FROM camera_events e
+FROM camera_events_public e
 WHERE $__timeFilter(e.time) AND e.camera IN ($camera)
   AND e.zones && ARRAY[$zone]::text[] AND NOT e.false_positive
 ORDER BY e.time DESC
@@ -89,7 +92,7 @@ SELECT c.camera AS "Camera",
        o.last_seen AS "Lần cuối gửi"
 FROM (
     SELECT e.camera, max(e.time) AS last_event, count(*) AS events
-    FROM camera_events e
+    FROM camera_events_public e
     WHERE $__timeFilter(e.time)
     GROUP BY e.camera
 ) c
@@ -99,7 +102,7 @@ SELECT o.device_id, o.state, NULL, 0, o.last_seen
 FROM device_overview o
 WHERE o.type = 'camera'
   AND NOT EXISTS (
-      SELECT 1 FROM camera_events e WHERE e.camera = o.device_id AND $__timeFilter(e.time)
+      SELECT 1 FROM camera_events_public e WHERE e.camera = o.device_id AND $__timeFilter(e.time)
   )
 ORDER BY 1
 """
@@ -138,7 +141,9 @@ def build() -> dash.Dashboard:
         dash.Dashboard(TITLE)
         .uid(UID)
         .tags(["ioc", "cameras", "traffic"])
-        .description("Bàn camera: sự kiện, biển số, vùng cấm, tình trạng camera, giao thông.")
+        .description(
+            "Bàn camera: sự kiện, lượt đọc biển số, vùng cấm, tình trạng camera, giao thông."
+        )
         .time("now-6h", "now")
         .timezone("browser")
         .refresh("1m")
@@ -179,13 +184,22 @@ def build() -> dash.Dashboard:
             ).with_override(panels.by_name("Thời lượng"), [panels.prop("unit", "s")])
         )
         .with_panel(
-            panels.table_panel(
-                "Biển số nhận dạng",
-                "Biển số nào đã được đọc, ở camera nào, lúc nào?",
-                PLATES_SQL,
+            panels.timeseries_panel(
+                "Lượt đọc biển số (ANPR) theo camera",
+                "Mỗi camera ANPR đọc bao nhiêu lượt xe mỗi giờ; camera nào ngừng đọc? Không hiện"
+                " biển số (dữ liệu cá nhân, chỉ người vận hành tra cứu qua ứng dụng). Camera"
+                " Frigate đọc biển trong sự kiện đối tượng nên không được đếm ở đây.",
+                ANPR_READS_SQL,
+                unit="short",
                 width=12,
                 height=9,
             )
+            .draw_style(common.GraphDrawStyle.BARS)
+            .fill_opacity(80)
+            .stacking(StackingConfig().mode(common.StackingMode.NORMAL))
+            .interval("1h")
+            # Reads in the range and the busiest hour, per camera.
+            .legend(panels.legend(table_mode=True, calcs=("sum", "max")))
         )
         .with_panel(
             panels.table_panel(

@@ -49,7 +49,7 @@ FROM (
     FROM measurements_1h
     WHERE {RANGE} > INTERVAL '{RAW_MAX}' AND $__timeFilter(bucket)
     GROUP BY 1
-    UNION ALL{_event_table("camera_events", "Sự kiện camera")}
+    UNION ALL{_event_table("camera_events_public", "Sự kiện camera")}
     UNION ALL{_event_table("security_events", "Sự kiện an ninh")}
     UNION ALL
     SELECT {bucket("received_at", "1 minute")}, 'Bản tin bị từ chối',

@@ -16,6 +16,7 @@ from stack import postgres
 from store.engine import Engine, recorded
 from store.migrate import migrate
 from store.migrations.m0009_dashboard_reads import READABLE, READABLE_COLUMNS, READER_ROLE
+from store.migrations.m0017_camera_plate_privacy import VIEW as CAMERA_EVENTS_VIEW
 from tests.integration.engines import PLAIN, TIMESCALE, scratch_database
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,13 @@ FORBIDDEN = (
     "INSERT INTO measurements (time, device_id, metric, value) VALUES (now(), 'x', 'y', 1)",
     "DELETE FROM alerts",
     "UPDATE devices SET name = 'x'",
+    # Migration 17: plates and names; the reader has camera_events_public instead.
+    "SELECT * FROM camera_events",
+    "SELECT plate FROM camera_events",
+    "SELECT attributes FROM camera_events",
 )
+# Taken back by a later migration (17: camera_events, for camera_events_public).
+REVOKED = {"camera_events"}
 
 
 @pytest.fixture(scope="module", params=(TIMESCALE, PLAIN))
@@ -52,7 +59,7 @@ def _as_reader(conn: psycopg.Connection, query: str) -> list[tuple]:
 
 
 def test_reader_reads_what_dashboards_need(engine_db) -> None:
-    for relation in READABLE:
+    for relation in (*(r for r in READABLE if r not in REVOKED), CAMERA_EVENTS_VIEW):
         _as_reader(engine_db, f"SELECT * FROM {relation} LIMIT 1")
     for table, columns in READABLE_COLUMNS.items():
         _as_reader(engine_db, f"SELECT {', '.join(columns)} FROM {table} LIMIT 1")
