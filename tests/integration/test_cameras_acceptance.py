@@ -40,8 +40,11 @@ from tests.integration.scenario_stack import scenario_stack, simulate
 pytestmark = pytest.mark.integration
 
 CAMERAS = {c.name: c for c in load_fleet().cameras}
-GATE = CAMERAS["camranh_port_gate"]  # line gate_line: down the picture is "in"
+GATE = CAMERAS["camranh_port_gate"]
 QUAY = CAMERAS["camranh_port_quay"]
+# Lines of cameras without restricted zones, so crossings at night are no intrusion:
+# lane_south_line (y 0.45, right half) counts down the picture as "in".
+JUNCTION = CAMERAS["rachgia_tranphu_junction"]
 # The line-count job writes a minute once the clock is GRACE (60 s) past its end and runs
 # every few seconds: a minute's readings are there well within this.
 COUNTED_WITHIN_S = 150
@@ -117,10 +120,10 @@ def test_an_object_crossing_a_line_is_counted_once_in_its_direction(
         time.sleep(61 - now % 60)
     start = round(time.time(), 6)
     minute = datetime.fromtimestamp(start, UTC).replace(second=0, microsecond=0)
-    down = ((0.50, 0.56), (0.50, 0.61), (0.50, 0.66), (0.50, 0.71), (0.50, 0.76), (0.50, 0.81))
+    down = ((0.75, 0.34), (0.75, 0.38), (0.75, 0.42), (0.75, 0.48), (0.75, 0.52), (0.75, 0.56))
     up = tuple(reversed(down))
-    truck = ScriptedTrack(GATE, "truck", start, down, every=1.0, suffix=uuid.uuid4().hex[:6])
-    car = ScriptedTrack(GATE, "car", start + 0.5, up, every=1.0, suffix=uuid.uuid4().hex[:6])
+    truck = ScriptedTrack(JUNCTION, "truck", start, down, suffix=uuid.uuid4().hex[:6])
+    car = ScriptedTrack(JUNCTION, "car", start + 0.5, up, suffix=uuid.uuid4().hex[:6])
     truck_messages = [m.payload for _, m in scripted_messages(truck)]
     car_messages = [m.payload for _, m in scripted_messages(car)]
     ids = [orjson.loads(p[-1])["after"]["id"] for p in (truck_messages, car_messages)]
@@ -137,12 +140,10 @@ def test_an_object_crossing_a_line_is_counted_once_in_its_direction(
 
     assert wait_until(lambda: len(crossings()) >= 2, timeout=30), crossings()
     time.sleep(1.0)
-    assert crossings() == [
-        (ids[1], "gate_line", "out", "car"),
-        (ids[0], "gate_line", "in", "truck"),
-    ]
+    line = "lane_south_line"
+    assert crossings() == [(ids[1], line, "out", "car"), (ids[0], line, "in", "truck")]
 
-    device = f"{GATE.name}:gate_line"
+    device = f"{JUNCTION.name}:{line}"
     wanted = ("count_truck_in", "count_truck_out", "count_car_in", "count_car_out", "vehicle_count")
 
     def counts() -> dict[str, float]:
@@ -256,15 +257,17 @@ def test_a_camera_that_goes_silent_is_offline_then_resolved(
 def test_a_line_over_its_threshold_raises_congestion(
     stack: dict[str, str], conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    # The shipped scenario on another line (Hà Tiên's entry lane, congestion line 25 a
-    # minute): a congestion alert resolves only after 5 quiet minutes, so the shipped
-    # one run by test_scenarios.py minutes later would meet this one's alert still open.
-    shipped = yaml.safe_load(scenario_path("camranh-gate-congestion").read_text())
-    camera, line = "hatien_xaxia_gate_in", "entry_line"
+    # The shipped scenario on another line (the Rạch Giá junction's southbound lane,
+    # congestion line 60 a minute): a congestion alert resolves only after 5 quiet
+    # minutes, so the shipped one run by test_scenarios.py minutes later would meet this
+    # one's alert still open.
+    shipped = yaml.safe_load(scenario_path("hatien-gate-congestion").read_text())
+    camera, line = JUNCTION.name, "lane_south_line"
     device = f"{camera}:{line}"
     shipped["participants"]["cameras"] = [camera]
-    shipped["camera_events"][0].update(camera=camera, line=line, per_minute=32)
+    shipped["camera_events"][0].update(camera=camera, line=line, per_minute=66)
     shipped["expect"][0]["labels"] = {"device_id": device}
+    shipped["absent"][0]["labels"] = {"camera": camera}
     path = tmp_path / "hatien-congestion.yaml"
     path.write_text(yaml.safe_dump(shipped, allow_unicode=True))
     span = _run(stack, path)
@@ -288,9 +291,9 @@ def test_a_line_over_its_threshold_raises_congestion(
             *span,
         )
     )
-    assert len(counted) >= 5, counted  # the alert needed five minutes at or above 25
-    # Each minute's reading is that minute's crossings, once: 32 in a minute the traffic
+    assert len(counted) >= 5, counted  # the alert needed five minutes at or above 60
+    # Each minute's reading is that minute's crossings, once: 66 in a minute the traffic
     # filled (one more where a crossing falls on the minute's first instant).
     assert all(value == crossed.get(minute, 0) for minute, value in counted), (counted, crossed)
     full = [v for m, v in counted if m >= span[0] and m + timedelta(minutes=1) <= span[1]]
-    assert len(full) >= 4 and all(value in (32, 33) for value in full), counted
+    assert len(full) >= 4 and all(value in (66, 67) for value in full), counted
