@@ -29,13 +29,14 @@ SOURCE = "frigate"
 EVENT_TYPE = "object"
 
 # Fields that became columns, fields that are big and only useful to Frigate's own UI
-# (path_data grows with every update; thumbnail is a base64 JPEG in older versions), and
-# the plate (personal data: it lives only in plate_reads).
+# (path_data grows with every update; thumbnail is a base64 JPEG in older versions), the
+# plate (personal data: it lives only in plate_reads) and the sub label (Frigate puts a
+# recognised face's name or a known plate's name there: personal data nobody asked for).
 _NOT_ATTRIBUTES = frozenset(
     {
         "id", "camera", "label", "score", "top_score", "start_time", "end_time",
         "has_snapshot", "false_positive", "thumbnail", "path_data", "frame_time", "box",
-        "stationary", "recognized_license_plate", "recognized_license_plate_score",
+        "stationary", "recognized_license_plate", "recognized_license_plate_score", "sub_label",
     }
 )  # fmt: skip
 _MAX_LABEL = 128

@@ -5,8 +5,9 @@ on one camera, graded `alert` or `detection`, with the tracked objects (their Fr
 event ids), object classes, sub labels and zones in it. Like `frigate/events` it comes
 as new, updates and end with one id, so it is one stored row updated in place (identity
 (review id, start_time)). The severity is the event's `label`, the zones its `zones`;
-the rest goes to `attributes` (`detections`, `objects` as rule classes, `sub_labels`,
-`audio`).
+the rest goes to `attributes` (`detections`, `objects` as rule classes, `audio`). The
+sub labels are not kept: Frigate puts recognised faces' names and known plates' names
+there, personal data no rule reads.
 
 A review message carries no frame time of its own: `frame_time` is its end_time when it
 has ended, else the time it arrived (never before its start), so each later message of
@@ -83,7 +84,6 @@ def _event(after: dict[str, Any], state: str, received_at: datetime) -> CameraEv
             {
                 "detections": lists["detections"][:_MAX_DETECTIONS],
                 "objects": list(dict.fromkeys(o for o in objects if o)),
-                "sub_labels": lists["sub_labels"],
                 "audio": lists["audio"],
             }
         ),

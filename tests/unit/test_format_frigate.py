@@ -99,7 +99,7 @@ def test_attributes_keep_detail_but_not_huge_or_column_fields() -> None:
     assert event.box == (415.0, 190.0, 528.0, 468.0) and event.stationary is True
     assert "box" not in attrs and "stationary" not in attrs and "frame_time" not in attrs
     assert attrs["region"] == [300, 100, 620, 420]
-    assert attrs["sub_label"] == ["Nguyen Van A", 0.92]
+    assert "sub_label" not in attrs  # a recognised face's name: personal data
     assert attrs["current_zones"] == ["via_he"]
     assert "path_data" not in attrs and "thumbnail" not in attrs
     assert "id" not in attrs and "camera" not in attrs
@@ -129,7 +129,7 @@ def test_frigate_016_plate_fields_are_columns_never_attributes() -> None:
     # Personal data lives only in plate_reads (retention): not in the event's attributes.
     text = orjson.dumps(event.attributes).decode()
     assert "51F" not in text and "recognized_license_plate" not in text
-    assert event.attributes["sub_label"] is None
+    assert "sub_label" not in event.attributes
 
 
 def test_new_fields_frame_time_snapshot_box() -> None:
@@ -163,9 +163,9 @@ def test_documented_sample_decodes() -> None:
 
 
 def test_control_characters_are_made_safe() -> None:
-    event = decode({"type": "new", "after": after(label="per\x00son", sub_label="\x1b[2J")})
+    event = decode({"type": "new", "after": after(label="per\x00son", region="\x1b[2J")})
     assert event.label == "per␀son"
-    assert event.attributes["sub_label"] == "␛[2J"
+    assert event.attributes["region"] == "␛[2J"
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def test_documented_sample() -> None:
     assert (event.source, event.label, event.zones) == ("frigate", "alert", ("front_yard",))
     assert event.time == datetime.fromtimestamp(1718987129.308396, UTC)
     assert event.attributes["objects"] == ["person", "car"]
-    assert event.attributes["sub_labels"] == ["Bob"]
+    assert "sub_labels" not in event.attributes  # "Bob": a recognised face
     assert len(event.attributes["detections"]) == 3
     assert "thumb_path" not in event.attributes
 
