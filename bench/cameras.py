@@ -580,6 +580,9 @@ def plot(res: Results, path: Path) -> Path:
     totals = [statistics.median(sum(c.values()) for c in v) for v in saturated.values()]
     if totals and max(totals) > 20 * min(totals):
         left.set_yscale("log")
+        left.set_ylim(top=max(totals) * 3)  # room for the labels above the bars
+    elif totals:
+        left.set_ylim(top=max(totals) * 1.2)
     left.set_ylabel("CPU µs per event" + (" (log scale)" if left.get_yscale() == "log" else ""))
     left.set_title("backlog drained (saturated): cost per event; events/s below", fontsize=9)
     left.legend(fontsize=7, loc="upper left")
@@ -590,6 +593,9 @@ def plot(res: Results, path: Path) -> Path:
         if not all(r.kept_up for r in runs)
     }
     _stacked(right, paced, lambda v: f"{v:.2f}", None, behind)
+    shares = [statistics.median(r.service for r in res.paced[p]) for p in paced]
+    if shares:
+        right.set_ylim(top=max(shares) * 1.2)
     right.axhline(TARGET_CORES, ls="--", color="#d62728", label="target: 0.1 core")
     right.set_ylabel("share of one core (idle included)")
     wait = "" if res.batch_wait is None else f", MQTT batches of {res.batch_wait:g} s"
