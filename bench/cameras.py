@@ -25,8 +25,9 @@ Two measurements per path:
 An event is one message (a Frigate update, one ISAPI push, one telemetry message). After
 every phase the rows are counted in the database, so no figure counts lost work.
 
-Usage: .venv/bin/python bench/cameras.py [--messages 30000] [--isapi 6000] [--rounds 2]
-       [--cameras 2000] [--paced-seconds 30] [--replot bench/out/cameras.json]
+Usage: .venv/bin/python bench/cameras.py [--messages 30000] [--isapi 3000] [--clients 20]
+       [--rounds 2] [--cameras 2000] [--paced-seconds 30] [--paths telemetry,frigate,isapi]
+       [--phases saturated,paced] [--batch-wait SECONDS] [--replot bench/out/cameras.json]
 """
 
 from __future__ import annotations
@@ -657,8 +658,8 @@ def rounds(n: int) -> Iterator[tuple[int, tuple[str, ...]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=30_000, help="per MQTT backlog")
-    parser.add_argument("--isapi", type=int, default=6_000, help="ISAPI pushes per backlog")
-    parser.add_argument("--clients", type=int, default=50, help="ISAPI cameras posting at once")
+    parser.add_argument("--isapi", type=int, default=3_000, help="ISAPI pushes per backlog")
+    parser.add_argument("--clients", type=int, default=20, help="ISAPI cameras posting at once")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cameras", type=int, default=2_000)
     parser.add_argument("--paced-seconds", type=float, default=30.0)
