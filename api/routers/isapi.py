@@ -172,14 +172,19 @@ async def post_isapi(request: Request) -> Response:
     content_type = request.headers.get("content-type")
     settings = get_settings()
 
-    def prepare(body: bytes) -> tuple[push_body.Push, Decoded]:
+    def prepare(body: bytes) -> Decoded:
+        # Split, decode and keep the picture in one trip to the thread pool: each trip
+        # costs the event loop a wake-up, a measurable share of a push (docs/performance.md).
         push = push_body.split(content_type, body, service.max_bytes, settings.snapshot_max_bytes)
         message = RawMessage(http_items.TRANSPORT, topic, push.xml, received_at=received)
-        return push, decode(message, push_body.router(), service.max_bytes)
+        decoded = decode(message, push_body.router(), service.max_bytes)
+        if decoded.dead_letter is None:
+            _attach_snapshot(decoded, push, str(settings.snapshots_path))
+        return decoded
 
     try:
         body = await _read(request, body_limit(service))
-        push, decoded = await run_in_threadpool(prepare, body)
+        decoded = await run_in_threadpool(prepare, body)
     except ClientDisconnect:
         return Response(status_code=400)  # the camera went away mid-body: no one to tell
     except push_body.Refused as refused:
@@ -190,5 +195,4 @@ async def post_isapi(request: Request) -> Response:
     if decoded.dead_letter is not None:
         status = push_body.status_of(decoded.dead_letter.reason)
         raise await _refuse(service, decoded, status) from None
-    await run_in_threadpool(_attach_snapshot, decoded, push, str(settings.snapshots_path))
     return _answer(await _commit(service, [decoded]))
