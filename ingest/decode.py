@@ -4,12 +4,11 @@ decoder's bug: no network, no database."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from events.buglog import BugLog
 from events.models import DeadLetter, Event
 from events.text import clean_text, validation_reason
 from ingest.formats.base import DecodeError
@@ -21,9 +20,6 @@ log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 2000
 # A bug's own message can be huge (a repr of the whole payload); the reason keeps its start.
 MAX_BUG_MESSAGE_CHARS = 300
-# One traceback per format and exception type per interval: enough for a developer to
-# see the bug, not one per message when a sender repeats the payload that triggers it.
-BUG_LOG_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -87,30 +83,8 @@ def decoder_bug_reason(format_name: str | None, error: Exception) -> str:
     return f"decoder error in {format_name}: {type(error).__name__}: {text}"
 
 
-class _BugLog:
-    """Remembers when each (format, exception type) was last logged; the MQTT and Kafka
-    polling threads share it, hence the lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[tuple[str | None, str], float] = {}
-        self._suppressed: dict[tuple[str | None, str], int] = {}
-
-    def report(self, format_name: str | None, error: Exception) -> None:
-        key = (format_name, type(error).__qualname__)
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < BUG_LOG_INTERVAL_SECONDS:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        log.error(
-            "decoder bug in format %s: %s (message dead-lettered; %d more like it since the "
-            "last traceback)",
-            format_name, type(error).__name__, suppressed, exc_info=error,
-        )  # fmt: skip
+def new_bug_log() -> BugLog:
+    return BugLog(log, "decoder bug in format", "message dead-lettered")
 
 
-_bug_log = _BugLog()
+_bug_log = new_bug_log()

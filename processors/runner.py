@@ -19,14 +19,22 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from prometheus_client import Counter
 
 from events.alerts import Signal
+from events.buglog import BugLog
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
 from processors.detector import Detector, Outcome, State
 from store.writer import Batch, frame_of
 
 log = logging.getLogger(__name__)
+_bug_log = BugLog(log, "detector bug in", "its part of the batch skipped, the events stored")
+DETECTOR_ERRORS = Counter(
+    "ioc_detector_errors",
+    "Batches a detector raised on (a bug): its detection skipped, the events stored",
+    ["detector"],
+)
 
 RELOAD_CHECK_SECONDS = 5.0
 
@@ -105,14 +113,26 @@ def run_detector(
 
 
 def run_outcome(conn: psycopg.Connection, detector: Detector, events: Sequence[object]) -> Outcome:
-    """The detector's outcome on these events, its changed state saved."""
+    """The detector's outcome on these events, its changed state saved.
+
+    A detector that raises has a bug (or met a state row it cannot read): its part of
+    this batch is skipped and its state left as it was, while the events are stored and
+    the other detectors run. Failing the batch instead would have the source re-deliver
+    it to the same bug forever, and ingest would stop for every device."""
     if not events:
         return Outcome()
-    keys = detector.keys(events)
-    if not keys:
+    try:
+        keys = detector.keys(events)
+        if not keys:
+            return Outcome()
+        states = state_store.lock_states(conn, detector.name, keys)
+        outcome = detector.process(states, events)
+    except psycopg.Error:
+        raise  # the database's trouble is the batch's (retried or split by the writer)
+    except Exception as error:
+        DETECTOR_ERRORS.labels(detector.name).inc()
+        _bug_log.report(detector.name, error)
         return Outcome()
-    states = state_store.lock_states(conn, detector.name, keys)
-    outcome = detector.process(states, events)
     state_store.save_states(conn, detector.name, changed_states(states, outcome.states))
     return outcome
 

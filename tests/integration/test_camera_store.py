@@ -247,3 +247,50 @@ def test_a_watched_plate_raises_one_alert_per_pass_through_the_runner(conn, writ
     assert conn.execute("SELECT count(*) FROM line_crossings").fetchone()[0] == 4
     seen = dict(conn.execute("SELECT device_id, last_seen FROM device_last_seen").fetchall())
     assert seen == {"ql1-cam02": T0 + timedelta(seconds=2), "ql1-cam03": T0 + timedelta(minutes=1)}
+
+
+class Crashing:
+    """A detector with a bug: every batch raises."""
+
+    name = "test.crashing"
+
+    def keys(self, events: Sequence[Any]) -> set[str]:
+        return {"k"}
+
+    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
+        raise KeyError("live")
+
+
+def test_a_detector_that_raises_costs_its_own_detection_only(conn) -> None:
+    from prometheus_client import REGISTRY
+
+    def errors() -> float:
+        labels = {"detector": "test.crashing"}
+        return REGISTRY.get_sample_value("ioc_detector_errors_total", labels) or 0.0
+
+    conn.execute(
+        "INSERT INTO plate_watchlist (plate_norm, plate, reason, added_by)"
+        " VALUES ('51F12345', '51F-123.45', 'xe bị trộm', 'op')"
+    )
+    conn.execute("DELETE FROM detector_state WHERE detector = 'test.crashing'")
+    sink = CameraRecordSink.load()
+    runner = DetectorRunner(
+        AlertManager(StubRouting()),
+        lambda: DetectorSet(cameras=[Crashing(), PlateEcho()], record_sink=sink),
+    )
+    before = errors()
+    result = BatchWriter(conn, runner).write(
+        Batch(camera_events=[_anpr("car-9", "51F 123.45", 0.9, 0)])
+    )
+    assert result.camera_events == 1  # stored
+    assert errors() == before + 1
+    # The other detector ran: its plate read stored, the watch-listed plate alerted.
+    assert conn.execute("SELECT count(*) FROM plate_reads").fetchone() == (1,)
+    assert conn.execute(
+        "SELECT count(*) FROM alerts WHERE rule = 'camera.plate_watch'"
+    ).fetchone() == (1,)
+    # The broken detector's state row holds nothing new.
+    rows = conn.execute(
+        "SELECT state FROM detector_state WHERE detector = 'test.crashing'"
+    ).fetchall()
+    assert all(not r[0] for r in rows)

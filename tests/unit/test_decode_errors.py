@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import orjson
 import pytest
 
+from events import buglog
 from events.models import Event
 from ingest import decode as decode_module
 from ingest.decode import MAX_BUG_MESSAGE_CHARS, Decoded, decode
@@ -57,8 +58,8 @@ def router(monkeypatch: pytest.MonkeyPatch) -> TopicRouter:
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """A fixed monotonic clock and a fresh rate limiter for the traceback log."""
     now = [1000.0]
-    monkeypatch.setattr(decode_module.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(decode_module, "_bug_log", decode_module._BugLog())
+    monkeypatch.setattr(buglog.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(decode_module, "_bug_log", decode_module.new_bug_log())
     return now
 
 
@@ -153,7 +154,7 @@ def test_the_traceback_is_logged_once_per_format_and_type_per_interval(
     run(router, [message({"bug": "long"})])  # another bug: its own traceback
     assert [r.exc_info[0] for r in logged() if r.exc_info] == [IndexError, ValueError]
 
-    clock[0] += decode_module.BUG_LOG_INTERVAL_SECONDS
+    clock[0] += buglog.INTERVAL_SECONDS
     run(router, [message({"bug": "index"})])
     last = logged()[-1]
     assert len(logged()) == 3
