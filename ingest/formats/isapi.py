@@ -151,11 +151,13 @@ def _children(element: Element) -> dict[str, Element]:
     return found
 
 
-def _text(children: dict[str, Element], name: str) -> str | None:
+def _text(children: dict[str, Element], name: str, one_line: bool = False) -> str | None:
+    """The element's text, control characters made visible; with one_line, runs of
+    white space (a two-row plate's line break) become one space first."""
     element = children.get(name)
     if element is None or element.text is None:
         return None
-    text = element.text.strip()
+    text = " ".join(element.text.split()) if one_line else element.text.strip()
     return clean_text(text, _MAX_TEXT) if text else None
 
 
@@ -245,7 +247,7 @@ def _target(top: dict[str, Element]) -> str | None:
 
 
 def _anpr(anpr: dict[str, Element], attributes: dict[str, Any]) -> dict[str, Any]:
-    plate = _text(anpr, "licensePlate")
+    plate = _text(anpr, "licensePlate", one_line=True)
     if plate is not None and plate.lower() in _NO_PLATE:
         plate = None
     confidence = _confidence(_text(anpr, "confidenceLevel"))

@@ -16,6 +16,7 @@ from processors.environment.engine.text import local_time, render, render_vi
 
 MAX_IDS = 20  # event ids an alert lists (the first ones of the episode)
 FRIGATE_OBJECT = "object"
+FRIGATE_REVIEW = "review"
 
 
 def moment(event: CameraEvent) -> datetime:
@@ -33,10 +34,17 @@ def from_epoch(seconds: float) -> datetime:
 
 def by_camera(events: Iterable[Any], wanted: Any = None) -> dict[str, list[CameraEvent]]:
     """The batch's camera events per camera in frame-time order (ties on id and state, so
-    any split of a time-ordered stream is processed in the same order); `wanted` picks."""
+    any split of a time-ordered stream is processed in the same order); `wanted` picks.
+    Frigate review items are left out: they repeat what their objects said, and their
+    frame time is when they arrived (Frigate sends none), which would move a camera's
+    event-time clock to the wall clock in a backlog or a replay of the past."""
     grouped: dict[str, list[CameraEvent]] = {}
     for event in events:
-        if isinstance(event, CameraEvent) and (wanted is None or wanted(event)):
+        if (
+            isinstance(event, CameraEvent)
+            and event.event_type != FRIGATE_REVIEW
+            and (wanted is None or wanted(event))
+        ):
             grouped.setdefault(event.camera, []).append(event)
     for batch in grouped.values():
         batch.sort(key=lambda e: (moment(e), e.event_id, e.state))

@@ -236,6 +236,19 @@ def test_a_person_in_a_closed_zone_at_night_is_one_alert() -> None:
     assert "22:00-05:00" in signal.summary_en
 
 
+def test_a_review_arriving_now_does_not_split_a_replayed_night_visit() -> None:
+    """A review item's frame time is its arrival (Frigate sends none): a visit of the
+    past replayed today must stay one episode however reviews interleave."""
+    review = CameraEvent(
+        time=NIGHT, frame_time=NIGHT + timedelta(hours=1), event_id="r1", source="frigate",
+        camera="gate", event_type="review", state="new", label="alert", zones=("lane",),
+    )  # fmt: skip
+    first = [obj(NIGHT, s, "p1", zones=["lane"]) for s in range(0, 30, 5)]
+    later = [obj(NIGHT, s, "p1", zones=["lane"]) for s in range(30, 60, 5)]
+    signals = signals_of("camera.intrusion", first, [review], later)
+    assert [s.state for s in signals] == [SignalState.FIRING]
+
+
 def test_the_same_by_day_is_no_alert() -> None:
     events = [obj(DAY, s, "p1", zones=["lane"]) for s in range(0, 60, 5)]
     assert signals_of("camera.intrusion", events) == []

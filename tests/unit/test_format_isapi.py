@@ -78,6 +78,12 @@ def test_anpr_plate_direction_confidence_vehicle() -> None:
     assert "79A12345" not in str(attrs)
 
 
+def test_a_two_row_plate_read_on_two_lines_is_one_spaced_plate() -> None:
+    anpr = "<licensePlate>59-F1\r\n 234.56 </licensePlate><confidenceLevel>91</confidenceLevel>"
+    event = decode(alert("ANPR", f"<ANPR>{anpr}<vehicleType>motorVehicle</vehicleType></ANPR>"))
+    assert event.plate == "59-F1 234.56"
+
+
 def test_anpr_without_a_read_plate() -> None:
     anpr = "<licensePlate>unknown</licensePlate><confidenceLevel>0</confidenceLevel>"
     xml = alert("ANPR", f"<ANPR>{anpr}<vehicleType>truck</vehicleType></ANPR>")
