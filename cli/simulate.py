@@ -44,6 +44,13 @@ def simulate(
             "Hikvision ISAPI pushes to the API (IOC_PUBLIC_API_URL), ONVIF on Kafka."
         ),
     ] = "sensors,cameras,logs",
+    isapi: Annotated[
+        bool,
+        typer.Option(
+            help="With cameras: the Hikvision cameras push ISAPI to the API. --no-isapi "
+            "leaves them out (no API running, or one feeding another database)."
+        ),
+    ] = True,
     seed: Annotated[
         int | None,
         typer.Option(
@@ -133,6 +140,7 @@ def simulate(
         backfill_s=_duration(backfill, "--backfill"),
         backfill_step_s=step_s,
         bad_share=bad_share,
+        isapi=isapi,
     )
     stop = threading.Event()
     with stop_on_signals(stop):

@@ -30,12 +30,15 @@ WHERE $__timeFilter(e.time)
 ORDER BY 1
 """
 
+# Frigate review items (label = their severity, alert / detection) repeat what their
+# objects say: counted as objects they would show "alert" as a kind of object, twice.
 EVENTS_BY_LABEL_SQL = f"""
 SELECT {bucket("e.time", "1 minute")} AS "time",
        coalesce(e.label, '(không nhãn)') AS metric,
        count(*) AS value
 FROM camera_events_public e
 WHERE $__timeFilter(e.time) AND e.camera IN ($camera) AND NOT e.false_positive
+  AND e.event_type <> 'review'
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -48,7 +51,7 @@ SELECT e.camera AS "Camera",
        max(e.top_score) AS "Điểm cao nhất",
        max(e.time) AS "Lần cuối"
 FROM camera_events_public e
-WHERE $__timeFilter(e.time) AND e.camera IN ($camera)
+WHERE $__timeFilter(e.time) AND e.camera IN ($camera) AND e.event_type <> 'review'
 GROUP BY 1, 2
 ORDER BY 3 DESC, 1, 2
 """
@@ -78,6 +81,7 @@ SELECT e.time AS "Thời điểm",
 FROM camera_events_public e
 WHERE $__timeFilter(e.time) AND e.camera IN ($camera)
   AND e.zones && ARRAY[$zone]::text[] AND NOT e.false_positive
+  AND e.event_type <> 'review'
 ORDER BY e.time DESC
 LIMIT 100
 """

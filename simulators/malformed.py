@@ -29,8 +29,10 @@ from typing import Any
 import orjson
 
 from simulators.messages import (
+    FRIGATE_REVIEWS_TOPIC,
     FRIGATE_STATS_TOPIC,
     FRIGATE_TOPIC,
+    KAFKA_ONVIF_TOPIC,
     KAFKA_SURICATA_TOPIC,
     KAFKA_SYSLOG_TOPIC,
     Outgoing,
@@ -69,6 +71,8 @@ def spoil(message: Outgoing, pick: float) -> Outgoing:
         kinds = (_truncated, _frigate_bad_time)
     elif message.topic == FRIGATE_STATS_TOPIC:
         kinds = (_truncated, _stats_bad_time)
+    elif message.topic in (FRIGATE_REVIEWS_TOPIC, KAFKA_ONVIF_TOPIC):
+        kinds = (_truncated,)
     else:  # device telemetry: native JSON or SenML
         kinds = (_truncated, _telemetry_bad_metric, _telemetry_bad_time)
     kind = kinds[int(pick * len(kinds))]

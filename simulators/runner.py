@@ -62,6 +62,7 @@ class RunOptions:
     backfill_s: float = 0.0  # replay this much of the past first; 0 = live only
     backfill_step_s: float = 300.0  # each device's cadence in the replayed past
     bad_share: float = 0.0  # fraction of messages malformed on purpose (dead letters)
+    isapi: bool = True  # with cameras: Hikvision cameras push to the API over HTTP
 
 
 def display_rows(streams: tuple[str, ...]) -> list[str]:
@@ -146,7 +147,7 @@ class Simulation:
         rate on top of the Frigate events."""
         rate = self._rates["cameras"]
         sources = {c.source for c in self._fleet.cameras}
-        if "hikvision" in sources:
+        if "hikvision" in sources and self._options.isapi:
             self._sources["isapi"] = IsapiStream(self._fleet.cameras, seed)
             self._live_only["isapi"] = rate * ISAPI_SHARE
         if "onvif" in sources:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -96,3 +97,22 @@ def test_no_share_changes_nothing_and_a_share_outside_0_1_is_refused() -> None:
     for share in (-0.1, 1.5):
         with pytest.raises(ValueError, match="fraction"):
             Spoiler(share, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("topic", "transport", "sample", "format_name"),
+    [
+        ("frigate/reviews", "mqtt", "frigate_review_docs.json", "frigate_reviews"),
+        ("camera.onvif", "kafka", "onvif_field_detector.json", "onvif"),
+    ],
+)
+def test_camera_review_and_onvif_messages_are_spoiled_into_dead_letters(
+    config: RoutesConfig, topic: str, transport: Literal["mqtt", "kafka"], sample: str,
+    format_name: str,
+) -> None:  # fmt: skip
+    payload = (ROUTES.parents[2] / "tests" / "data" / "cameras" / sample).read_bytes()
+    message = Outgoing("cameras", transport, topic, payload)
+    assert _decoded(config, message).dead_letter is None
+    for pick in (0.0, 0.5, 0.99):
+        letter = _decoded(config, spoil(message, pick)).dead_letter
+        assert letter is not None and letter.reason.startswith(format_name)
