@@ -204,3 +204,30 @@ def make_signal(
         },
         event_ids=tuple(event_ids),
     )
+
+
+class PerKeyDetector:
+    """A camera detector whose batch splits into keys (a camera, a camera's alarm), each
+    run on its own events in order: `_grouped` picks and splits, `_run` decides one key."""
+
+    name: str
+
+    def keys(self, events: Sequence[Any]) -> set[str]:
+        return set(self._grouped(events))
+
+    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
+        outcome = Outcome()
+        for key, batch in self._grouped(events).items():
+            state, signals = self._run(key, states.get(key), batch)
+            settle(outcome, states, key, state)
+            outcome.signals.extend(signals)
+        outcome.signals = ordered(outcome.signals)
+        return outcome
+
+    def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
+        raise NotImplementedError
+
+    def _run(
+        self, key: str, stored: State | None, events: list[CameraEvent]
+    ) -> tuple[State | None, list[Signal]]:
+        raise NotImplementedError

@@ -20,6 +20,7 @@ from typing import Any
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
+    PerKeyDetector,
     Tracks,
     by_camera,
     clock_after,
@@ -30,7 +31,6 @@ from processors.cameras.common import (
     make_signal,
     moment,
     ordered,
-    settle,
     unchanged,
 )
 from processors.cameras.registry import Camera, Registry
@@ -41,7 +41,7 @@ RULE = "camera.crowding"
 PERSON = "person"
 
 
-class CrowdingDetector:
+class CrowdingDetector(PerKeyDetector):
     name = RULE
 
     def __init__(self, registry: Registry, rules: CameraRules) -> None:
@@ -53,18 +53,6 @@ class CrowdingDetector:
             for cid, camera in registry.cameras.items()
             if any(z.crowding_people for z in camera.zones.values())
         }
-
-    def keys(self, events: Sequence[Any]) -> set[str]:
-        return set(self._grouped(events))
-
-    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
-        outcome = Outcome()
-        for camera_id, batch in self._grouped(events).items():
-            state, signals = self._run(camera_id, states.get(camera_id), batch)
-            settle(outcome, states, camera_id, state)
-            outcome.signals.extend(signals)
-        outcome.signals = ordered(outcome.signals)
-        return outcome
 
     def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
         return by_camera(

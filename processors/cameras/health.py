@@ -16,17 +16,16 @@ from typing import Any
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
+    PerKeyDetector,
     epoch,
     from_epoch,
     listed,
     make_signal,
     moment,
-    ordered,
-    settle,
 )
 from processors.cameras.registry import Registry
 from processors.cameras.rules import CameraRules, HealthSpec
-from processors.detector import Outcome, State
+from processors.detector import State
 from processors.environment.engine.text import local_time
 
 NAME = "camera.health"
@@ -35,24 +34,12 @@ ACTIVE = frozenset({"active", "new", "update"})
 INACTIVE = frozenset({"inactive", "end"})
 
 
-class HealthDetector:
+class HealthDetector(PerKeyDetector):
     name = NAME
 
     def __init__(self, registry: Registry, rules: CameraRules) -> None:
         self.registry = registry
         self.specs: dict[str, HealthSpec] = {"tamper": rules.tamper, "video_loss": rules.video_loss}
-
-    def keys(self, events: Sequence[Any]) -> set[str]:
-        return set(self._grouped(events))
-
-    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
-        outcome = Outcome()
-        for key, batch in self._grouped(events).items():
-            state, signals = self._run(key, states.get(key), batch)
-            settle(outcome, states, key, state)
-            outcome.signals.extend(signals)
-        outcome.signals = ordered(outcome.signals)
-        return outcome
 
     def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
         grouped: dict[str, list[CameraEvent]] = {}

@@ -23,6 +23,7 @@ from typing import Any
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
+    PerKeyDetector,
     by_camera,
     clock_after,
     current_zones,
@@ -32,7 +33,6 @@ from processors.cameras.common import (
     make_signal,
     moment,
     ordered,
-    settle,
 )
 from processors.cameras.registry import Registry, Zone
 from processors.cameras.rules import CameraRules
@@ -44,7 +44,7 @@ RULE = "camera.intrusion"
 ZONE_EVENTS = frozenset({"intrusion", "region_entrance"})
 
 
-class IntrusionDetector:
+class IntrusionDetector(PerKeyDetector):
     name = RULE
 
     def __init__(self, registry: Registry, rules: CameraRules) -> None:
@@ -56,18 +56,6 @@ class IntrusionDetector:
             for cid, camera in registry.cameras.items()
             if any(z.restricted for z in camera.zones.values())
         }
-
-    def keys(self, events: Sequence[Any]) -> set[str]:
-        return set(self._grouped(events))
-
-    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
-        outcome = Outcome()
-        for camera, batch in self._grouped(events).items():
-            state, signals = self._run(camera, states.get(camera), batch)
-            settle(outcome, states, camera, state)
-            outcome.signals.extend(signals)
-        outcome.signals = ordered(outcome.signals)
-        return outcome
 
     def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
         return by_camera(events, lambda e: e.camera in self._cameras)

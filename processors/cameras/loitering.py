@@ -23,6 +23,7 @@ from typing import Any
 from events.alerts import Signal
 from events.models import CameraEvent
 from processors.cameras.common import (
+    PerKeyDetector,
     Tracks,
     by_camera,
     clock_after,
@@ -33,7 +34,6 @@ from processors.cameras.common import (
     make_signal,
     moment,
     ordered,
-    settle,
     unchanged,
 )
 from processors.cameras.registry import Camera, Registry
@@ -44,7 +44,7 @@ from processors.environment.engine.durations import format_duration
 RULE = "camera.loitering"
 
 
-class LoiteringDetector:
+class LoiteringDetector(PerKeyDetector):
     name = RULE
 
     def __init__(self, registry: Registry, rules: CameraRules) -> None:
@@ -56,18 +56,6 @@ class LoiteringDetector:
             for cid, camera in registry.cameras.items()
             if any(z.loitering_seconds for z in camera.zones.values())
         }
-
-    def keys(self, events: Sequence[Any]) -> set[str]:
-        return set(self._grouped(events))
-
-    def process(self, states: Mapping[str, State], events: Sequence[Any]) -> Outcome:
-        outcome = Outcome()
-        for camera_id, batch in self._grouped(events).items():
-            state, signals = self._run(camera_id, states.get(camera_id), batch)
-            settle(outcome, states, camera_id, state)
-            outcome.signals.extend(signals)
-        outcome.signals = ordered(outcome.signals)
-        return outcome
 
     def _grouped(self, events: Sequence[Any]) -> dict[str, list[CameraEvent]]:
         return by_camera(events, lambda e: e.camera in self._cameras and is_object(e))
