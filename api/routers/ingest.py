@@ -68,7 +68,7 @@ class IngestAnswer(BaseModel):
     items: list[IngestItem]
 
 
-_ANSWERS: dict[int | str, dict[str, Any]] = {
+INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"model": IngestAnswer, "description": "every item stored or a duplicate"},
     207: {"model": IngestAnswer, "description": "at least one item rejected (see items)"},
     **responses(401, 403, 413, 415, 422, 429, 503),
@@ -106,7 +106,7 @@ class IngestService:
 _service_lock = threading.Lock()
 
 
-def _service(request: Request) -> IngestService:
+def ingest_service(request: Request) -> IngestService:
     state = request.app.state
     with _service_lock:
         if getattr(state, "ingest", None) is None:
@@ -138,7 +138,7 @@ def _usable(token: str) -> bool:
     return True
 
 
-def _lookup(request: Request, token: str, users: bool) -> str | User | None:
+def lookup_credential(request: Request, token: str, users: bool) -> str | User | None:
     """The device (id) or, when `users`, the API user holding the token."""
     try:
         with pool_of(request).connection(timeout=POOL_WAIT_SECONDS) as conn:
@@ -159,7 +159,11 @@ async def _identify(request: Request, credentials: Credentials, users: bool) -> 
     limits: RateLimits = request.app.state.rate_limits
     address = request.client.host if request.client else "unknown"
     limits.check_address(address)
-    found = await run_in_threadpool(_lookup, request, token, users) if _usable(token) else None
+    found = (
+        await run_in_threadpool(lookup_credential, request, token, users)
+        if _usable(token)
+        else None
+    )
     if found is None:
         limits.failed(address)
         raise _unauthorized("token_invalid")
@@ -179,7 +183,7 @@ def _allowed(route: HttpRoute, who: str | User) -> bool:
 Prepared = tuple[list[Decoded], bytes]
 
 
-async def _commit(
+async def commit_items(
     service: IngestService, decoded: list[Decoded], copy: bytes | None = None
 ) -> list[http_items.ItemResult]:
     try:
@@ -207,13 +211,13 @@ async def _unusable_body(
     """The whole body kept as one dead letter, then a 422 naming it."""
     reason = getattr(error, "reason", str(error))
     letter = http_items.body_dead_letter(body, topic, format_name, reason, datetime.now(UTC))
-    (result,) = await _commit(service, [letter])
+    (result,) = await commit_items(service, [letter])
     return problem(
         422, "ingest_body_unusable", reason=result.reason, dead_letter_id=result.dead_letter_id
     )
 
 
-def _answer(results: list[http_items.ItemResult]) -> Response:
+def answer_items(results: list[http_items.ItemResult]) -> Response:
     body = http_items.summary(results)
     status = 207 if body["rejected"] else 200
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
@@ -228,7 +232,7 @@ def _too_many(error: http_items.TooManyItems) -> ApiProblem:
 
 @router.post(
     "/telemetry",
-    responses=_ANSWERS,
+    responses=INGEST_ANSWERS,
     response_model=None,
     openapi_extra={
         "requestBody": {
@@ -251,7 +255,7 @@ async def post_telemetry(request: Request, credentials: Credentials) -> Response
     if format_name is None:
         raise problem(415, "ingest_media_type")
     body = await request.body()
-    service = _service(request)
+    service = ingest_service(request)
     topic = http_items.telemetry_topic(device_id)
     split = http_items.native_items if format_name == http_items.NATIVE else http_items.senml_items
 
@@ -271,12 +275,12 @@ async def post_telemetry(request: Request, credentials: Credentials) -> Response
         raise await _unusable_body(service, body, topic, format_name, error) from None
     except http_items.TooManyItems as error:
         raise _too_many(error) from None
-    return _answer(await _commit(service, decoded, copy))
+    return answer_items(await commit_items(service, decoded, copy))
 
 
 @router.post(
     "/{route}",
-    responses={**_ANSWERS, **responses(404)},
+    responses={**INGEST_ANSWERS, **responses(404)},
     response_model=None,
     openapi_extra={
         "requestBody": {
@@ -297,7 +301,7 @@ async def post_route(
 ) -> Response:
     """A batch for a configured route (log lines, alert records …)."""
     who = await _identify(request, credentials, users=True)
-    service = _service(request)
+    service = ingest_service(request)
     found_route = service.config.http.route(route)
     if found_route is None:
         raise problem(404, "ingest_route_not_found", route=route[:63])
@@ -330,4 +334,4 @@ async def post_route(
         raise await _unusable_body(service, body, topic, found_route.format, error) from None
     except http_items.TooManyItems as error:
         raise _too_many(error) from None
-    return _answer(await _commit(service, decoded, copy))
+    return answer_items(await commit_items(service, decoded, copy))

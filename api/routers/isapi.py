@@ -36,7 +36,14 @@ from starlette.responses import Response
 
 from api.errors import ApiProblem, problem, responses
 from api.limits import RateLimits
-from api.routers.ingest import _ANSWERS, IngestService, _answer, _commit, _lookup, _service
+from api.routers.ingest import (
+    INGEST_ANSWERS,
+    IngestService,
+    answer_items,
+    commit_items,
+    ingest_service,
+    lookup_credential,
+)
 from config.settings import get_settings
 from events.models import CameraEvent
 from ingest import snapshots
@@ -87,7 +94,7 @@ async def _camera(request: Request) -> str:
     address = request.client.host if request.client else "unknown"
     limits.check_address(address)
     usable = 0 < len(password) <= MAX_CREDENTIAL and 0 < len(username) <= MAX_CREDENTIAL
-    found = await run_in_threadpool(_lookup, request, password, False) if usable else None
+    found = await run_in_threadpool(lookup_credential, request, password, False) if usable else None
     if found is None or found != username:
         limits.failed(address)
         raise _unauthorized("isapi_credentials_invalid")
@@ -106,7 +113,7 @@ async def _read(request: Request, limit: int) -> bytes:
 
 async def _refuse(service: IngestService, letter: Decoded, status: int) -> ApiProblem:
     """Keep the refused push as a dead letter (committed), then the problem naming it."""
-    (result,) = await _commit(service, [letter])
+    (result,) = await commit_items(service, [letter])
     code = {400: "isapi_malformed", 413: "isapi_too_large", 415: "isapi_media_type"}
     return problem(
         status,
@@ -144,7 +151,7 @@ def _with(event: object, **changes: object) -> CameraEvent:
 
 @router.post(
     "/isapi",
-    responses={**_ANSWERS, **responses(400)},
+    responses={**INGEST_ANSWERS, **responses(400)},
     response_model=None,
     openapi_extra={
         "requestBody": {
@@ -166,7 +173,7 @@ async def post_isapi(request: Request) -> Response:
     """One event pushed by a Hikvision camera (motion, line crossing, intrusion, region
     entrance/exit, tamper, video loss, ANPR), answered after it is committed."""
     camera = await _camera(request)
-    service = _service(request)
+    service = ingest_service(request)
     topic = push_body.topic(camera)
     received = datetime.now(UTC)
     content_type = request.headers.get("content-type")
@@ -195,4 +202,4 @@ async def post_isapi(request: Request) -> Response:
     if decoded.dead_letter is not None:
         status = push_body.status_of(decoded.dead_letter.reason)
         raise await _refuse(service, decoded, status) from None
-    return _answer(await _commit(service, [decoded]))
+    return answer_items(await commit_items(service, [decoded]))
