@@ -11,6 +11,7 @@ import typer
 
 from cli.startup import engine_or_exit
 from config.settings import get_settings
+from store import rule_generation
 
 alerts_app = typer.Typer(help="The alert service: notifications and timed checks.")
 
@@ -59,10 +60,5 @@ def reload() -> None:
         typer.echo(f"{error}\nnothing reloaded: the running rules stay in force", err=True)
         raise typer.Exit(1) from None
     with connect(settings, autocommit=True) as conn:
-        generation = conn.execute(
-            "INSERT INTO rule_generation (id, generation, reloaded_by) VALUES (1, 1, %s)"
-            " ON CONFLICT (id) DO UPDATE SET generation = rule_generation.generation + 1,"
-            " reloaded_at = now(), reloaded_by = excluded.reloaded_by RETURNING generation",
-            (getpass.getuser(),),
-        ).fetchone()[0]
+        generation = rule_generation.announce(conn, getpass.getuser())
     typer.echo(f"rules valid; reload {generation} announced (workers pick it up within 5 s)")

@@ -26,6 +26,7 @@ from events.buglog import BugLog
 from processors import state as state_store
 from processors.alerts.manager import AlertManager
 from processors.detector import Detector, Outcome, State
+from store import rule_generation
 from store.writer import Batch, frame_of
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,7 @@ class DetectorRunner:
         if now - self._checked < RELOAD_CHECK_SECONDS:
             return
         self._checked = now
-        row = conn.execute("SELECT generation FROM rule_generation WHERE id = 1").fetchone()
-        generation = row[0] if row else 0
+        generation = rule_generation.current(conn)
         if self._generation is None:
             self._generation = generation
             return

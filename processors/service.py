@@ -39,7 +39,7 @@ from processors.jobs.offline import OfflineJob
 from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
 from processors.jobs.plate_retention import PlateRetentionJob
 from processors.jobs.renotify import renotify_due
-from store import alert_pruning, plate_audit, retention
+from store import alert_pruning, plate_audit, retention, rule_generation
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,7 @@ def _reloaded(
     jobs: list[Scheduled],
 ) -> tuple[int, list[Scheduled]]:
     """Rebuild the jobs after `ioc rules reload`; on a bad pack keep the running ones."""
-    row = conn.execute("SELECT generation FROM rule_generation WHERE id = 1").fetchone()
-    generation = row[0] if row else 0
+    generation = rule_generation.current(conn)
     if seen is None or generation == seen:
         return generation, jobs
     try:

@@ -36,6 +36,7 @@ from processors import state as state_store
 from processors.alerts.manager import AlertManager
 from processors.detector import TimedDetector
 from processors.runner import DetectorSet, changed_states
+from store import rule_generation
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ class DetectorTicksJob:
     def _current(self, conn: psycopg.Connection) -> DetectorSet:
         """The detectors as the runner has them: loaded once, reloaded when
         `ioc rules reload` bumps rule_generation; a failed reload keeps the running set."""
-        row = conn.execute("SELECT generation FROM rule_generation WHERE id = 1").fetchone()
-        generation = row[0] if row else 0
+        generation = rule_generation.current(conn)
         if self._detectors is None:
             self._detectors = self._load()
         elif generation != self._generation:
