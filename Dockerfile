@@ -14,6 +14,12 @@ RUN groupadd --system --gid 1883 mosquitto \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ioc --create-home \
       --shell /usr/sbin/nologin ioc
 
+# WeasyPrint (the leadership reports' PDF) lays text out with pango; DejaVu carries
+# Vietnamese diacritics.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY . /app
 RUN pip install /app

@@ -17,7 +17,9 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 debian_packages() {
   # chromium: the console's browser tests (Playwright drives Debian's build; never
   # `playwright install`, which downloads one).
-  local wanted=(postgresql mosquitto mosquitto-clients chromium) missing=()
+  # libpango-1.0-0 and fonts-dejavu-core: WeasyPrint's text layout for the reports (Vietnamese
+  # needs a font with its diacritics); poppler-utils: pdftoppm, the reports' page pictures.
+  local wanted=(postgresql mosquitto mosquitto-clients chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils) missing=()
   command -v python3.11 >/dev/null || wanted+=(python3.11)
   for pkg in "${wanted[@]}"; do installed "$pkg" || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
