@@ -23,6 +23,7 @@ from api.bounds import BodyLimit
 from api.deps import make_pool
 from api.feed import AlertFeed
 from api.limits import RateLimits
+from api.public.app import create_public_app
 from api.routers import (
     alerts,
     camera_events,
@@ -166,6 +167,8 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     for camera_router in (watchlist, plates, plate_access, camera_events, snapshots):
         app.include_router(camera_router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    # Open data and the warnings feed: no token, an OpenAPI of their own (api/public/).
+    app.mount("/public", create_public_app(settings, app.state), name="public")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
