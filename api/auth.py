@@ -42,6 +42,8 @@ ACTS_ON: Mapping[Domain, frozenset[Role]] = {
     Domain.CAMERA: frozenset({Role.OPERATOR, Role.ADMIN}),
     Domain.HEALTH: frozenset({Role.OPERATOR, Role.ADMIN}),
     Domain.PLATES: frozenset({Role.OPERATOR, Role.ADMIN}),
+    Domain.PESTS: frozenset({Role.OPERATOR, Role.ADMIN}),
+    Domain.EPIDEMICS: frozenset({Role.OPERATOR, Role.ADMIN}),
 }
 
 

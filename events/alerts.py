@@ -29,6 +29,11 @@ class Domain(StrEnum):
     # Watch-listed plate seen (camera.plate_watch): the alert names a vehicle's plate,
     # personal data under Decree 13/2023/NĐ-CP, so it is a domain of its own.
     PLATES = "plates"
+    # Crop pests counted in light traps (pest.* rules) and weekly case counts of
+    # notifiable diseases per commune (epidemic.*): public-interest warnings, no personal
+    # data, not for the CSIRT (issue 15).
+    PESTS = "pests"
+    EPIDEMICS = "epidemics"
 
 
 class Severity(IntEnum):
@@ -87,6 +92,8 @@ VISIBLE_TO: Mapping[Domain, frozenset[str]] = {
     # Integrators connect equipment: a device's health is theirs to see.
     Domain.HEALTH: frozenset({"operator", "csirt", "admin", "viewer", "integrator"}),
     Domain.PLATES: frozenset({"operator", "admin"}),
+    Domain.PESTS: frozenset({"operator", "admin", "viewer"}),
+    Domain.EPIDEMICS: frozenset({"operator", "admin", "viewer"}),
 }
 
 # Domains whose alerts carry personal data: never sent anywhere by default (a channel

@@ -117,7 +117,7 @@
   };
   const STATES = ["critical", "high", "medium", "low", "offline", "ok", "unknown"];
   const ALERTING = new Set(["critical", "high", "medium", "low"]);
-  const DOMAIN_ORDER = ["environment", "health", "camera", "plates", "security"];
+  const DOMAIN_ORDER = ["environment", "pests", "epidemics", "health", "camera", "plates", "security"];
   const SEVERITY_ORDER = ["critical", "high", "medium", "low", "info"];
   // Display names and units of the metrics a console shows most (events/metrics.yaml
   // holds the canonical units); any other metric shows its own name.

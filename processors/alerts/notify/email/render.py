@@ -50,6 +50,8 @@ DOMAIN_VI = {
     "camera": "camera",
     "health": "tình trạng hệ thống",
     "plates": "biển số theo dõi",
+    "pests": "sâu bệnh hại lúa",
+    "epidemics": "dịch bệnh",
 }
 STATUS_VI = {"firing": "đang diễn ra", "acknowledged": "đã tiếp nhận", "resolved": "đã kết thúc"}
 
