@@ -22,6 +22,7 @@ from store.migrations import (
     m0015_plate_alerts_hidden,
     m0016_plate_access_log,
     m0017_camera_plate_privacy,
+    m0021_reports,
 )
 
 MIGRATIONS = [
@@ -42,4 +43,5 @@ MIGRATIONS = [
     (15, m0015_plate_alerts_hidden),
     (16, m0016_plate_access_log),
     (17, m0017_camera_plate_privacy),
+    (21, m0021_reports),
 ]
