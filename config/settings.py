@@ -90,10 +90,17 @@ class Settings(BaseSettings):
     # The Frigate server's address, to turn a `frigate:<event id>` snapshot reference
     # into a link (<frigate_url>/api/events/<id>/snapshot.jpg); unset: no link.
     frigate_url: str | None = None
+    # What is open data and on what terms (publisher, licence, open stations, bounds,
+    # datasets) for /public/v1/ (api/public/).
+    open_data_file: Path = REPO_ROOT / "api" / "public" / "open_data.yaml"
     # Sender of public warnings (CAP <sender>) and the SOC's name in STIX exports.
     cap_sender: str = "ioc@kiengiang.gov.vn"
     soc_name: str = "SOC tỉnh Kiên Giang"
     soc_province: str = "Kiên Giang"
+    # PEM key and certificate that sign public CAP messages (xmldsig); default
+    # run_dir/cap-signing/{key,cert}.pem, a self-signed pair generated 0600 on first use.
+    cap_signing_key: Path | None = None
+    cap_signing_cert: Path | None = None
 
     def rules_paths(self) -> list[Path]:
         return [Path(p) for p in self.env_rules.split(":") if p]

@@ -21,6 +21,7 @@ from config.settings import Settings
 from stack import layout, processes
 from stack.processes import ProcessSpec, StackError
 from store.migrations.m0009_dashboard_reads import READER_ROLE
+from store.migrations.m0020_open_data import PUBLIC_ROLE
 
 NAME = "postgres"
 PG_LIB = Path("/usr/lib/postgresql")
@@ -199,6 +200,11 @@ def _ensure_reader_role(conn: psycopg.Connection, app_role: sql.Identifier) -> N
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)).fetchone():
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(reader))
     conn.execute(sql.SQL("GRANT {} TO {}").format(reader, app_role))
+    # The open data API's reader (migration 20): the app switches to it for public reads.
+    public = sql.Identifier(PUBLIC_ROLE)
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PUBLIC_ROLE,)).fetchone():
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(public))
+    conn.execute(sql.SQL("GRANT {} TO {}").format(public, app_role))
 
 
 def healthy(settings: Settings) -> bool:

@@ -30,6 +30,7 @@ VERSION = "1.0.0"
 # (api/public/warnings_feed.py) joins with one line: "warnings_feed",
 ROUTER_MODULES: tuple[str, ...] = (
     "opendata",
+    "catalogue",
 )  # fmt: skip
 
 

@@ -22,6 +22,9 @@ from store.migrations import (
     m0015_plate_alerts_hidden,
     m0016_plate_access_log,
     m0017_camera_plate_privacy,
+    m0018_public_warnings,
+    m0019_epidemics,
+    m0020_open_data,
     m0021_reports,
 )
 
@@ -43,5 +46,8 @@ MIGRATIONS = [
     (15, m0015_plate_alerts_hidden),
     (16, m0016_plate_access_log),
     (17, m0017_camera_plate_privacy),
+    (18, m0018_public_warnings),
+    (19, m0019_epidemics),
+    (20, m0020_open_data),
     (21, m0021_reports),
 ]
