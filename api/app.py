@@ -38,6 +38,7 @@ from api.routers import (
     overview,
     plate_access,
     plates,
+    reports,
     security,
     silences,
     snapshots,
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
         app.include_router(router.router)
     app.include_router(dead_letters.router)
     app.include_router(commands.router)
+    app.include_router(reports.router)
     for camera_router in (watchlist, plates, plate_access, camera_events, snapshots):
         app.include_router(camera_router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")

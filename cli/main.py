@@ -13,6 +13,7 @@ from cli.dashboards import dashboards_app
 from cli.deadletters import deadletters_app
 from cli.devices import devices_app
 from cli.plates import plates_app
+from cli.reports import reports_app
 from cli.rules import rules_app
 from cli.simulate import simulate
 from cli.stack import stack_app
@@ -207,3 +208,4 @@ app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(plates_app, name="plates")
+app.add_typer(reports_app, name="reports")

@@ -39,6 +39,9 @@ from processors.jobs.offline import OfflineJob
 from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
 from processors.jobs.plate_retention import PlateRetentionJob
 from processors.jobs.renotify import renotify_due
+from processors.jobs.reports import CHECK_SECONDS as REPORT_SECONDS
+from processors.jobs.reports import ReportsJob
+from processors.reports.config import load_reports_config
 from store import alert_pruning, plate_audit, retention, rule_generation
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             PLATE_RETENTION_SECONDS,
             PlateRetentionJob(settings.plate_retention_days, settings.snapshots_path),
         ),
+        Scheduled("reports", REPORT_SECONDS, ReportsJob(settings, config, load_reports_config())),
     ]
     if config.renotify_interval_seconds > 0:
         interval = timedelta(seconds=config.renotify_interval_seconds)

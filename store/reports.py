@@ -261,7 +261,10 @@ def run(conn: psycopg.Connection, name: str, window: Window) -> list[dict[str, A
 
 
 def run_all(conn: psycopg.Connection, window: Window) -> dict[str, list[dict[str, Any]] | None]:
-    """Every query, in one repeatable-read snapshot so the figures agree with each other."""
+    """Every query, in one repeatable-read snapshot so the figures agree with each other
+    (inside a caller's transaction, such as a job's, in that transaction instead)."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return {name: run(conn, name, window) for name in QUERIES}
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         return {name: run(conn, name, window) for name in QUERIES}
@@ -335,3 +338,20 @@ def document(conn: psycopg.Connection, report_id: int, kind: str) -> bytes | str
 def figures(conn: psycopg.Connection, report_id: int) -> dict[str, Any] | None:
     row = conn.execute("SELECT figures FROM reports WHERE id = %s", (report_id,)).fetchone()
     return None if row is None else row[0]
+
+
+# Marks a report built by hand without --send: the job leaves it alone.
+NOT_SENT = "not sent:"
+
+
+def undelivered(conn: psycopg.Connection, since: datetime) -> list[dict[str, Any]]:
+    """Reports built since `since` that no mail server has taken yet, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT id, period, period_start, period_end, pdf FROM reports"
+            " WHERE delivered_at IS NULL AND built_at >= %s"
+            " AND (delivery_error IS NULL OR delivery_error NOT LIKE %s)"
+            " ORDER BY built_at LIMIT 5",
+            (since, NOT_SENT + "%"),
+        )
+        return cur.fetchall()

@@ -11,8 +11,9 @@ import logging
 import smtplib
 import ssl
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -72,6 +73,23 @@ def _smtp_retryable(error: smtplib.SMTPException) -> bool:
     return not isinstance(error, smtplib.SMTPNotSupportedError)
 
 
+def send_mail(config: EmailConfig, password: str | None, message: EmailMessage) -> dict[str, Any]:
+    """One message in one SMTP session; the recipients refused. Raises DeliveryError.
+    Also used by the leadership reports (processors/reports/delivery.py)."""
+    try:
+        with smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds) as smtp:
+            if config.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if config.username is not None and password is not None:
+                smtp.login(config.username, password)
+            return dict(smtp.send_message(message))
+    except smtplib.SMTPException as error:
+        where = f"SMTP {config.host}:{config.port}"
+        raise DeliveryError(f"{where}: {error}", retryable=_smtp_retryable(error)) from error
+    except OSError as error:
+        raise DeliveryError(f"SMTP {config.host}:{config.port}: {error}", retryable=True) from error
+
+
 class EmailNotifier:
     kind: ClassVar[str] = "email"
     Config: ClassVar[type[NotifierConfig]] = EmailConfig
@@ -86,20 +104,7 @@ class EmailNotifier:
         message = render(
             notification, config.sender, config.to, config.subject_prefix, datetime.now(UTC)
         )
-        try:
-            with smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds) as smtp:
-                if config.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if config.username is not None and self._password is not None:
-                    smtp.login(config.username, self._password)
-                refused = smtp.send_message(message)
-        except smtplib.SMTPException as error:
-            where = f"SMTP {config.host}:{config.port}"
-            raise DeliveryError(f"{where}: {error}", retryable=_smtp_retryable(error)) from error
-        except OSError as error:
-            raise DeliveryError(
-                f"SMTP {config.host}:{config.port}: {error}", retryable=True
-            ) from error
+        refused = send_mail(config, self._password, message)
         if refused:
             # Some recipients have it already; sending again would repeat it to them.
             log.warning("channel %s: recipients refused %s", self.name, sorted(refused))
