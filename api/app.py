@@ -43,6 +43,7 @@ from api.routers import (
     silences,
     snapshots,
     telemetry,
+    warnings,
     watchlist,
 )
 from config.settings import Settings, get_settings
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
         app.include_router(router.router)
     app.include_router(dead_letters.router)
     app.include_router(commands.router)
+    app.include_router(warnings.router)
     app.include_router(reports.router)
     for camera_router in (watchlist, plates, plate_access, camera_events, snapshots):
         app.include_router(camera_router.router)

@@ -19,6 +19,7 @@ from cli.simulate import simulate
 from cli.stack import stack_app
 from cli.startup import engine_or_exit
 from cli.users import users_app
+from cli.warnings import warnings_app
 from cli.watchlist import watchlist_app
 from config.settings import get_settings
 
@@ -208,4 +209,5 @@ app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(plates_app, name="plates")
+app.add_typer(warnings_app, name="warnings")
 app.add_typer(reports_app, name="reports")

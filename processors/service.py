@@ -38,6 +38,8 @@ from processors.jobs.line_counts import LineCountsJob
 from processors.jobs.offline import OfflineJob
 from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
 from processors.jobs.plate_retention import PlateRetentionJob
+from processors.jobs.public_warnings import CHECK_SECONDS as PUBLIC_WARNING_SECONDS
+from processors.jobs.public_warnings import PublicWarningsJob
 from processors.jobs.renotify import renotify_due
 from processors.jobs.reports import CHECK_SECONDS as REPORT_SECONDS
 from processors.jobs.reports import ReportsJob
@@ -95,6 +97,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             PLATE_RETENTION_SECONDS,
             PlateRetentionJob(settings.plate_retention_days, settings.snapshots_path),
         ),
+        Scheduled("public-warnings", PUBLIC_WARNING_SECONDS, PublicWarningsJob(settings)),
         Scheduled("reports", REPORT_SECONDS, ReportsJob(settings, config, load_reports_config())),
     ]
     if config.renotify_interval_seconds > 0:

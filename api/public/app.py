@@ -31,6 +31,7 @@ VERSION = "1.0.0"
 ROUTER_MODULES: tuple[str, ...] = (
     "opendata",
     "catalogue",
+    "warnings_feed",
 )  # fmt: skip
 
 

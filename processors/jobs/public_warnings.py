@@ -1,0 +1,41 @@
+"""The `public-warnings` job: alert changes → public CAP messages (Alert, Update, Cancel),
+signed and stored in the job's transaction (processors/alerts/public/issuer.py).
+
+Runs every few seconds under its own advisory lock, so with several alert services one
+issues each message. The signing key is loaded (or generated) once, at start.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import psycopg
+
+from config.settings import Settings
+from processors.alerts.public import issuer
+from processors.alerts.public.policy import policy
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 5.0
+
+
+class PublicWarningsJob:
+    def __init__(self, settings: Settings) -> None:
+        self.sender = settings.cap_sender
+        self.key = issuer.signing_key(settings)
+        self.rules = policy()
+
+    def __call__(self, conn: psycopg.Connection, now: datetime) -> int:
+        issued = issuer.issue_from_alerts(
+            conn, now, sender=self.sender, key=self.key, rules=self.rules
+        )
+        for item in issued:
+            log.info(
+                "public warning %s %s (incident %s)",
+                item.message.msg_type,
+                item.message.identifier,
+                item.message.incident,
+            )
+        return len(issued)
