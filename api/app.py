@@ -30,6 +30,7 @@ from api.routers import (
     commands,
     dead_letters,
     devices,
+    epidemics,
     exports,
     ingest,
     isapi,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     app.include_router(commands.router)
     app.include_router(warnings.router)
     app.include_router(reports.router)
+    app.include_router(epidemics.router)
     for camera_router in (watchlist, plates, plate_access, camera_events, snapshots):
         app.include_router(camera_router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")

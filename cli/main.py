@@ -12,6 +12,7 @@ from cli.alerts import alerts_app, reload
 from cli.dashboards import dashboards_app
 from cli.deadletters import deadletters_app
 from cli.devices import devices_app
+from cli.epidemics import epidemics_app
 from cli.plates import plates_app
 from cli.reports import reports_app
 from cli.rules import rules_app
@@ -209,5 +210,6 @@ app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(plates_app, name="plates")
+app.add_typer(epidemics_app, name="epidemics")
 app.add_typer(warnings_app, name="warnings")
 app.add_typer(reports_app, name="reports")

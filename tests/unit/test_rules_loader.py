@@ -57,6 +57,8 @@ def test_shipped_packs_load() -> None:
         "no_data": 1,
         "aqi": 1,
         "qcvn": 1,
+        "night_count": 1,
+        "weekly_cases": 1,
     }
     ids = {r.id for r in book.rules}
     assert {"env.water_level", "env.salinity", "env.water_rise_rate"} <= ids
@@ -69,7 +71,7 @@ def test_shipped_packs_load() -> None:
 def test_check_command_summarises_the_shipped_packs() -> None:
     result = CliRunner().invoke(rules_app, ["check"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: 14 rules in 6 files (threshold 6, levels 1,")
+    assert result.output.startswith("ok: 16 rules in 8 files (threshold 6, levels 1,")
 
 
 # ---- precise errors ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ from config.yaml_loader import Path_, Source, display_path, read_source
 from config.yaml_loader import validation_errors as pydantic_errors
 from events.metrics import MetricRegistry, get_registry
 
-from .model import KINDS, AnyRule, PackShell, Rule
+from .model import KINDS, AnyRule, NightCountRule, PackShell, Rule
 from .params import StationTable, load_table
 from .validate import check_rule
 
@@ -143,6 +143,11 @@ def _load_pack(
             errors += pydantic_errors(source, error, where)
             continue
         rule._table = table
+        if isinstance(rule, NightCountRule):
+            rule._thresholds, problem, more = load_table(rule.thresholds, path, tables)
+            errors += more
+            if problem:
+                errors.append(source.error((*where, "thresholds"), problem))
         rule._origin = f"{source.file}:{source.line(where)}"
         errors += check_rule(rule, source, where, registry)
         placed.append(_Placed(rule, source, where))

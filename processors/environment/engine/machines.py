@@ -24,14 +24,23 @@ from ..checks import StuckState, WindowExtreme, is_stuck, update_stuck
 from ..hysteresis import LevelState, StaleStateError, Transition, step
 from ..levels import StuckRule as StuckCheck
 from .durations import format_duration
-from .model import AnyRule, LevelsRule, OutOfRangeRule, RateRule, StuckRule, ThresholdRule
+from .model import (
+    AnyRule,
+    LevelsRule,
+    NightCountRule,
+    OutOfRangeRule,
+    RateRule,
+    StuckRule,
+    ThresholdRule,
+)
+from .nightly import evaluate_nights
 from .params import value_of
 from .specs import LevelRule, level_spec, sign
 from .text import local_time, make_signal
 
 State = dict[str, Any]
 HEALTH_KINDS = frozenset({"stuck", "out_of_range"})
-STREAM_KINDS = frozenset({"levels", "threshold", "rate_of_change"}) | HEALTH_KINDS
+STREAM_KINDS = frozenset({"levels", "threshold", "rate_of_change", "night_count"}) | HEALTH_KINDS
 
 
 @dataclass
@@ -76,6 +85,11 @@ def evaluate(
         return _stuck(rule, subject, state or {}, used)
     if isinstance(rule, OutOfRangeRule):
         return _out_of_range(rule, subject, state or {}, used, registry)
+    if isinstance(rule, NightCountRule):
+        found = evaluate_nights(
+            rule, subject.device_id, subject.metric, subject.unit, state or {}, used
+        )
+        return KeyResult(*found)
     raise ValueError(f"{rule.id}: kind {rule.kind} is not evaluated per reading")
 
 

@@ -236,6 +236,82 @@ class QcvnRule(RuleBase):
     severity: SeverityName
 
 
+class NightStep(Doc):
+    """A level of a night_count rule: entered when the night's count reaches `night` or
+    the mean of the last nights reaches `mean` (either line is enough)."""
+
+    key: str = Field(pattern=KEY)
+    night: Number
+    mean: Number
+    severity: SeverityName
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    action_vi: str = ""
+    action_en: str = ""
+
+
+class Species(Doc):
+    """What a count metric counts: the label value and the names people read."""
+
+    key: str = Field(pattern=KEY)
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class NightCountRule(MeasuredRule):
+    """Nightly counts (light traps): the night's count or the mean of the last `nights`
+    nights against per-area lines. `{param: NAME}` reads the `thresholds:` table's rows
+    for the device's province ("An Giang") and then its district ("An Giang/Thoại Sơn"),
+    under the species' key; the device's own row (`stations:`) names its province and
+    district. A night a device did not report is left out of the mean (unknown, not 0)."""
+
+    kind: Literal["night_count"]
+    nights: int = Field(3, ge=1, le=14)
+    thresholds: str = Field(pattern=r"^[^#]+#[A-Za-z0-9_.-]+$")
+    species: dict[str, Species] = Field(min_length=1)  # metric -> what it counts
+    steps: list[NightStep] = Field(min_length=1)
+    _thresholds: StationTable | None = PrivateAttr(default=None)
+
+    @property
+    def threshold_table(self) -> StationTable | None:
+        return self._thresholds
+
+
+class DiseaseItem(Doc):
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    # Fixed lines per commune and week (cases), by step key; a step without one here
+    # holds on the baseline only.
+    cases: dict[str, float] = {}
+    action_vi: dict[str, str] = {}
+    action_en: dict[str, str] = {}
+
+
+class CaseStep(Doc):
+    key: str = Field(pattern=KEY)
+    k: float = Field(ge=0, allow_inf_nan=False)
+    # A baseline is only meaningful above a few cases: a commune with mean 0 and sd 0
+    # would "exceed" it with one case.
+    min_cases: float = Field(1, ge=0, allow_inf_nan=False)
+    severity: SeverityName
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class WeeklyCasesRule(RuleBase):
+    """Weekly case counts per commune and disease (processors/epidemics/): a level holds
+    when the week's cases exceed the seasonal baseline mean + k·sd of the same ISO weeks
+    of past years, or reach the disease's fixed line. Evaluated by the epidemics
+    service when counts arrive, not per reading."""
+
+    kind: Literal["weekly_cases"]
+    years: int = Field(5, ge=1, le=30)  # past years the baseline reads
+    min_years: int = Field(3, ge=1, le=30)  # fewer years of history: no baseline
+    weeks_around: int = Field(1, ge=0, le=4)  # ISO weeks either side, pooled
+    diseases: dict[str, DiseaseItem] = Field(min_length=1)
+    steps: list[CaseStep] = Field(min_length=1)
+
+
 Rule = Annotated[
     LevelsRule
     | ThresholdRule
@@ -244,7 +320,9 @@ Rule = Annotated[
     | OutOfRangeRule
     | NoDataRule
     | AqiRule
-    | QcvnRule,
+    | QcvnRule
+    | NightCountRule
+    | WeeklyCasesRule,
     Field(discriminator="kind"),
 ]
 AnyRule = (
@@ -256,6 +334,8 @@ AnyRule = (
     | NoDataRule
     | AqiRule
     | QcvnRule
+    | NightCountRule
+    | WeeklyCasesRule
 )
 KINDS = (
     "threshold",
@@ -266,6 +346,8 @@ KINDS = (
     "no_data",
     "aqi",
     "qcvn",
+    "night_count",
+    "weekly_cases",
 )
 
 

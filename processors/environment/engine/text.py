@@ -31,9 +31,46 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "no_data": (*_COMMON, "silence", "last_seen", "after", "interval"),
     "aqi": (*_COMMON, *_LEVEL, "value", "aqi", "category_vi", "category_en", "dominant"),
     "qcvn": (*_COMMON, "metric", "unit", "period", "mean", "limit", "ratio"),
+    "night_count": (
+        *_COMMON,
+        *_MEASURED,
+        *_LEVEL,
+        "count",
+        "mean",
+        "nights",
+        "measure_vi",
+        "measure_en",
+        "species_vi",
+        "species_en",
+        "province",
+        "district",
+    ),
+    "weekly_cases": (
+        *_COMMON,
+        "level",
+        "level_vi",
+        "level_en",
+        "action_vi",
+        "action_en",
+        "threshold",
+        "cases",
+        "week",
+        "baseline",
+        "mean",
+        "sd",
+        "k",
+        "measure_vi",
+        "measure_en",
+        "disease_vi",
+        "disease_en",
+        "commune",
+        "district",
+        "province",
+    ),
 }
 NUMERIC = frozenset(
     {"value", "threshold", "change", "minimum", "maximum", "aqi", "mean", "limit", "ratio"}
+    | {"count", "nights", "cases", "baseline", "sd", "k"}
 )
 _FORMATTER = string.Formatter()
 

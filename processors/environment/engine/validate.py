@@ -20,11 +20,13 @@ from .model import (
     AqiRule,
     LevelsRule,
     MeasuredRule,
+    NightCountRule,
     OutOfRangeRule,
     ParamRef,
     RateRule,
     StuckRule,
     ThresholdRule,
+    WeeklyCasesRule,
 )
 from .params import is_number, value_of
 from .specs import level_spec
@@ -84,10 +86,16 @@ def param_refs(rule: AnyRule) -> list[tuple[Path_, ParamRef]]:
             found += [(("steps", i, "value"), step.value), (("steps", i, "clear"), step.clear)]
     elif isinstance(rule, RateRule):
         found += [(("change",), rule.change), (("clear",), rule.clear)]
+    elif isinstance(rule, NightCountRule):
+        for i, step in enumerate(rule.steps):
+            found += [(("steps", i, "night"), step.night), (("steps", i, "mean"), step.mean)]
     return [(p, ref) for p, ref in found if isinstance(ref, ParamRef)]
 
 
 def _params(rule: AnyRule, source: Source, path: Path_) -> Iterator[RuleError]:
+    if isinstance(rule, NightCountRule):
+        yield from _night_params(rule, source, path)
+        return
     table = rule.table
     for sub, ref in param_refs(rule):
         name = ref.param
@@ -103,6 +111,32 @@ def _params(rule: AnyRule, source: Source, path: Path_) -> Iterator[RuleError]:
             for device, row in table.rows.items():
                 if name in row and not is_number(row[name]):
                     yield table.error(device, name, f"{rule.id}: {name} must be a number")
+
+
+def _night_params(rule: NightCountRule, source: Source, path: Path_) -> Iterator[RuleError]:
+    """A night_count rule's parameters live in its `thresholds:` table, per species."""
+    table = rule.threshold_table
+    if table is None:
+        yield source.error((*path, "thresholds"), "the thresholds table did not load")
+        return
+    keys = {s.key for s in rule.species.values()}
+    blocks = [
+        (area, key, block)
+        for area, row in table.rows.items()
+        for key, block in row.items()
+        if isinstance(block, dict)
+    ]
+    for area, row in table.rows.items():
+        for key in row:
+            if key not in keys:
+                yield table.error(area, key, f"{rule.id}: no species {key!r} in the rule")
+    for sub, ref in param_refs(rule):
+        if ref.param not in rule.defaults and not any(ref.param in b for _, _, b in blocks):
+            yield source.error((*path, *sub), f"parameter {ref.param!r} is set for no area")
+    for area, key, block in blocks:
+        for name, value in block.items():
+            if not is_number(value) or value < 0:
+                yield table.error(area, key, f"{name} must be a number of insects, >= 0")
 
 
 def _templates(rule: AnyRule, source: Source, path: Path_) -> Iterator[RuleError]:
@@ -168,6 +202,23 @@ def _kind_numbers(rule: AnyRule, source: Source, path: Path_) -> Iterator[RuleEr
         yield source.error((*path, "for"), "must be longer than 0")
     elif isinstance(rule, AqiRule):
         yield from _aqi_severities(rule, source, path)
+    elif isinstance(rule, WeeklyCasesRule):
+        yield from _weekly_cases(rule, source, path)
+
+
+def _weekly_cases(rule: WeeklyCasesRule, source: Source, path: Path_) -> Iterator[RuleError]:
+    if rule.min_years > rule.years:
+        yield source.error((*path, "min_years"), f"must be at most years ({rule.years})")
+    keys = [step.key for step in rule.steps]
+    for a, b in pairwise(rule.steps):
+        if b.k < a.k or b.severity < a.severity:
+            yield source.error((*path, "steps"), "k and severity must not drop from step to step")
+    for name, item in rule.diseases.items():
+        for field in ("cases", "action_vi", "action_en"):
+            for key in getattr(item, field):
+                if key not in keys:
+                    where = (*path, "diseases", name, field, key)
+                    yield source.error(where, f"no step {key!r}; steps are {', '.join(keys)}")
 
 
 def _aqi_severities(rule: AqiRule, source: Source, path: Path_) -> Iterator[RuleError]:
