@@ -11,6 +11,7 @@ from html import escape
 from string import Template
 
 from fastapi import APIRouter, Request
+from limits import parse
 from starlette.responses import HTMLResponse
 
 from api.public.config import Dataset, OpenDataConfig
@@ -22,7 +23,7 @@ router = APIRouter()
 STYLE = """
 body{font-family:"DejaVu Sans",Arial,sans-serif;margin:0;color:#1d2733;background:#f4f6f8}
 header{background:#0b4f7c;color:#fff;padding:22px 32px}
-header h1{margin:0;font-size:26px}header p{margin:6px 0 0;opacity:.9}
+header h1{margin:0;font-size:26px}header p{margin:6px 0 0}header .en{color:#cfe0ec}
 main{padding:20px 32px;max-width:1180px}
 .en{color:#5a6675;font-size:.92em}
 table{border-collapse:collapse;width:100%;background:#fff;margin:12px 0 20px}
@@ -30,7 +31,7 @@ th,td{border:1px solid #d5dbe1;padding:8px 10px;text-align:left;vertical-align:t
 th{background:#e8eef3;font-size:14px}td{font-size:14px}
 code{background:#eef1f4;padding:1px 4px;border-radius:3px;font-size:13px}
 .box{background:#fff;border-left:4px solid #0b4f7c;padding:12px 16px;margin:14px 0}
-a{color:#0b5fa0}h2{font-size:19px;margin:22px 0 6px}
+td.formats{white-space:nowrap}a{color:#0b5fa0}h2{font-size:19px;margin:22px 0 6px}
 ul{margin:6px 0 6px 20px;padding:0}li{margin:3px 0}
 """
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
@@ -78,8 +79,8 @@ theo ngày: <code>2026-12-01</code>), <code>limit</code>, <code>format=csv</code
 <li>Mỗi lần tối đa $max_rows dòng; dữ liệu giờ tối đa $hourly_days ngày, dữ liệu ngày tối đa
 $daily_days ngày. <span class="en" lang="en">At most $max_rows rows per answer; hourly data
 up to $hourly_days days, daily data up to $daily_days days per request.</span></li>
-<li>Giới hạn $rate yêu cầu cho mỗi địa chỉ; vượt quá nhận mã 429 kèm Retry-After.
-<span class="en" lang="en">$rate requests per address; beyond that, 429 with
+<li>Mỗi địa chỉ tối đa $rate_vi; vượt quá nhận mã 429 kèm Retry-After.
+<span class="en" lang="en">At most $rate_en per address; beyond that, 429 with
 Retry-After.</span></li>
 <li>Giấy phép và ghi công có trong mọi câu trả lời (trường <code>licence</code>,
 <code>attribution</code> của JSON; tiêu đề <code>Link: rel="license"</code> cho cả CSV).
@@ -97,7 +98,7 @@ cảnh báo CAP / <span lang="en">CAP warnings feed</span>:
 ROW = Template("""<tr>
 <td><strong>$title</strong><br><span class="en" lang="en">$title_en</span></td>
 <td>$description<br><span class="en" lang="en">$description_en</span></td>
-<td><a href="$json">JSON</a> · <a href="$csv">CSV</a></td>
+<td class="formats"><a href="$json">JSON</a> · <a href="$csv">CSV</a></td>
 <td>$frequency<br><span class="en" lang="en">$frequency_en</span></td></tr>""")
 
 
@@ -110,6 +111,22 @@ def _row(dataset: Dataset) -> str:
         json=escape(path), csv=escape(path + ".csv"),
         frequency=escape(dataset.frequency_vi), frequency_en=escape(dataset.frequency_en),
     )  # fmt: skip
+
+
+_PERIOD_VI = {"second": "giây", "minute": "phút", "hour": "giờ", "day": "ngày"}
+
+
+def _rate(requests: str) -> dict[str, str]:
+    """'120/minute' as words: '120 yêu cầu mỗi phút', '120 requests per minute'."""
+    item = parse(requests)
+    period = item.GRANULARITY.name
+    every_vi = _PERIOD_VI.get(period, period)
+    if item.multiples != 1:
+        every_vi, period = f"{item.multiples} {every_vi}", f"{item.multiples} {period}s"
+    return {
+        "rate_vi": escape(f"{item.amount} yêu cầu mỗi {every_vi}"),
+        "rate_en": escape(f"{item.amount} requests per {period}"),
+    }
 
 
 def render_page(config: OpenDataConfig) -> str:
@@ -125,7 +142,7 @@ def render_page(config: OpenDataConfig) -> str:
         attribution_en=escape(config.attribution_en),
         rows="\n".join(_row(d) for d in config.datasets),
         max_rows=limits.max_rows, hourly_days=limits.hourly_max_days,
-        daily_days=limits.daily_max_days, rate=escape(limits.requests),
+        daily_days=limits.daily_max_days, **_rate(limits.requests),
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ reader role (store/open_data.py). Only what api/public/open_data.yaml opens is s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,11 +38,12 @@ from config.settings import Settings
 from config.timezone import LOCAL_TZ
 from store import open_data
 
+log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2199, 12, 31)
 # Fields of a public warning that are published (not who issued one by hand, nor why).
 WARNING_FIELDS = (
-    "identifier", "incident", "msg_type", "status", "kind", "severity", "province",
+    "identifier", "incident", "msg_type", "status", "kind", "level", "severity", "province",
     "district", "headline_vi", "headline_en", "sent", "expires", "cap_url",
 )  # fmt: skip
 STATION_FIELDS = ("id", "name", "type", "province", "district", "lat", "lon")
@@ -210,6 +212,11 @@ def _read(
                 raise ApiProblem(404, "open_station_not_found", station=station)
             return read(conn)
     except PoolTimeout as error:
+        raise ApiProblem(503, "database_unavailable") from error
+    except psycopg.errors.InsufficientPrivilege as error:
+        # The public reader may not read what this dataset asked for: a grant is missing
+        # (a table made after migration 20) or the query reached past the open views.
+        log.error("open data read refused by the database: %s", error)
         raise ApiProblem(503, "database_unavailable") from error
 
 
