@@ -12,6 +12,7 @@ import io
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from processors.reports.model import Chart
 
@@ -26,8 +27,14 @@ def _label(text: str) -> str:
 
 def _height(chart: Chart) -> float:
     if chart.kind == "barh":
-        return min(max(1.4 + 0.28 * len(chart.categories), 2.0), 7.5)
-    return 2.6
+        return min(1.1 + 0.3 * max(len(chart.categories), 2), 7.5)
+    return 2.2
+
+
+def _drawn(chart: Chart) -> list:  # type: ignore[type-arg]
+    """Series with something to show (an all-zero one only adds a legend entry)."""
+    shown = [s for s in chart.series if any(s.values)]
+    return shown or list(chart.series[:1])
 
 
 def render_svg(chart: Chart) -> str:
@@ -37,7 +44,8 @@ def render_svg(chart: Chart) -> str:
         labels = [_label(c) for c in chart.categories]
         positions = range(len(labels))
         base = [0.0] * len(labels)
-        for series in chart.series:
+        drawn = _drawn(chart)
+        for series in drawn:
             values = list(series.values)
             if chart.kind == "line":
                 axes.plot(
@@ -62,10 +70,8 @@ def render_svg(chart: Chart) -> str:
             )
             base = [b + v for b, v in zip(base, values, strict=True)]
         _axes(axes, chart, labels)
-        if len(chart.series) > 1:
-            figure.legend(
-                loc="outside lower center", ncols=min(len(chart.series), 6), frameon=False
-            )
+        if len(drawn) > 1:
+            figure.legend(loc="outside lower center", ncols=min(len(drawn), 6), frameon=False)
         out = io.StringIO()
         figure.savefig(out, format="svg", metadata={"Date": None})
         return out.getvalue()
@@ -74,9 +80,15 @@ def render_svg(chart: Chart) -> str:
 def _axes(axes, chart: Chart, labels: list[str]) -> None:  # type: ignore[no-untyped-def]
     value_axis = axes.xaxis if chart.kind == "barh" else axes.yaxis
     value_axis.set_label_text(chart.unit)
+    if chart.unit == "%":
+        (axes.set_xlim if chart.kind == "barh" else axes.set_ylim)(0, 100)
+    else:
+        value_axis.set_major_locator(MaxNLocator(integer=True))
     if chart.kind == "barh":
         axes.set_yticks(range(len(labels)), labels)
-        axes.invert_yaxis()  # the first category on top, as in the table
+        # Top to bottom as in the table; one or two bars keep a bar's usual thickness.
+        pad = max(0.0, (2 - len(labels)) * 0.5)
+        axes.set_ylim(len(labels) - 0.5 + pad, -0.5 - pad)
         axes.grid(axis="x", color="#dddddd", linewidth=0.5)
     else:
         axes.grid(axis="y", color="#dddddd", linewidth=0.5)
@@ -86,10 +98,29 @@ def _axes(axes, chart: Chart, labels: list[str]) -> None:  # type: ignore[no-unt
         for index, tick in enumerate(axes.get_xticklabels()):
             tick.set_visible(index % step == 0)
         axes.tick_params(axis="x", labelrotation=45 if len(labels) > 8 else 0)
+        axes.set_ylim(bottom=0)
     if chart.reference is not None:
         value, label = chart.reference
         line = axes.axvline if chart.kind == "barh" else axes.axhline
-        line(value, color="#b3261e", linestyle="--", linewidth=0.8, label=label)
+        line(value, color="#b3261e", linestyle="--", linewidth=0.8)
+        if chart.kind == "barh":
+            axes.annotate(
+                label,
+                (value, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, 2),
+                textcoords="offset points",
+                color="#b3261e",
+            )
+        else:
+            axes.annotate(
+                label,
+                (0, value),
+                xycoords=("axes fraction", "data"),
+                xytext=(2, 2),
+                textcoords="offset points",
+                color="#b3261e",
+            )
     axes.set_axisbelow(True)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)

@@ -119,7 +119,7 @@ def water_blocks(rows: Rows) -> list[Block]:
             "Đỉnh trong kỳ",
             "Bắt đầu",
             "Kết thúc",
-            "Thời gian trong kỳ",
+            "Trong kỳ",
         ],
         [
             [
@@ -136,6 +136,7 @@ def water_blocks(rows: Rows) -> list[Block]:
         ],
         "water_episodes",
         numeric=frozenset({4, 7}),
+        nowrap=frozenset({0, 2, 3}),
     )
     stations = sorted({r["station"] for r in rows})
     hours: dict[tuple[str, str], float] = defaultdict(float)

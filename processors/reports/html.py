@@ -48,6 +48,7 @@ th { background: #e8eef5; font-weight: bold; text-align: left; }
 th, td { border: 0.5pt solid #aab4bf; padding: 2pt 4pt; vertical-align: top;
          overflow-wrap: anywhere; }
 td.n, th.n { text-align: right; white-space: nowrap; }
+td.k, th.k { white-space: nowrap; }
 .block { break-inside: avoid; margin-bottom: 8pt; }
 .tiles { display: flex; gap: 6pt; margin: 6pt 0 8pt; }
 .tile { flex: 1; border: 0.6pt solid #aab4bf; border-radius: 3pt; padding: 4pt 6pt; }
@@ -100,19 +101,17 @@ def _source(query: str) -> str:
     return f'<p class="source">Nguồn: truy vấn <code>{escape(query)}</code> (store/reports.py)</p>'
 
 
+def _class(table: Table, index: int) -> str:
+    if index in table.numeric:
+        return ' class="n"'
+    return ' class="k"' if index in table.nowrap else ""
+
+
 def _table(table: Table, number: int) -> str:
-    head = "".join(
-        f'<th class="n">{escape(c)}</th>' if i in table.numeric else f"<th>{escape(c)}</th>"
-        for i, c in enumerate(table.columns)
-    )
+    head = "".join(f"<th{_class(table, i)}>{escape(c)}</th>" for i, c in enumerate(table.columns))
     body = "".join(
         "<tr>"
-        + "".join(
-            f'<td class="n">{escape(_cell(v))}</td>'
-            if i in table.numeric
-            else f"<td>{escape(_cell(v))}</td>"
-            for i, v in enumerate(row)
-        )
+        + "".join(f"<td{_class(table, i)}>{escape(_cell(v))}</td>" for i, v in enumerate(row))
         + "</tr>"
         for row in table.rows
     )
@@ -177,6 +176,7 @@ def render(
 ) -> str:
     counter = _Counter()
     local = built.astimezone(LOCAL_TZ)
+    opening = "".join(_block(b, counter, draw) for b in summary.blocks)  # numbered first
     body = []
     for index, section in enumerate(sections):
         parts = [_block(b, counter, draw) for b in section.blocks]
@@ -198,7 +198,7 @@ def render(
         dated=escape(f"{place}ngày {local.day:02d} tháng {local.month:02d} năm {local.year}"),
         period=escape(period_title),
         recipient=escape(heading.recipient),
-        summary="".join(_block(b, counter, draw) for b in summary.blocks),
+        summary=opening,
         sections="".join(body),
         appendix=appendix,
         built=escape(local.strftime("%H:%M ngày %d/%m/%Y")),

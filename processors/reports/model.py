@@ -19,6 +19,8 @@ class Table:
     # Columns (by index) right-aligned: numbers.
     numeric: frozenset[int] = frozenset()
     note: str = ""
+    # Columns (by index) kept on one line: short words a break would split.
+    nowrap: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,30 @@ def agency_of(host: str, agencies: Sequence[Agency]) -> str:
     return next((a.vi for a in agencies if host.startswith(a.prefix)), UNKNOWN)
 
 
+# Networks an agency's own machines use. Not ipaddress's is_private, which also counts
+# the documentation ranges (203.0.113.0/24 …) that the simulators' attackers use.
+INTERNAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+
+
 def _private(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return ip.is_private and not ip.is_global
+    return any(ip in network for network in INTERNAL)
 
 
 def agency_blocks(rows: Rows, agencies: Sequence[Agency]) -> list[Block]:

@@ -79,6 +79,7 @@ def public_blocks(by_kind: Rows | None, listed: Rows | None) -> list[Block]:
                     for r in listed
                 ],
                 "public_warnings_list",
+                nowrap=frozenset({2}),
             )
         )
     return blocks
