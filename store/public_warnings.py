@@ -32,6 +32,7 @@ def _rows(conn: psycopg.Connection, sql: str, params: Sequence[Any]) -> list[dic
 
 def insert_message(conn: psycopg.Connection, row: dict[str, Any]) -> None:
     names = [*COLUMNS, "cap_xml"]
+    row = {"province": "", "district": "", "manual": False, **row}
     conn.execute(
         f"INSERT INTO public_warnings ({', '.join(names)})"
         f" VALUES ({', '.join(['%s'] * len(names))})",

@@ -293,5 +293,6 @@ def issue_test(
 ) -> Issued:
     rules = rules or policy()
     message = compose.test_message(compose.Issue(sender, now, status="Test"), rules)
-    row = {"kind": "test", "manual": True, "reason": "test", "issued_by": user}
+    row = {"kind": "test", "manual": True, "reason": "test", "issued_by": user,
+           "province": "", "district": ""}  # fmt: skip
     return sign_and_store(conn, message, key, row)
