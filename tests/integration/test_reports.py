@@ -415,6 +415,7 @@ def test_daily_report_from_a_seeded_database(
     pages = settings.run_dir / "report-pages"
     pages.mkdir(parents=True, exist_ok=True)
     subprocess.run(["pdftoppm", "-r", "80", "-png", str(pdf), str(pages / "day")], check=True)
+    (pages / "day.pdf").write_bytes(pdf.read_bytes())  # kept to be looked at
     rendered = sorted(pages.glob("day-*.png"))
     assert len(rendered) >= 3, rendered
     words = pdf_text(pdf)

@@ -1,0 +1,307 @@
+"""Leadership reports without a database: periods, the section functions (query rows in,
+sections out), the page (escaping, every figure naming its query) and the e-mail
+delivery through a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, date, datetime, timedelta
+from email.header import decode_header, make_header
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from config.settings import Settings
+from config.timezone import LOCAL_TZ
+from processors.alerts.channels import ChannelsConfig
+from processors.alerts.notify.base import DeliveryError
+from processors.jobs.reports import due_periods
+from processors.reports import cameras, delivery, environment, platform, security, text, warnings
+from processors.reports.build import compose, sections
+from processors.reports.config import ReportsConfig
+from processors.reports.model import Chart, Heading, KeyFigures, Table
+from processors.reports.period import last_closed, period_of
+from processors.reports.security import Agency
+from store.reports import QUERIES
+from tests.integration.harness import free_port
+
+AGENCIES = (Agency(prefix="kg-dvc-", vi="Cổng Dịch vụ công tỉnh", en="portal"),)
+START = datetime(2026, 7, 1, tzinfo=LOCAL_TZ)
+
+
+def test_periods_are_local_days_iso_weeks_and_calendar_months() -> None:
+    assert period_of("day", date(2026, 7, 1)).end == date(2026, 7, 2)
+    week = period_of("week", date(2026, 7, 1))  # a Wednesday
+    assert (week.first, week.end) == (date(2026, 6, 29), date(2026, 7, 6))
+    month = period_of("month", date(2026, 12, 15))
+    assert (month.first, month.end, month.days) == (date(2026, 12, 1), date(2027, 1, 1), 31)
+    assert month.title_vi == "tháng 12/2026"
+    window = period_of("day", date(2026, 7, 1)).window()
+    assert window.start == datetime(2026, 6, 30, 17, 0, tzinfo=UTC)  # local midnight
+    # 23:30 UTC on 1 July is 06:30 on 2 July in Vietnam: 1 July has closed.
+    assert last_closed("day", datetime(2026, 7, 1, 23, 30, tzinfo=UTC)).first == date(2026, 7, 1)
+    assert last_closed("month", datetime(2026, 7, 1, 0, 0, tzinfo=UTC)).first == date(2026, 6, 1)
+
+
+def test_due_periods_wait_for_late_data_and_reach_back() -> None:
+    config = ReportsConfig(periods=("day", "week"), build_after_minutes=30, catch_up=2)
+    early = datetime(2026, 7, 2, 0, 10, tzinfo=LOCAL_TZ)  # 10 minutes after midnight
+    assert [p.slug for p in due_periods(config, early)] == [
+        "day-2026-06-30",
+        "day-2026-06-29",
+        "week-2026-06-22",
+        "week-2026-06-15",
+    ]
+    later = early + timedelta(minutes=25)
+    assert due_periods(config, later)[0].slug == "day-2026-07-01"
+
+
+def test_vietnamese_numbers_and_durations() -> None:
+    assert text.integer(1234567) == "1.234.567"
+    assert text.number(1234.5) == "1.234,5"
+    assert text.hours(8.5) == "8 giờ 30 phút"
+    assert text.hours(0.25) == "15 phút"
+    assert text.hours(24) == "24 giờ"
+    assert text.seconds(None) == "—"
+
+
+def test_environment_section_counts_days_and_names_levels() -> None:
+    section = environment.section(
+        {
+            "aqi_days": [
+                {"device_id": "a", "station": "Rạch Giá", "category": "good", "days": 5},
+                {"device_id": "a", "station": "Rạch Giá", "category": "bad", "days": 2},
+            ],
+            "water_episodes": [
+                {
+                    "rule": "env.water_level",
+                    "device_id": "w",
+                    "station": "Tân Châu",
+                    "district": None,
+                    "peak_severity": 4,
+                    "started_at": START,
+                    "resolved_at": None,
+                    "hours": 3.25,
+                    "peak": 4.51,
+                },
+            ],
+        }
+    )
+    tables = [b for b in section.blocks if isinstance(b, Table)]
+    aqi = next(t for t in tables if t.query == "aqi_days")
+    assert aqi.columns == ["Trạm", "Tốt", "Xấu"] and aqi.rows == [["Rạch Giá", 5, 2]]
+    water = next(t for t in tables if t.query == "water_episodes")
+    assert water.rows[0][3] == "Báo động III" and water.rows[0][4] == "4,51 m"
+    assert water.rows[0][6] == "đang diễn ra" and water.rows[0][7] == "3 giờ 15 phút"
+    chart = next(b for b in section.blocks if isinstance(b, Chart) and b.query == "aqi_days")
+    assert [s.label for s in chart.series] == ["Tốt", "Xấu"]
+    assert "Không ghi nhận đợt vượt giới hạn QCVN" in " ".join(
+        b for b in section.blocks if isinstance(b, str)
+    )
+
+
+def test_warnings_section_says_when_there_is_no_table() -> None:
+    section = warnings.section({"public_warnings_by_kind": None, "pest_epidemic_alerts": []})
+    assert warnings.NO_TABLE in section.blocks
+    sent = warnings.section(
+        {
+            "public_warnings_by_kind": [
+                {"kind": "flood", "msg_type": "Alert", "messages": 2, "incidents": 2},
+                {"kind": "flood", "msg_type": "Cancel", "messages": 1, "incidents": 1},
+            ],
+            "public_warnings_list": [],
+        }
+    )
+    chart = next(b for b in sent.blocks if isinstance(b, Chart))
+    assert chart.categories == ["Lũ, ngập"]
+    assert [(s.label, list(s.values)) for s in chart.series] == [
+        ("Phát mới", [2.0]),
+        ("Hủy bỏ", [1.0]),
+    ]
+
+
+def test_security_section_groups_agencies_and_never_names_internal_addresses() -> None:
+    assert security.agency_of("kg-dvc-web01", AGENCIES) == "Cổng Dịch vụ công tỉnh"
+    assert security.agency_of("db7", AGENCIES) == security.UNKNOWN
+    assert security.agency_of("", AGENCIES) == security.NO_HOST
+    section = security.section(
+        {
+            "security_by_host": [{"host": "kg-dvc-web01", "severity": 3, "alerts": 4}],
+            "security_sources": [
+                {"source_ip": "203.0.113.7", "alerts": 3, "severity": 3},
+                {"source_ip": "10.10.20.5", "alerts": 2, "severity": 4},
+                {"source_ip": "192.168.1.9", "alerts": 1, "severity": 2},
+            ],
+            "security_ack": [
+                {"severity": 3, "alerts": 4, "acknowledged": 3, "median_s": 600.0, "p90_s": 5400}
+            ],
+        },
+        AGENCIES,
+    )
+    sources = next(
+        b for b in section.blocks if isinstance(b, Table) and b.query == "security_sources"
+    )
+    flat = str(sources.rows)
+    assert "203.0.113.7" in flat and "10.10.20.5" not in flat and "192.168.1.9" not in flat
+    assert sources.rows[-1] == ["Địa chỉ trong mạng nội bộ (2 địa chỉ)", 3, "Nghiêm trọng"]
+    ack = next(b for b in section.blocks if isinstance(b, Table) and b.query == "security_ack")
+    assert ack.rows == [["Cao", 4, 3, "75,0 %", "10 phút", "1 giờ 30 phút"]]
+
+
+def test_cameras_section_counts_plate_hits_without_plates() -> None:
+    section = cameras.section(
+        {"camera_alerts": [{"rule": "camera.plate_watch", "alerts": 7, "cameras": 2}]}
+    )
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    assert ["Phương tiện trong danh sách theo dõi (lượt phát hiện)", 7, 2] in table.rows
+    assert ["Xâm nhập vùng cấm", 0, 0] in table.rows
+
+
+def test_platform_completeness_counts_from_registration() -> None:
+    end = START + timedelta(days=1)
+    row = {
+        "device_id": "d",
+        "name": "d",
+        "type": "air_quality",
+        "expected_interval_s": 60,
+        "created_at": START + timedelta(hours=12),
+        "received": 360,
+    }
+    assert platform.expected(row, START, end) == 720
+    [(_, share)] = platform.completeness([row], START, end)
+    assert share == 0.5
+    over = {**row, "received": 5000}
+    assert platform.completeness([over], START, end)[0][1] == 1.0
+
+
+def _results() -> dict[str, Any]:
+    return {
+        "aqi_days": [
+            {"device_id": "a", "station": "<script>x</script>", "category": "good", "days": 1}
+        ],
+        "alerts_by_domain": [{"domain": "security", "severity": 3, "alerts": 2}],
+        "public_warnings_by_kind": None,
+        "public_warnings_list": None,
+    }
+
+
+def test_page_escapes_text_numbers_figures_and_names_every_query() -> None:
+    drawn: list[Chart] = []
+
+    def draw(chart: Chart) -> str:
+        drawn.append(chart)
+        return "<svg xmlns='http://www.w3.org/2000/svg'/>"
+
+    period = period_of("day", date(2026, 7, 1))
+    html = compose(
+        _results(),
+        period,
+        ReportsConfig(place_vi="An Giang"),
+        AGENCIES,
+        datetime(2026, 7, 2, 1, 0, tzinfo=UTC),
+        draw,
+    )
+    assert "<script>x</script>" not in html and "&lt;script&gt;" in html
+    assert "Hình 1." in html and "Bảng 1. Cảnh báo phát sinh" in html  # the summary first
+    assert "An Giang, ngày 02 tháng 07 năm 2026" in html
+    for name in QUERIES:  # the appendix lists every query
+        assert f"<td>{name}</td>" in html
+    assert "chưa có bảng" in html  # public_warnings missing
+    assert drawn and all(c.query in QUERIES for c in drawn)
+    for section in sections(_results(), period, AGENCIES):
+        assert set(section.queries) <= set(QUERIES)
+        assert not any(isinstance(b, KeyFigures) for b in section.blocks)
+        assert isinstance(section.blocks[0], Heading | str | Chart | Table)
+
+
+class _Mailbox:
+    def __init__(self, answer: str = "250 OK") -> None:
+        self.answer = answer
+        self.mails: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mails.append(email.message_from_bytes(envelope.content))
+        return self.answer
+
+
+def _channels(port: int) -> ChannelsConfig:
+    return ChannelsConfig.model_validate(
+        {
+            "channels": [
+                {
+                    "name": "duty-email",
+                    "type": "email",
+                    "settings": {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "sender": "IOC <ioc@localhost>",
+                        "to": ["duty@localhost"],
+                    },
+                }
+            ]
+        }
+    )
+
+
+@pytest.fixture
+def smtp() -> Any:
+    mailbox, port = _Mailbox(), free_port()
+    server = Controller(mailbox, hostname="127.0.0.1", port=port)
+    server.start()
+    yield mailbox, port
+    server.stop()
+
+
+def test_report_mail_goes_to_the_leaders_with_the_pdf(smtp: Any) -> None:
+    mailbox, port = smtp
+    config = ReportsConfig(email_channel="duty-email", recipients=("a@localhost", "b@localhost"))
+    settings = Settings()
+    smtp_config = delivery.mail_config(_channels(port), config)
+    assert smtp_config.to == ("a@localhost", "b@localhost")  # not the channel's own list
+    period = period_of("week", date(2026, 7, 1))
+    delivery.send(
+        smtp_config,
+        settings,
+        config,
+        period,
+        42,
+        b"%PDF-1.7 test",
+        datetime(2026, 7, 6, 1, tzinfo=UTC),
+    )
+    [mail] = mailbox.mails
+    subject = str(make_header(decode_header(mail["Subject"])))
+    assert subject.startswith("[IOC] Báo cáo tình hình giám sát, điều hành tuần 27/2026")
+    assert mail["X-IOC-Report"] == "42 week-2026-06-29"
+    body = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    assert "Kính gửi Lãnh đạo Ủy ban nhân dân tỉnh" in body.get_payload(decode=True).decode()
+    pdf = next(p for p in mail.walk() if p.get_content_type() == "application/pdf")
+    assert pdf.get_filename() == "bao-cao-week-2026-06-29.pdf"
+    assert pdf.get_payload(decode=True) == b"%PDF-1.7 test"
+
+
+def test_refused_report_mail_is_a_delivery_error(smtp: Any) -> None:
+    mailbox, port = smtp
+    mailbox.answer = "550 mailbox unavailable"
+    config = ReportsConfig(email_channel="duty-email", recipients=("a@localhost",))
+    smtp_config = delivery.mail_config(_channels(port), config)
+    with pytest.raises(DeliveryError) as raised:
+        delivery.send(
+            smtp_config,
+            Settings(),
+            config,
+            period_of("day", date(2026, 7, 1)),
+            1,
+            b"%PDF",
+            datetime(2026, 7, 2, tzinfo=UTC),
+        )
+    assert not raised.value.retryable
+
+
+def test_no_channel_or_no_recipient_means_not_mailed() -> None:
+    with pytest.raises(delivery.NotConfigured):
+        delivery.mail_config(_channels(25), ReportsConfig(email_channel="duty-email"))
+    with pytest.raises(delivery.NotConfigured):
+        delivery.mail_config(
+            _channels(25), ReportsConfig(email_channel="nope", recipients=("a@localhost",))
+        )
