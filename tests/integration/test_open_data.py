@@ -488,3 +488,66 @@ def test_the_catalogue_page_renders(stack: Stack) -> None:
         browser.close()
     assert rows == 5
     assert errors == []  # e.g. a style refused by the page's own CSP
+
+
+# ---- both engines, and generated requests -----------------------------------------------
+
+
+def test_the_open_queries_answer_the_same_on_plain_postgresql(settings: Settings) -> None:
+    """The views and the role on a schema made on plain PostgreSQL (service-kept rollups)."""
+    from store import open_data
+    from tests.integration.engines import plain_database
+
+    scope = open_data.Scope(types=("water_level", "air_quality"))
+    with (
+        plain_database(settings, f"ioc_open_plain_{TAG}") as dsn,
+        psycopg.connect(dsn, autocommit=True) as plain,
+    ):
+        with plain.transaction():
+            _device(plain, WATER, "water_level", "Trạm mực nước thử")
+            _device(plain, CAMERA, "camera", "LEAK-camera-name")
+            for i, device in enumerate((WATER, CAMERA)):
+                plain.execute(
+                    "INSERT INTO measurements (time, device_id, metric, value)"
+                    " VALUES (%s, %s, 'waterLevel', %s), (%s, %s, 'LEAKcpuTemp', 1)",
+                    (HOUR0, device, 1.5 + i, HOUR0, device),
+                )
+            store_hour(plain, WATER, HOUR0, AqiRow(42, "good", "#00e400", "pm25", {}))
+        refresh(plain)
+        with open_data.public_reader(plain):
+            stations = open_data.stations(plain, scope)
+            water = open_data.water_hourly(
+                plain, scope, metrics=("waterLevel", "LEAKcpuTemp"), start=HOUR0,
+                end=HOUR0 + timedelta(hours=1), limit=10,
+            )  # fmt: skip
+            hours = open_data.aqi_hourly(
+                plain, scope, start=HOUR0, end=HOUR0 + timedelta(hours=1), limit=10
+            )
+        with plain.transaction(), pytest.raises(psycopg.errors.InsufficientPrivilege):
+            plain.execute(f"SET LOCAL ROLE {PUBLIC_ROLE}")
+            plain.execute("SELECT 1 FROM measurements_1h LIMIT 1")
+    assert [s["id"] for s in stations] == [WATER]
+    assert [(w["station"], w["metric"], w["mean"]) for w in water] == [(WATER, "waterLevel", 1.5)]
+    assert [(h["station"], h["aqi"]) for h in hours] == [(WATER, 42)]
+
+
+def test_generated_requests_find_no_server_error(stack: Stack, tmp_path: Path) -> None:
+    """schemathesis against the public document (as tests/integration/test_schemathesis.py
+    does for the private one), within a small time budget."""
+    import json
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"{stack.url}/public/openapi.json",
+        "--url", f"{stack.url}/public",
+        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
+        "--max-examples", "20", "--max-time", "60", "--seed", "20261203", "--workers", "1",
+        "--request-timeout", "30", "--report", "json",
+        "--report-json-path", str(tmp_path / "report.json"), "--output-truncate", "true",
+    ]  # fmt: skip
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=400)
+    output = (run.stdout + run.stderr)[-6000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["failures"] == [] and report["errors"] == [], output
+    assert run.returncode == 0, output
