@@ -49,6 +49,7 @@ class Limits(_Strict):
     daily_max_days: int = Field(ge=1, le=3660)
     daily_default_days: int = Field(ge=1)
     cache_entries: int = Field(ge=0, le=100_000)
+    cache_megabytes: int = Field(default=64, ge=1, le=4096)
 
     @field_validator("requests")
     @classmethod

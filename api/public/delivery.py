@@ -72,10 +72,15 @@ class Answer:
 
 
 class AnswerCache:
-    """Rendered answers by key, each for its own number of seconds; at most `size`."""
+    """Rendered answers by key, each for its own number of seconds; at most `size`
+    answers and `max_bytes` of bodies (a 5,000-row answer is about a megabyte)."""
 
-    def __init__(self, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, size: int, max_bytes: int = 64 << 20, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._clock = clock
         self._entries: OrderedDict[tuple[Any, ...], tuple[float, Answer]] = OrderedDict()
         self._lock = threading.Lock()
@@ -89,17 +94,29 @@ class AnswerCache:
                 return entry[1]
         # Made outside the lock: a slow query must not hold up other datasets' hits.
         answer = make()
-        if self._size and answer.max_age > 0:
+        if self._size and answer.max_age > 0 and len(answer.body) <= self._max_bytes:
             with self._lock:
-                self._entries[key] = (now + answer.max_age, answer)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
+                self._put(key, now + answer.max_age, answer)
         return answer
+
+    def _put(self, key: tuple[Any, ...], expires: float, answer: Answer) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[1].body)
+        self._entries[key] = (expires, answer)
+        self._bytes += len(answer.body)
+        while len(self._entries) > self._size or self._bytes > self._max_bytes:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.body)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
 
 
 def _plain(value: Any) -> Any:

@@ -65,7 +65,7 @@ def configure(app: FastAPI, settings: Settings) -> None:
     config = cached_config(settings.open_data_file)
     base = getattr(app.state, "rate_limits", None)
     app.state.open_data = OpenData(
-        config, AnswerCache(config.limits.cache_entries),
+        config, AnswerCache(config.limits.cache_entries, config.limits.cache_megabytes << 20),
         PublicLimits.around(base, config.limits.requests),
     )  # fmt: skip
 

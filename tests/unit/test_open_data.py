@@ -146,6 +146,18 @@ def test_the_cache_keeps_an_answer_for_its_seconds_and_a_bounded_number() -> Non
     assert made == ["a", "a3", "b", "c", "a4", "n", "n2"]
 
 
+def test_the_cache_is_bounded_in_bytes_too() -> None:
+    cache = AnswerCache(100, max_bytes=10)
+    for name in ("aaaa", "bbbb", "cccc"):
+        cache.get_or_make((name,), lambda n=name: Answer(n.encode(), "x", n, 60, n))
+    assert cache.bytes == 8
+    cache.get_or_make(("big",), lambda: Answer(b"x" * 11, "x", "big", 60, "big"))
+    assert cache.bytes == 8  # too big to keep at all
+    made: list[str] = []
+    cache.get_or_make(("aaaa",), lambda: made.append("again") or Answer(b"aaaa", "x", "", 60, ""))
+    assert made == ["again"]  # the oldest went to make room
+
+
 def test_the_public_limit_refuses_past_its_rate() -> None:
     limits = PublicLimits.around(None, "2/minute")
     limits.check_public("192.0.2.1")
