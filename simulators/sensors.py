@@ -10,7 +10,12 @@ from config.timezone import LOCAL_TZ
 from ingest.provisioning import telemetry_topic
 from simulators.fleet import Device
 from simulators.messages import Outgoing, Reading, native_json, senml
-from simulators.signals import value
+from simulators.signals import night_dawn, value
+
+
+def nightly(device: Device) -> bool:
+    """A light trap: one reading a night, dated at dawn (simulators/signals.py)."""
+    return any(m.pattern == "nightly" for m in device.metrics)
 
 
 def readings(device: Device, t: float, seed: int) -> list[Reading]:
@@ -18,7 +23,7 @@ def readings(device: Device, t: float, seed: int) -> list[Reading]:
 
 
 def telemetry_payload(device: Device, t: float, seed: int) -> bytes:
-    when = datetime.fromtimestamp(t, LOCAL_TZ)
+    when = datetime.fromtimestamp(night_dawn(t) if nightly(device) else t, LOCAL_TZ)
     values = readings(device, t, seed)
     if device.format == "senml":
         return senml(device.id, values, when)
@@ -37,14 +42,22 @@ class SensorStream:
             raise ValueError("the sensor stream needs at least one device")
         self._turn = itertools.cycle(devices)
         self._seed = seed
+        # A light trap sends its night once; its later turns that night pass with nothing
+        # sent (as a paused device's do), so the others keep their cadence. Sending again
+        # would repeat a stored reading and push the writer onto its duplicate path.
+        self._night_sent: dict[str, float] = {}
         # Provisioning says where each device may publish; the default is its usual topic.
         self._topics = dict(topics or {})
 
     def topic(self, device_id: str) -> str:
         return self._topics.get(device_id) or telemetry_topic(device_id)
 
-    def next(self, t: float) -> Outgoing:
+    def next(self, t: float) -> Outgoing | None:
         device = next(self._turn)
+        if nightly(device):
+            if self._night_sent.get(device.id) == night_dawn(t):
+                return None
+            self._night_sent[device.id] = night_dawn(t)
         return Outgoing(
             stream=self.stream,
             transport="mqtt",

@@ -151,6 +151,23 @@ _PATTERNS: dict[str, Callable[[MetricModel, float], float]] = {
     "salinity": _tide,
 }
 
+# Light traps (issue 15): one count per night, read at dawn. The night's level is `base`
+# times a factor drawn per night, exp(amplitude · N(0,1)-ish): most nights near base, a
+# few several times higher (a migration flight), never negative. Constant within a night.
+DAWN_HOUR = 6.0
+
+
+def night_dawn(t: float) -> float:
+    """Epoch second of the last dawn (06:00 local) at or before `t`: the night's reading."""
+    local = t + VN_UTC_OFFSET_S - DAWN_HOUR * HOUR_S
+    return t - (local % DAY_S)
+
+
+def _nightly(m: MetricModel, t: float) -> float:
+    return m.base
+
+
+_PATTERNS["nightly"] = _nightly
 PATTERNS = frozenset(_PATTERNS)
 YEAR_S = 365.2425 * DAY_S
 
@@ -169,6 +186,8 @@ def _season(m: MetricModel, t: float) -> float:
 def value(model: MetricModel, device_id: str, t: float, seed: int) -> float:
     """The reading of `model` on `device_id` at epoch second `t`, rounded like a device."""
     key = f"{device_id}/{model.name}"
+    if model.pattern == "nightly":
+        return _night_count(model, key, night_dawn(t), seed)
     level = _PATTERNS[model.pattern](model, t)
     if model.seasonal:
         level += _season(model, t)
@@ -176,6 +195,19 @@ def value(model: MetricModel, device_id: str, t: float, seed: int) -> float:
         level += model.base * model.drift * smooth_noise(seed, key, t, model.drift_hours * HOUR_S)
     if model.noise:
         level += model.noise * sample_noise(seed, key, t)
+    level = max(model.lo, level)
+    if model.hi is not None:
+        level = min(model.hi, level)
+    return round(level, model.decimals)
+
+
+def _night_count(model: MetricModel, key: str, dawn: float, seed: int) -> float:
+    spread = sample_noise(seed, key, dawn) / math.sqrt(3.0)  # about N(0, 1), within ±2
+    level = model.base * math.exp(model.amplitude * spread)
+    if model.seasonal:
+        level += _season(model, dawn)
+    if model.drift:
+        level *= 1 + model.drift * smooth_noise(seed, key, dawn, model.drift_hours * HOUR_S)
     level = max(model.lo, level)
     if model.hi is not None:
         level = min(model.hi, level)

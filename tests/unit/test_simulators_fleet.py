@@ -18,7 +18,9 @@ FLEET = load_fleet()
 VIETNAM_LAT = (8.18, 23.39)
 VIETNAM_LON = (102.14, 109.47)
 # Ids keep the prefix of the province a device belonged to before the 2025 merger.
-PROVINCE_PREFIX = {"Kiên Giang": "kg", "Khánh Hòa": "kh", "Hậu Giang": "hg", "An Giang": "ag"}
+PROVINCE_PREFIX = {
+    "Kiên Giang": "kg", "Khánh Hòa": "kh", "Hậu Giang": "hg", "An Giang": "ag", "Cần Thơ": "ct",
+}  # fmt: skip
 # The merged provinces (2025) and the former ones they took in.
 MERGED = {"Kiên Giang": "An Giang", "Hậu Giang": "Cần Thơ"}
 PROVINCES_2025 = {"An Giang", "Cần Thơ", "Khánh Hòa"}
@@ -35,6 +37,13 @@ PLACES = {
     "Xẻo Rô": (9.864, 105.113),
     "Tân Châu": (10.80, 105.24),
     "Châu Đốc": (10.7011, 105.1119),
+    # Light traps (issue 15): a paddy area near the district town, APPROXIMATE (0.02°).
+    "Thoại Sơn": (10.27, 105.25),
+    "Tri Tôn": (10.40, 105.05),
+    "Châu Thành": (10.43, 105.38),
+    "Giồng Riềng": (9.91, 105.32),
+    "Phụng Hiệp": (9.82, 105.70),
+    "Cờ Đỏ": (10.10, 105.43),
 }
 PLACE_SLUG = {
     "rachgia": "Rạch Giá",
@@ -48,14 +57,21 @@ PLACE_SLUG = {
     "xeoro": "Xẻo Rô",
     "tanchau": "Tân Châu",
     "chaudoc": "Châu Đốc",
+    "thoaison": "Thoại Sơn",
+    "triton": "Tri Tôn",
+    "chauthanh": "Châu Thành",
+    "giongrieng": "Giồng Riềng",
+    "phunghiep": "Phụng Hiệp",
+    "codo": "Cờ Đỏ",
 }
-DEVICE_ID = re.compile(r"^(kg|kh|hg|ag)-([a-z]+)-(aq|wl|sal|tf|ld)(\d\d)$")
+DEVICE_ID = re.compile(r"^(kg|kh|hg|ag|ct)-([a-z]+)-(aq|wl|sal|tf|ld|lt)(\d\d)$")
 TYPE_SUFFIX = {
     "air_quality": "aq",
     "water_level": "wl",
     "salinity": "sal",
     "traffic": "tf",
     "traffic_counter": "ld",  # inductive loop detector
+    "light_trap": "lt",
 }
 # Frigate cameras are named as the NVR names them (place_what); cameras that report as
 # themselves (ISAPI, ONVIF through a VMS) carry a device id like the stations'.
@@ -209,4 +225,5 @@ def test_names_operators_read_do_not_say_approximate() -> None:
     names = [d.name or "" for d in FLEET.devices] + [c.title for c in FLEET.cameras]
     assert not [n for n in names if re.search(r"approx|gần đúng|\(\?\)", n, re.IGNORECASE)]
     approximate = {d.id for d in FLEET.devices if d.metadata.get("location_approximate")}
-    assert approximate == {"kg-kienluong-aq01", "ag-tanchau-wl01"}
+    traps = {d.id for d in FLEET.devices if d.type == "light_trap"}
+    assert approximate == {"kg-kienluong-aq01", "ag-tanchau-wl01"} | traps

@@ -32,7 +32,8 @@ def _messages(n: int) -> list[Outgoing]:
         CameraHeartbeat(FLEET.cameras, seed=5),
         LogStream(load_catalog(), seed=5),
     ]
-    return [sources[i % len(sources)].next(T0 + i * 7.3) for i in range(n)]
+    sent = (sources[i % len(sources)].next(T0 + i * 7.3) for i in range(n))
+    return [m for m in sent if m is not None]  # None: a light trap's night was sent
 
 
 def _decoded(config: RoutesConfig, message: Outgoing):  # type: ignore[no-untyped-def]

@@ -26,7 +26,8 @@ from simulators.messages import (
     senml,
 )
 from simulators.seclogs import LogStream, load_catalog
-from simulators.sensors import SensorStream
+from simulators.sensors import SensorStream, nightly
+from simulators.signals import night_dawn
 
 FLEET = load_fleet()
 T0 = datetime.fromisoformat("2026-11-24T08:00:00+07:00").timestamp()
@@ -86,17 +87,36 @@ def test_senml_refuses_an_empty_pack() -> None:
 def test_sensor_stream_visits_every_device_in_both_formats() -> None:
     stream = SensorStream(FLEET.devices, seed=1)
     messages = [stream.next(T0) for _ in FLEET.devices]
-    assert [m.sender for m in messages] == [d.id for d in FLEET.devices]
+    assert [m.sender for m in messages if m] == [d.id for d in FLEET.devices]
     for message, device in zip(messages, FLEET.devices, strict=True):
+        assert message is not None
         assert message.topic == f"ioc/v1/{device.id}/telemetry"
         body = json.loads(message.payload)
+        # A light trap's reading is its night's, dated at dawn.
+        when = night_dawn(T0) if nightly(device) else T0
         if device.format == "senml":
             names = {name.rsplit(":", 1)[1] for name, *_ in check_senml(body)}
         else:
-            assert datetime.fromisoformat(body.pop("ts")).timestamp() == pytest.approx(T0)
+            assert datetime.fromisoformat(body.pop("ts")).timestamp() == pytest.approx(when)
             names = set(body)
         assert names == {m.name for m in device.metrics}
     assert {d.format for d in FLEET.devices} == {"native", "senml"}
+
+
+def test_light_traps_send_their_night_once_at_dawn() -> None:
+    traps = tuple(d for d in FLEET.devices if nightly(d))
+    assert len(traps) == 6
+    stream = SensorStream(traps, seed=1)
+    sent = [stream.next(T0 + i * 100.0) for i in range(864)]  # 24 h; each trap every 10 min
+    by_trap: dict[str, list[float]] = {}
+    for message in filter(None, sent):
+        body = json.loads(message.payload)
+        when = body.get("ts") if isinstance(body, dict) else None  # SenML: a list
+        by_trap.setdefault(message.sender, []).append(when)
+    # 24 hours hold one dawn: each trap sends the night before it and the night after.
+    assert {len(times) for times in by_trap.values()} == {2}
+    native = [t for t in by_trap["ag-thoaison-lt01"] if t]
+    assert [datetime.fromisoformat(t).hour for t in native] == [6, 6]
 
 
 def test_sensor_stream_uses_the_topic_provisioning_gave() -> None:

@@ -43,6 +43,10 @@ PLAUSIBLE = {
     "averageVehicleSpeed": (5, 60),  # km/h in town
     "vehicle_count": (0, 140),  # vehicles over one loop in a minute
     "speed_kmh": (5, 60),
+    # Light traps on ordinary nights (a surge is a scenario's): under the watch lines.
+    "insect_count_brown_planthopper": (0, 1000),
+    "insect_count_whitebacked_planthopper": (0, 1500),
+    "insect_count_rice_leaffolder": (0, 300),
 }
 
 
