@@ -9,6 +9,8 @@ test's own certificate."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ from store.public_warnings import active_public_warnings
 from store.users import create_user, delete_user
 from tests.integration.alerting import AlertServiceProcess
 from tests.integration.api_server import api_process
-from tests.integration.harness import TestRoutes, mosquitto_pub, wait_for
+from tests.integration.harness import IOC_BIN, TestRoutes, mosquitto_pub, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -284,3 +286,47 @@ def test_operator_issues_updates_and_cancels_by_hand_and_sends_a_test(
     assert httpx.get(f"{feed.url}/public/cap/nothing-here.xml").status_code == 404
     assert httpx.get(f"{feed.url}/public/cap/bad%20id.xml").status_code in (404, 422)
     db.execute("DELETE FROM public_warnings WHERE incident IN (%s, %s)", (incident, identifier))
+
+
+def _ioc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [IOC_BIN, "warnings", *args], env={**os.environ, **env, "COLUMNS": "250"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_ioc_warnings_issue_list_cancel_and_test(db: psycopg.Connection, tmp_path: Path) -> None:
+    env, cert = _keys(tmp_path)
+    issued = _ioc(
+        env, "issue", "--headline-vi", "Đê bao Phú Hiệp có nguy cơ vỡ",
+        "--headline-en", "Phú Hiệp dyke may breach",
+        "--description-vi", "Đê bao ấp Phú Hiệp bị thấm nước.",
+        "--description-en", "The Phú Hiệp hamlet dyke is seeping.",
+        "--instruction-vi", "Chuẩn bị di dời đến nơi an toàn.",
+        "--instruction-en", "Prepare to move to a safe place.",
+        "--area", "Ấp Phú Hiệp", "--lat", "10.62", "--lon", "105.37",
+        "--province", "An Giang", "--reason", "Tin từ trực ban đê điều",
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    msg_type, identifier = issued.stdout.split()
+    assert msg_type == "Alert"
+    row = db.execute(
+        "SELECT issued_by, reason, cap_xml FROM public_warnings WHERE identifier = %s",
+        (identifier,),
+    ).fetchone()
+    assert row[0].startswith("cli:") and row[1] == "Tin từ trực ban đê điều"
+    validate_cap(row[2].encode())
+    signing.verify(row[2].encode(), cert)
+    listed = _ioc(env, "list", "--active")
+    assert listed.returncode == 0 and identifier in listed.stdout, listed.stdout
+    cancelled = _ioc(env, "cancel", identifier, "--reason", "Đã gia cố đê")
+    assert cancelled.returncode == 0, cancelled.stderr
+    again = _ioc(env, "cancel", identifier, "--reason", "Đã gia cố đê")
+    assert again.returncode == 1 and "cancelled already" in again.stderr
+    test = _ioc(env, "test")
+    assert test.returncode == 0 and test.stdout.startswith("Test ")
+    test_id = test.stdout.split()[1]
+    assert db.execute(
+        "SELECT status FROM public_warnings WHERE identifier = %s", (test_id,)
+    ).fetchone() == ("Test",)
+    db.execute("DELETE FROM public_warnings WHERE incident IN (%s, %s)", (identifier, test_id))

@@ -232,7 +232,10 @@ def test_every_message_is_vietnamese_first_with_expiry_description_and_a_polygon
             assert len(ring) >= 4 and ring[0] == ring[-1]  # a closed ring
             assert _t(info, "cap:area/cap:circle")
     vi, en = _episode(key)[1].findall("cap:info", NS)
-    assert _t(vi, "cap:headline") == "Cảnh báo lũ lớn Báo động III tại Xẻo Rô, An Biên, Kiên Giang"
+    assert (
+        _t(vi, "cap:headline")
+        == "Cảnh báo lũ lớn ở mức Báo động III tại Xẻo Rô, An Biên, Kiên Giang"
+    )
     assert "1,12 m" in _t(vi, "cap:description")  # decimal comma in Vietnamese
     assert "1.12 m" in _t(en, "cap:description")
     assert _t(vi, "cap:severity") == "Extreme"
