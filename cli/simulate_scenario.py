@@ -86,6 +86,14 @@ def run_scenario(
         from simulators.scenario import last_local_time
 
         start = last_local_time(scenario.local_time, _now())
+    if scenario.start_ago is not None and not start_text:
+        start = (start or _now()) - scenario.start_ago
+        if not (dump is not None or dry_run):
+            try:
+                start = _after_earlier_runs(members, start)
+            except (OSError, psycopg.Error) as error:
+                typer.echo(f"cannot read the stations' newest readings: {error}", err=True)
+                return 2
     if start is None and (dump is not None or dry_run):
         start = _now()
     elif start is None:
@@ -124,6 +132,18 @@ def run_scenario(
             )
         return 0
     return _replay(resolve(scenario, seed), members, timeline, speed, start, verify)
+
+
+def _after_earlier_runs(members: Cast, start: float) -> float:
+    """`start`, or just after the participants' newest reading if an earlier run of a
+    past-dated scenario left one later (readings go forward in time only)."""
+    from config.settings import get_settings
+    from simulators.replay import latest_reading
+
+    if not members.devices:
+        return start
+    latest = latest_reading(get_settings(), members)
+    return start if latest is None else max(start, round(latest + 1, 3))
 
 
 def _live_start(members: Cast) -> float:

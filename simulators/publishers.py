@@ -239,15 +239,23 @@ class HttpSender:
     def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
         self._client = httpx.Client(base_url=base_url, timeout=timeout_s)
         self._auth: dict[str, tuple[str, str]] = {}
+        self._bearer: dict[str, str] = {}
 
     def add(self, device_id: str, token: str) -> None:
         self._auth[device_id] = (device_id, token)
 
+    def add_bearer(self, sender: str, token: str) -> None:
+        """An API user's token (e.g. the health department's, posting case reports)."""
+        self._bearer[sender] = token
+
     def post(self, message: Outgoing, done: Done) -> str | None:
         auth = self._auth.get(message.sender)
-        if auth is None:
+        bearer = self._bearer.get(message.sender)
+        if auth is None and bearer is None:
             return f"no HTTP token for {message.sender}"
         headers = {"Content-Type": message.content_type or "application/xml"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         try:
             answer = self._client.post(
                 message.topic, content=message.payload, headers=headers, auth=auth

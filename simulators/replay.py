@@ -12,9 +12,10 @@ from __future__ import annotations
 import getpass
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 
 from rich.console import Console, Group
@@ -24,6 +25,7 @@ from rich.text import Text
 
 from config.secrets import MQTT_FRIGATE_USER, load_secrets
 from config.settings import Settings
+from config.timezone import LOCAL_TZ
 from ingest.provisioning import DeviceCredentials, register_device
 from ingest.routes import load_routes
 from simulators.credentials import CredentialStore
@@ -36,16 +38,18 @@ from simulators.messages import (
 from simulators.progress import Stats, render
 from simulators.publishers import HttpSender, KafkaSender, MqttSender, send
 from simulators.scenario import Scenario
-from simulators.timeline import Cast, Timed, with_topics
+from simulators.timeline import HEALTH_SENDER, Cast, Timed, with_topics
 from simulators.verify import Result, Verifier, wait_for_verdict
 from store.connect import connect
 from store.devices import DeviceSpec, device_with_state, upsert_device
+from store.epidemics import clear_commune, upsert_cases
 from store.plate_audit import CLI_ROLE, Access, record
 from store.plates import watch
+from store.users import Role, create_user, revoke_user
 
 DRAIN_TIMEOUT_S = 15.0
 START_WAIT_S = 6.0
-ROWS = ("sensors", "cameras", "syslog", "suricata")
+ROWS = ("sensors", "cameras", "syslog", "suricata", "reports")
 # Cameras that report for themselves (ISAPI) or through a VMS (ONVIF) send no stats
 # snapshot in a scenario: expected hourly, so a short scenario never calls them offline.
 PUSH_INTERVAL_S = 3600
@@ -103,6 +107,7 @@ class Replay:
         self._mqtt: dict[str, MqttSender] = {}
         self._kafka: KafkaSender | None = None
         self._http: HttpSender | None = None
+        self._health_user: str | None = None
         self._sent_offset = 0.0
         self.result: Result | None = None
         self._phase = "registering"
@@ -119,6 +124,10 @@ class Replay:
             self._add_mqtt("cameras", MQTT_FRIGATE_USER, secrets.mqtt_frigate_password)
         if self._scenario.setup.watchlist:
             self._watch()
+        if self._scenario.setup.case_history:
+            self._case_history()
+        if self._scenario.case_reports:
+            self._health_department()
         if any(t.message.transport == "kafka" for t in self._timeline):
             self._kafka = KafkaSender(self._settings.kafka_bootstrap, self._kafka_error)
             self._kafka.start(wait_s=START_WAIT_S)
@@ -179,6 +188,35 @@ class Replay:
                 record(conn, Access(who, CLI_ROLE, "watchlist_add", row["plate_norm"], detail))
             conn.commit()
 
+    def _case_history(self) -> None:
+        """Past years of weekly counts for the seasonal baselines (no alerts), after the
+        commune's stored weeks of the disease are cleared, so a re-run starts clean."""
+        year = datetime.fromtimestamp(self._options.start, LOCAL_TZ).isocalendar().year
+        with connect(self._settings) as conn:
+            for entry in self._scenario.setup.case_history:
+                clear_commune(conn, entry.commune, entry.disease)
+                rows = [
+                    (entry.commune, entry.disease, past, week, cases)
+                    for past, cases in zip(
+                        range(year - len(entry.yearly), year), entry.yearly, strict=True
+                    )
+                    for week in range(1, date(past, 12, 28).isocalendar().week + 1)
+                ]
+                upsert_cases(conn, rows, f"scenario:{self._scenario.title}"[:200])
+            conn.commit()
+
+    def _health_department(self) -> None:
+        """The health department's API user (role integrator) that posts the reports;
+        revoked when the replay closes."""
+        name = f"scenario-health-{uuid.uuid4().hex[:8]}"
+        with connect(self._settings) as conn:
+            _, token = create_user(conn, name, Role.INTEGRATOR)
+            conn.commit()
+        self._health_user = name
+        if self._http is None:
+            self._http = HttpSender(self._settings.api_base_url)
+        self._http.add_bearer(HEALTH_SENDER, token)
+
     def _add_mqtt(self, row: str, username: str, password: str, key: str | None = None) -> None:
         report = partial(self.stats.broker_error, row)
         sender = MqttSender(
@@ -217,11 +255,17 @@ class Replay:
             closers.append(partial(self._kafka.close, DRAIN_TIMEOUT_S))
         if self._http is not None:
             closers.append(self._http.close)
+        if self._health_user is not None:
+            closers.append(self._revoke_health_user)
         threads = [threading.Thread(target=c, daemon=True) for c in closers]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(DRAIN_TIMEOUT_S + 5)
+
+    def _revoke_health_user(self) -> None:
+        with connect(self._settings, autocommit=True) as conn:
+            revoke_user(conn, self._health_user or "")
 
     # --- display -------------------------------------------------------------------------
 

@@ -226,11 +226,34 @@ class WatchEntry(_Strict):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class CaseHistory(_Strict):
+    """Past years of one commune's weekly counts of one disease, for its seasonal
+    baseline: `yearly[i]` cases in every ISO week of the i-th past year, oldest first
+    (the newest is last year). Loaded as `ioc epidemics import --history` would, after
+    the commune's stored weeks of that disease are cleared, so a re-run starts clean."""
+
+    commune: str
+    disease: str
+    yearly: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1, max_length=30)
+
+
+class CaseReport(_Strict):
+    """A weekly case report row posted by the health department at offset `at` (over
+    HTTP, as CSV): `cases` in the ISO week holding offset `week`."""
+
+    at: Offset
+    week: Offset
+    commune: str
+    disease: str
+    cases: Annotated[int, Field(ge=0)]
+
+
 class Setup(_Strict):
     """What the service must know before the timeline runs (done by the replay, in the
     database, as `ioc watchlist add` would)."""
 
     watchlist: tuple[WatchEntry, ...] = ()
+    case_history: tuple[CaseHistory, ...] = ()
 
 
 def _local_time(value: Any) -> str:
@@ -286,7 +309,7 @@ class Scenario(_Strict):
 
     title: str
     description: str = ""
-    domain: Literal["environment", "security", "cameras", "health"]
+    domain: Literal["environment", "security", "cameras", "health", "pests", "epidemics"]
     duration: Span
     # start: event time 0 is when the replay starts (the timeline runs ahead of the wall
     # clock by the speed-up). Timers that judge by the wall clock (offline devices) see
@@ -303,6 +326,13 @@ class Scenario(_Strict):
     # at a known hour: offset 0 is then the latest moment before now at this local time
     # (Asia/Ho_Chi_Minh), so the events are in the past day, never ahead.
     local_time: LocalTime | None = None
+    # Nightly light-trap counts and weekly case reports take days: offset 0 lies this
+    # long before now (before the last `local_time`, if given), so every event is in the
+    # past and a replay at a speed-up sends days in seconds.
+    start_ago: Span | None = None
+    # Weekly case reports posted over HTTP (POST /api/v1/epidemics/cases) by a user of
+    # role integrator the replay makes.
+    case_reports: tuple[CaseReport, ...] = ()
     # Timers judged by the service's clock (offline, recovery) need the timeline near
     # real time: a replay is never faster than this.
     max_speed: Annotated[float, Field(gt=0)] | None = None
@@ -322,6 +352,9 @@ class Scenario(_Strict):
         for fault in self.faults:
             if fault.device not in known:
                 raise ValueError(f"fault on {fault.device}, which is not a participant")
+        for report in self.case_reports:
+            if not 0 <= report.week <= report.at:
+                raise ValueError("a case report's week must lie between 0 and its `at`")
         for action in self.camera_events:
             if action.camera not in self.participants.cameras:
                 raise ValueError(f"camera event on {action.camera}, which is not a participant")

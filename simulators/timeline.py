@@ -47,6 +47,7 @@ from simulators.messages import (
 )
 from simulators.scenario import (
     CameraAction,
+    CaseReport,
     Curve,
     Fault,
     FrigateObject,
@@ -110,6 +111,7 @@ def build(
     for index, event in enumerate(scenario.logs):
         rng = random.Random(f"scenario:{seed}:log:{index}")
         out.extend(_log_messages(event, servers, catalog, start, rng))
+    out.extend(case_report_messages(scenario.case_reports, start))
     out.sort(key=lambda timed: timed.offset)  # stable: same-offset messages keep order
     return out
 
@@ -204,6 +206,39 @@ def _device_messages(scenario: Scenario, device: Device, start: float, seed: int
             message = spoil(message, unit_hash(seed, device.id, "malformed", offset))
         copies = 2 if _active(faults, "duplicate", offset, step) else 1
         out.extend(Timed(offset, message) for _ in range(copies))
+    return out
+
+
+# --- case reports (epidemics) -------------------------------------------------------
+
+CASES_PATH = "/api/v1/epidemics/cases"
+HEALTH_SENDER = "health-department"
+
+
+def iso_week_of(t: float) -> str:
+    iso = datetime.fromtimestamp(t, LOCAL_TZ).isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def case_report_messages(reports: Iterable[CaseReport], start: float) -> list[Timed]:
+    """One CSV report per posting moment, its rows in the scenario's order."""
+    by_at: dict[float, list[CaseReport]] = {}
+    for report in reports:
+        by_at.setdefault(report.at, []).append(report)
+    out = []
+    for at, rows in sorted(by_at.items()):
+        lines = ["commune,disease,week,cases"] + [
+            f"{r.commune},{r.disease},{iso_week_of(start + r.week)},{r.cases}" for r in rows
+        ]
+        message = Outgoing(
+            stream="reports",
+            transport="http",
+            topic=CASES_PATH,
+            payload=("\n".join(lines) + "\n").encode(),
+            sender=HEALTH_SENDER,
+            content_type="text/csv",
+        )
+        out.append(Timed(at, message))
     return out
 
 

@@ -29,6 +29,13 @@ def upsert_cases(
         return cur.rowcount
 
 
+def clear_commune(conn: psycopg.Connection, commune: str, disease: str) -> int:
+    """Every stored week of one commune and disease (a simulator's fresh start)."""
+    return conn.execute(
+        "DELETE FROM epidemic_cases WHERE commune = %s AND disease = %s", (commune, disease)
+    ).rowcount
+
+
 def newest_week(conn: psycopg.Connection, commune: str, disease: str) -> tuple[int, int] | None:
     row = conn.execute(
         "SELECT iso_year, iso_week FROM epidemic_cases WHERE commune = %s AND disease = %s"
