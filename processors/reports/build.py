@@ -35,7 +35,7 @@ class BuiltReport:
 def sections(results: Results, period: Period, agencies: Sequence[Agency]) -> list[Section]:
     window = period.window()
     return [
-        environment.section(results),
+        environment.section(results, period.days),
         warnings.section(results),
         security.section(results, agencies),
         cameras.section(results),

@@ -83,7 +83,7 @@ def _axes(axes, chart: Chart, labels: list[str]) -> None:  # type: ignore[no-unt
     if chart.unit == "%":
         (axes.set_xlim if chart.kind == "barh" else axes.set_ylim)(0, 100)
     else:
-        value_axis.set_major_locator(MaxNLocator(integer=True))
+        value_axis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     if chart.kind == "barh":
         axes.set_yticks(range(len(labels)), labels)
         # Top to bottom as in the table; one or two bars keep a bar's usual thickness.
@@ -106,9 +106,9 @@ def _axes(axes, chart: Chart, labels: list[str]) -> None:  # type: ignore[no-unt
         if chart.kind == "barh":
             axes.annotate(
                 label,
-                (value, 0),
+                (value, 1),
                 xycoords=("data", "axes fraction"),
-                xytext=(2, 2),
+                xytext=(2, -9),
                 textcoords="offset points",
                 color="#b3261e",
             )

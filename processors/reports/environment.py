@@ -22,6 +22,7 @@ AQI_CATEGORIES = (
     ("hazardous", "Nguy hại", "#7e0023"),
 )
 _CATEGORY_KEY = {vi.lower(): key for key, vi, _ in AQI_CATEGORIES}
+MISSING = ("missing", "Không đủ số liệu", "#d0d4d9")
 # The severities flood.yaml and salinity.yaml give their levels.
 FLOOD_LEVEL = {2: "Báo động I", 3: "Báo động II", 4: "Báo động III"}
 SALINITY_LEVEL = {2: "Mức theo dõi", 3: "Mức cảnh báo"}
@@ -33,14 +34,17 @@ def _category(value: str) -> str:
     return _CATEGORY_KEY.get(value.lower(), value)
 
 
-def aqi_blocks(rows: Rows) -> list[Block]:
+def aqi_blocks(rows: Rows, period_days: int = 1) -> list[Block]:
     if not rows:
         return ["Không có số liệu VN_AQI ngày của trạm nào trong kỳ."]
     stations = sorted({r["station"] for r in rows})
     days: dict[tuple[str, str], int] = defaultdict(int)
     for r in rows:
         days[(r["station"], _category(r["category"]))] += int(r["days"])
-    present = [c for c in AQI_CATEGORIES if any(days[(s, c[0])] for s in stations)]
+    for station in stations:  # days without a daily VN_AQI (too few valid hours)
+        counted = sum(n for (s, _), n in days.items() if s == station)
+        days[(station, MISSING[0])] = max(period_days - counted, 0)
+    present = [c for c in (*AQI_CATEGORIES, MISSING) if any(days[(s, c[0])] for s in stations)]
     series = [
         Series(vi, [float(days[(s, key)]) for s in stations], colour) for key, vi, colour in present
     ]
@@ -61,7 +65,7 @@ def aqi_blocks(rows: Rows) -> list[Block]:
     )
     bad = sum(n for (_, cat), n in days.items() if cat in {"bad", "very_bad", "hazardous"})
     good = sum(n for (_, cat), n in days.items() if cat == "good")
-    total = sum(days.values())
+    total = sum(n for (_, cat), n in days.items() if cat != MISSING[0])
     summary = (
         f"Trong kỳ có {text.integer(total)} ngày-trạm có chỉ số VN_AQI ngày tại"
         f" {len(stations)} trạm quan trắc không khí; {text.integer(good)} ngày-trạm ở mức Tốt"
@@ -164,10 +168,10 @@ def water_blocks(rows: Rows) -> list[Block]:
     return [summary, chart, table]
 
 
-def section(results: Mapping[str, Rows | None]) -> Section:
+def section(results: Mapping[str, Rows | None], period_days: int = 1) -> Section:
     blocks: list[Block] = [
         Heading("Chất lượng không khí"),
-        *aqi_blocks(results.get("aqi_days") or []),
+        *aqi_blocks(results.get("aqi_days") or [], period_days),
         *qcvn_blocks(results.get("qcvn_exceedances") or []),
         Heading("Lũ và xâm nhập mặn"),
         *water_blocks(results.get("water_episodes") or []),

@@ -446,6 +446,46 @@ def test_daily_report_from_a_seeded_database(
     assert direct(db, "SELECT count(*) FROM reports WHERE period_start = %s", DAY) == 1
     assert direct(db, "SELECT id FROM reports WHERE period_start = %s", DAY) == report_id
 
+    # The week holding the day: same queries, days as the ingest step.
+    week = subprocess.run(
+        [
+            IOC_BIN,
+            "reports",
+            "build",
+            "--period",
+            "week",
+            "--date",
+            DAY.isoformat(),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    assert week.returncode == 0, week.stderr
+    weekly = direct(
+        db,
+        "SELECT figures FROM reports WHERE period = 'week' AND period_start = %s",
+        date(2024, 6, 10),
+    )
+    assert len(rows(weekly, "ingest_volume")) == 1  # every reading on the one day
+    hours = {r["device_id"]: r["hours"] for r in rows(weekly, "water_episodes")}
+    # The flood ended on the day; the salinity episode is still on at the week's end.
+    assert hours == {seeded.wl: pytest.approx(8.5), seeded.sal: pytest.approx(4 + 24 * 5)}
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "80",
+            "-png",
+            str(out / "bao-cao-week-2024-06-10.pdf"),
+            str(pages / "week"),
+        ],
+        check=True,
+    )
+
 
 @pytest.fixture
 def users(db: psycopg.Connection) -> Iterator[dict[str, str]]:

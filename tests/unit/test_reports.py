@@ -96,6 +96,13 @@ def test_environment_section_counts_days_and_names_levels() -> None:
     assert water.rows[0][6] == "đang diễn ra" and water.rows[0][7] == "3 giờ 15 phút"
     chart = next(b for b in section.blocks if isinstance(b, Chart) and b.query == "aqi_days")
     assert [s.label for s in chart.series] == ["Tốt", "Xấu"]
+    week = environment.aqi_blocks(
+        [{"device_id": "a", "station": "Rạch Giá", "category": "good", "days": 5}], 7
+    )
+    [weekly] = [b for b in week if isinstance(b, Table)]
+    assert weekly.columns == ["Trạm", "Tốt", "Không đủ số liệu"] and weekly.rows == [
+        ["Rạch Giá", 5, 2]
+    ]
     assert "Không ghi nhận đợt vượt giới hạn QCVN" in " ".join(
         b for b in section.blocks if isinstance(b, str)
     )
