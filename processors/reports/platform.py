@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from config.timezone import LOCAL_TZ
 from processors.reports import text
 from processors.reports.model import Block, Chart, Heading, Section, Series, Table
 
@@ -87,17 +88,33 @@ def completeness_blocks(rows: Rows, start: datetime, end: datetime) -> list[Bloc
     ]
 
 
-def volume_blocks(volume: Rows, totals: Rows, hourly: bool) -> list[Block]:
-    step = "%H:%M" if hourly else "%d/%m"
+def buckets(start: datetime, end: datetime, hourly: bool) -> list[datetime]:
+    """Every step of the period in local time, naive, as the query's buckets are."""
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+    moment, last = start.astimezone(LOCAL_TZ), end.astimezone(LOCAL_TZ)
+    found = []
+    while moment < last:
+        found.append(moment.replace(tzinfo=None))
+        moment += step
+    return found
+
+
+def volume_blocks(
+    volume: Rows, totals: Rows, start: datetime, end: datetime, hourly: bool
+) -> list[Block]:
+    label = "%H:%M" if hourly else "%d/%m"
     blocks: list[Block] = []
     if volume:
+        # Steps without a reading are drawn as 0, not left out.
+        counted = {r["bucket"]: float(r["readings"]) for r in volume}
+        steps = buckets(start, end, hourly)
         blocks.append(
             Chart(
                 "Số bản ghi đo đã nhận theo " + ("giờ" if hourly else "ngày"),
-                [r["bucket"].strftime(step) for r in volume],
-                [Series("Bản ghi", [float(r["readings"]) for r in volume], "#1f6fb2")],
+                [b.strftime(label) for b in steps],
+                [Series("Bản ghi", [counted.get(b, 0.0) for b in steps], "#1f6fb2")],
                 "ingest_volume",
-                kind="line" if len(volume) > 12 else "bar",
+                kind="line" if len(steps) > 12 else "bar",
                 unit="bản ghi",
             )
         )
@@ -139,7 +156,11 @@ def section(
             *completeness_blocks(results.get("completeness") or [], start, end),
             Heading("Lưu lượng dữ liệu"),
             *volume_blocks(
-                results.get("ingest_volume") or [], results.get("ingest_totals") or [], hourly
+                results.get("ingest_volume") or [],
+                results.get("ingest_totals") or [],
+                start,
+                end,
+                hourly,
             ),
             *dead_letter_blocks(results.get("dead_letters") or []),
         ],

@@ -312,3 +312,14 @@ def test_no_channel_or_no_recipient_means_not_mailed() -> None:
         delivery.mail_config(
             _channels(25), ReportsConfig(email_channel="nope", recipients=("a@localhost",))
         )
+
+
+def test_ingest_volume_draws_every_step_of_the_period() -> None:
+    week = period_of("week", date(2026, 7, 1)).window()
+    blocks = platform.volume_blocks(
+        [{"bucket": datetime(2026, 7, 1), "readings": 10}], [], week.start, week.end, False
+    )
+    [chart] = blocks
+    assert isinstance(chart, Chart)
+    assert chart.categories[0] == "29/06" and len(chart.categories) == 7
+    assert list(chart.series[0].values) == [0, 0, 10, 0, 0, 0, 0]
