@@ -41,7 +41,8 @@ class WarningIn(BaseModel):
     """A warning in the operator's words, Vietnamese and English, and where it applies
     (a circle: centre and radius)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `false` is not a longitude.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     headline_vi: Short
     headline_en: Short
@@ -62,7 +63,7 @@ class WarningIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     reason: Reason
 
 
@@ -142,7 +143,7 @@ def list_warnings(
     "",
     response_model=MessageOut,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(401, 403, 422, 429),
+    responses=responses(400, 401, 403, 413, 422, 429),
 )
 def issue(body: WarningIn, conn: Conn, user: Operator, settings: SettingsDep) -> MessageOut:
     """Issue a public warning by hand (a new incident: CAP Alert)."""
@@ -153,7 +154,7 @@ def issue(body: WarningIn, conn: Conn, user: Operator, settings: SettingsDep) ->
     "/{incident}/update",
     response_model=MessageOut,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(401, 403, 404, 409, 422, 429),
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
 )
 def update(
     incident: Incident, body: WarningIn, conn: Conn, user: Operator, settings: SettingsDep
@@ -186,7 +187,7 @@ def _write(
     "/{incident}/cancel",
     response_model=MessageOut,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(401, 403, 404, 409, 422, 429),
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429),
 )
 def cancel(
     incident: Incident, body: CancelIn, conn: Conn, user: Operator, settings: SettingsDep
