@@ -57,9 +57,12 @@ def _config(paths: tuple[str, ...]) -> EpidemicsConfig:
     return EpidemicsConfig.load(list(paths) or None)
 
 
-@cache
-def _manager(path: str) -> AlertManager:
-    return AlertManager(load_channels(path))
+def _manager(request: Request) -> AlertManager:
+    """The app's alert routing (the channels file, or what a test gave create_app)."""
+    routing = getattr(request.app.state, "routing", None)
+    if routing is None:  # pragma: no cover - create_app always sets it
+        routing = load_channels(channels_path(get_settings()))
+    return AlertManager(routing)
 
 
 def _kind(request: Request) -> str:
@@ -108,7 +111,7 @@ async def post_cases(request: Request, user: Poster) -> JSONResponse:
         raise problem(422, "ingest_body_empty")
     settings: Settings = get_settings()
     config = _config(tuple(str(p) for p in settings.rules_paths()))
-    manager = _manager(str(channels_path(settings)))
+    manager = _manager(request)
 
     def work() -> ReportResult:
         pool = pool_of(request)

@@ -126,10 +126,10 @@ def receive_report(
             body, kind, config.communes.by_id.keys(), config.rule.diseases.keys()
         )
     except ReportError as error:
-        store.insert_dead_letters(
+        (letter,) = store.insert_dead_letters(
             conn, [(body, str(error))], transport=transport, topic=topic, fmt=FORMAT
         )
-        raise
+        return ReportResult(0, 0, unreadable=str(error), dead_letter_id=letter)
     rejected = _dead_letters(conn, bad, transport, topic)
     stored = store.upsert_cases(
         conn, [(r.commune, r.disease, r.iso_year, r.iso_week, r.cases) for r in good], source
