@@ -51,6 +51,16 @@ _QUERIES = (
         " GROUP BY 1, 2, 3 ORDER BY 2, 3",
     ),
     Query(
+        "aqi_daily_values",
+        "VN_AQI ngày của mỗi trạm, mức và thông số chính (aqi_daily)",
+        "Daily VN_AQI per station, its category and dominant pollutant (aqi_daily)",
+        "SELECT q.device_id, coalesce(d.name, q.device_id) AS station, q.day, q.aqi,"
+        " q.category, q.dominant"
+        " FROM aqi_daily q LEFT JOIN devices d ON d.id = q.device_id"
+        " WHERE q.day >= %(day_from)s AND q.day < %(day_to)s AND q.aqi IS NOT NULL"
+        " ORDER BY q.day, q.aqi DESC, 2 LIMIT 400",
+    ),
+    Query(
         "qcvn_exceedances",
         "Đợt vượt QCVN 05:2023 theo chất và thời gian trung bình (cảnh báo env.qcvn)",
         "QCVN 05:2023 exceedance episodes per pollutant and averaging period (env.qcvn)",

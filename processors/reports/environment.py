@@ -74,6 +74,53 @@ def aqi_blocks(rows: Rows, period_days: int = 1) -> list[Block]:
     return [summary, chart, table]
 
 
+def aqi_day_blocks(rows: Rows) -> list[Block]:
+    """A one-day report: each station's daily VN_AQI, coloured by its category."""
+    if not rows:
+        return ["Không có số liệu VN_AQI ngày của trạm nào trong ngày."]
+    stations = [r["station"] for r in rows]
+    keys = [_category(r["category"] or "") for r in rows]
+    series = [
+        Series(
+            vi,
+            [float(r["aqi"]) if k == key else 0.0 for r, k in zip(rows, keys, strict=True)],
+            colour,
+        )
+        for key, vi, colour in AQI_CATEGORIES
+        if key in keys
+    ]
+    worst = rows[0]
+    name = {key: vi for key, vi, _ in AQI_CATEGORIES}
+    return [
+        f"VN_AQI ngày cao nhất là {worst['aqi']} tại {worst['station']}"
+        f" (mức {name.get(keys[0], worst['category'])}); {sum(k == 'good' for k in keys)}/"
+        f"{len(rows)} trạm ở mức Tốt.",
+        Chart(
+            "VN_AQI ngày của các trạm quan trắc không khí",
+            stations,
+            series,
+            "aqi_daily_values",
+            kind="barh",
+            unit="VN_AQI",
+        ),
+        Table(
+            "VN_AQI ngày theo trạm",
+            ["Trạm", "VN_AQI", "Mức", "Thông số chính"],
+            [
+                [
+                    r["station"],
+                    r["aqi"],
+                    name.get(k, r["category"]),
+                    POLLUTANT.get(r["dominant"] or "", r["dominant"] or "—"),
+                ]
+                for r, k in zip(rows, keys, strict=True)
+            ],
+            "aqi_daily_values",
+            numeric=frozenset({1}),
+        ),
+    ]
+
+
 def qcvn_blocks(rows: Rows) -> list[Block]:
     if not rows:
         return ["Không ghi nhận đợt vượt giới hạn QCVN 05:2023/BTNMT nào trong kỳ."]
@@ -171,7 +218,11 @@ def water_blocks(rows: Rows) -> list[Block]:
 def section(results: Mapping[str, Rows | None], period_days: int = 1) -> Section:
     blocks: list[Block] = [
         Heading("Chất lượng không khí"),
-        *aqi_blocks(results.get("aqi_days") or [], period_days),
+        *(
+            aqi_day_blocks(results.get("aqi_daily_values") or [])
+            if period_days == 1
+            else aqi_blocks(results.get("aqi_days") or [], period_days)
+        ),
         *qcvn_blocks(results.get("qcvn_exceedances") or []),
         Heading("Lũ và xâm nhập mặn"),
         *water_blocks(results.get("water_episodes") or []),

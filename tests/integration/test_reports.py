@@ -283,6 +283,8 @@ def check_figures(db: psycopg.Connection, s: Seed, figures: dict[str, Any]) -> N
         s.aq2,
         DAY,
     )
+    daily = [(r["device_id"], r["aqi"]) for r in rows(figures, "aqi_daily_values")]
+    assert daily == [(s.aq2, 165), (s.aq1, 42)]  # worst first
     water = {r["device_id"]: r for r in rows(figures, "water_episodes")}
     assert water[s.wl]["peak"] == pytest.approx(3.42)
     assert water[s.wl]["peak"] == pytest.approx(
@@ -423,6 +425,7 @@ def test_daily_report_from_a_seeded_database(
         "Môi trường",
         "Xâm nhập vùng cấm",
         "Trạm thủy văn Tân Châu",
+        "VN_AQI ngày cao nhất là 165",
         "Báo động II",
         "Cổng Dịch vụ công tỉnh",
         "203.0.113.7",

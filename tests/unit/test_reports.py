@@ -86,7 +86,8 @@ def test_environment_section_counts_days_and_names_levels() -> None:
                     "peak": 4.51,
                 },
             ],
-        }
+        },
+        7,
     )
     tables = [b for b in section.blocks if isinstance(b, Table)]
     aqi = next(t for t in tables if t.query == "aqi_days")
@@ -106,6 +107,21 @@ def test_environment_section_counts_days_and_names_levels() -> None:
     assert "Không ghi nhận đợt vượt giới hạn QCVN" in " ".join(
         b for b in section.blocks if isinstance(b, str)
     )
+
+
+def test_a_day_report_shows_each_stations_daily_aqi() -> None:
+    rows = [
+        {"station": "Long Xuyên", "aqi": 165, "category": "bad", "dominant": "pm25"},
+        {"station": "Rạch Giá", "aqi": 42, "category": "good", "dominant": None},
+    ]
+    summary, chart, table = environment.aqi_day_blocks(rows)
+    assert summary == "VN_AQI ngày cao nhất là 165 tại Long Xuyên (mức Xấu); 1/2 trạm ở mức Tốt."
+    assert isinstance(chart, Chart) and isinstance(table, Table)
+    assert [(s.label, list(s.values)) for s in chart.series] == [
+        ("Tốt", [0.0, 42.0]),
+        ("Xấu", [165.0, 0.0]),
+    ]
+    assert table.rows == [["Long Xuyên", 165, "Xấu", "PM2,5"], ["Rạch Giá", 42, "Tốt", "—"]]
 
 
 def test_warnings_section_says_when_there_is_no_table() -> None:
@@ -184,6 +200,16 @@ def test_platform_completeness_counts_from_registration() -> None:
 
 def _results() -> dict[str, Any]:
     return {
+        "aqi_daily_values": [
+            {
+                "device_id": "a",
+                "station": "<script>x</script>",
+                "day": date(2026, 7, 1),
+                "aqi": 42,
+                "category": "good",
+                "dominant": "pm25",
+            }
+        ],
         "aqi_days": [
             {"device_id": "a", "station": "<script>x</script>", "category": "good", "days": 1}
         ],
