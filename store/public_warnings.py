@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -23,6 +23,8 @@ COLUMNS = (
 )  # fmt: skip
 _LIST = ", ".join(COLUMNS)
 CAP_PATH = "/public/cap/{identifier}.xml"
+# No message is issued for longer than this (policy.yaml caps expires_after_hours).
+MAX_LIFETIME = timedelta(days=14)
 
 
 def _rows(conn: psycopg.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -63,11 +65,13 @@ SELECT DISTINCT ON (incident) {_LIST}{{extra}} FROM public_warnings
 """
 
 
-def open_alert_incidents(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def open_alert_incidents(conn: psycopg.Connection, lapsed_after: datetime) -> list[dict[str, Any]]:
     """The latest message of each incident made from an alert and not cancelled yet
-    (expired ones too: the job cancels or renews them)."""
-    sql = _LATEST.format(extra="", where="alert_id IS NOT NULL AND status = 'Actual'")
-    return [r for r in _rows(conn, sql, ()) if r["msg_type"] != "Cancel"]
+    (expired ones too, so the job cancels or renews them, unless they lapsed before
+    `lapsed_after`: an incident whose alert is gone is left to lapse, not carried on)."""
+    where = "alert_id IS NOT NULL AND status = 'Actual' AND sent > %s"
+    rows = _rows(conn, _LATEST.format(extra="", where=where), (lapsed_after - MAX_LIFETIME,))
+    return [r for r in rows if r["msg_type"] != "Cancel" and r["expires"] > lapsed_after]
 
 
 def latest_of_incident(conn: psycopg.Connection, incident: str) -> dict[str, Any] | None:

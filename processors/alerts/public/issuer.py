@@ -19,7 +19,7 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -32,6 +32,10 @@ from processors.alerts.public.policy import Policy, Public, classify, policy
 from store import public_warnings as store
 
 log = logging.getLogger(__name__)
+
+# A warning expired this long ago is not renewed or cancelled any more: its alert is gone
+# (pruned) or the job was down for a week, and a Cancel of it would tell nobody anything.
+LAPSED_AFTER = timedelta(days=7)
 
 
 def signing_key(settings: Settings) -> signing.SigningKey:
@@ -129,7 +133,8 @@ def issue_from_alerts(
 ) -> list[Issued]:
     """One pass of the job: every message the alerts call for now."""
     rules = rules or policy()
-    open_incidents = {row["alert_id"]: row for row in store.open_alert_incidents(conn)}
+    lapsed = now - LAPSED_AFTER
+    open_incidents = {row["alert_id"]: row for row in store.open_alert_incidents(conn, lapsed)}
     prefixes = [kind.rule_prefix for kind in rules.kinds.values()]
     alerts = store.candidate_alerts(conn, prefixes, list(open_incidents))
     latest = store.latest_by_alert(conn, [a["id"] for a in alerts])
