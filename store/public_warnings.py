@@ -87,16 +87,17 @@ def active_public_warnings(
     at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The latest message of each incident when it is an Actual Alert or Update that has
-    not expired at `at` (now), newest first; each with `cap_url`, its public path. Test and
-    Exercise messages never appear here (open data serves this)."""
+    not expired at `at` (now; messages sent later are not seen), newest first; each with
+    `cap_url`, its public path. Test and Exercise messages never appear here (open data
+    serves this)."""
     at = at or datetime.now(UTC)
     sql = f"""
-    SELECT * FROM ({_LATEST.format(extra="", where="status = 'Actual'")}) AS latest
+    SELECT * FROM ({_LATEST.format(extra="", where="status = 'Actual' AND sent <= %s")}) AS l
      WHERE msg_type <> 'Cancel' AND expires > %s
        AND (%s::text IS NULL OR province = %s) AND (%s::text IS NULL OR district = %s)
      ORDER BY sent DESC
     """
-    rows = _rows(conn, sql, (at, province, province, district, district))
+    rows = _rows(conn, sql, (at, at, province, province, district, district))
     for row in rows:
         row.pop("alert_version", None)
         row["cap_url"] = CAP_PATH.format(identifier=row["identifier"])
@@ -117,12 +118,12 @@ def feed_entries(
     `limit`."""
     at = at or datetime.now(UTC)
     sql = f"""
-    SELECT * FROM ({_LATEST.format(extra="", where="true")}) AS latest
+    SELECT * FROM ({_LATEST.format(extra="", where="sent <= %s")}) AS latest
      WHERE expires > %s
        AND (%s::text IS NULL OR province = %s) AND (%s::text IS NULL OR district = %s)
      ORDER BY sent DESC LIMIT %s
     """
-    return _rows(conn, sql, (at, province, province, district, district, limit))
+    return _rows(conn, sql, (at, at, province, province, district, district, limit))
 
 
 def list_messages(
