@@ -2,7 +2,8 @@
 signed and stored in the job's transaction (processors/alerts/public/issuer.py).
 
 Runs every few seconds under its own advisory lock, so with several alert services one
-issues each message. The signing key is loaded (or generated) once, at start.
+issues each message. The signing key and the policy are loaded (the key generated if
+there is none) when the alert service builds its jobs: at start and on `ioc rules reload`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import psycopg
 
 from config.settings import Settings
 from processors.alerts.public import issuer
-from processors.alerts.public.policy import policy
+from processors.alerts.public.policy import load_policy
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class PublicWarningsJob:
     def __init__(self, settings: Settings) -> None:
         self.sender = settings.cap_sender
         self.key = issuer.signing_key(settings)
-        self.rules = policy()
+        self.rules = load_policy()
 
     def __call__(self, conn: psycopg.Connection, now: datetime) -> int:
         issued = issuer.issue_from_alerts(

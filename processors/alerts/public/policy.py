@@ -147,10 +147,16 @@ class Policy(_Model):
         return None
 
 
+def load_policy(path: Path = POLICY_FILE) -> Policy:
+    """policy.yaml read and checked now (ConfigErrors name file:line): the job reads it
+    when the alert service builds its jobs, so `ioc rules reload` brings a new one in."""
+    return load_model(path, Policy)
+
+
 @cache
 def policy(path: Path = POLICY_FILE) -> Policy:
-    """policy.yaml, read and checked once per process (ConfigErrors name file:line)."""
-    return load_model(path, Policy)
+    """policy.yaml, read and checked once per process."""
+    return load_policy(path)
 
 
 # --- applying it -------------------------------------------------------------------------
