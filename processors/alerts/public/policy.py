@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from config.yaml_loader import load_model
 
 POLICY_FILE = Path(__file__).with_name("policy.yaml")
 LANGS = ("vi", "en")  # Vietnamese first: the public reads it first
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 Category = Literal[
     "Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport",
@@ -239,10 +241,13 @@ def fields(
         text = values.get(f"{name}_{lang}")
         if isinstance(text, str) and text.strip():
             out[name] = text.strip()
-    for name in ("week", "commune"):
-        text = values.get(name, labels.get(name))
-        if isinstance(text, str) and text.strip():
-            out[name] = text.strip()
+    commune = values.get("commune", labels.get("commune"))
+    if isinstance(commune, str) and commune.strip():
+        out["commune"] = commune.strip()
+    week = _ISO_WEEK.match(str(values.get("week", "")))
+    if week:  # people do not read ISO weeks
+        year, number = week.group(1), int(week.group(2))
+        out["week"] = f"tuần {number} năm {year}" if lang == "vi" else f"week {number} of {year}"
     return out
 
 
