@@ -2,8 +2,8 @@
 signed and stored in the job's transaction (processors/alerts/public/issuer.py).
 
 Runs every few seconds under its own advisory lock, so with several alert services one
-issues each message. The signing key and the policy are loaded (the key generated if
-there is none) when the alert service builds its jobs: at start and on `ioc rules reload`.
+issues each message. The policy is read when the alert service builds its jobs (at start
+and on `ioc rules reload`); the signing key on the first run (generated if there is none).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 import psycopg
 
 from config.settings import Settings
-from processors.alerts.public import issuer
+from processors.alerts.public import issuer, signing
 from processors.alerts.public.policy import load_policy
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,15 @@ CHECK_SECONDS = 5.0
 
 class PublicWarningsJob:
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.sender = settings.cap_sender
-        self.key = issuer.signing_key(settings)
         self.rules = load_policy()
+        self.key: signing.SigningKey | None = None
 
     def __call__(self, conn: psycopg.Connection, now: datetime) -> int:
+        # Loaded on the first run, not at start: a missing or unreadable key is this
+        # job's failure (logged each run), not the alert service's.
+        self.key = self.key or issuer.signing_key(self.settings)
         issued = issuer.issue_from_alerts(
             conn, now, sender=self.sender, key=self.key, rules=self.rules
         )
