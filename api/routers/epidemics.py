@@ -11,7 +11,7 @@ system) and admin.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from typing import Annotated, Any
 
 import psycopg
@@ -28,6 +28,7 @@ from config.settings import Settings, get_settings
 from processors.alerts.channels import channels_path, load_channels
 from processors.alerts.manager import AlertManager
 from processors.epidemics.service import EpidemicsConfig, ReportResult, receive_report
+from store import rule_generation
 from store.users import Role, User
 
 router = APIRouter(prefix="/api/v1/epidemics", tags=["epidemics"])
@@ -51,10 +52,27 @@ class CasesAnswer(BaseModel):
     alerts: list[dict[str, Any]]
 
 
-@cache
-def _config(paths: tuple[str, ...]) -> EpidemicsConfig:
-    # Per process: rule and commune changes reach the API at its restart.
+@lru_cache(maxsize=2)
+def _config(paths: tuple[str, ...], generation: int) -> EpidemicsConfig:
+    """The rules and communes as of `generation`: `ioc rules reload` (which bumps it)
+    reaches the next report, as it reaches the ingest workers."""
     return EpidemicsConfig.load(list(paths) or None)
+
+
+_last_good: list[EpidemicsConfig] = []
+
+
+def _current_config(paths: tuple[str, ...], generation: int) -> EpidemicsConfig:
+    """A pack edited into a broken state keeps the rules this process ran before (as a
+    worker does); a process that never loaded them answers 503."""
+    try:
+        config = _config(paths, generation)
+    except (ValueError, LookupError) as error:  # RuleErrors/ConfigErrors are ValueErrors
+        if not _last_good:
+            raise problem(503, "epidemics_rules_unavailable") from error
+        return _last_good[-1]
+    _last_good[:] = [config]
+    return config
 
 
 def _manager(request: Request) -> AlertManager:
@@ -110,12 +128,13 @@ async def post_cases(request: Request, user: Poster) -> JSONResponse:
     if not body.strip():
         raise problem(422, "ingest_body_empty")
     settings: Settings = get_settings()
-    config = _config(tuple(str(p) for p in settings.rules_paths()))
+    paths = tuple(str(p) for p in settings.rules_paths())
     manager = _manager(request)
 
     def work() -> ReportResult:
         pool = pool_of(request)
         with pool.connection(timeout=POOL_WAIT_SECONDS) as conn, conn.transaction():
+            config = _current_config(paths, rule_generation.current(conn))
             return receive_report(
                 conn, body, kind, config=config, manager=manager,
                 source=f"api:{user.name}", transport="http",
