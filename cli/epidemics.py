@@ -92,3 +92,76 @@ def load_baselines(path: File) -> None:
     with connect(settings, autocommit=True) as conn, conn.transaction():
         count = upsert_baselines(conn, rows, f"cli:{getpass.getuser()}:{path.name}")
     typer.echo(f"{count} baselines loaded")
+
+
+@epidemics_app.command("simulate")
+def simulate_reports(
+    weeks: Annotated[int, typer.Option(min=1, max=104, help="Recent complete weeks")] = 8,
+    history_years: Annotated[
+        int, typer.Option(min=0, max=10, help="Past years for the baselines")
+    ] = 5,
+    seed: Annotated[int, typer.Option(help="Same seed, same counts")] = 2026,
+    out: Annotated[
+        Path | None, typer.Option(help="Write history.csv and weeks.csv here, post nothing")
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="A file holding an integrator's API token: post to the API"),
+    ] = None,
+) -> None:
+    """The health department's reports, simulated: past years as history (for the
+    baselines), then the recent weeks one report a week, for every commune of
+    communes.yaml and every disease of the rules. Posted to the API (--token-file) or
+    written as CSV (--out)."""
+    from datetime import date
+
+    import httpx
+
+    from processors.epidemics.service import EpidemicsConfig
+    from simulators.case_reports import (
+        report_csv,
+        report_rows,
+        weeks_before,
+        year_weeks,
+    )
+
+    if (out is None) == (token_file is None):
+        raise typer.BadParameter("give exactly one of --out and --token-file")
+    settings = get_settings()
+    config = EpidemicsConfig.load(settings.rules_paths() or None)
+    communes, diseases = sorted(config.communes.by_id), sorted(config.rule.diseases)
+    recent = weeks_before(date.today(), weeks)
+    first_year = recent[0][0]
+    past = [w for y in range(first_year - history_years, first_year) for w in year_weeks(y)]
+    history = report_csv(report_rows(communes, diseases, past, seed))
+    reports = [report_csv(report_rows(communes, diseases, [w], seed)) for w in recent]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "history.csv").write_bytes(history)
+        (out / "weeks.csv").write_bytes(
+            b"".join([reports[0]] + [r.split(b"\n", 1)[1] for r in reports[1:]])
+        )
+        typer.echo(f"{out}: history.csv ({len(past)} weeks), weeks.csv ({len(recent)} weeks)")
+        typer.echo(f"load with: ioc epidemics import --history {out / 'history.csv'}")
+        return
+    assert token_file is not None
+    token = token_file.read_text(encoding="utf-8").strip()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+    with httpx.Client(base_url=settings.api_base_url, timeout=60) as http:
+        if history_years:
+            typer.echo(
+                "history is not posted (the API judges every week it takes): write it"
+                " with --out and load it with ioc epidemics import --history",
+                err=True,
+            )
+        for (year, week), body in zip(recent, reports, strict=True):
+            answer = http.post("/api/v1/epidemics/cases", content=body, headers=headers)
+            if answer.status_code not in (200, 207):
+                typer.echo(
+                    f"{year}-W{week:02d}: HTTP {answer.status_code}: {answer.text[:300]}", err=True
+                )
+                raise typer.Exit(1)
+            got = answer.json()
+            typer.echo(
+                f"{year}-W{week:02d}: {got['stored']} stored, {len(got['alerts'])} alert changes"
+            )

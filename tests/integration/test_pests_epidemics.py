@@ -15,6 +15,7 @@ The two shipped scenarios run through the brokers in tests/integration/test_scen
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from psycopg.rows import dict_row
 from config.settings import Settings
 from config.timezone import LOCAL_TZ
 from ingest.provisioning import register_device
+from processors.epidemics.communes import load_communes
 from simulators.fleet import load_fleet
 from store.devices import DeviceSpec
 from store.users import create_user, delete_user
@@ -281,3 +283,28 @@ def test_loaded_baselines_win_and_the_cli_import_judges_the_newest_week(
     refused = _ioc("epidemics", "import", str(bad))
     assert refused.returncode == 2 and "row 1: cases" in refused.stderr
     assert "dead letter" in refused.stderr
+
+
+def test_the_simulated_health_department_posts_its_weeks(
+    api: str, tokens: dict[str, str], conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    token.write_text(tokens["integrator"], encoding="utf-8")
+    token.chmod(0o600)
+    env = {**os.environ, "IOC_PUBLIC_API_URL": api}
+    done = subprocess.run(
+        [IOC_BIN, "epidemics", "simulate", "--weeks", "2", "--history-years", "0",
+         "--token-file", str(token)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    communes = len(load_communes().by_id)
+    assert done.stdout.count(f"{communes * 2} stored") == 2, done.stdout
+    (_, _, last_week) = _week(1)
+    year, week = int(last_week[:4]), int(last_week[-2:])
+    stored = conn.execute(
+        "SELECT count(*) FROM epidemic_cases WHERE iso_year = %s AND iso_week = %s"
+        " AND source LIKE 'api:%%'",
+        (year, week),
+    ).fetchone()
+    assert stored == (communes * 2,)

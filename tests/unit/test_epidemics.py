@@ -145,7 +145,7 @@ def test_baselines_file_rows_are_checked() -> None:
                 "sd": "1",
                 "years": "5",
             },
-        ],  # fmt: skip
+        ],
         COMMUNES,
         DISEASES,
     )
@@ -158,7 +158,8 @@ def test_baselines_file_rows_are_checked() -> None:
 
 def _baseline(mean: float, sd: float):  # type: ignore[no-untyped-def]
     history = {
-        (y, 27): v for y, v in zip(range(2021, 2026), [mean - sd, mean, mean + sd, mean, mean])
+        (y, 27): v
+        for y, v in zip(range(2021, 2026), [mean - sd, mean, mean + sd, mean, mean], strict=True)
     }
     return seasonal_baseline(history, 2026, 27, years=5, around=0, min_years=3)
 
@@ -212,3 +213,33 @@ def test_signal_carries_the_contract_labels_and_values() -> None:
     quiet = make_case_signal(RULE, MY_BINH, commune, "dengue", 2026, 28, 1, base)
     assert quiet.state is SignalState.RESOLVED and quiet.values["level"] is None
     assert quiet.fingerprint == signal.fingerprint  # one alert per commune and disease
+
+
+# ---- the simulated health department -----------------------------------------------------
+
+
+def test_simulated_counts_follow_the_seasons_and_repeat() -> None:
+    from datetime import date
+
+    from simulators.case_reports import (
+        poisson,
+        report_csv,
+        report_rows,
+        seasonal_mean,
+        week_count,
+        weeks_before,
+    )
+
+    assert seasonal_mean("dengue", 36) == pytest.approx(3.0)
+    assert seasonal_mean("dengue", 10) < 0.7 < seasonal_mean("dengue", 32)
+    assert seasonal_mean("hfmd", 42) > seasonal_mean("hfmd", 28)
+    draws = [poisson(2.0, i / 2000 + 0.00025) for i in range(2000)]
+    assert statistics.fmean(draws) == pytest.approx(2.0, abs=0.05)
+    assert week_count(MY_BINH, "dengue", 2026, 36, 7) == week_count(MY_BINH, "dengue", 2026, 36, 7)
+    assert weeks_before(date(2026, 1, 7), 2) == [(2025, 52), (2026, 1)]
+    body = report_csv(report_rows([MY_BINH], ["dengue", "hfmd"], [(2026, 36)], seed=7))
+    good, bad = parse(body.decode())
+    assert not bad and [(r.disease, r.week) for r in good] == [
+        ("dengue", "2026-W36"),
+        ("hfmd", "2026-W36"),
+    ]
