@@ -27,9 +27,12 @@ from psycopg.types.json import Jsonb
 # Integrators read these letters to fix their equipment, so a refused ANPR message shows
 # them the plate it carried: a known exposure (docs/cameras.md), smaller than leaving
 # camera integrators blind.
+# The health department's weekly case reports (epidemic_cases: counts per commune, no
+# person) count as equipment too: the department's system posts with an integrator token
+# and reads the rows it had refused.
 EQUIPMENT_FORMATS = frozenset(
     {"ioc_telemetry", "native_json", "senml", "frigate", "frigate_stats", "frigate_reviews",
-     "isapi", "onvif"}
+     "isapi", "onvif", "epidemic_cases"}
 )  # fmt: skip
 SECURITY_FORMATS = frozenset({"syslog", "suricata", "cef", "winlog", "edr"})
 

@@ -204,6 +204,11 @@ def test_case_reports_raise_epidemic_warnings_with_bad_rows_dead_lettered(
             ).fetchone()
             assert row is not None and rejected["reason"] in row[0]
             assert row[1:] == ("epidemic_cases", "http")
+        # The department's system (an integrator) reads the rows it had refused.
+        letter = got["rejected"][0]["dead_letter_id"]
+        shown = http.get(f"/api/v1/dead-letters/{letter}", headers=_headers(tokens["integrator"]))
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["reason"].startswith("row 2: ")
         alert = _alert(conn, "epidemic.cases", commune=COMMUNE_NAME, disease="dengue")
         assert alert is not None and alert["domain"] == "epidemics"
         assert alert["status"] == "firing" and alert["severity"] == 3  # high
