@@ -364,3 +364,16 @@ def test_local_time_is_the_latest_such_moment_before_now() -> None:
     assert night.isoformat() == "2026-12-02T23:30:00+07:00"
     assert day.isoformat() == "2026-12-03T10:00:00+07:00"
     assert last_local_time("21:00", now) == now
+
+
+def test_case_reports_post_weeks_already_over_and_scenarios_may_lie_in_the_past() -> None:
+    report = {"commune": "ct-ninhkieu-tanan", "disease": "dengue", "cases": 3}
+    scenario = _scenario(
+        start_ago="10d", case_reports=[{**report, "at": "8d", "week": 0}], domain="epidemics"
+    )
+    assert scenario.start_ago == 10 * 86400
+    with pytest.raises(ValueError, match="week must lie between 0 and its `at`"):
+        _scenario(case_reports=[{**report, "at": "1d", "week": "7d"}])
+    (timed,) = build(scenario, FLEET, CATALOG, T0, seed=1)[-1:]
+    assert timed.offset == 8 * 86400 and timed.message.content_type == "text/csv"
+    assert iso_week_of(T0) in timed.message.payload.decode()
