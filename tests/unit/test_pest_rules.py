@@ -89,13 +89,16 @@ def test_district_lines_override_the_province_and_species_keep_their_own() -> No
 def test_surge_escalates_then_resolves_when_night_and_mean_fall() -> None:
     counts = [200, 1200, 4000, 2600, 900, 300, 100, 80]
     signals = run([nights(TRI_TON, counts)])
-    assert [(s.state, s.values["level"]) for s in signals] == [
-        (SignalState.FIRING, "watch"),  # 1200 >= 1000
-        (SignalState.FIRING, "warning"),  # 4000 >= 3000
-        (SignalState.FIRING, "watch"),  # night 300, mean (2600+900+300)/3 = 1267
-        (SignalState.RESOLVED, None),  # 100: mean 433 < 700
+    assert [(s.state, s.values["level"], s.values["count"]) for s in signals] == [
+        (SignalState.FIRING, "watch", 1200),  # 1200 >= 1000
+        (SignalState.FIRING, "warning", 4000),  # 4000 >= 3000
+        (SignalState.FIRING, "warning", 2600),  # mean 2600 >= 2000: the numbers updated
+        (SignalState.FIRING, "warning", 900),  # mean (4000+2600+900)/3 = 2500
+        (SignalState.FIRING, "watch", 300),  # mean (2600+900+300)/3 = 1267
+        (SignalState.RESOLVED, None, 100),  # mean 433 < 700
     ]
-    assert signals[-1].values["count"] == 100
+    assert [s.severity for s in signals[:5]] == [Severity.MEDIUM, *[Severity.HIGH] * 3,
+                                                 Severity.MEDIUM]  # fmt: skip
 
 
 def test_missing_nights_are_left_out_of_the_mean_not_counted_as_zero() -> None:

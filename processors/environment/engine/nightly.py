@@ -3,7 +3,8 @@
 Pure, like machines.py: (rule, stored state, time-sorted readings) -> (state, signals).
 Each reading is one night's count. The level is the worst step whose night line the
 count reaches or whose mean line the mean of the last `nights` nights reaches; a change
-of level is a signal (fire, escalate, de-escalate, resolve). Nights a trap did not report
+of level is a signal (fire, escalate, de-escalate, resolve), and so is each further night
+at the same level (an update of the alert's numbers). Nights a trap did not report
 are left out of the mean rather than counted as zero: an empty night and a broken trap
 look the same, and a zero would pull a surge's mean down. The mean line needs at least
 two nights in the window.
@@ -87,6 +88,7 @@ def evaluate_nights(
     points = [(datetime.fromisoformat(t), float(v)) for t, v in stored.get("nights", [])]
     level = stored.get("level")
     last_line = stored.get("line")
+    last_severity = Severity(stored.get("severity", Severity.MEDIUM))
     signals = []
     for reading in readings:
         if points and reading.time <= points[-1][0]:
@@ -96,8 +98,10 @@ def evaluate_nights(
         # One night's "mean" is the night itself, which has its own line.
         step, line, measure = judge(steps, reading.value, mean if len(points) > 1 else None)
         key = step.key if step else None
-        if key == level:
+        if key is None and level is None:
             continue
+        # Same level another night: the alert is updated with the night's numbers (the
+        # manager records no change and notifies no one), so it shows the newest count.
         shown = step or next((s for s, _, _ in steps if s.key == level), None)
         line = line if line is not None else last_line
         context = {
@@ -108,7 +112,9 @@ def evaluate_nights(
             "mean": mean,
             "nights": rule.nights,
             "threshold": line if line is not None else 0.0,
-            "measure_vi": "trung bình 3 đêm" if measure == "mean" else "số đếm trong đêm",
+            "measure_vi": f"trung bình {rule.nights} đêm"
+            if measure == "mean"
+            else "số đếm trong đêm",
             "measure_en": f"{rule.nights}-night mean" if measure == "mean" else "night count",
             "level": key,
             "level_vi": shown.vi if shown else "",
@@ -120,8 +126,6 @@ def evaluate_nights(
             "province": str(trap.get("province", "")),
             "district": str(trap.get("district", "")),
         }
-        if measure == "mean":
-            context["measure_vi"] = f"trung bình {rule.nights} đêm"
         values = {
             "count": reading.value,
             "mean_3n": round(mean, 2),
@@ -142,7 +146,7 @@ def evaluate_nights(
             "province": context["province"],
             "district": context["district"],
         }
-        severity = step.severity if step else Severity(stored.get("severity", Severity.MEDIUM))
+        severity = step.severity if step else last_severity
         signals.append(
             make_signal(
                 rule,
@@ -154,12 +158,11 @@ def evaluate_nights(
                 values=values,
             )
         )
-        level, last_line = key, line
-        stored = {"severity": int(severity)}
+        level, last_line, last_severity = key, line, severity
     state = {
         "nights": [[t.isoformat(), v] for t, v in points],
         "level": level,
         "line": last_line,
-        "severity": int(stored.get("severity", Severity.MEDIUM)),
+        "severity": int(last_severity),
     }
     return state, signals
