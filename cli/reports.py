@@ -43,7 +43,7 @@ def build_report(
     except ValueError as error:
         raise typer.BadParameter(f"{on!r} is not a date YYYY-MM-DD", param_hint="--date") from error
     settings = get_settings()
-    config = load_reports_config()
+    config = load_reports_config(settings.reports_file)
     kind: PeriodKind = period  # type: ignore[assignment]
     chosen = period_of(kind, day) if day else last_closed(kind, now)
     with connect(settings, autocommit=True) as conn:

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # run_dir/cap-signing/{key,cert}.pem, a self-signed pair generated 0600 on first use.
     cap_signing_key: Path | None = None
     cap_signing_cert: Path | None = None
+    # Leadership reports: recipients, periods, the document's heading (processors/reports/).
+    reports_file: Path = REPO_ROOT / "deploy" / "reports" / "reports.yaml"
 
     def rules_paths(self) -> list[Path]:
         return [Path(p) for p in self.env_rules.split(":") if p]

@@ -98,7 +98,11 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             PlateRetentionJob(settings.plate_retention_days, settings.snapshots_path),
         ),
         Scheduled("public-warnings", PUBLIC_WARNING_SECONDS, PublicWarningsJob(settings)),
-        Scheduled("reports", REPORT_SECONDS, ReportsJob(settings, config, load_reports_config())),
+        Scheduled(
+            "reports",
+            REPORT_SECONDS,
+            ReportsJob(settings, config, load_reports_config(settings.reports_file)),
+        ),
     ]
     if config.renotify_interval_seconds > 0:
         interval = timedelta(seconds=config.renotify_interval_seconds)

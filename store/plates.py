@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from processors.cameras.plates import normalise
 from psycopg.rows import dict_row
+
+from processors.cameras.plates import normalise
 
 _ENTRY = (
     "plate_norm, plate, reason, added_by, added_at, expires_at,"

@@ -35,10 +35,6 @@ class ReportsConfig(BaseModel):
         return expand_env(value, os.environ) if isinstance(value, list) else value
 
 
-def reports_path() -> Path:
-    # Read like IOC_CHANNELS_FILE; kept out of Settings so this part touches no shared file.
-    return Path(os.environ.get("IOC_REPORTS_FILE", str(DEFAULT_FILE)))
-
-
-def load_reports_config(path: Path | None = None) -> ReportsConfig:
-    return load_model(path or reports_path(), ReportsConfig, empty={})
+def load_reports_config(path: Path = DEFAULT_FILE) -> ReportsConfig:
+    """The file Settings.reports_file names (IOC_REPORTS_FILE)."""
+    return load_model(path, ReportsConfig, empty={})
