@@ -7,12 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The broker's user with the eclipse-mosquitto image's ids (1883), so a password file
-# written here (by `ioc stack init`) is owned by the user the broker runs as.
+# written here (by `ioc stack init`) is owned by the user the broker runs as. The CAP
+# signing folder exists in the image so its named volume starts owned by ioc, 0700.
 RUN groupadd --system --gid 1883 mosquitto \
  && useradd --system --uid 1883 --gid 1883 --no-create-home --shell /usr/sbin/nologin mosquitto \
  && groupadd --system --gid 10001 ioc \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ioc --create-home \
-      --shell /usr/sbin/nologin ioc
+      --shell /usr/sbin/nologin ioc \
+ && install -d -m 0700 -o ioc -g ioc /var/lib/ioc/cap-signing
 
 # WeasyPrint (the leadership reports' PDF) lays text out with pango; DejaVu carries
 # Vietnamese diacritics.
