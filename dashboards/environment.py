@@ -1,10 +1,10 @@
 """Environment desk: air quality (VN_AQI and QCVN 05:2023), river levels and salinity, per
-province and station."""
+province and station; the open crop-pest and epidemic warnings of the same desk."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.builders import statushistory, timeseries
+from grafana_foundation_sdk.builders import statushistory, table, timeseries
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
@@ -244,12 +244,49 @@ def aqi_calendar() -> statushistory.Panel:
     )
 
 
+SEVERITY_NAME = "\n".join(
+    f"        WHEN {level} THEN '{label}'" for level, _, label, _ in reference.SEVERITIES
+)
+# Light traps and commune case counts (issue 15): few alerts, each with its district, so a
+# list reads better than a chart. Not filtered by $province: communes keep their
+# pre-2025 province names (their seasonal baselines need the same units year on year).
+PESTS_EPIDEMICS_SQL = f"""
+SELECT a.started_at AS "Bắt đầu",
+       CASE a.domain WHEN 'pests' THEN 'Sâu bệnh hại lúa' ELSE 'Dịch bệnh' END AS "Lĩnh vực",
+       a.labels ->> 'district' AS "Huyện",
+       a.labels ->> 'province' AS "Tỉnh",
+       a.title_vi AS "Cảnh báo",
+       CASE a.severity
+{SEVERITY_NAME}
+        ELSE 'Thông tin'
+       END AS "Mức",
+       CASE a.status WHEN 'firing' THEN 'Đang cảnh báo' ELSE 'Đã xác nhận' END AS "Trạng thái"
+FROM alerts a
+WHERE a.domain IN ('pests', 'epidemics') AND a.status <> 'resolved'
+ORDER BY a.severity DESC, a.started_at DESC
+LIMIT 50
+"""
+
+
+def pests_epidemics() -> table.Panel:
+    return panels.table_panel(
+        "Sâu bệnh và dịch bệnh — cảnh báo đang mở",
+        "Huyện nào đang có cảnh báo rầy nâu, sâu bệnh hại lúa hay dịch bệnh (sốt xuất huyết,"
+        " tay chân miệng) chưa kết thúc?",
+        PESTS_EPIDEMICS_SQL,
+        width=24,
+        height=7,
+    )
+
+
 def build() -> dash.Dashboard:
     board = (
         dash.Dashboard(TITLE)
         .uid(UID)
         .tags(["ioc", "environment"])
-        .description("Bàn môi trường: VN_AQI, QCVN 05:2023, mực nước, độ mặn.")
+        .description(
+            "Bàn môi trường: VN_AQI, QCVN 05:2023, mực nước, độ mặn; sâu bệnh và dịch bệnh."
+        )
         .time("now-24h", "now")
         .timezone("browser")
         .refresh("1m")
@@ -263,4 +300,4 @@ def build() -> dash.Dashboard:
     )
     for metric, name in POLLUTANTS:
         board.with_panel(pollutant(metric, name))
-    return board.with_panel(aqi_calendar())
+    return board.with_panel(aqi_calendar()).with_panel(pests_epidemics())

@@ -53,6 +53,16 @@ EXPECTED_EMPTY: dict[tuple[str, str], str] = {
         " object events"
     ),
 }
+# Panels whose rows depend on chance in the feed: only that their SQL answers without error
+# on both engines is checked.
+MAY_BE_EMPTY: dict[tuple[str, str], str] = {
+    ("ioc-environment", "Sâu bệnh và dịch bệnh — cảnh báo đang mở"): (
+        "open pest and epidemic alerts: the feed's light traps count ordinary nights, under"
+        " their lines unless two nights of its 50 hours happen to run high (a surge is the"
+        " triton-planthopper-surge scenario's, tested in test_scenarios.py), and the feed"
+        " posts no commune case counts"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -288,8 +298,8 @@ def test_the_committed_dashboards_have_panels_with_sql() -> None:
     uids = set(_dashboards())
     assert {"ioc-wall", "ioc-environment", "ioc-soc", "ioc-cameras", "ioc-platform"} <= uids
     assert {p.uid for p in PANELS} == uids, "a dashboard without one SQL panel"
-    listed = set(EXPECTED_EMPTY) - {p.key for p in PANELS}
-    assert not listed, f"EXPECTED_EMPTY names panels that no longer exist: {listed}"
+    listed = (set(EXPECTED_EMPTY) | set(MAY_BE_EMPTY)) - {p.key for p in PANELS}
+    assert not listed, f"EXPECTED_EMPTY/MAY_BE_EMPTY name panels that no longer exist: {listed}"
 
 
 @pytest.mark.parametrize("engine", [TIMESCALE, PLAIN])
@@ -300,6 +310,8 @@ def test_panel_query_answers_with_the_columns_its_panel_needs(
     outcomes = _outcomes(readers[engine], panel, datetime.now(UTC))
     failed = [o for o in outcomes if o.error]
     assert not failed, "\n\n".join(f"{o.where}: {o.error}\n{o.sql}" for o in failed[:3])
+    if panel.key in MAY_BE_EMPTY:
+        return
     empty = [o.where for o in outcomes if o.rows == 0]
     if panel.key in EXPECTED_EMPTY:
         assert len(empty) == len(outcomes), (
