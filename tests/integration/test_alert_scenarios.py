@@ -266,9 +266,10 @@ def test_a_bad_rule_file_is_rejected_precisely_and_running_rules_stay(
 
     rules = tmp_path / "rules"
     shutil.copytree(Path("processors/environment/rules"), rules)
-    # The packs refer to ../alarm_levels.yaml and ../traffic_points.yaml for their points.
-    for table in ("alarm_levels.yaml", "traffic_points.yaml"):
-        shutil.copy(Path("processors/environment") / table, tmp_path / table)
+    # The packs refer to tables beside their folder (../alarm_levels.yaml,
+    # ../traffic_points.yaml, ../pest_traps.yaml, …): every one comes along.
+    for table in Path("processors/environment").glob("*.yaml"):
+        shutil.copy(table, tmp_path / table.name)
     monkeypatch.setenv("IOC_ENV_RULES", str(rules))
     db.execute("DELETE FROM alerts WHERE labels->>'device_id' = %s", (SALINITY_STATION,))
     db.execute("DELETE FROM detector_state WHERE key LIKE %s", (f"%|{SALINITY_STATION}|%",))

@@ -399,7 +399,10 @@ def test_silence_scope_follows_the_role(
     assert viewer.status_code == 403
     operator = client.post("/api/v1/silences", json=unscoped, headers=bearer(users["operator"]))
     assert operator.status_code == 403
-    assert "domain = camera | environment | health | plates" in operator.json()["detail"]
+    assert (
+        "domain = camera | environment | epidemics | health | pests | plates"
+        in operator.json()["detail"]
+    )
     assert (
         client.post(
             "/api/v1/silences", json=security, headers=bearer(users["operator"])
