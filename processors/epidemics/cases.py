@@ -105,6 +105,13 @@ def check_row(
 
 
 def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        return _read_csv(text)
+    except csv.Error as error:  # e.g. a bare carriage return inside an unquoted cell
+        raise ReportError(f"not CSV: {error}") from None
+
+
+def _read_csv(text: str) -> list[tuple[str, dict[str, Any]]]:
     lines = text.splitlines()
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]

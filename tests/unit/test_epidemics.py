@@ -77,6 +77,8 @@ def test_json_reports_take_a_list_or_rows_and_check_each_item() -> None:
         (b"\xff\xfe\x00", "csv", "not UTF-8"),
         (b'{"rows": 3}', "json", "expected a JSON list"),
         (b"[1, 2", "json", "not JSON"),
+        # Found by schemathesis: a bare carriage return in an unquoted cell was a 500.
+        ("ú¸\x1f\xf2\r\x182in".encode(), "csv", "not CSV"),
     ],
 )
 def test_unreadable_bodies_are_refused_as_a_whole(body: bytes, kind: str, message: str) -> None:
