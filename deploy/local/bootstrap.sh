@@ -19,7 +19,8 @@ debian_packages() {
   # `playwright install`, which downloads one).
   # libpango-1.0-0 and fonts-dejavu-core: WeasyPrint's text layout for the reports (Vietnamese
   # needs a font with its diacritics); poppler-utils: pdftoppm, the reports' page pictures.
-  local wanted=(postgresql mosquitto mosquitto-clients chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils) missing=()
+  # busybox: the broker image's reload wrapper is tested under Alpine's shell, busybox sh.
+  local wanted=(postgresql mosquitto mosquitto-clients chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils busybox) missing=()
   command -v python3.11 >/dev/null || wanted+=(python3.11)
   for pkg in "${wanted[@]}"; do installed "$pkg" || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return 0
