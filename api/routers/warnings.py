@@ -5,6 +5,8 @@ alerts made, and send a Test message. What the public sees is api/public/warning
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -117,6 +119,19 @@ def _manual(body: WarningIn) -> ManualWarning:
     )  # fmt: skip
 
 
+@contextmanager
+def _refusals(incident: str | None) -> Iterator[None]:
+    """The issuer's refusals of an update or a cancel as problems (404, 409, 422)."""
+    try:
+        yield
+    except issuer.WarningNotFound as error:
+        raise not_found("public_warning_not_found", identifier=incident) from error
+    except issuer.WarningClosed as error:
+        raise problem(409, "public_warning_closed", reason=str(error)[:200]) from error
+    except CapError as error:
+        raise problem(422, "public_warning_invalid", reason=str(error)[:200]) from error
+
+
 def _issued(conn: Conn, issued: issuer.Issued) -> MessageOut:
     row = store.get_message(conn, issued.message.identifier)
     assert row is not None
@@ -167,19 +182,12 @@ def _write(
     conn: Conn, settings: Settings, user: User, body: WarningIn, incident: str | None
 ) -> MessageOut:
     key = _signing(settings)
-    with conn.transaction():
-        try:
-            issued = issuer.issue_manual(
-                conn, _manual(body), province=body.province, district=body.district,
-                reason=body.reason, user=user.name, now=datetime.now(UTC),
-                sender=settings.cap_sender, key=key, incident=incident,
-            )  # fmt: skip
-        except issuer.WarningNotFound as error:
-            raise not_found("public_warning_not_found", identifier=incident) from error
-        except issuer.WarningClosed as error:
-            raise problem(409, "public_warning_closed", reason=str(error)[:200]) from error
-        except CapError as error:
-            raise problem(422, "public_warning_invalid", reason=str(error)[:200]) from error
+    with conn.transaction(), _refusals(incident):
+        issued = issuer.issue_manual(
+            conn, _manual(body), province=body.province, district=body.district,
+            reason=body.reason, user=user.name, now=datetime.now(UTC),
+            sender=settings.cap_sender, key=key, incident=incident,
+        )  # fmt: skip
         return _issued(conn, issued)
 
 
@@ -195,18 +203,11 @@ def cancel(
     """Cancel a warning (one issued by hand or made from an alert), with the reason. A
     warning made from an alert is not re-issued until its alert changes level."""
     key = _signing(settings)
-    with conn.transaction():
-        try:
-            issued = issuer.cancel_incident(
-                conn, incident, reason=body.reason, user=user.name, now=datetime.now(UTC),
-                sender=settings.cap_sender, key=key,
-            )  # fmt: skip
-        except issuer.WarningNotFound as error:
-            raise not_found("public_warning_not_found", identifier=incident) from error
-        except issuer.WarningClosed as error:
-            raise problem(409, "public_warning_closed", reason=str(error)[:200]) from error
-        except CapError as error:
-            raise problem(422, "public_warning_invalid", reason=str(error)[:200]) from error
+    with conn.transaction(), _refusals(incident):
+        issued = issuer.cancel_incident(
+            conn, incident, reason=body.reason, user=user.name, now=datetime.now(UTC),
+            sender=settings.cap_sender, key=key,
+        )  # fmt: skip
         return _issued(conn, issued)
 
 
