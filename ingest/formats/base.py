@@ -33,7 +33,7 @@ def register(name: str) -> Callable[[Decoder], Decoder]:
 
 def get_decoder(name: str) -> Decoder:
     # Import the format modules lazily so that registering is a side effect of the
-    # package import and a new format is one new module plus one line in formats/__init__.
+    # package import and a new format is one new module (formats/__init__ imports all).
     import ingest.formats  # noqa: F401
 
     try:

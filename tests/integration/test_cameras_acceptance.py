@@ -292,8 +292,10 @@ def test_a_line_over_its_threshold_raises_congestion(
         )
     )
     assert len(counted) >= 5, counted  # the alert needed five minutes at or above 60
-    # Each minute's reading is that minute's crossings, once: 66 in a minute the traffic
-    # filled (one more where a crossing falls on the minute's first instant).
+    # Each minute's reading is that minute's crossings, once (the exact check), and about
+    # 66 in a minute the traffic filled: one more or one fewer where a crossing falls on a
+    # minute's edge, since the simulator paces by the wall clock (the full suite on two
+    # busy cores once counted 65, 66, 66, 66, 66).
     assert all(value == crossed.get(minute, 0) for minute, value in counted), (counted, crossed)
     full = [v for m, v in counted if m >= span[0] and m + timedelta(minutes=1) <= span[1]]
-    assert len(full) >= 4 and all(value in (66, 67) for value in full), counted
+    assert len(full) >= 4 and all(65 <= value <= 67 for value in full), counted

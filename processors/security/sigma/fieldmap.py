@@ -1,4 +1,7 @@
-"""Sigma field names and logsources -> ECS, read from fieldmap.yaml (the data lives there)."""
+"""Sigma field names and logsources -> ECS, read from fieldmap.yaml (the data lives there)
+and from the files of fieldmap.d/ beside it, one per log source family (Sysmon, web
+servers, firewalls, ...), merged in name order: a field or a logsource named again gets
+its paths or alternatives appended, so a family adds to an entry without editing it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from processors.security.sigma.document import EventView, FieldRef
 from processors.security.sigma.matcher import Predicate, Unsupported, compile_definition
 
 FIELDMAP_FILE = Path(__file__).with_name("fieldmap.yaml")
+FIELDMAP_EXTRA_SUFFIXES = (".yaml", ".yml")
 _LOGSOURCE_KINDS = ("product", "service", "category")
 LogsourceKey = tuple[str | None, str | None, str | None]
 
@@ -43,11 +47,16 @@ class FieldMap:
 
     @classmethod
     def load(cls, path: Path = FIELDMAP_FILE) -> FieldMap:
-        try:
-            data = load_data(path)
-        except ConfigErrors as error:  # file:line of a syntax error or a duplicate key
-            raise FieldMapError(str(error)) from None
-        return cls.from_dict(data, str(path))
+        """`path` and every file of `<path stem>.d/` beside it, merged."""
+        files = [path, *extra_files(path)]
+        merged: dict[str, Any] = {}
+        for file in files:
+            try:
+                data = load_data(file)
+            except ConfigErrors as error:  # file:line of a syntax error or a duplicate key
+                raise FieldMapError(str(error)) from None
+            merged = merge(merged, data, str(file))
+        return cls.from_dict(merged, ", ".join(str(f) for f in files))
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<fieldmap>") -> FieldMap:
@@ -171,3 +180,60 @@ def _logsources(source: str, raw: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(entries, dict):
             raise FieldMapError(f"{source}: 'logsources.{kind}' must be a map")
     return {kind: {str(k).lower(): v for k, v in entries.items()} for kind, entries in raw.items()}
+
+
+def extra_files(path: Path) -> list[Path]:
+    folder = path.with_name(f"{path.stem}.d")
+    if not folder.is_dir():
+        return []
+    return sorted(f for f in folder.iterdir() if f.suffix in FIELDMAP_EXTRA_SUFFIXES)
+
+
+def merge(base: dict[str, Any], extra: Any, source: str) -> dict[str, Any]:
+    """`extra` added to `base`: field paths and logsource alternatives appended (a
+    logsource map is one alternative), keywords appended, columns added (a column named
+    twice with another value is an error: a path reads one column)."""
+    if not isinstance(extra, dict):
+        raise FieldMapError(f"{source}: top level must be a map")
+    for section in ("fields", "columns", "logsources"):
+        if not isinstance(extra.get(section) or {}, dict):
+            raise FieldMapError(f"{source}: '{section}' must be a map")
+    out = dict(base)
+    fields = dict(out.get("fields") or {})
+    for name, paths in (extra.get("fields") or {}).items():
+        fields[name] = _union(_as_list(fields.get(name)), _as_list(paths))
+    out["fields"] = fields
+    out["keywords"] = _union(out.get("keywords") or [], extra.get("keywords") or [])
+    columns = dict(out.get("columns") or {})
+    for path, column in (extra.get("columns") or {}).items():
+        if columns.get(path, column) != column:
+            raise FieldMapError(f"{source}: columns.{path} is {columns[path]!r} elsewhere")
+        columns[path] = column
+    out["columns"] = columns
+    logsources = {kind: dict(v or {}) for kind, v in (out.get("logsources") or {}).items()}
+    for kind, entries in (extra.get("logsources") or {}).items():
+        if not isinstance(entries, dict):
+            raise FieldMapError(f"{source}: 'logsources.{kind}' must be a map")
+        known = logsources.setdefault(kind, {})
+        for name, definition in entries.items():
+            known[name] = _alternatives(known, name, definition)
+    out["logsources"] = logsources
+    return out
+
+
+def _alternatives(known: dict[str, Any], name: str, definition: Any) -> Any:
+    if name not in known:
+        return definition
+    if known[name] is None or definition is None:
+        return None  # one side admits every event: so does the union
+    return _union(_as_list(known[name]), _as_list(definition))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _union(first: list[Any], second: list[Any]) -> list[Any]:
+    return first + [item for item in second if item not in first]
