@@ -48,7 +48,10 @@ def key_paths(run_dir: Path, key: Path | None, cert: Path | None) -> tuple[Path,
 
 def load_or_create(key_path: Path, cert_path: Path, *, common_name: str) -> SigningKey:
     """The configured pair; generated (self-signed) when neither file exists."""
-    if not key_path.exists() and not cert_path.exists():
+    if not (key_path.exists() and cert_path.exists()):
+        # Under the lock even when one file exists: the process generating the pair writes
+        # the key, then the certificate, and one looking in between must wait for it, not
+        # report the certificate missing (a 500 on the first warning of a fresh API).
         key_path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(key_path.with_name(key_path.name + ".lock")):
             if not key_path.exists() and not cert_path.exists():  # another process won
