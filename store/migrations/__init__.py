@@ -26,6 +26,7 @@ from store.migrations import (
     m0019_epidemics,
     m0020_open_data,
     m0021_reports,
+    m0022_cases,
 )
 
 MIGRATIONS = [
@@ -50,4 +51,5 @@ MIGRATIONS = [
     (19, m0019_epidemics),
     (20, m0020_open_data),
     (21, m0021_reports),
+    (22, m0022_cases),
 ]
