@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,15 +82,19 @@ class Problem:
 
 @dataclass
 class IndicatorSet:
-    """Indicators by type, for O(1) lookups (networks: one lookup per prefix length)."""
+    """Indicators by type, for O(1) lookups (networks: one lookup per prefix length).
 
-    addresses: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, Indicator] = field(
-        default_factory=dict
-    )
-    networks: dict[tuple[int, int], dict[Network, Indicator]] = field(default_factory=dict)
+    Addresses and networks are held as integers (a network by its first address, per
+    (version, prefix length)): every security event's addresses are looked up here, and
+    building ipaddress objects per prefix length per event was the detector's main cost
+    (bench/security.py)."""
+
+    addresses: dict[tuple[int, int], Indicator] = field(default_factory=dict)
+    networks: dict[tuple[int, int], dict[int, Indicator]] = field(default_factory=dict)
     domains: dict[str, Indicator] = field(default_factory=dict)
     hashes: dict[str, Indicator] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    _prefixes: list[tuple[int, int, int]] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         nets = sum(len(table) for table in self.networks.values())
@@ -99,32 +104,42 @@ class IndicatorSet:
         """The first source listing a value wins: feeds overlap, and that is no error."""
         if indicator.type == "ip":
             network = ipaddress.ip_network(indicator.value)
+            first = int(network.network_address)
             if network.num_addresses == 1:
-                self.addresses.setdefault(network.network_address, indicator)
+                self.addresses.setdefault((network.version, first), indicator)
             else:
                 table = self.networks.setdefault((network.version, network.prefixlen), {})
-                table.setdefault(network, indicator)
+                table.setdefault(first, indicator)
+                self._prefixes = None
         elif indicator.type == "domain":
             self.domains.setdefault(indicator.value, indicator)
         else:
             self.hashes.setdefault(indicator.value, indicator)
 
     def match_ip(self, text: str) -> Indicator | None:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
+        parsed = _address(text)
+        if parsed is None:
             return None
-        found = self.addresses.get(address)
+        found = self.addresses.get(parsed)
         if found is not None:
             return found
-        # Most specific network first, so a /28 note wins over its /16.
-        for version, prefix in sorted(self.networks, key=lambda k: -k[1]):
-            if version == address.version:
-                network = ipaddress.ip_network((address, prefix), strict=False)
-                found = self.networks[(version, prefix)].get(network)
+        version, value = parsed
+        for net_version, prefix, mask in self._by_specificity():
+            if net_version == version:
+                found = self.networks[(version, prefix)].get(value & mask)
                 if found is not None:
                     return found
         return None
+
+    def _by_specificity(self) -> list[tuple[int, int, int]]:
+        """(version, prefix length, mask), most specific first, so a /28 note wins over
+        its /16."""
+        if self._prefixes is None:
+            self._prefixes = [
+                (version, prefix, _mask(version, prefix))
+                for version, prefix in sorted(self.networks, key=lambda k: -k[1])
+            ]
+        return self._prefixes
 
     def match_domain(self, name: str) -> Indicator | None:
         """The name or a parent of it: a listed domain covers its subdomains."""
@@ -371,3 +386,19 @@ def _path_type(path: ast.ObjectPath) -> str:
             return algorithm
         raise ValueError(f"hash algorithm {props[1]!r} is not matched (MD5, SHA-1, SHA-256)")
     raise ValueError(f"object path {root}:{'.'.join(map(str, props))} is not matched here")
+
+
+@lru_cache(maxsize=65536)
+def _address(text: str) -> tuple[int, int] | None:
+    """(version, integer) of an address; cached: a SOC sees the same addresses again and
+    again (its servers, its scanners)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return address.version, int(address)
+
+
+def _mask(version: int, prefix: int) -> int:
+    bits = 32 if version == 4 else 128
+    return ((1 << prefix) - 1) << (bits - prefix)
