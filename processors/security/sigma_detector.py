@@ -40,7 +40,8 @@ from processors.security.sigma.correlation import STATE_VERSION
 from processors.security.sigma.engine import Hits, SigmaEngine
 from processors.security.sigma.fieldmap import FieldMap
 from processors.security.sigma.loader import RULES_DIR
-from processors.security.sigma.model import CompiledCorrelation, SigmaMatch
+from processors.security.sigma.model import TEMPORAL_KINDS, CompiledCorrelation, SigmaMatch
+from processors.security.sigma.site import Site
 
 RULE_PREFIX = "sigma."
 LEVELS = {
@@ -70,8 +71,9 @@ class SigmaDetector:
         paths: Path | Iterable[Path] = RULES_DIR,
         settings: SigmaSettings | None = None,
         fieldmap: FieldMap | None = None,
+        site: Site | None = None,
     ) -> SigmaDetector:
-        return cls(SigmaEngine.load(paths, fieldmap), settings)
+        return cls(SigmaEngine.load(paths, fieldmap, site=site), settings)
 
     # ---- the Detector contract --------------------------------------------------------
 
@@ -183,7 +185,18 @@ class SigmaDetector:
         correlation = self._correlations[match.rule_id]
         entity = joined(list(group.values()))
         minutes = f"{correlation.timespan / 60:g}"
-        if correlation.kind == "value_count":
+        if correlation.kind in TEMPORAL_KINDS:
+            shown = joined(list(_titles(self.engine, match.values)))
+            order = " theo thứ tự" if correlation.kind == "temporal_ordered" else ""
+            order_en = " in order" if correlation.kind == "temporal_ordered" else ""
+            summary_vi = (
+                f"{match.count} quy tắc khớp{order} trong {minutes} phút từ {entity}: {shown}."
+            )
+            summary_en = (
+                f"{match.count} rules matched{order_en} within {minutes} min from {entity}:"
+                f" {shown}."
+            )
+        elif correlation.kind == "value_count":
             shown = joined(list(match.values[:10]))
             summary_vi = (
                 f"{match.count} giá trị {correlation.value_field} khác nhau trong {minutes} phút"
@@ -265,6 +278,11 @@ def _event_key(rule_key: str, event: Any) -> str:
     source = getattr(event, "source_ip", None) or ""
     host = getattr(event, "host_name", None) or ""
     return f"{rule_key}|{json.dumps([source, host], ensure_ascii=False)}"
+
+
+def _titles(engine: SigmaEngine, keys: Sequence[str]) -> list[str]:
+    titles = {rule.info.key: rule.info.title for rule in engine.ruleset.rules}
+    return [titles.get(key, key) for key in keys]
 
 
 def _text(value: Any) -> str:

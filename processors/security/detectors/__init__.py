@@ -43,6 +43,7 @@ from processors.security.detectors.rules import (
 from processors.security.indicators.loader import INDICATORS_DIR, IndicatorSet, load_indicators
 from processors.security.sigma.fieldmap import FieldMap
 from processors.security.sigma.loader import RULES_DIR as SIGMA_RULES_DIR
+from processors.security.sigma.site import Site
 from processors.security.sigma_detector import SigmaDetector
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,12 @@ def load_security_detectors(
     indicators: Indicators = INDICATORS_DIR,
     sigma_rules: Path | Iterable[Path] | None = SIGMA_RULES_DIR,
     fieldmap: FieldMap | None = None,
+    site: Site | None = None,
 ) -> list[Detector]:
     """Every enabled detection of the pack, the indicator matcher (indicators: a loaded
     set, files/folders to load, or None for none) and, when the pack enables it, the
-    Sigma rules. A malformed pack raises RulePackError; indicator lines and Sigma rules
+    Sigma rules (their placeholders filled from `site`, default deploy/security/site.yaml).
+    A malformed pack raises RulePackError; indicator lines and Sigma rules
     that cannot be used are logged as warnings, one per problem, and left out."""
     fieldmap = fieldmap or FieldMap.load()
     pack = load_rule_pack(rules_path)
@@ -82,7 +85,7 @@ def load_security_detectors(
         log.warning("indicator not loaded: %s", problem)
     detectors = build_detectors(pack, fieldmap, loaded)
     if pack.sigma.enabled and sigma_rules is not None:
-        sigma = SigmaDetector.load(sigma_rules, pack.sigma, fieldmap)
+        sigma = SigmaDetector.load(sigma_rules, pack.sigma, fieldmap, site)
         for rejection in sigma.engine.rejected:
             log.warning("Sigma rule not loaded: %s", rejection)
         _check_titles(pack, sigma)

@@ -1,4 +1,5 @@
-"""Sliding-window state of event_count and value_count correlations, as pure functions.
+"""Sliding-window state of Sigma correlations (event_count, value_count, temporal,
+temporal_ordered), as pure functions.
 
 A group (one correlation rule, one group-by key) is a plain dict of floats, strings and
 lists, so the whole state can be JSON-encoded and kept outside this process (Kafka
@@ -15,6 +16,13 @@ Window semantics, per group:
 - memory is bounded: "at least N" only needs the newest N events (or N distinct values,
   each with its newest time), so that is all a group keeps; a group whose newest event
   has left the window is dropped (evict), and a correlation keeps at most max_groups;
+- temporal: the newest sighting of each referenced rule; it fires when `threshold`
+  rules (all of them unless the condition asks for fewer) have one in the window;
+- temporal_ordered: for each position i of the rule list, the chain rule 1 -> ... ->
+  rule i (each event no earlier than the one before, in event time) with the latest
+  start, so at most one chain per rule; it fires when a chain reaches the last rule
+  inside the window. An event matching several rules of the list extends the chains
+  from the last position down, so it never follows itself;
 - time is event time: windows and eviction follow the newest event time seen (the
   watermark), never the wall clock, so replaying the same events from the same state
   gives the same matches.
@@ -59,8 +67,11 @@ def observe(
     time: float,
     event_id: str,
     value: str | None = None,
+    rules: tuple[str, ...] = (),
 ) -> tuple[Group | None, Fired | None]:
-    """Add one event to a group; the new group, and what fired if the condition now holds."""
+    """Add one event to a group; the new group, and what fired if the condition now holds.
+    `value`: the counted value (value_count); `rules`: the keys of the correlation's
+    rules the event matched (the temporal kinds)."""
     newest = time if group is None else max(group["last"], time)
     horizon = newest - correlation.timespan
     if time <= horizon:  # older than the window the group is already in
@@ -70,6 +81,10 @@ def observe(
         fired_at = None  # the window that fired has passed: the group may fire again
     if correlation.kind == "value_count":
         updated, fired = _count_values(group, correlation, time, event_id, value, horizon)
+    elif correlation.kind == "temporal":
+        updated, fired = _temporal(group, correlation, time, event_id, rules, horizon)
+    elif correlation.kind == "temporal_ordered":
+        updated, fired = _ordered(group, correlation, time, event_id, rules, horizon)
     else:
         updated, fired = _count_events(group, correlation, time, event_id, horizon)
     updated["last"] = newest
@@ -123,6 +138,65 @@ def _count_values(
         tuple(entry[1] for _, entry in ordered if entry[1]),
         tuple(v for v, _ in ordered),
     )
+
+
+def _temporal(
+    group: Group | None,
+    correlation: CompiledCorrelation,
+    time: float,
+    event_id: str,
+    rules: tuple[str, ...],
+    horizon: float,
+) -> tuple[Group, Fired | None]:
+    old = group.get("rules", {}) if group else {}
+    seen = {rule: e for rule, e in old.items() if e[0] > horizon and rule in correlation.rules}
+    for rule in rules:
+        if rule not in seen or time >= seen[rule][0]:
+            seen[rule] = [time, event_id]
+    updated: Group = {"rules": seen}
+    if len(seen) < correlation.threshold:
+        return updated, None
+    ordered = sorted(seen.items(), key=lambda item: item[1][0])
+    return updated, Fired(
+        len(seen),
+        tuple(dict.fromkeys(entry[1] for _, entry in ordered if entry[1])),
+        tuple(rule for rule, _ in ordered),
+    )
+
+
+def _ordered(
+    group: Group | None,
+    correlation: CompiledCorrelation,
+    time: float,
+    event_id: str,
+    rules: tuple[str, ...],
+    horizon: float,
+) -> tuple[Group, Fired | None]:
+    # chains[i]: [start, end, [event ids]] of rule 1 -> ... -> rule i+1, or None.
+    size = len(correlation.rules)
+    old = group.get("chains") if group else None
+    chains: list[Any] = [
+        chain if chain is not None and chain[0] > horizon else None
+        for chain in (old if isinstance(old, list) and len(old) == size else [None] * size)
+    ]
+    for position in range(size - 1, -1, -1):  # last first: an event never follows itself
+        if correlation.rules[position] not in rules:
+            continue
+        if position == 0:
+            candidate = [time, time, [event_id]]
+        else:
+            before = chains[position - 1]
+            if before is None or before[1] > time or event_id in before[2]:
+                continue
+            candidate = [before[0], time, [*before[2], event_id]]
+        current = chains[position]
+        if current is None or candidate[0] >= current[0]:
+            chains[position] = candidate
+    updated: Group = {"chains": chains}
+    done = chains[-1]
+    if done is None:
+        return updated, None
+    return updated, Fired(size, tuple(i for i in done[2] if i), correlation.rules)
 
 
 def evict(

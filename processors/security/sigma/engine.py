@@ -34,6 +34,7 @@ from processors.security.sigma.model import (
     Rejection,
     SigmaMatch,
 )
+from processors.security.sigma.site import Site
 
 Event = SecurityEvent | Mapping[str, Any]
 _MAX_KEY_CHARS = 512
@@ -77,9 +78,10 @@ class SigmaEngine:
         paths: Path | Iterable[Path] = RULES_DIR,
         fieldmap: FieldMap | None = None,
         limits: Limits = Limits(),
+        site: Site | None = None,
     ) -> SigmaEngine:
         fieldmap = fieldmap or FieldMap.load()
-        return cls(load_rules(paths, fieldmap), fieldmap, limits)
+        return cls(load_rules(paths, fieldmap, site), fieldmap, limits)
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -175,8 +177,12 @@ class SigmaEngine:
     ) -> None:
         watermark = state["watermark"]
         state["watermark"] = moment if watermark is None else max(watermark, moment)
+        keys = {rule.info.key for rule in hits}
         for rule, correlation in self._counting(hits):
-            match = _observe(state["groups"], correlation, rule.info.key, view, moment, time)
+            matched = tuple(key for key in correlation.rules if key in keys)
+            match = _observe(
+                state["groups"], correlation, rule.info.key, view, moment, time, matched
+            )
             if match is not None:
                 matches.append(match)
 
@@ -200,14 +206,18 @@ def _observe(
     view: EventView,
     moment: float,
     time: datetime | None,
+    matched: tuple[str, ...] = (),
 ) -> SigmaMatch | None:
+    """Count one event in its group. `matched`: every rule of the correlation the event
+    matched (the temporal kinds count rules, not events); the group comes from the
+    first, `rule_key`."""
     grouped = _group(correlation, rule_key, view)
     if grouped is None:
         return None
     group_key, found, value = grouped
     table = groups[correlation.info.key]
     group, fired = windows.observe(
-        table.get(group_key), correlation, moment, view.event_id(), value
+        table.get(group_key), correlation, moment, view.event_id(), value, matched
     )
     if group is not None:
         table[group_key] = group

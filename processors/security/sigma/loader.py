@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from sigma.collection import SigmaCollection
@@ -21,6 +21,7 @@ from sigma.correlations import (
     SigmaCorrelationConditionOperator,
     SigmaCorrelationRule,
     SigmaCorrelationType,
+    SigmaExtendedCorrelationCondition,
 )
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
@@ -30,11 +31,14 @@ from processors.security.sigma.document import FieldRef
 from processors.security.sigma.fieldmap import FieldMap
 from processors.security.sigma.matcher import Unsupported, check_modifiers, compile_detections
 from processors.security.sigma.model import (
+    TEMPORAL_KINDS,
     CompiledCorrelation,
     CompiledRule,
+    CorrelationKind,
     Rejection,
     RuleInfo,
 )
+from processors.security.sigma.site import Site
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules" / "sigma"
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -42,9 +46,11 @@ DEFAULT_LEVEL = "medium"  # Sigma makes level optional; a rule without one is no
 # A count threshold is also how many events a group keeps (see correlation.py), so it
 # bounds memory per group; rules asking for more are rejected rather than truncated.
 MAX_THRESHOLD = 1000
-_SUPPORTED_CORRELATIONS = {
+_SUPPORTED_CORRELATIONS: dict[SigmaCorrelationType, CorrelationKind] = {
     SigmaCorrelationType.EVENT_COUNT: "event_count",
     SigmaCorrelationType.VALUE_COUNT: "value_count",
+    SigmaCorrelationType.TEMPORAL: "temporal",
+    SigmaCorrelationType.TEMPORAL_ORDERED: "temporal_ordered",
 }
 
 
@@ -62,18 +68,24 @@ class _Parsed:
 
 
 def load_rules(
-    paths: Path | Iterable[Path] = RULES_DIR, fieldmap: FieldMap | None = None
+    paths: Path | Iterable[Path] = RULES_DIR,
+    fieldmap: FieldMap | None = None,
+    site: Site | None = None,
 ) -> RuleSet:
     """Rules from rule files and folders (searched recursively for .yml/.yaml)."""
     files = rule_files([paths] if isinstance(paths, Path) else paths)
-    return load_texts([(str(path), _read(path)) for path in files], fieldmap)
+    return load_texts([(str(path), _read(path)) for path in files], fieldmap, site)
 
 
 def load_texts(
-    sources: Iterable[tuple[str, str | OSError]], fieldmap: FieldMap | None = None
+    sources: Iterable[tuple[str, str | OSError]],
+    fieldmap: FieldMap | None = None,
+    site: Site | None = None,
 ) -> RuleSet:
-    """Rules from (name, YAML text) pairs, e.g. a rule submitted through an API."""
+    """Rules from (name, YAML text) pairs, e.g. a rule submitted through an API. `site`
+    fills the rules' placeholders (default: deploy/security/site.yaml)."""
     fieldmap = fieldmap or FieldMap.load()
+    site = site if site is not None else Site.load()
     ruleset = RuleSet()
     parsed: list[_Parsed] = []
     for name, text in sources:
@@ -83,7 +95,7 @@ def load_texts(
     compiled: dict[int, CompiledRule] = {}
     for item in parsed:
         if isinstance(item.rule, SigmaRule):
-            rule = _guard(item, ruleset.rejected, lambda i=item: _compile_rule(i, fieldmap))
+            rule = _guard(item, ruleset.rejected, lambda i=item: _compile_rule(i, fieldmap, site))
             if rule is not None:
                 compiled[id(item.rule)] = rule
     silent: set[str] = set()
@@ -222,10 +234,11 @@ def _key(rule: SigmaRuleBase) -> str:
 # ---- compiling ----------------------------------------------------------------------
 
 
-def _compile_rule(item: _Parsed, fieldmap: FieldMap) -> CompiledRule:
+def _compile_rule(item: _Parsed, fieldmap: FieldMap, site: Site) -> CompiledRule:
     rule = item.rule
     assert isinstance(rule, SigmaRule)
     check_modifiers(rule.detection)
+    site.apply(rule)
     logsource = fieldmap.logsource_key(rule.logsource)
     fieldmap.logsource_filter(logsource)  # raises Unsupported for an unmapped logsource
     predicate = compile_detections(rule.detection, fieldmap)
@@ -243,19 +256,28 @@ def _compile_correlation(
     kind = _SUPPORTED_CORRELATIONS.get(rule.type)
     if kind is None:
         raise Unsupported(
-            f"correlation type '{rule.type}' is not supported (only event_count, value_count)"
+            f"correlation type '{rule.type.name.lower()}' is not supported"
+            " (only event_count, value_count, temporal, temporal_ordered)"
         )
+    if isinstance(rule.condition, SigmaExtendedCorrelationCondition):
+        # and/or/not over rules: "not" is an absence, known only when the window closes.
+        raise Unsupported("extended (boolean) correlation conditions are not supported")
     rule.resolve_rule_references(collection)  # SigmaRuleNotFoundError names a missing rule
     rule.aliases.resolve_rule_references(collection)
     bases = [_referenced(ref.rule, compiled) for ref in rule.referenced_rules]
     group_by = tuple(rule.group_by or ())
     value_field = _value_field(rule) if kind == "value_count" else None
+    keys = tuple(dict.fromkeys(base.info.key for _, base in bases))
+    if kind in TEMPORAL_KINDS and len(keys) < 2:
+        raise Unsupported(f"a {kind} correlation needs at least two different rules")
     return CompiledCorrelation(
         info=_info(rule, item.file),
-        kind=_literal(kind),
-        rules=tuple(dict.fromkeys(base.info.key for _, base in bases)),
+        kind=kind,
+        rules=keys,
         timespan=float(rule.timespan.seconds),
-        threshold=_threshold(rule),
+        threshold=_temporal_threshold(rule, len(keys))
+        if kind in TEMPORAL_KINDS
+        else _threshold(rule),
         group_by=group_by,
         group_paths={
             base.info.key: tuple(_alias_paths(rule, name, sigma, fieldmap) for name in group_by)
@@ -268,10 +290,6 @@ def _compile_correlation(
         else {},
         value_field=value_field,
     )
-
-
-def _literal(kind: str) -> Literal["event_count", "value_count"]:
-    return "value_count" if kind == "value_count" else "event_count"
 
 
 def _referenced(
@@ -299,6 +317,16 @@ def _threshold(rule: SigmaCorrelationRule) -> int:
     if threshold > MAX_THRESHOLD:
         raise Unsupported(f"correlation threshold {threshold} is above {MAX_THRESHOLD}")
     return max(threshold, 1)
+
+
+def _temporal_threshold(rule: SigmaCorrelationRule, rules: int) -> int:
+    """How many of its rules a temporal correlation needs: all of them (the Sigma spec),
+    unless a temporal condition asks for fewer (pySigma writes gte 1 for a rule without
+    a condition, which means all here). temporal_ordered always needs the whole list."""
+    if rule.type is SigmaCorrelationType.TEMPORAL_ORDERED:
+        return rules
+    wanted = _threshold(rule)  # raises for conditions other than gte, gt
+    return wanted if 1 < wanted < rules else rules
 
 
 def _value_field(rule: SigmaCorrelationRule) -> str:

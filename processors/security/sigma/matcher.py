@@ -13,6 +13,12 @@ Semantics follow the Sigma specification: plain string values are case-insensiti
 matches an absent field; keyword (field-less) values are searched inside the message.
 Event text is attacker-controlled, so nothing here may backtrack: `re` patterns run on
 RE2 (pySigma's default regex engine), wildcard values without `?` on str.find.
+
+Modifiers that rewrite values are pySigma's: `windash` and `base64offset` arrive as a
+SigmaExpansion (any of its values), `base64`, `wide`/`utf16`/`utf16be` as encoded strings,
+`expand` as placeholders, which the loader replaces from the site configuration
+(site.py) before the rule reaches this module. What is ours: `fieldref` (one field of the
+event against another) and the timestamp parts (`minute`, `hour`, ... of a time field).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -43,12 +50,16 @@ from sigma.types import (
     SigmaCIDRExpression,
     SigmaCompareExpression,
     SigmaExists,
+    SigmaExpansion,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
     SigmaString,
+    SigmaTimestampPart,
     SigmaType,
     SpecialChars,
+    TimestampPart,
 )
 
 from processors.security.sigma.document import MISSING, EventView, FieldRef
@@ -57,13 +68,16 @@ Predicate = Callable[[EventView], bool]
 ValueTest = Callable[[Any], bool]
 ConditionNode = ConditionItem | ConditionFieldEqualsValueExpression | ConditionValueExpression
 
-# Modifier names as written in rules. Anything else (base64offset, windash, fieldref,
-# expand, utf16, the timestamp parts…) is reported at load instead of half-working.
+# Modifier names as written in rules: every one pySigma 2 knows. A new pySigma modifier
+# is reported at load (check_modifiers) until it is added here, instead of half-working.
 SUPPORTED_MODIFIERS = frozenset(
     {
-        "contains", "startswith", "endswith", "all", "cased",
+        "contains", "startswith", "endswith", "all", "cased", "neq",
         "re", "i", "ignorecase", "m", "multiline", "s", "dotall",
         "cidr", "exists", "gt", "gte", "lt", "lte",
+        "windash", "base64", "base64offset", "wide", "utf16", "utf16be",
+        "expand", "fieldref",
+        "minute", "hour", "day", "week", "month", "year",
     }
 )  # fmt: skip
 _COMPARE = {
@@ -124,6 +138,8 @@ def compile_condition(node: ConditionNode | None, fields: FieldResolver) -> Pred
         inner = compile_condition(node.args[0], fields)
         return lambda view: not inner(view)
     if isinstance(node, ConditionFieldEqualsValueExpression):
+        if isinstance(node.value, SigmaFieldReference):
+            return _fieldref_leaf(fields.ref(node.field), fields.ref(node.value.field), node.value)
         return _field_leaf(fields.ref(node.field), node.value)
     if isinstance(node, ConditionValueExpression):
         return _keyword_leaf(fields.keyword_refs, node.value)
@@ -215,6 +231,9 @@ def _field_leaf(ref: FieldRef, value: SigmaType) -> Predicate:
 
 def _keyword_leaf(refs: tuple[FieldRef, ...], value: SigmaType) -> Predicate:
     """A keyword is searched for anywhere in the message, so it gets implicit * around it."""
+    if isinstance(value, SigmaExpansion):  # e.g. a keyword with windash or base64offset
+        leaves = [_keyword_leaf(refs, expanded) for expanded in value.values]
+        return leaves[0] if len(leaves) == 1 else _any(leaves)
     if isinstance(value, SigmaNumber | SigmaBool):
         value = SigmaString(str(value))
     if not isinstance(value, SigmaString):
@@ -238,6 +257,10 @@ def _tested_leaf(ref: FieldRef, test: ValueTest) -> Predicate:
 
 def value_test(value: SigmaType) -> ValueTest:
     """A test of one scalar event value against one Sigma value."""
+    if isinstance(value, SigmaExpansion):
+        return _any_test([value_test(expanded) for expanded in value.values])
+    if isinstance(value, SigmaTimestampPart):  # a SigmaNumber too: tested first
+        return _timestamp_part_test(value.timestamp_part, value.number)
     if isinstance(value, SigmaString):
         return _string_test(list(value.s), cased=isinstance(value, SigmaCasedString))
     if isinstance(value, SigmaBool):
@@ -256,9 +279,47 @@ def value_test(value: SigmaType) -> ValueTest:
 # ---- strings ------------------------------------------------------------------------
 
 
+def _any_test(tests: Sequence[ValueTest]) -> ValueTest:
+    if len(tests) == 1:
+        return tests[0]
+    frozen = tuple(tests)
+
+    def test(value: Any) -> bool:
+        for one in frozen:  # noqa: SIM110
+            if one(value):
+                return True
+        return False
+
+    return test
+
+
+def _fieldref_leaf(ref: FieldRef, other: FieldRef, value: SigmaFieldReference) -> Predicate:
+    """`field|fieldref: other`: the field's value equals (or, with contains/startswith/
+    endswith, contains...) the other field's value in the same event, case-insensitively
+    as Sigma compares strings. Either field absent: no match."""
+
+    def compare(text: str, wanted: str) -> bool:
+        if value.starts_with and value.ends_with:
+            return wanted in text
+        if value.starts_with:
+            return text.startswith(wanted)
+        if value.ends_with:
+            return text.endswith(wanted)
+        return text == wanted
+
+    def leaf(view: EventView) -> bool:
+        found, wanted = as_text(view.first(ref)), as_text(view.first(other))
+        if found is None or wanted is None:
+            return False
+        return compare(found.lower(), wanted.lower())
+
+    return leaf
+
+
 def _string_test(parts: list[Any], cased: bool) -> ValueTest:
     if any(not isinstance(part, str | SpecialChars) for part in parts):
-        raise Unsupported("placeholders (%name%) in values are not supported")
+        names = ", ".join(f"%{part.name}%" for part in parts if hasattr(part, "name"))
+        raise Unsupported(f"placeholder {names} has no value in the site configuration")
     folded = [part.lower() if isinstance(part, str) and not cased else part for part in parts]
     parts = _normalise(folded)
     match_text = _text_matcher(parts, cased)
@@ -411,6 +472,43 @@ def _compare_test(compare: Callable[[Any, Any], bool], bound: int | float) -> Va
         return number is not None and compare(number, bound)
 
     return test
+
+
+_TIME_PARTS: dict[TimestampPart, Callable[[datetime], int]] = {
+    TimestampPart.MINUTE: lambda t: t.minute,
+    TimestampPart.HOUR: lambda t: t.hour,
+    TimestampPart.DAY: lambda t: t.day,
+    TimestampPart.WEEK: lambda t: t.isocalendar().week,
+    TimestampPart.MONTH: lambda t: t.month,
+    TimestampPart.YEAR: lambda t: t.year,
+}
+
+
+def _timestamp_part_test(part: TimestampPart, wanted: int | float) -> ValueTest:
+    """`field|hour: 3`: a part of a time value (ISO 8601 text, a datetime, or epoch
+    seconds), in UTC: an event's zone is not known here, and UTC is how events store it."""
+    read = _TIME_PARTS[part]
+
+    def test(value: Any) -> bool:
+        moment = _as_time(value)
+        return moment is not None and read(moment) == wanted
+
+    return test
+
+
+def _as_time(value: Any) -> datetime | None:
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif type(value) is str and len(value) <= 64:
+            moment = datetime.fromisoformat(value)
+        elif type(value) in (int, float) and math.isfinite(value):
+            return datetime.fromtimestamp(value, UTC)
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _bool_test(wanted: bool) -> ValueTest:

@@ -46,13 +46,19 @@ class CompiledRule:
     emits: bool = True
 
 
+CorrelationKind = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
+TEMPORAL_KINDS = ("temporal", "temporal_ordered")
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledCorrelation:
     info: RuleInfo
-    kind: Literal["event_count", "value_count"]
-    rules: tuple[str, ...]  # keys of the event rules it counts
+    kind: CorrelationKind
+    rules: tuple[str, ...]  # keys of the event rules it counts (temporal_ordered: in order)
     timespan: float  # seconds
-    threshold: int  # the smallest count that satisfies the condition
+    # The smallest count that satisfies the condition: events, distinct values, or (the
+    # temporal kinds) distinct rules.
+    threshold: int
     group_by: tuple[str, ...]  # names as written in the rule (reported with the match)
     # Per referenced rule: ECS paths of each group-by field (aliases resolved), and of the
     # counted field for value_count.
@@ -86,8 +92,9 @@ class SigmaMatch:
     time: datetime | None  # of the event that made the rule match
     kind: Literal["event", "correlation"] = "event"
     group: dict[str, Any] | None = None  # correlation: group-by field -> value
-    count: int | None = None  # correlation: events, or distinct values, in the window
-    values: tuple[str, ...] = ()  # value_count: the distinct values counted
+    count: int | None = None  # correlation: events, distinct values or rules in the window
+    # value_count: the distinct values counted; temporal kinds: the rules, in event order
+    values: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
