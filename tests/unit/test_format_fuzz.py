@@ -21,6 +21,13 @@ from events.models import CameraEvent, Measurement, SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder, known_formats
 from ingest.message import RawMessage
 from tests.unit.text_walk import strings_in as _strings
+from tests.unit.web_linux_samples import (
+    AUDITD_LINES,
+    PROXY_LINES,
+    WEB_LINES,
+    auditd_tokens,
+    web_tokens,
+)
 
 TELEMETRY_TOPIC = "ioc/v1/fuzz-dev-01/telemetry"
 TOPICS = {
@@ -454,6 +461,9 @@ STRUCTURED = {
     | deep_mutated_docs(WINLOG_BASES, WINLOG_KEYS, WINLOG_LEAVES),
     "edr": mutated_docs(EDR_BASES, EDR_KEYS, EDR_LEAVES)
     | deep_mutated_docs(EDR_BASES, EDR_KEYS, EDR_LEAVES),
+    "web_access": token_lines(web_tokens) | mutated_lines(WEB_LINES, web_tokens),
+    "proxy_access": token_lines(web_tokens) | mutated_lines(PROXY_LINES, web_tokens),
+    "auditd": token_lines(auditd_tokens) | mutated_lines(AUDITD_LINES, auditd_tokens),
 }
 
 # ---- the property -------------------------------------------------------------------
