@@ -17,6 +17,7 @@
   (case, playbook, task) however often the playbook is applied.
 - `case_timeline`: notes and every change, who and when; alerts and their events are
   joined in when the timeline is read.
+- `case_grouping_cursor`: how far the grouping job has read the alerts.
 
 Nothing here is granted to the dashboard reader: security data is for csirt and admin
 through the API only.
@@ -118,6 +119,14 @@ CREATE TABLE IF NOT EXISTS case_timeline (
     detail      jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 CREATE INDEX IF NOT EXISTS case_timeline_case ON case_timeline (case_id, at, id);
+
+-- Where the grouping job has read the alerts up to (one row per job name).
+CREATE TABLE IF NOT EXISTS case_grouping_cursor (
+    job         text PRIMARY KEY,
+    recorded_at timestamptz NOT NULL,
+    alert_id    uuid NOT NULL,
+    updated     timestamptz NOT NULL DEFAULT now()
+);
 """
 
 

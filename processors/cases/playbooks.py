@@ -1,0 +1,68 @@
+"""Playbooks (playbooks/*.yaml): the tasks a case gets for each kind of alert it holds.
+Typed, checked at load, pure. A playbook applies when any alert of the case matches one
+of its `alerts` patterns (fnmatch on the alert's rule id); its tasks are added once per
+case however many of its alerts match."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.yaml_loader import ConfigError, ConfigErrors, load_model
+
+PLAYBOOK_DIR = Path(__file__).with_name("playbooks")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bilingual(_Model):
+    vi: str = Field(min_length=1, max_length=500)
+    en: str = Field(min_length=1, max_length=500)
+
+
+class Task(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    title: Bilingual
+
+
+class Playbook(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    alerts: list[str] = Field(min_length=1)
+    name: Bilingual
+    tasks: list[Task] = Field(min_length=1, max_length=100)
+
+    def applies_to(self, rule: str) -> bool:
+        return any(fnmatch.fnmatchcase(rule, pattern) for pattern in self.alerts)
+
+
+def load_playbooks(folder: Path = PLAYBOOK_DIR) -> list[Playbook]:
+    """Every playbook of the folder, in file-name order; ConfigErrors name file:line."""
+    books: list[Playbook] = []
+    errors: list[ConfigError] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            books.append(load_model(path, Playbook))
+        except ConfigErrors as error:
+            errors.extend(error.errors)
+    ids = [b.id for b in books]
+    for doubled in sorted({i for i in ids if ids.count(i) > 1}):
+        errors.append(ConfigError(str(folder), 0, "id", f"playbook id {doubled!r} used twice"))
+    if errors:
+        raise ConfigErrors(errors)
+    return books
+
+
+def tasks_for(books: Sequence[Playbook], rules: Iterable[str]) -> list[tuple[Playbook, int, Task]]:
+    """(playbook, position, task) for every playbook that applies to any of the rules."""
+    wanted = list(dict.fromkeys(rules))
+    return [
+        (book, position, task)
+        for book in books
+        if any(book.applies_to(rule) for rule in wanted)
+        for position, task in enumerate(book.tasks)
+    ]
