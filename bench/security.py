@@ -19,7 +19,7 @@ run (same rules, same windows) can never absorb this run's detections.
 Per kind, each alone: decode + validate, write (processor=None), and detect (the same
 events, new ids, written with the detectors; detect = that write minus the plain one).
 
-Usage: .venv/bin/python bench/security.py [--events 40000] [--out bench/out]
+Usage: .venv/bin/python bench/security.py [--events 40000] [--sigmahq PATH|none] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench.ingest import raw_ceiling, register_devices
 from config.settings import Settings, get_settings
 from events.alerts import Signal
 from ingest.committer import build_batch
@@ -62,6 +63,7 @@ from ingest.message import RawMessage
 from ingest.routes import kafka_router, load_routes
 from processors.catalog import build_runner
 from processors.runner import DetectorRunner
+from processors.security.sigma import FieldMap, load_rules
 from simulators.messages import (
     Flow,
     FlowCounters,
@@ -596,20 +598,82 @@ def per_kind(pipe: Pipeline, source: Source, n: int) -> list[KindResult]:
     return results
 
 
+# -- the yardstick and SigmaHQ -------------------------------------------------------------
+# The vendored snapshot of SigmaHQ's rules (DRL 1.1), where the team's machines keep it.
+SIGMAHQ_RULES = Path(__file__).resolve().parents[2] / "shared" / "vendor" / "sigmahq" / "rules"
+SIGMAHQ_FOLDERS = ("windows", "linux", "network", "web")
+TARGET_SHIPPED, TARGET_SIGMAHQ = 0.6, 0.3  # of the raw paho ceiling (issue 14)
+
+
+def sigmahq_settings(settings: Settings, rules: Path) -> Settings | None:
+    """The shipped rules plus SigmaHQ's folders for the log sources the service ingests."""
+    folders = [rules / name for name in SIGMAHQ_FOLDERS if (rules / name).is_dir()]
+    if not folders:
+        console.print(f"[yellow]no SigmaHQ rules at {rules}: the loaded run is skipped[/]")
+        return None
+    paths = [*settings.sigma_paths(), *folders]
+    return settings.model_copy(update={"sigma_rules": ":".join(str(p) for p in paths)})
+
+
+def run_loaded(pipe: Pipeline, source: Source, events: int) -> Timing:
+    with pipe.conn, Progress(console=console, transient=True) as bar:
+        bar.add_task(f"mixed run with SigmaHQ loaded, {events:,} events", total=None)
+        pipe.detect(source.dataset("warm-up", mixed_counts(2000), True).messages)
+        timing, _, _ = pipe.detect(source.dataset("mixed", mixed_counts(events), True).messages)
+    return timing
+
+
+def sigma_rule_count(settings: Settings) -> int:
+    """Sigma rules (and correlations) the loaded run compiled, loaded again for the count:
+    the runner's detectors are wrapped (agency labels) and keep their engine private."""
+    ruleset = load_rules(settings.sigma_paths(), FieldMap.load())
+    return len(ruleset.rules) + len(ruleset.correlations)
+
+
+def report_ceiling(
+    ceiling: float, shipped: Timing, loaded: Timing | None, sigmahq: Settings | None
+) -> Table:
+    table = Table(title="one worker against this machine's raw paho QoS 1 receive ceiling")
+    for col in ("run", "events/s", "× ceiling", "target", "met"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    table.add_row("raw paho QoS 1 receive (the yardstick)", f"{ceiling:,.0f}", "1.00", "", "")
+    rows = [("shipped rules", shipped, TARGET_SHIPPED)]
+    if loaded is not None and sigmahq is not None:
+        name = f"+ SigmaHQ {'/'.join(SIGMAHQ_FOLDERS)} ({sigma_rule_count(sigmahq):,} rules)"
+        rows.append((name, loaded, TARGET_SIGMAHQ))
+    for name, timing, target in rows:
+        rate = timing.events / (timing.decode_s + timing.write_s)
+        ratio = rate / ceiling
+        met = "[green]yes[/]" if ratio >= target else "[red]no[/]"
+        table.add_row(name, f"{rate:,.0f}", f"{ratio:.2f}", f"≥ {target:.1f}", met)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=40_000, help="events in the mixed run")
     parser.add_argument("--per-kind", type=int, default=0,
                         help="events per kind alone (default: --events / 8)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--ceiling-messages", type=int, default=40_000,
+                        help="messages for the raw paho QoS 1 receive ceiling")  # fmt: skip
+    parser.add_argument("--sigmahq", type=Path, default=SIGMAHQ_RULES,
+                        help="SigmaHQ's rules folder (its windows, linux, network and web"
+                        " folders are added to the shipped rules); 'none' to skip")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     per_kind_n = args.per_kind or max(args.events // 8, 500)
     source = Source(args.seed if args.seed is not None else time.time_ns())
+    with Progress(console=console, transient=True) as bar:
+        bar.add_task(f"raw paho QoS 1 receive ceiling, {args.ceiling_messages:,} messages")
+        base = get_settings()
+        ceiling = raw_ceiling(base, register_devices(base, [], 20), args.ceiling_messages)
     with tempfile.TemporaryDirectory(prefix="bench-security-") as tmp:
-        settings = bench_channels(get_settings(), Path(tmp))
+        settings = bench_channels(base, Path(tmp))
         pipe = open_pipeline(settings)
+        sigmahq = sigmahq_settings(settings, args.sigmahq)
+        loaded = open_pipeline(sigmahq) if sigmahq is not None else None
     with pipe.conn, Progress(console=console, transient=True) as bar:
         bar.add_task("building traffic, warming up", total=None)
         warm = source.dataset("warm-up", mixed_counts(2000), True)
@@ -619,8 +683,10 @@ def main() -> None:
         timing, signals, changes = pipe.detect(mixed.messages)
         bar.add_task(f"each kind alone, {per_kind_n:,} events x 2", total=None)
         results = per_kind(pipe, source, per_kind_n)
+    with_sigmahq = run_loaded(loaded, source, args.events) if loaded is not None else None
     report_mixed(mixed, timing, signals, changes)
     console.print(report_kinds(results))
+    console.print(report_ceiling(ceiling, timing, with_sigmahq, sigmahq))
     dead = timing.dead_letters + sum(
         r.plain.dead_letters + r.detected.dead_letters for r in results
     )

@@ -13,11 +13,13 @@ from sigma.exceptions import SigmaError
 from sigma.rule.logsource import SigmaLogSource
 
 from config.yaml_loader import ConfigErrors, load_data
+from events.models import SecurityEvent
 from processors.security.sigma.document import EventView, FieldRef
 from processors.security.sigma.matcher import Predicate, Unsupported, compile_definition
 
 FIELDMAP_FILE = Path(__file__).with_name("fieldmap.yaml")
 FIELDMAP_EXTRA_SUFFIXES = (".yaml", ".yml")
+VIEW_CACHE_SIZE = 4096  # events whose views are kept: a batch or two (up to 2,000 each)
 _LOGSOURCE_KINDS = ("product", "service", "category")
 LogsourceKey = tuple[str | None, str | None, str | None]
 
@@ -44,6 +46,7 @@ class FieldMap:
         self._definitions = {kind: dict(logsources.get(kind) or {}) for kind in _LOGSOURCE_KINDS}
         # Compiled once per (kind, name): rules sharing a logsource share one predicate.
         self._compiled: dict[tuple[str, str], Predicate | None] = {}
+        self._views: dict[int, EventView] = {}
 
     @classmethod
     def load(cls, path: Path = FIELDMAP_FILE) -> FieldMap:
@@ -80,7 +83,23 @@ class FieldMap:
         return self._ref(self.paths(field))
 
     def view(self, event: Any) -> EventView:
-        return EventView(event)
+        """One view per event, shared by every detector and rule reading it in a batch
+        (each view caches the fields read): the native detectors and the Sigma engine
+        each asked for their own, and read the same fields of the same event again,
+        most of detection's time in bench/security.py. Only frozen SecurityEvents are
+        shared (a dict may change between two reads); a view holds its event, so the
+        id() it is kept under cannot be reused while it is kept."""
+        if type(event) is not SecurityEvent:
+            return EventView(event)
+        key = id(event)
+        found = self._views.get(key)
+        if found is not None and found.event is event:
+            return found
+        view = EventView(event)
+        if len(self._views) >= VIEW_CACHE_SIZE:
+            self._views.clear()  # a batch is at most a few thousand events
+        self._views[key] = view
+        return view
 
     def _ref(self, paths: tuple[str, ...]) -> FieldRef:
         # One FieldRef per distinct path list: rules reading the same field share a
