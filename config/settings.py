@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     cap_signing_cert: Path | None = None
     # Leadership reports: recipients, periods, the document's heading (processors/reports/).
     reports_file: Path = REPO_ROOT / "deploy" / "reports" / "reports.yaml"
+    # The agencies: networks, hosts, log sources and their expected intervals
+    # (config/agencies.py; every security event and alert is given its agency from it).
+    agencies_file: Path = REPO_ROOT / "deploy" / "security" / "agencies.yaml"
 
     def rules_paths(self) -> list[Path]:
         return [Path(p) for p in self.env_rules.split(":") if p]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from config.agencies import enrich_security
 from events.buglog import BugLog
 from events.models import DeadLetter, Event
 from events.text import clean_text, validation_reason
@@ -50,7 +51,9 @@ def decode(message: RawMessage, router: TopicRouter, max_bytes: int) -> Decoded:
         return reject(message, format_name, decoder_bug_reason(format_name, error))
     if not events:
         return reject(message, format_name, f"{format_name}: message holds no events")
-    return Decoded(message, format_name, events)
+    # The agency of each security event (config/agencies.py), here rather than in the
+    # decoders so every format, HTTP ingest and replays get it the same way.
+    return Decoded(message, format_name, enrich_security(events, message.topic))
 
 
 def reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded:

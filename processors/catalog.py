@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config import agencies
+from config.agencies import Inventory
 from config.settings import Settings
+from processors.agencies.labels import labelled
 from processors.alerts.channels import channels_path, load_channels
 from processors.alerts.manager import AlertManager
 from processors.cameras import load_camera_detectors
@@ -28,12 +31,17 @@ def load_detectors(settings: Settings) -> DetectorSet:
         indicators=Path(settings.indicators),
         sigma_rules=settings.sigma_paths(),
     )
-    return DetectorSet(
+    # Security alerts carry their agency; a reload reads the inventory again, and the
+    # events' enrichment on the way in (ingest/decode.py) follows it.
+    inventory = Inventory.load(settings.agencies_file)
+    detectors = DetectorSet(
         measurements=[EnvironmentDetector(book)],
-        security=list(security),
+        security=labelled(security, inventory),
         cameras=load_camera_detectors(settings.camera_registry, settings.camera_rules),
         record_sink=CameraRecordSink.load(registry=settings.camera_registry),
     )
+    agencies.use(inventory)
+    return detectors
 
 
 def build_runner(settings: Settings) -> DetectorRunner:

@@ -35,6 +35,8 @@ from processors.jobs.base import run_exclusive
 from processors.jobs.credentials import CHECK_SECONDS, CredentialExpiryJob
 from processors.jobs.detector_ticks import TICK_SECONDS, DetectorTicksJob
 from processors.jobs.line_counts import LineCountsJob
+from processors.jobs.log_sources import CHECK_SECONDS as LOG_SOURCE_SECONDS
+from processors.jobs.log_sources import LogSourcesJob
 from processors.jobs.offline import OfflineJob
 from processors.jobs.plate_retention import CHECK_SECONDS as PLATE_RETENTION_SECONDS
 from processors.jobs.plate_retention import PlateRetentionJob
@@ -98,6 +100,11 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             PlateRetentionJob(settings.plate_retention_days, settings.snapshots_path),
         ),
         Scheduled("public-warnings", PUBLIC_WARNING_SECONDS, PublicWarningsJob(settings)),
+        Scheduled(
+            "log-sources",
+            LOG_SOURCE_SECONDS,
+            LogSourcesJob.load(manager, settings.agencies_file),
+        ),
         Scheduled(
             "reports",
             REPORT_SECONDS,
