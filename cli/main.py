@@ -19,6 +19,7 @@ from cli.rules import rules_app
 from cli.simulate import simulate
 from cli.stack import stack_app
 from cli.startup import engine_or_exit
+from cli.taxii import taxii_app
 from cli.users import users_app
 from cli.warnings import warnings_app
 from cli.watchlist import watchlist_app
@@ -213,3 +214,4 @@ app.add_typer(plates_app, name="plates")
 app.add_typer(epidemics_app, name="epidemics")
 app.add_typer(warnings_app, name="warnings")
 app.add_typer(reports_app, name="reports")
+app.add_typer(taxii_app, name="taxii")

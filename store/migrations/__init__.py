@@ -27,6 +27,7 @@ from store.migrations import (
     m0020_open_data,
     m0021_reports,
     m0022_cases,
+    m0023_taxii,
     m0024_agencies,
 )
 
@@ -53,5 +54,6 @@ MIGRATIONS = [
     (20, m0020_open_data),
     (21, m0021_reports),
     (22, m0022_cases),
+    (23, m0023_taxii),
     (24, m0024_agencies),
 ]
