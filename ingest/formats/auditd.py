@@ -344,12 +344,22 @@ def audit_ecs(event: AuditEvent) -> dict[str, Any]:
     _process(doc, syscall, execve, by_type, other)
     _user(doc, syscall, other, enriched)
     _network(doc, other)
-    if paths and "name" in auditd["path"]:
-        put(doc, ("file", "path"), auditd["path"]["name"][0])
+    put(doc, ("file", "path"), _file_path(paths))
     keys = syscall.get("key") or other.get("key")
     if keys:
         doc["tags"] = keys.split(",")[:16]
     return doc
+
+
+def _file_path(paths: list[Record]) -> str | None:
+    # A create or delete logs the parent directory (PARENT) and the file (CREATE/DELETE):
+    # the file is the one a rule means.
+    named = [record.fields for record in paths if "name" in record.fields]
+    for wanted in ("CREATE", "DELETE", "NORMAL"):
+        for fields in named:
+            if fields.get("nametype") == wanted:
+                return fields["name"]
+    return named[0]["name"] if named else None
 
 
 def _syscall(by_type: dict[str, list[Record]]) -> dict[str, Any]:
