@@ -292,17 +292,17 @@ def new_security_alerts(
 
 
 def ungrouped_with_label(
-    conn: psycopg.Connection, label: str, value: str, since: datetime, limit: int
+    conn: psycopg.Connection, label: str, value: str, since: datetime, until: datetime, limit: int
 ) -> list[dict[str, Any]]:
-    """Security alerts in no case whose label has the value, started at or after
-    `since`, oldest first."""
+    """Security alerts in no case whose label has the value, last changed between
+    `since` and `until`, oldest first."""
     return _rows(
         conn,
         f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE domain = 'security'"
-        " AND labels ->> %s = %s AND updated_at >= %s"
+        " AND labels ->> %s = %s AND updated_at >= %s AND updated_at <= %s"
         " AND NOT EXISTS (SELECT 1 FROM case_alerts ca WHERE ca.alert_id = a.id)"
         " ORDER BY started_at, id LIMIT %s",
-        (label, value, since, limit),
+        (label, value, since, until, limit),
     )
 
 

@@ -46,15 +46,17 @@ class CaseGroupingJob:
         grouping_file: Path = GROUPING_FILE,
         playbook_dir: Path = PLAYBOOK_DIR,
         settle_seconds: float = SETTLE_SECONDS,
+        name: str = JOB,
     ) -> None:
         # Read when the alert service builds its jobs: at start and on `ioc rules reload`.
         self.grouping = grouping or load_grouping(grouping_file)
         self.books = books if books is not None else load_playbooks(playbook_dir)
         self.settle = timedelta(seconds=settle_seconds)
+        self.name = name  # the cursor's row (tests keep their own)
 
     def __call__(self, conn: psycopg.Connection, now: datetime) -> int:
         """Alerts put into cases this run."""
-        cursor = store.grouping_cursor(conn, JOB)
+        cursor = store.grouping_cursor(conn, self.name)
         since = now - timedelta(minutes=self.grouping.lookback_minutes)
         alerts = store.new_security_alerts(conn, cursor, since, now - self.settle, BATCH)
         grouped = 0
@@ -64,7 +66,7 @@ class CaseGroupingJob:
                 grouped += self._group(conn, alert, decision, now)
         if alerts:
             last = alerts[-1]
-            store.set_grouping_cursor(conn, JOB, last["recorded_at"], last["id"])
+            store.set_grouping_cursor(conn, self.name, last["recorded_at"], last["id"])
         return grouped
 
     def _group(
@@ -79,14 +81,17 @@ class CaseGroupingJob:
         if case is not None:
             added = workflow.attach(conn, case, [alert], actor=ACTOR, at=now, books=self.books)
             return len(added)
-        together = store.ungrouped_with_label(
-            conn, rule.key, key, at - window, workflow.MAX_ALERTS_PER_CHANGE
-        )
-        together = [a for a in together if decide(self.grouping, a) == decision]
-        if alert["id"] not in {a["id"] for a in together}:
-            together.append(alert)
-        if len(together) < rule.min_alerts:
-            return 0
+        together = [alert]
+        if rule.min_alerts > 1:
+            # The alerts of the key before this one within the window, not in a case yet
+            # (this one is the newest of them read so far: alerts are read in order).
+            earlier = store.ungrouped_with_label(
+                conn, rule.key, key, at - window, at, workflow.MAX_ALERTS_PER_CHANGE
+            )
+            together = [a for a in earlier if a["id"] != alert["id"]]
+            together = [a for a in together if decide(self.grouping, a) == decision] + [alert]
+            if len(together) < rule.min_alerts:
+                return 0
         first = together[0]
         made = workflow.create(
             conn,
