@@ -28,6 +28,8 @@ from processors import state as state_store
 from processors.alerts.channels import ChannelsConfig, channels_path, load_channels
 from processors.alerts.dispatch import Dispatcher
 from processors.alerts.manager import AlertManager
+from processors.cases.job import CHECK_SECONDS as CASE_GROUPING_SECONDS
+from processors.cases.job import CaseGroupingJob
 from processors.catalog import build_runner, load_detectors
 from processors.environment.engine import RuleBook
 from processors.jobs.air import AirQualityJob
@@ -100,6 +102,7 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             PlateRetentionJob(settings.plate_retention_days, settings.snapshots_path),
         ),
         Scheduled("public-warnings", PUBLIC_WARNING_SECONDS, PublicWarningsJob(settings)),
+        Scheduled("case-grouping", CASE_GROUPING_SECONDS, CaseGroupingJob()),
         Scheduled(
             "log-sources",
             LOG_SOURCE_SECONDS,
