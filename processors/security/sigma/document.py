@@ -7,7 +7,7 @@ document. Lookups are cached per event because many rules read the same few fiel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -45,7 +45,8 @@ class EventView:
 
     def __init__(self, event: SecurityEvent | Mapping[str, Any]):
         self.event = event
-        self._cache: dict[FieldRef, Any] = {}
+        # Field values by FieldRef, and logsource filters' answers by filter (holds()).
+        self._cache: dict[Any, Any] = {}
         if isinstance(event, SecurityEvent):
             self._doc: Mapping[str, Any] = event.ecs
             self._columns: Any = event
@@ -71,6 +72,15 @@ class EventView:
                 break
         self._cache[ref] = value
         return value
+
+    def holds(self, predicate: Callable[[EventView], bool]) -> bool:
+        """predicate(self), computed once per event: thousands of rules share a few
+        dozen logsource filters (product windows, category process_creation, ...), and a
+        filter's answer for an event does not change."""
+        found = self._cache.get(predicate, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._cache[predicate] = bool(predicate(self))
+        return found
 
     def event_id(self) -> str:
         if isinstance(self.event, SecurityEvent):

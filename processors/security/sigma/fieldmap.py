@@ -131,8 +131,9 @@ class FieldMap:
         if not predicates:
             return None
         if len(predicates) == 1:
-            return predicates[0]
-        return lambda view: all(predicate(view) for predicate in predicates)
+            only = predicates[0]
+            return lambda view: view.holds(only)
+        return lambda view: all(view.holds(predicate) for predicate in predicates)
 
     def compile_all(self, source: str) -> None:
         for kind, definitions in self._definitions.items():
