@@ -49,8 +49,8 @@ def parse_pairs(body: str) -> tuple[dict[str, str], list[str]]:
     """key=value pairs (first occurrence wins) and problems found on the way."""
     pairs: dict[str, str] = {}
     problems: list[str] = []
-    pos, size = 0, len(body)
-    while pos < size and len(pairs) < _MAX_PAIRS:
+    pos, size, count = 0, len(body), 0
+    while pos < size and count < _MAX_PAIRS:
         while pos < size and body[pos] == " ":
             pos += 1
         equals = body.find("=", pos, pos + 65)
@@ -63,7 +63,8 @@ def parse_pairs(body: str) -> tuple[dict[str, str], list[str]]:
             continue
         value, pos = _value(body, equals + 1)
         pairs.setdefault(key, value)
-    if pos < size and len(pairs) >= _MAX_PAIRS:
+        count += 1
+    if pos < size and count >= _MAX_PAIRS:
         problems.append(f"more than {_MAX_PAIRS} pairs; the rest is in raw")
     return pairs, problems
 
@@ -91,9 +92,10 @@ def decode(msg: RawMessage, framed: fw.Framed, zone: ZoneInfo) -> list[Any]:
         raise DecodeError("FortiGate record has no logid= or type=")
     doc = to_ecs(pairs)
     fw.header_ecs(doc, framed.header)
+    time = _time(pairs, framed, msg.received_at, zone, problems)
     if problems:
         doc["error"] = {"message": "; ".join(problems)}
-    return fw.build(msg, doc, _time(pairs, framed, msg.received_at, zone, problems))
+    return fw.build(msg, doc, time)
 
 
 def to_ecs(pairs: dict[str, str]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from ingest.formats.firewall import fortigate, panos
 from ingest.message import RawMessage
 
 MAGIC = "CEF:"
-_FORTINET_PREFIX = "FTNTFGT"
+# FortiOS names its own keys FTNTFGT<key> (6.x) or FortinetFortiGate<key> (7.x).
+_FORTINET_PREFIXES = ("FortinetFortiGate", "FTNTFGT")
 # Standard CEF keys -> FortiGate's own names (Fortinet's "FortiOS CEF support" table).
 _FORTIGATE_KEYS = {
     "deviceExternalId": "devid", "dvchost": "devname", "src": "srcip", "spt": "srcport",
@@ -76,11 +77,12 @@ def decode(msg: RawMessage, timezone: str) -> list[SecurityEvent]:
 
 def _fortigate_pairs(ecs: dict[str, Any]) -> dict[str, str]:
     extensions: dict[str, str] = ecs["cef"]["extensions"]
-    pairs = {
-        key[len(_FORTINET_PREFIX) :]: value
-        for key, value in extensions.items()
-        if key.startswith(_FORTINET_PREFIX) and len(key) > len(_FORTINET_PREFIX)
-    }
+    pairs: dict[str, str] = {}
+    for key, value in extensions.items():
+        for prefix in _FORTINET_PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                pairs.setdefault(key[len(prefix) :], value)
+                break
     for key, name in _FORTIGATE_KEYS.items():
         if extensions.get(key):
             pairs.setdefault(name, extensions[key])
