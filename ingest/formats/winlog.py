@@ -1,4 +1,4 @@
-"""Windows Security events (Winlogbeat or NXLog JSON) -> SecurityEvents on ECS names.
+"""Windows event log records (Winlogbeat or NXLog JSON) -> SecurityEvents on ECS names.
 
 Two shippers, one decoder ("winlog"), told apart by shape:
 
@@ -15,6 +15,10 @@ module names them so that Elastic rules on event.action work unchanged. Events n
 the table are still stored, with the account, host and address fields and the record's
 own audit keyword as outcome.
 
+Other channels (Sysmon, PowerShell, System, Application, Task Scheduler, WMI-Activity,
+Defender, and any channel as windows.forwarded) are read by winlog_channels.py with its
+table winlog_channels.yaml; Security keeps winlog.yaml.
+
 The `message` column is a one-line summary ("An account failed to log on: the password
 is wrong"); the rendered multi-line Windows text, when shipped, is ecs["message"].
 """
@@ -29,6 +33,7 @@ from typing import Any
 from config.yaml_loader import load_data
 from events.models import SecurityEvent
 from events.text import clean_json, clean_text, show
+from ingest.formats import winlog_channels as channels
 from ingest.formats.base import DecodeError, register
 from ingest.formats.common import (
     DEFAULT_TIMEZONE,
@@ -48,7 +53,6 @@ from ingest.formats.common import (
 from ingest.message import RawMessage
 
 SECURITY_DATASET = "system.security"
-OTHER_DATASET = "windows.forwarded"  # any other channel: stored, not interpreted
 SECURITY_CHANNEL = "Security"
 _TABLES = load_data(Path(__file__).with_name("winlog.yaml"))
 EVENTS: dict[int, dict[str, Any]] = _TABLES["events"]
@@ -66,6 +70,9 @@ NXLOG_ENVELOPE = frozenset(
         "ExecutionProcessID", "ExecutionThreadID",
     }
 )  # fmt: skip
+NXLOG_LEVELS = frozenset(
+    {"CRITICAL", "ERROR", "AUDIT_FAILURE", "AUDIT_SUCCESS", "INFO", "WARNING", "VERBOSE"}
+)
 _AUDIT = {
     "audit success": "success", "audit_success": "success",
     "audit failure": "failure", "audit_failure": "failure",
@@ -119,7 +126,7 @@ def _winlogbeat(doc: dict[str, Any]) -> WinRecord:
         shipper="winlogbeat",
         time=iso_time(doc, "@timestamp"),
         event_id=_event_id(event_id, "winlog.event_id"),
-        data=object_at(winlog, "event_data"),
+        data=_winlogbeat_data(winlog),
         channel=text_at(winlog, "channel", MAX_NAME),
         provider=text_at(winlog, "provider_name", MAX_NAME),
         computer=text_at(winlog, "computer_name", MAX_NAME)
@@ -130,13 +137,29 @@ def _winlogbeat(doc: dict[str, Any]) -> WinRecord:
     )
 
 
+def _winlogbeat_data(winlog: dict[str, Any]) -> dict[str, Any]:
+    """event_data, plus user_data: events that log a UserData element instead (System
+    104 "log cleared": SubjectUserName, Channel…) have it there; NXLog flattens both."""
+    data = object_at(winlog, "event_data")
+    user_data = object_at(winlog, "user_data")
+    if not user_data:
+        return data
+    extra = {k: v for k, v in user_data.items() if k != "xml_name" and k not in data}
+    return {**data, **extra}
+
+
 def _nxlog(doc: dict[str, Any], timezone: str) -> WinRecord:
     event_type = doc.get("EventType")
+    data = {key: value for key, value in doc.items() if key not in NXLOG_ENVELOPE}
+    if type(event_type) is str and event_type.upper() not in NXLOG_LEVELS:
+        # Sysmon's registry events have an insertion string named EventType
+        # (SetValue, CreateKey…), which NXLog writes over its own level field.
+        data["EventType"] = event_type
     return WinRecord(
         shipper="nxlog",
         time=iso_time(doc, "EventTime", default_zone=timezone),
         event_id=_event_id(doc["EventID"], "EventID"),
-        data={key: value for key, value in doc.items() if key not in NXLOG_ENVELOPE},
+        data=data,
         channel=text_at(doc, "Channel", MAX_NAME),
         provider=text_at(doc, "SourceName", MAX_NAME),
         computer=text_at(doc, "Hostname", MAX_NAME),
@@ -200,6 +223,8 @@ def _executable_name(path: str) -> str:
 
 
 def _event(msg: RawMessage, record: WinRecord) -> SecurityEvent:
+    if record.channel not in (None, SECURITY_CHANNEL):
+        return _channel_event(msg, record, channels.channel_info(record.channel))
     spec = _spec(record)
     ecs = _base_ecs(record, spec)
     _account(ecs, record.data, spec)
@@ -207,9 +232,31 @@ def _event(msg: RawMessage, record: WinRecord) -> SecurityEvent:
     _logon(ecs, record.data)
     _process(ecs, record.data, record.event_id)
     summary = _summary(record, spec, ecs)
+    return _security_event(msg, record, ecs, summary)
+
+
+def _channel_event(msg: RawMessage, record: WinRecord, info: dict[str, str]) -> SecurityEvent:
+    """Sysmon, PowerShell and the other channels of winlog_channels.yaml; any other
+    channel is stored as windows.forwarded with the account and address fields."""
+    kind = info["kind"]
+    spec = channels.event_spec(kind, record.event_id)
+    ecs = _base_ecs(record, spec, info)
+    if kind:
+        channels.apply(kind, record.event_id, record.data, ecs)
+    else:
+        _account(ecs, record.data, None)
+        _source(ecs, record.data)
+    summary = _summary(record, spec, ecs, channels.detail(ecs) if spec else None)
+    return _security_event(msg, record, ecs, summary)
+
+
+def _security_event(
+    msg: RawMessage, record: WinRecord, ecs: dict[str, Any], summary: str
+) -> SecurityEvent:
     ecs["message"] = record.rendered or summary
     event = ecs["event"]
     source = ecs.get("source", {})
+    destination = ecs.get("destination", {})
     return SecurityEvent(
         time=record.time,
         event_id=security_event_id(msg),
@@ -219,6 +266,8 @@ def _event(msg: RawMessage, record: WinRecord) -> SecurityEvent:
         outcome=event.get("outcome"),
         source_ip=source.get("ip"),
         source_port=source.get("port"),
+        destination_ip=destination.get("ip"),
+        destination_port=destination.get("port"),
         user_name=ecs.get("user", {}).get("name"),
         host_name=record.computer,
         process_name=ecs.get("process", {}).get("name"),
@@ -237,12 +286,13 @@ def _spec(record: WinRecord) -> dict[str, Any] | None:
     return EVENTS.get(record.event_id)
 
 
-def _base_ecs(record: WinRecord, spec: dict[str, Any] | None) -> dict[str, Any]:
-    security = record.channel in (None, SECURITY_CHANNEL)
+def _base_ecs(
+    record: WinRecord, spec: dict[str, Any] | None, channel: dict[str, str] | None = None
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "kind": "event",
-        "module": "system" if security else "windows",
-        "dataset": SECURITY_DATASET if security else OTHER_DATASET,
+        "module": channel["module"] if channel else "system",
+        "dataset": channel["dataset"] if channel else SECURITY_DATASET,
         "code": str(record.event_id),
     }
     put(event, ("provider",), record.provider)
@@ -252,10 +302,12 @@ def _base_ecs(record: WinRecord, spec: dict[str, Any] | None) -> dict[str, Any]:
             action=spec["action"], category=list(spec["category"]), type=list(spec["type"])
         )
     put(event, ("outcome",), _outcome(record, spec))
-    winlog: dict[str, Any] = {
-        "event_id": str(record.event_id),
-        "event_data": clean_json(record.data, max_string=4096, max_items=256),
-    }
+    data = (
+        channels.event_data(channel["kind"], record.data)
+        if channel
+        else clean_json(record.data, max_string=4096, max_items=256)
+    )
+    winlog: dict[str, Any] = {"event_id": str(record.event_id), "event_data": data}
     put(winlog, ("channel",), record.channel)
     put(winlog, ("provider_name",), record.provider)
     put(winlog, ("computer_name",), record.computer)
@@ -267,6 +319,7 @@ def _base_ecs(record: WinRecord, spec: dict[str, Any] | None) -> dict[str, Any]:
         "agent": {"type": record.shipper},
     }
     put(ecs, ("host", "name"), record.computer)
+    ecs.setdefault("host", {})["os"] = {"type": "windows", "family": "windows"}
     return ecs
 
 
@@ -353,9 +406,14 @@ def _process(ecs: dict[str, Any], data: dict[str, Any], event_id: int) -> None:
         ecs["process"] = process
 
 
-def _summary(record: WinRecord, spec: dict[str, Any] | None, ecs: dict[str, Any]) -> str:
+def _summary(
+    record: WinRecord,
+    spec: dict[str, Any] | None,
+    ecs: dict[str, Any],
+    detail: str | None = None,
+) -> str:
     if spec is not None:
-        text = spec["description"]
+        text = f"{spec['description']}: {detail}" if detail else spec["description"]
     elif record.rendered:  # its first line; CR and LF are control pictures once cleaned
         text = record.rendered.split("␍", 1)[0].split("␊", 1)[0]
     else:
