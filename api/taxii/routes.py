@@ -19,6 +19,7 @@ repeats or skips an object while objects are being added.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 import psycopg
@@ -48,6 +49,7 @@ from store.taxii import Collection, Consumer, ObjectQuery
 log = logging.getLogger(__name__)
 
 PREFIX = "/taxii2"
+_COLLECTION_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$|^[0-9a-fA-F-]{36}$")
 API_ROOT = "csirt"
 ROOT_PATH = f"/{API_ROOT}"
 _ANY_OBJECT = {"type": "object", "additionalProperties": True}
@@ -150,7 +152,8 @@ def collections(caller: Caller, conn: Conn) -> TaxiiResponse:
 
 
 def _collection(conn: psycopg.Connection, caller: Consumer, key: str) -> Collection:
-    found = store.find_collection(conn, key)
+    # Only an alias or a UUID reaches the database (no NUL, no undecodable bytes).
+    found = store.find_collection(conn, key) if _COLLECTION_KEY.fullmatch(key) else None
     if found is None or not caller.may_read(found.alias):
         raise TaxiiError(404, "collection_not_found")
     return found

@@ -401,3 +401,61 @@ def test_pull_brings_the_collections_indicators_into_the_lists(
         assert state["indicators"] >= 2 and (tmp_path / named.file_name).exists()
     finally:
         conn.execute("DELETE FROM taxii_pulls WHERE source = %s", (named.name,))
+
+
+def test_an_incident_from_alerts_worked_to_closure_is_shared_and_fetched_back(
+    api: str, conn: psycopg.Connection, consumer: tuple[str, str]
+) -> None:
+    """Acceptance 5 of issue 14, through the cases API (E's) and taxii2-client."""
+    from psycopg.types.json import Jsonb
+
+    address = "203.0.113.250"
+    alerts = []
+    analyst, token = create_user(conn, f"t-taxii-flow-{uuid.uuid4().hex[:6]}", "csirt")
+    case_id = None
+    try:
+        for rule, severity in (("sec.bruteforce", 3), ("sec.portscan", 2)):
+            alert_id = uuid.uuid4()
+            alerts.append(alert_id)
+            at = datetime.now(UTC) - timedelta(minutes=5)
+            conn.execute(
+                "INSERT INTO alerts (id, fingerprint, rule, domain, status, severity,"
+                " peak_severity, labels, title_vi, title_en, alert_values, event_ids,"
+                " started_at, updated_at) VALUES (%s, %s, %s, 'security', 'firing', %s, %s,"
+                " %s, %s, %s, '{}', '{}', %s, %s)",
+                (
+                    alert_id, f"t-taxii-{alert_id}", rule, severity, severity,
+                    Jsonb({"source_ip": address}), f"Cảnh báo {rule}", f"Alert {rule}", at, at,
+                ),
+            )  # fmt: skip
+        h = {"Authorization": f"Bearer {token}"}
+        made = httpx.post(
+            f"{api}/api/v1/cases",
+            json={"title": f"Tấn công từ {address}", "alert_ids": [str(a) for a in alerts],
+                  "tlp": "amber"},
+            headers=h,
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        case_id = made.json()["id"]
+        url = f"{api}/api/v1/cases/{case_id}"
+        for change in ({"status": "investigating"}, {"status": "contained", "shared": True}):
+            assert httpx.patch(url, json=change, headers=h).status_code == 200
+        closed = httpx.post(f"{url}/close", json={"classification": "true_positive"}, headers=h)
+        assert closed.status_code == 200, closed.text
+
+        objects = everything(collection_of(api, consumer))
+        mine = of_case(objects, uuid.UUID(case_id))
+        report = next(o for o in mine if o["type"] == "report")
+        assert report["name"] == f"Tấn công từ {address}"
+        assert {"status:closed", "classification:true_positive"} <= set(report["labels"])
+        patterns = [o["pattern"] for o in mine if o["type"] == "indicator"]
+        assert f"[ipv4-addr:value = '{address}']" in patterns
+        observed = next(o for o in objects if o["id"] in report["object_refs"]
+                        and o["type"] == "observed-data")  # fmt: skip
+        assert observed["number_observed"] == 2
+    finally:
+        if case_id is not None:
+            conn.execute("DELETE FROM cases WHERE id = %s", (case_id,))
+            store.withdraw_case(conn, uuid.UUID(case_id))
+        conn.execute("DELETE FROM alerts WHERE id = ANY(%s::uuid[])", (alerts,))
+        delete_user(conn, analyst.name)
