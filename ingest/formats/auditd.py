@@ -169,6 +169,7 @@ def _add(
 def _strip_syslog(line: str, msg: RawMessage, timezone: str, where: str) -> tuple[str, str | None]:
     # audisp-syslog and rsyslog put a syslog header in front; the kernel's kmsg copy
     # writes "audit: type=1300 audit(…)".
+    line = line.removeprefix("audit: ")
     if line.startswith(("type=", "node=")):
         return line, None
     head = line.split(_SEPARATOR, 1)
