@@ -22,7 +22,7 @@ SETTABLE = frozenset({
 })  # fmt: skip
 ALERT_COLUMNS = (
     "id, domain, rule, status, severity, labels, alert_values, title_vi, title_en,"
-    " event_ids, started_at, updated_at, recorded_at"
+    " event_ids, technique_ids, started_at, updated_at, recorded_at"
 )
 EVENT_COLUMNS = (
     "time, event_id, dataset, category, action, outcome, source_ip::text AS source_ip,"

@@ -1,7 +1,8 @@
 """Playbooks (playbooks/*.yaml): the tasks a case gets for each kind of alert it holds.
 Typed, checked at load, pure. A playbook applies when any alert of the case matches one
-of its `alerts` patterns (fnmatch on the alert's rule id); its tasks are added once per
-case however many of its alerts match."""
+of its `alerts` patterns (fnmatch on the alert's rule id) or carries an ATT&CK technique
+matching one of its `techniques` (Sigma rules' ids are UUIDs: their kind is in their
+tags); its tasks are added once per case however many of its alerts match."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.yaml_loader import ConfigError, ConfigErrors, load_model
 
@@ -32,12 +33,21 @@ class Task(_Model):
 
 class Playbook(_Model):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    alerts: list[str] = Field(min_length=1)
+    alerts: list[str] = Field(default_factory=list)
+    techniques: list[str] = Field(default_factory=list)
     name: Bilingual
     tasks: list[Task] = Field(min_length=1, max_length=100)
 
-    def applies_to(self, rule: str) -> bool:
-        return any(fnmatch.fnmatchcase(rule, pattern) for pattern in self.alerts)
+    @model_validator(mode="after")
+    def _matches_something(self) -> Playbook:
+        if not self.alerts and not self.techniques:
+            raise ValueError("a playbook needs `alerts` or `techniques` patterns")
+        return self
+
+    def applies_to(self, rule: str, techniques: Sequence[str] = ()) -> bool:
+        return any(fnmatch.fnmatchcase(rule, p) for p in self.alerts) or any(
+            fnmatch.fnmatchcase(t, p) for p in self.techniques for t in techniques
+        )
 
 
 def load_playbooks(folder: Path = PLAYBOOK_DIR) -> list[Playbook]:
@@ -57,12 +67,15 @@ def load_playbooks(folder: Path = PLAYBOOK_DIR) -> list[Playbook]:
     return books
 
 
-def tasks_for(books: Sequence[Playbook], rules: Iterable[str]) -> list[tuple[Playbook, int, Task]]:
-    """(playbook, position, task) for every playbook that applies to any of the rules."""
-    wanted = list(dict.fromkeys(rules))
+def tasks_for(
+    books: Sequence[Playbook], kinds: Iterable[tuple[str, Sequence[str]]]
+) -> list[tuple[Playbook, int, Task]]:
+    """(playbook, position, task) for every playbook that applies to any of the alert
+    kinds: (rule id, ATT&CK technique ids)."""
+    wanted = list(kinds)
     return [
         (book, position, task)
         for book in books
-        if any(book.applies_to(rule) for rule in wanted)
+        if any(book.applies_to(rule, techniques) for rule, techniques in wanted)
         for position, task in enumerate(book.tasks)
     ]

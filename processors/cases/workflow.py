@@ -118,7 +118,7 @@ def attach(
     groups = [observables.from_alert(a, a["updated_at"] or a["started_at"]) for a in new]
     groups += [observables.from_event(e) for e in store.events_of(conn, new, MAX_EVENTS)]
     store.upsert_observables(conn, case_id, observables.merge(groups))
-    _apply_playbooks(conn, case_id, books, [a["rule"] for a in new])
+    _apply_playbooks(conn, case_id, books, [(a["rule"], a.get("technique_ids") or []) for a in new])
     changes: dict[str, Any] = {
         "updated": at,
         "last_alert_at": max(
@@ -141,10 +141,13 @@ def attach(
 
 
 def _apply_playbooks(
-    conn: psycopg.Connection, case_id: uuid.UUID, books: Sequence[Playbook], rules: list[str]
+    conn: psycopg.Connection,
+    case_id: uuid.UUID,
+    books: Sequence[Playbook],
+    kinds: list[tuple[str, list[str]]],
 ) -> None:
     # The triage playbook (alerts: "*") applies to a case made without alerts too.
-    wanted = rules or ["*"]
+    wanted = kinds or [("*", [])]
     store.add_tasks(
         conn,
         case_id,

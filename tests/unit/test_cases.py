@@ -105,18 +105,27 @@ def test_title_renders_key_and_alert() -> None:
 
 def test_shipped_playbooks_give_triage_and_kind_tasks_once() -> None:
     books = load_playbooks()
-    found = tasks_for(books, ["sec.bruteforce", "sec.password_spray", "sec.bruteforce"])
+    found = tasks_for(
+        books, [("sec.bruteforce", []), ("sec.password_spray", []), ("sec.bruteforce", [])]
+    )
     names = [(b.id, t.id) for b, _, t in found]
     assert ("triage", "confirm_scope") in names
     assert ("credential_attack", "block_source") in names
     assert len(names) == len(set(names))
     assert not any(b.id == "malware" for b, _, _ in found)
-    assert {b.id for b, _, _ in tasks_for(books, ["sigma.x"])} == {"triage", "endpoint"}
+    assert {b.id for b, _, _ in tasks_for(books, [("sigma.x", [])])} == {"triage", "sigma"}
+    # A Sigma rule's kind is in its techniques.
+    spray = {b.id for b, _, _ in tasks_for(books, [("sigma.x", ["T1110.003"])])}
+    assert spray == {"triage", "sigma", "credential_attack"}
 
 
 def test_playbook_errors_name_file_and_field(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
         "id: a\nalerts: ['*']\nname: {vi: a, en: a}\ntasks: []\n", encoding="utf-8"
+    )
+    (tmp_path / "c.yaml").write_text(
+        "id: c\nname: {vi: c, en: c}\ntasks:\n  - {id: x, title: {vi: x, en: x}}\n",
+        encoding="utf-8",
     )
     (tmp_path / "b.yaml").write_text(
         "id: b\nalerts: ['*']\nname: {vi: b, en: b}\ntasks:\n  - {id: x, title: {vi: x}}\n",
@@ -126,6 +135,7 @@ def test_playbook_errors_name_file_and_field(tmp_path: Path) -> None:
         load_playbooks(tmp_path)
     text = str(raised.value)
     assert "a.yaml:4: tasks" in text and "b.yaml:5: tasks[0].title.en" in text
+    assert "c.yaml" in text and "needs `alerts` or `techniques`" in text
 
 
 # ---- observables -------------------------------------------------------------------------
