@@ -22,7 +22,7 @@ from processors.security.sigma.loader import RULES_DIR
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "sigmahq_fire" / "web_linux.yaml"
 SIGMAHQ = ROOT.parent / "shared" / "vendor" / "sigmahq"
-FOLDERS = ("rules/web", "rules/linux")
+FOLDERS = ("rules/web", "rules/linux", "rules/category/antivirus")
 TOPIC_FORMATS = {
     "seclog.web": "web_access",
     "seclog.proxy": "proxy_access",

@@ -13,6 +13,7 @@ from ingest.formats.syslog.framing import MAX_NAME_CHARS, SyslogLine, syslog_hea
 from ingest.formats.syslog.programs import AUTH_PROGRAMS, netfilter, program_facts
 from ingest.formats.syslog.programs.facts import MAX_USER_CHARS, AuthFacts
 from ingest.formats.syslog.programs.netfilter import FirewallFacts
+from ingest.formats.syslog.service import ServiceFacts, service_event
 from ingest.message import RawMessage
 
 _AUTH_FACILITIES = frozenset({4, 10})  # auth, authpriv
@@ -26,6 +27,8 @@ def syslog_event(msg: RawMessage, line: SyslogLine) -> SecurityEvent:
     facts = program_facts(line.appname, line.message)
     if isinstance(facts, FirewallFacts):
         return _firewall_event(msg, line, time, facts)
+    if isinstance(facts, ServiceFacts):  # cron, clamav: system.syslog with their facts
+        return service_event(msg, line, time, facts, _ecs(line, time, "system.syslog", None, None))
     auth = facts is not None or line.appname in AUTH_PROGRAMS
     dataset = "system.auth" if auth or line.facility in _AUTH_FACILITIES else "system.syslog"
     source_ip = ip_or_none(facts.source) if facts else None

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.formats.syslog.programs import netfilter, pam, sshd, sudo
+from ingest.formats.syslog.programs import clamav, cron, netfilter, pam, sshd, sudo
 from ingest.formats.syslog.programs.data import PROGRAMS
 from ingest.formats.syslog.programs.facts import AuthFacts
 from ingest.formats.syslog.programs.netfilter import FirewallFacts
+from ingest.formats.syslog.service import ServiceFacts
 
-Facts = AuthFacts | FirewallFacts
+Facts = AuthFacts | FirewallFacts | ServiceFacts
 
 # Programs whose lines belong in system.auth (Filebeat's split of auth.log vs syslog).
 AUTH_PROGRAMS = PROGRAMS.auth_programs
@@ -44,6 +45,8 @@ DECODERS = (
     # OpenSSH ≥ 9.8 logs as sshd-session.
     ProgramDecoder("sshd", sshd.decode, programs=frozenset({"sshd", "sshd-session"})),
     ProgramDecoder("sudo", sudo.decode, programs=frozenset({"sudo"})),
+    ProgramDecoder("cron", cron.decode, programs=cron.PROGRAMS),
+    ProgramDecoder("clamav", clamav.decode, programs=clamav.PROGRAMS),
 )
 
 
