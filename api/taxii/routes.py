@@ -85,9 +85,21 @@ router = APIRouter(
 )
 
 CollectionId = Annotated[
-    str, Path(max_length=100, description="The collection's id (a UUID) or alias")
+    str,
+    Path(
+        max_length=100,
+        description="The collection's id (a UUID) or alias",
+        examples=["incidents"],
+    ),
 ]
-ObjectId = Annotated[str, Path(max_length=300, description="A STIX id, type--UUID")]
+ObjectId = Annotated[
+    str,
+    Path(
+        max_length=300,
+        description="A STIX id, type--UUID",
+        examples=["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"],
+    ),
+]
 AddedAfter = Annotated[
     str | None,
     Query(max_length=64, description="Only objects added after this time (RFC 3339)"),
