@@ -84,6 +84,9 @@ def test_case_fires_its_rule(case: dict[str, Any]) -> None:
     ]
     hits = fired(events)
     assert case["rule"] in hits, f"{case['title']} did not fire; fired: {sorted(hits.values())}"
+    # Exactly its rule, and the overlapping ones the case lists in `also`.
+    others = {k for k, v in hits.items() if str(SIGMAHQ) in v} - {case["rule"]}
+    assert others <= set(case.get("also", ())), f"{case['title']} also fired {sorted(others)}"
 
 
 @needs_sigmahq
