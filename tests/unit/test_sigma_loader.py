@@ -97,7 +97,7 @@ def write(folder: Path, name: str, *documents: dict[str, object]) -> Path:
 def test_shipped_rule_set_loads_completely() -> None:
     ruleset = load_rules()
     assert ruleset.rejected == []
-    assert len(ruleset.rules) == 7
+    assert len(ruleset.rules) == 8
     assert {c.kind for c in ruleset.correlations} == {"event_count", "value_count"}
     keys = {rule.info.key for rule in ruleset.rules}
     for item in [*ruleset.rules, *ruleset.correlations]:

@@ -9,6 +9,7 @@ import pytest
 from processors.security.sigma import SITE_FILE, SigmaEngine, Site, SiteError
 
 OUTSIDE_LOGIN = "3af87e78-b52a-4747-a1a9-f566a5635da1"
+SERVICE_LOGON = "6c1d2b8e-3f0a-4d7e-9b52-8a4e1f0c7d93"
 
 
 def login(ip: str) -> dict:
@@ -50,7 +51,8 @@ def test_host_bits_are_cleared_and_ranges_added_once() -> None:
 
 
 def test_outside_login_rule_reads_home_net_not_a_fixed_range() -> None:
-    site = Site.from_dict({"networks": {"home_net": ["172.16.0.0/12"]}})
+    shipped = Site.load(SITE_FILE)
+    site = Site({**shipped.networks, "home_net": ("172.16.0.0/12",)}, shipped.values)
     engine = SigmaEngine.load(site=site)
     assert engine.rejected == []
 
@@ -67,5 +69,21 @@ def test_outside_login_rule_reads_home_net_not_a_fixed_range() -> None:
 
 
 def test_without_home_net_the_rule_is_rejected_not_silently_wide() -> None:
-    (rejection,) = SigmaEngine.load(site=Site()).rejected
-    assert "%home_net%" in rejection.reason
+    rejected = {r.rule.split(" ")[0]: r.reason for r in SigmaEngine.load(site=Site()).rejected}
+    assert "%home_net%" in rejected[OUTSIDE_LOGIN]
+    assert "%service_accounts%" in rejected[SERVICE_LOGON]
+
+
+def test_service_account_logon_reads_the_site_lists() -> None:
+    engine = SigmaEngine.load(site=Site.load(SITE_FILE))
+
+    def fires(user: str, ip: str, logon_type: str = "10") -> bool:
+        data = {"LogonType": logon_type, "TargetUserName": user, "IpAddress": ip}
+        event = {"winlog": {"channel": "Security", "event_id": "4624", "event_data": data}}
+        return SERVICE_LOGON in {r.info.key for r in engine.matching_rules(event)}
+
+    assert fires("svc_backup", "203.0.113.4")  # svc_* in values.service_accounts
+    assert fires("SQL_SERVICE", "10.1.1.1", "2")
+    assert not fires("svc_backup", "10.0.250.7")  # from networks.admin_networks
+    assert not fires("sql_service", "10.1.1.1", "3")  # a network logon: what services do
+    assert not fires("nv.an", "203.0.113.4")

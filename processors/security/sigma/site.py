@@ -86,7 +86,10 @@ class Site:
     def with_networks(self, name: str, extra: Iterable[str]) -> Site:
         """The site with more ranges under a network placeholder (e.g. the agencies'
         ranges added to home_net)."""
-        added = _networks("<added>", name, [str(network) for network in extra])
+        extra = [str(network) for network in extra]
+        if not extra:
+            return self
+        added = _networks("<added>", name, extra)
         merged = tuple(dict.fromkeys([*self.networks.get(name, ()), *added]))
         return Site({**self.networks, name: merged}, self.values)
 
