@@ -47,7 +47,11 @@ from processors.jobs.public_warnings import PublicWarningsJob
 from processors.jobs.renotify import renotify_due
 from processors.jobs.reports import CHECK_SECONDS as REPORT_SECONDS
 from processors.jobs.reports import ReportsJob
+from processors.jobs.taxii import CHECK_SECONDS as TAXII_SECONDS
+from processors.jobs.taxii import TaxiiPublishJob, TaxiiPullJob
 from processors.reports.config import load_reports_config
+from processors.taxii.config import config_path as taxii_config_path
+from processors.taxii.config import load_config as load_taxii_config
 from store import alert_pruning, plate_audit, retention, rule_generation
 
 log = logging.getLogger(__name__)
@@ -112,6 +116,12 @@ def build_jobs(settings: Settings, config: ChannelsConfig) -> list[Scheduled]:
             "reports",
             REPORT_SECONDS,
             ReportsJob(settings, config, load_reports_config(settings.reports_file)),
+        ),
+        Scheduled("taxii-publish", TAXII_SECONDS, TaxiiPublishJob(settings)),
+        Scheduled(
+            "taxii-pull",
+            TAXII_SECONDS,
+            TaxiiPullJob(settings, load_taxii_config(taxii_config_path(settings))),
         ),
     ]
     if config.renotify_interval_seconds > 0:
