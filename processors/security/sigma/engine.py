@@ -34,6 +34,7 @@ from processors.security.sigma.model import (
     Rejection,
     SigmaMatch,
 )
+from processors.security.sigma.prefilter import RuleIndex
 from processors.security.sigma.site import Site
 
 Event = SecurityEvent | Mapping[str, Any]
@@ -136,9 +137,9 @@ class SigmaEngine:
 
     def _hits(self, view: EventView) -> list[CompiledRule]:
         hits = []
-        for admits, rules in self._buckets:
+        for admits, index in self._buckets:
             if admits is None or admits(view):
-                hits.extend(rule for rule in rules if rule.predicate(view))
+                hits.extend(rule for rule in index.candidates(view) if rule.predicate(view))
         return hits
 
     def _begin(self, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -273,12 +274,17 @@ def _event_match(rule: CompiledRule, view: EventView, time: datetime | None) -> 
 
 def _by_logsource(
     rules: list[CompiledRule], fieldmap: FieldMap
-) -> list[tuple[Predicate | None, tuple[CompiledRule, ...]]]:
-    """Rules grouped by logsource, so each logsource filter runs once per event."""
+) -> list[tuple[Predicate | None, RuleIndex]]:
+    """Rules grouped by logsource, so each logsource filter runs once per event, and
+    indexed by the literals they need, so an event meets only the rules its text can
+    match (a Sysmon process creation: ~25 of SigmaHQ's ~1,200, prefilter.py)."""
     grouped: dict[tuple[str | None, ...], list[CompiledRule]] = {}
     for rule in rules:
         grouped.setdefault(rule.logsource, []).append(rule)
-    return [(fieldmap.logsource_filter(key), tuple(group)) for key, group in grouped.items()]
+    return [
+        (fieldmap.logsource_filter(key), RuleIndex(group, [rule.needs for rule in group]))
+        for key, group in grouped.items()
+    ]
 
 
 def _time(event: Event, moment: float | None) -> datetime | None:

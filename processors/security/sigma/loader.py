@@ -38,6 +38,7 @@ from processors.security.sigma.model import (
     Rejection,
     RuleInfo,
 )
+from processors.security.sigma.prefilter import needs
 from processors.security.sigma.site import Site
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules" / "sigma"
@@ -242,7 +243,8 @@ def _compile_rule(item: _Parsed, fieldmap: FieldMap, site: Site) -> CompiledRule
     logsource = fieldmap.logsource_key(rule.logsource)
     fieldmap.logsource_filter(logsource)  # raises Unsupported for an unmapped logsource
     predicate = compile_detections(rule.detection, fieldmap)
-    return CompiledRule(_info(rule, item.file), logsource, predicate)
+    literals = needs(rule.detection, fieldmap)
+    return CompiledRule(_info(rule, item.file), logsource, predicate, needs=literals)
 
 
 def _compile_correlation(

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from processors.security.sigma.document import FieldRef
 from processors.security.sigma.matcher import Predicate
+from processors.security.sigma.prefilter import Needs
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # attack.t1110.001 -> T1110.001; tactic tags (attack.credential_access) are not techniques.
@@ -44,6 +45,8 @@ class CompiledRule:
     # False when a correlation references it without `generate: true` (Sigma spec): the
     # rule still feeds the correlation but raises nothing on its own.
     emits: bool = True
+    # The literals it cannot match without (prefilter.py); None: always evaluated.
+    needs: Needs = None
 
 
 CorrelationKind = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
