@@ -459,3 +459,50 @@ def test_an_incident_from_alerts_worked_to_closure_is_shared_and_fetched_back(
             store.withdraw_case(conn, uuid.UUID(case_id))
         conn.execute("DELETE FROM alerts WHERE id = ANY(%s::uuid[])", (alerts,))
         delete_user(conn, analyst.name)
+
+
+def test_consumers_and_collections_from_the_command_line(
+    api: str, conn: psycopg.Connection
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    name = f"t-cli-{uuid.uuid4().hex[:8]}"
+    alias = f"t-cli-{uuid.uuid4().hex[:8]}"
+    try:
+        made = runner.invoke(app, ["taxii", "collections", "add", "--alias", alias,
+                                   "--title", "CLI", "--tlp-ceiling", "TLP:GREEN"])  # fmt: skip
+        assert made.exit_code == 0, made.output
+        assert json.loads(made.output)["tlp_ceiling"] == "green"
+        wrong = runner.invoke(app, ["taxii", "collections", "add", "--alias", "x",
+                                    "--title", "x", "--tlp-ceiling", "purple"])  # fmt: skip
+        assert wrong.exit_code == 2 and "purple" in wrong.output
+
+        added = runner.invoke(
+            app, ["taxii", "consumers", "add", "--name", name, "--collection", alias]
+        )
+        assert added.exit_code == 0, added.output
+        shown = json.loads(added.output)
+        assert shown["collections"] == [alias] and len(shown["secret"]) >= 40
+        listed = runner.invoke(app, ["taxii", "consumers", "list"])
+        assert name in listed.output and shown["secret"] not in listed.output
+        answer = httpx.get(f"{api}/taxii2/csirt/collections/", auth=(name, shown["secret"]))
+        assert [c["alias"] for c in answer.json()["collections"]] == [alias]
+        unknown = runner.invoke(app, ["taxii", "consumers", "add", "--name", f"{name}-2",
+                                      "--collection", "no-such-collection"])  # fmt: skip
+        assert unknown.exit_code == 2 and "no such collection" in unknown.output
+
+        assert runner.invoke(app, ["taxii", "consumers", "revoke", "--name", name]).exit_code == 0
+        again = httpx.get(f"{api}/taxii2/csirt/collections/", auth=(name, shown["secret"]))
+        assert again.status_code == 401
+        assert runner.invoke(app, ["taxii", "consumers", "revoke", "--name", name]).exit_code == 1
+        # The shipped configuration pulls nothing: saying so is an error, not silence.
+        nothing = runner.invoke(app, ["taxii", "pull"])
+        assert nothing.exit_code == 1 and "no pull source" in nothing.output
+    finally:
+        conn.execute("DELETE FROM taxii_consumers WHERE name LIKE %s", (f"{name}%",))
+        conn.execute("DELETE FROM taxii_collections WHERE alias = %s", (alias,))
