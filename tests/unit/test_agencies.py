@@ -185,16 +185,25 @@ def test_addresses_destination_first_then_source_longest_prefix() -> None:
     assert INV.agency_of(sec(None, source_ip="192.0.2.1"), "t") is None
 
 
-def test_enrich_sets_organization_and_log_source_without_touching_the_original() -> None:
-    original = sec(None, ecs={"observer": {"name": "tc-fw01"}, "labels": {"rule": "x"}})
+def test_enrich_sets_organization_and_log_source() -> None:
+    shared_labels = {"rule": "x"}
+    firewall = sec(None, ecs={"observer": {"name": "tc-fw01"}, "labels": shared_labels})
     reading = Measurement(time=T0, device_id="kg-aq-01", metric="pm25", value=12.0)
     stranger = sec("nobody")
-    out = enrich([original, reading, stranger], "seclog.firewall", INV)
+    out = enrich([firewall, reading, stranger], "seclog.firewall", INV)
     assert out[0].ecs["organization"] == {"id": "so-tc", "name": "Sở Tài chính"}
     assert out[0].ecs["labels"] == {"rule": "x", "log_source": "tc-fw01"}
-    assert "organization" not in original.ecs and original.ecs["labels"] == {"rule": "x"}
-    assert out[1] is reading and out[2] is stranger
+    assert shared_labels == {"rule": "x"}  # a nested dict is copied, never changed
+    assert out[1] is reading and out[2] is stranger and "organization" not in stranger.ecs
     assert agencies.agency_id_of(out[0]) == "so-tc" and agencies.agency_id_of(stranger) is None
+
+
+def test_lookups_are_cached_per_inventory() -> None:
+    fresh = inventory()
+    assert fresh.agency_of_ip("10.40.7.9").id == "so-tc-kho-bac"
+    assert fresh.agency_of_ip("10.40.7.9").id == "so-tc-kho-bac"
+    assert fresh.agency_of_ip.cache_info().hits == 1  # type: ignore[attr-defined]
+    assert fresh.agency_of_ip("not an address") is None
 
 
 def test_decode_gives_security_events_their_agency() -> None:
