@@ -34,7 +34,10 @@ EQUIPMENT_FORMATS = frozenset(
     {"ioc_telemetry", "native_json", "senml", "frigate", "frigate_stats", "frigate_reviews",
      "isapi", "onvif", "epidemic_cases"}
 )  # fmt: skip
-SECURITY_FORMATS = frozenset({"syslog", "suricata", "cef", "winlog", "edr"})
+SECURITY_FORMATS = frozenset(
+    {"syslog", "suricata", "cef", "winlog", "edr", "firewall", "web_access", "proxy_access",
+     "auditd"}
+)  # fmt: skip
 
 
 class Scope(StrEnum):
