@@ -6,7 +6,8 @@ path calls for every security event (ingest/decode.py, through `enrich`), so it 
 few dictionary lookups, never a scan of every network:
 
 1. a log source whose `match` fits the event (all fields it names: host name, observer
-   name, Kafka/HTTP topic pattern, dataset) names the agency and the source;
+   name or serial number, Kafka/HTTP topic pattern, dataset) names the agency and the
+   source;
 2. else the host name (exact, or a pattern ending in `*` as a prefix);
 3. else the destination address, then the source address, by longest prefix over every
    agency's networks (an attack from outside lands on an agency's address; traffic an
@@ -53,13 +54,14 @@ class SourceMatch(BaseModel):
 
     host_name: tuple[str, ...] = ()  # host.name, case-insensitive
     observer_name: tuple[str, ...] = ()  # observer.name or observer.hostname
+    observer_serial: tuple[str, ...] = ()  # observer.serial_number (FortiGate devid), exact
     topic: tuple[str, ...] = ()  # glob: "seclog.firewall*", "http/firewall/fw-*"
     dataset: tuple[str, ...] = ()  # event.dataset, exact
 
     @model_validator(mode="after")
     def _something(self) -> SourceMatch:
-        if not (self.host_name or self.observer_name or self.topic):
-            raise ValueError("match needs host_name, observer_name or topic")
+        if not (self.host_name or self.observer_name or self.observer_serial or self.topic):
+            raise ValueError("match needs host_name, observer_name, observer_serial or topic")
         return self
 
 
@@ -159,6 +161,7 @@ class Inventory:
         # can fit it; sources matched by topic alone are tried for every event.
         self._by_host: dict[str, list[_SourceMatcher]] = {}
         self._by_observer: dict[str, list[_SourceMatcher]] = {}
+        self._by_serial: dict[str, list[_SourceMatcher]] = {}
         self._topic_only: list[_SourceMatcher] = []
         for matcher in self._matchers:
             if matcher.hosts:
@@ -167,6 +170,9 @@ class Inventory:
             elif matcher.observers:
                 for observer in matcher.observers:
                     self._by_observer.setdefault(observer, []).append(matcher)
+            elif matcher.serials:
+                for serial in matcher.serials:
+                    self._by_serial.setdefault(serial, []).append(matcher)
             else:
                 self._topic_only.append(matcher)
 
@@ -204,16 +210,17 @@ class Inventory:
 
     def agency_of(self, event: Any, topic: str) -> Found | None:
         """The agency (and log source) of a SecurityEvent that came on `topic`."""
-        observer = _observer_name(event.ecs)
+        observer, serial = _observer(event.ecs)
         candidates = [
             *self._by_host.get((event.host_name or "").lower(), ()),
             *self._by_observer.get((observer or "").lower(), ()),
+            *(self._by_serial.get(serial, ()) if serial else ()),
             *self._topic_only,
         ]
         if len(candidates) > 1:
             candidates.sort(key=lambda m: m.order)
         for matcher in candidates:
-            if matcher.fits(event, observer, topic):
+            if matcher.fits(event, observer, serial, topic):
                 return Found(matcher.agency, matcher.source)
         agency = (
             self.agency_of_host(event.host_name)
@@ -237,15 +244,18 @@ class _SourceMatcher:
         match = source.match
         self.hosts = frozenset(h.lower() for h in match.host_name)
         self.observers = frozenset(o.lower() for o in match.observer_name)
+        self.serials = frozenset(match.observer_serial)
         self.datasets = frozenset(match.dataset)
         self.topic = (
             re.compile("|".join(fnmatch.translate(t) for t in match.topic)) if match.topic else None
         )
 
-    def fits(self, event: Any, observer: str | None, topic: str) -> bool:
+    def fits(self, event: Any, observer: str | None, serial: str | None, topic: str) -> bool:
         if self.hosts and (event.host_name or "").lower() not in self.hosts:
             return False
         if self.observers and (observer or "").lower() not in self.observers:
+            return False
+        if self.serials and serial not in self.serials:
             return False
         if self.datasets and event.dataset not in self.datasets:
             return False
@@ -258,12 +268,17 @@ def _topic_fits(pattern: re.Pattern[str], topic: str) -> bool:
     return pattern.match(topic) is not None
 
 
-def _observer_name(ecs: dict[str, Any]) -> str | None:
+def _observer(ecs: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(observer.name or observer.hostname, observer.serial_number) when they are text."""
     observer = ecs.get("observer") if isinstance(ecs, dict) else None
     if not isinstance(observer, dict):
-        return None
+        return None, None
     name = observer.get("name") or observer.get("hostname")
-    return name if isinstance(name, str) else None
+    serial = observer.get("serial_number")
+    return (
+        name if isinstance(name, str) else None,
+        serial if isinstance(serial, str) else None,
+    )
 
 
 class _PrefixTable:

@@ -156,6 +156,41 @@ def test_log_source_by_observer_and_topic_names_agency_and_source() -> None:
     assert INV.agency_of(event, "seclog.syslog") is None
 
 
+def test_a_firewall_is_known_by_its_serial_number_whatever_its_name() -> None:
+    data = {
+        "agencies": [
+            {
+                "id": "so-tc",
+                "name_vi": "Sở Tài chính",
+                "name_en": "Department of Finance",
+                "log_sources": [
+                    {
+                        "id": "tc-fgt",
+                        "kind": "firewall",
+                        "match": {"observer_serial": ["FG100FTK22001234"]},
+                        "expected_interval_s": 300,
+                    }
+                ],
+            }
+        ]
+    }
+    inv = inventory(data)
+    renamed = sec(
+        None, ecs={"observer": {"name": "FGT-new-name", "serial_number": "FG100FTK22001234"}}
+    )
+    assert inv.agency_of(renamed, "seclog.firewall").source.id == "tc-fgt"
+    other = sec(None, ecs={"observer": {"serial_number": "FG100FTK29999999"}})
+    assert inv.agency_of(other, "seclog.firewall") is None
+
+
+def test_shipped_firewall_and_domain_controller_sources() -> None:
+    shipped = Inventory.load(agencies.DEFAULT_FILE)
+    fgt = sec("kg-fgt01", ecs={"observer": {"serial_number": "FG100FTK22001234"}})
+    assert shipped.agency_of(fgt, "seclog.firewall").source.id == "kg-fgt01-firewall"
+    dc = sec("KG-DC01.kiengiang.local", dataset="windows.sysmon_operational")
+    assert shipped.agency_of(dc, "seclog.winlog").source.id == "kg-dc01-winlog"
+
+
 def test_log_source_dataset_must_fit_too() -> None:
     access = sec("tc-web01", dataset="nginx.access")
     auth = sec("tc-web01", dataset="system.auth")
