@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     env_rules: str = str(REPO_ROOT / "processors" / "environment" / "rules")
     security_rules: str = str(REPO_ROOT / "processors" / "security" / "rules" / "detections.yaml")
     sigma_rules: str = str(REPO_ROOT / "processors" / "security" / "rules" / "sigma")
+    # The site's networks and names that Sigma placeholders (%home_net%, ...) stand for
+    # (processors/security/sigma/site.py); HOME_NET also gets every agency's ranges.
+    security_site: Path = REPO_ROOT / "deploy" / "security" / "site.yaml"
     indicators: str = str(REPO_ROOT / "deploy" / "security" / "indicators")
     # Cameras: the registry (zones, schedules, counting lines, ANPR segments per camera),
     # the camera rule pack, where ISAPI image parts are kept (content-addressed files,

@@ -24,16 +24,20 @@ from processors.runner import DetectorRunner, DetectorSet
 
 def load_detectors(settings: Settings) -> DetectorSet:
     from processors.security.detectors import load_security_detectors
+    from processors.security.sigma.site import HOME_NET, Site
 
     book = RuleBook.load(settings.rules_paths())
+    # Security alerts carry their agency; a reload reads the inventory again, and the
+    # events' enrichment on the way in (ingest/decode.py) follows it.
+    inventory = Inventory.load(settings.agencies_file)
+    # Sigma placeholders: the site's file, its HOME_NET widened by every agency's ranges.
+    site = Site.load(settings.security_site).with_networks(HOME_NET, inventory.home_networks())
     security = load_security_detectors(
         Path(settings.security_rules),
         indicators=Path(settings.indicators),
         sigma_rules=settings.sigma_paths(),
+        site=site,
     )
-    # Security alerts carry their agency; a reload reads the inventory again, and the
-    # events' enrichment on the way in (ingest/decode.py) follows it.
-    inventory = Inventory.load(settings.agencies_file)
     detectors = DetectorSet(
         measurements=[EnvironmentDetector(book)],
         security=labelled(security, inventory),

@@ -87,3 +87,29 @@ def test_service_account_logon_reads_the_site_lists() -> None:
     assert not fires("svc_backup", "10.0.250.7")  # from networks.admin_networks
     assert not fires("sql_service", "10.1.1.1", "3")  # a network logon: what services do
     assert not fires("nv.an", "203.0.113.4")
+
+
+def test_the_worker_s_detectors_take_home_net_from_site_and_agencies(tmp_path: Path) -> None:
+    """processors.catalog.load_detectors: Settings.security_site (IOC_SECURITY_SITE),
+    widened by every agency's networks (Settings.agencies_file)."""
+    from config.settings import Settings
+    from processors.catalog import load_detectors
+
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_FILE.read_text(encoding="utf-8").replace("10.0.0.0/8", "10.9.0.0/16"))
+    agencies = tmp_path / "agencies.yaml"
+    agencies.write_text(
+        "agencies:\n"
+        "  - {id: so-tttt, name_vi: Sở TT&TT, name_en: DIC, networks: [198.51.100.0/24]}\n",
+        encoding="utf-8",
+    )
+    settings = Settings(security_site=site, agencies_file=agencies)
+    detectors = load_detectors(settings)
+    (sigma,) = [d.inner for d in detectors.security if d.name == "sigma"]  # type: ignore[attr-defined]
+
+    def fires(ip: str) -> bool:
+        return OUTSIDE_LOGIN in {r.info.key for r in sigma.engine.matching_rules(login(ip))}
+
+    assert not fires("198.51.100.20")  # an agency's range is HOME_NET
+    assert not fires("10.9.1.1")  # the site's own
+    assert fires("10.1.1.1")  # 10/8 is no longer in this site's HOME_NET
