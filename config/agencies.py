@@ -375,10 +375,11 @@ def enrich_security(events: list[Any], topic: str) -> list[Any]:
     """`enrich` with the process's inventory, for the ingest path (ingest/decode.py).
 
     A message's events come from one format, so a message whose first event is not a
-    security event is passed on untouched at the cost of one attribute read. An
-    inventory that cannot be loaded never stops ingest: the events go on without their
-    agency and the error is logged (once a minute); the API and the alert service load
-    the same file at start and refuse to start on it, so the mistake is seen."""
+    security event is passed on untouched at the cost of one attribute read. The worker
+    loads the inventory with its detectors (processors/catalog.py): a broken file stops
+    it from starting, as a broken rule pack does, and a reload with one keeps the running
+    inventory. Should it still fail to load here, ingest goes on: the events are stored
+    without their agency and the error is logged once a minute."""
     if not events or getattr(events[0], "kind", None) != "security":
         return events
     try:
