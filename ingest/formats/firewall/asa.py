@@ -159,14 +159,14 @@ def _header(prefix: str, received_at: datetime, zone: ZoneInfo) -> tuple[datetim
 def _asa_stamp(text: str, received_at: datetime, zone: ZoneInfo) -> tuple[datetime, str] | None:
     """'Dec 01 2026 09:15:02 [device-id]' or 'Dec 1 09:15:02 [device-id]'."""
     parts = text.split()
-    if len(parts) < 3 or parts[0][:3] not in MONTHS or not digits(parts[1]):
+    if len(parts) < 3 or parts[0] not in MONTHS or not digits(parts[1]) or len(parts[1]) > 2:
         return None
     year = int(parts[2]) if digits(parts[2]) and len(parts[2]) == 4 else None
     clock = parts[3 if year else 2] if len(parts) > (3 if year else 2) else ""
     pieces = clock.split(":")
     if len(pieces) != 3 or not all(digits(p) and len(p) == 2 for p in pieces):
         return None
-    month, day = MONTHS[parts[0][:3]], int(parts[1])
+    month, day = MONTHS[parts[0]], int(parts[1])
     hour, minute, second = (int(p) for p in pieces)
     rest = " ".join(parts[4 if year else 3 :])
     try:

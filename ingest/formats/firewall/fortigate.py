@@ -221,8 +221,12 @@ def _time(
             problems.append("date/time is not a valid time")
     stamp = pairs.get("eventtime", "")
     if digits(stamp) and 9 <= len(stamp) <= 19:
-        scale = {19: 1e9, 16: 1e6, 13: 1e3}.get(len(stamp), 1)
-        return datetime.fromtimestamp(int(stamp) / scale, UTC)
+        # seconds (≤ 10 digits today), milli-, micro- or nanoseconds
+        scale = 10 ** (3 * ((len(stamp) - 8) // 3))
+        try:
+            return datetime.fromtimestamp(int(stamp) / scale, UTC)
+        except (ValueError, OverflowError, OSError):
+            problems.append("eventtime is not a valid time")
     if framed.header is not None:
         return framed.header.time
     return received_at
