@@ -226,6 +226,30 @@ def test_fortigate_quoted_values_and_headers() -> None:
     assert bare.time == datetime.fromtimestamp(1796091302, UTC)
 
 
+def test_fortigate_vpn_login_failures_are_failed_logins() -> None:
+    line = (
+        "<185>" + FGT_HEAD + 'logid="0101039426" type="event" subtype="vpn" level="alert" '
+        'vd="root" logdesc="SSL VPN login fail" action="ssl-login-fail" tunneltype="ssl-web" '
+        'tunnelid=0 remip=203.0.113.9 tunnelip=(null) user="ketoan01" group="N/A" '
+        'dst_host="N/A" reason="sslvpn_login_unknown_user" msg="SSL user failed to logged in"'
+    )
+    event = decode(line)
+    assert (event.category, event.outcome) == (("authentication",), "failure")
+    assert (event.source_ip, event.user_name) == ("203.0.113.9", "ketoan01")
+    admin = decode(
+        FGT_HEAD + 'logid="0100032001" type="event" subtype="system" logdesc="Admin login '
+        'successful" user="admin" ui="https(10.10.0.5)" srcip=10.10.0.5 action="login" '
+        'status="success"'
+    )
+    assert (admin.category, admin.outcome, admin.source_ip) == (
+        ("authentication",),
+        "success",
+        "10.10.0.5",
+    )
+    routine = decode(FGT_HEAD + 'logid="0100022902" type="event" subtype="system" action="update"')
+    assert routine.category == ()
+
+
 # ---- Cisco ASA ----------------------------------------------------------------------
 
 

@@ -180,20 +180,41 @@ def _connection_ecs(doc: dict[str, Any], pairs: dict[str, str]) -> None:
 
 
 def _event_ecs(doc: dict[str, Any], pairs: dict[str, str]) -> None:
-    """System events: a configuration change (cfgpath), an administrator's login."""
+    """System, user and VPN events: a configuration change (cfgpath); a login of an
+    administrator, an SSL-VPN or IPsec user or a firewall-authentication user, which the
+    brute-force and password-spray detections count like any other login."""
     get = pairs.get
     event = doc["event"]
     action = (get("action") or "").lower()
     if get("cfgpath"):
         event["category"] = ["configuration"]
         event["type"] = [{"add": "creation", "delete": "deletion"}.get(action, "change")]
-    elif action in ("login", "logout") or get("logdesc", "").lower().startswith("admin login"):
-        status = (get("status") or "").lower()
+    elif _is_login(action, (get("logdesc") or "").lower()):
         event["category"] = ["authentication"]
-        event["type"] = ["start" if action == "login" else "end"]
-        event["outcome"] = {"success": "success", "failed": "failure"}.get(status, "unknown")
+        event["type"] = ["end" if "logout" in action else "start"]
+        event["outcome"] = _login_outcome(action, (get("status") or "").lower())
+        # SSL-VPN events name the remote peer remip; admin logins srcip.
+        if "source" not in doc or "ip" not in doc["source"]:
+            remote = fw.endpoint(get("remip"), get("remport"))
+            if remote:
+                doc["source"] = doc.get("source", {}) | remote
     if get("user") and not doc.get("user"):
         doc["user"] = {"name": fw.cut(get("user"))}
+
+
+def _is_login(action: str, logdesc: str) -> bool:
+    # "login", "logout", "ssl-login-fail", "ssl-login" (FortiOS 7), "authentication";
+    # logdesc "Admin login failed", "SSL VPN login fail", "Authentication logon".
+    words = ("login", "logon", "logout")
+    return action == "authentication" or any(w in action or w in logdesc for w in words)
+
+
+def _login_outcome(action: str, status: str) -> str:
+    if "fail" in action or status in ("failed", "failure", "deny", "denied", "negate"):
+        return "failure"
+    if status in ("success", "succeeded") or action in ("ssl-login", "tunnel-up"):
+        return "success"
+    return "unknown"
 
 
 def _interface(name: str | None) -> dict[str, Any] | None:
