@@ -223,6 +223,13 @@ def _values(text: str | None, field: str) -> list[str] | None:
     return values
 
 
+def valid_object_id(text: str) -> str:
+    """A path's object id: `type--UUID`, else 400."""
+    if not _STIX_ID.fullmatch(text):
+        raise TaxiiError(400, "invalid_parameter", field="object_id")
+    return text
+
+
 def parse_match(
     ids: str | None = None,
     types: str | None = None,

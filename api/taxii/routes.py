@@ -40,6 +40,7 @@ from api.taxii.protocol import (
     parse_next,
     parse_timestamp,
     timestamp,
+    valid_object_id,
 )
 from processors.alerts.exports.stix import soc_identity
 from processors.taxii import publish, tlp
@@ -276,7 +277,7 @@ def one_object(
     match_spec_version: MatchSpec = None,
 ) -> TaxiiResponse:
     found = _collection(conn, caller, collection_id)
-    match = parse_match(object_id, None, match_version, match_spec_version)
+    match = parse_match(valid_object_id(object_id), None, match_version, match_spec_version)
     query = _query(found, match, added_after, limit, next)
     _sync(conn, settings)
     if not _exists(conn, found, object_id):
@@ -310,7 +311,7 @@ def versions(
     match_spec_version: MatchSpec = None,
 ) -> TaxiiResponse:
     found = _collection(conn, caller, collection_id)
-    match = parse_match(object_id, None, None, match_spec_version)
+    match = parse_match(valid_object_id(object_id), None, None, match_spec_version)
     query = _query(found, match, added_after, limit, next)
     _sync(conn, settings)
     if not _exists(conn, found, object_id):

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import stix2
+from stix2.exceptions import STIXError
 
 from processors.taxii import tlp
 from processors.taxii.stix import SharedCase, case_objects, global_objects
@@ -57,6 +58,21 @@ def stored(objects: Iterable[Any], rank: int | None = None) -> list[store.Stored
     return rows
 
 
+def _objects(
+    conn: psycopg.Connection, row: dict[str, Any], identity: stix2.v21.Identity
+) -> list[store.StoredObject]:
+    """The case's rows; none (it is recorded as published, with nothing) when stix2
+    refuses what it holds, so one bad case neither blocks the others nor is retried
+    until it changes."""
+    observables, alerts = store.case_material(conn, row["id"])
+    case = SharedCase.from_rows(row, observables, alerts)
+    try:
+        return stored(case_objects(case, identity), tlp.rank(case.tlp))
+    except (STIXError, ValueError) as error:
+        log.warning("TAXII: case %s not published: %s", row["id"], str(error)[:300])
+        return []
+
+
 def sync(
     conn: psycopg.Connection, identity: stix2.v21.Identity, limit: int = MAX_CASES
 ) -> SyncReport:
@@ -69,9 +85,7 @@ def sync(
             store.withdraw_case(conn, case_id)
         changed = store.changed_cases(conn, limit)
         for row in changed:
-            observables, alerts = store.case_material(conn, row["id"])
-            case = SharedCase.from_rows(row, observables, alerts)
-            store.publish_case(conn, row, stored(case_objects(case, identity), tlp.rank(case.tlp)))
+            store.publish_case(conn, row, _objects(conn, row, identity))
     if changed or withdrawn:
         log.info("TAXII: %d case(s) published, %d withdrawn", len(changed), len(withdrawn))
     return SyncReport(len(changed), len(withdrawn))

@@ -21,9 +21,10 @@ case's `updated`). A case closed as false positive or benign publishes its indic
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -108,11 +109,38 @@ def _sco(observable: CaseObservable, marking_id: str) -> Any:
     return stix2.v21.File(hashes={algorithm: value}, **marks)
 
 
+_HASH_LENGTH = {"sha256": 64, "sha1": 40, "md5": 32}
+MAX_URL = 2048
+
+
+def normalised(kind: str, value: str) -> str | None:
+    """The value as shared, or None when it is not a valid value of its kind (a bad row
+    is left out rather than failing the whole case)."""
+    text = value.strip()
+    if kind in ("ipv4", "ipv6"):
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        return str(address) if f"ipv{address.version}" == kind else None
+    if kind in _HASH_LENGTH:
+        digest = text.lower()
+        ok = len(digest) == _HASH_LENGTH[kind] and all(c in "0123456789abcdef" for c in digest)
+        return digest if ok else None
+    if kind == "domain":
+        name = text.lower().rstrip(".")
+        return name if name and len(name) <= 253 and not any(c.isspace() for c in name) else None
+    if kind == "url":
+        return text if 0 < len(text) <= MAX_URL and not any(c.isspace() for c in text) else None
+    return None
+
+
 def _shareable(case: SharedCase) -> list[CaseObservable]:
     seen: dict[tuple[str, str], CaseObservable] = {}
     for observable in case.observables:
-        if observable.type in SHARED_TYPES:
-            seen.setdefault((observable.type, observable.value), observable)
+        value = normalised(observable.type, observable.value)
+        if observable.type in SHARED_TYPES and value is not None:
+            seen.setdefault((observable.type, value), replace(observable, value=value))
     return sorted(seen.values(), key=lambda o: (o.type, o.value))
 
 

@@ -285,3 +285,20 @@ def test_due_sources_by_their_interval() -> None:
     last = {"a": now - timedelta(minutes=61), "b": now - timedelta(hours=2)}
     assert [s.name for s in due([hourly, daily], last.get, now)] == ["a"]
     assert [s.name for s in due([hourly, daily], lambda _: None, now)] == ["a", "b"]
+
+
+def test_bad_observable_rows_are_left_out_not_fatal() -> None:
+    rows = (
+        CaseObservable("ipv4", "2001:db8::1", T0, T0),  # an IPv6 address filed as ipv4
+        CaseObservable("ipv4", "10.0.0.300", T0, T0),
+        CaseObservable("sha256", "not-a-hash", T0, T0),
+        CaseObservable("url", "http://a b", T0, T0),
+        CaseObservable("domain", "Bad.Example.", T0, T0),
+        CaseObservable("md5", "D41D8CD98F00B204E9800998ECF8427E", T0, T0),
+    )
+    objects = case_objects(case(observables=rows), IDENTITY)
+    patterns = sorted(o.pattern for o in objects if o.type == "indicator")
+    assert patterns == [
+        "[domain-name:value = 'bad.example']",
+        "[file:hashes.'MD5' = 'd41d8cd98f00b204e9800998ecf8427e']",
+    ]
