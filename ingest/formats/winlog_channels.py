@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +85,38 @@ def _params(data: dict[str, Any]) -> list[Any]:
 def apply(kind: str, event_id: int, data: dict[str, Any], ecs: dict[str, Any]) -> None:
     """Put the insertion strings of a known channel where the table says, then the
     channel's own extras (script blocks, PowerShell context, Defender paths)."""
-    table = dict(FIELDS.get(kind, {}))
-    table.update(BY_EVENT.get(kind, {}).get(event_id, {}))
-    for name, spec in table.items():
-        raw = _lookup(data, name)
-        if raw is not None:
-            path, how = (spec, "text") if isinstance(spec, str) else (spec["path"], spec["as"])
-            _READERS[how](ecs, tuple(path.split(".")), raw)
+    # Cached per event id with overrides only: ids come from the sender (0-65535).
+    table = _table(kind, event_id if event_id in BY_EVENT.get(kind, {}) else -1)
+    for key, value in data.items():  # an event has fewer strings than the table names
+        entry = table.get(key)
+        if entry is not None:
+            raw = _text_value(value)
+            if raw is not None:
+                entry[1](ecs, entry[0], raw)
     extra = _EXTRAS.get(kind)
     if extra is not None:
         extra(event_id, data, ecs)
+
+
+Reader = Callable[[dict[str, Any], tuple[str, ...], str], None]
+
+
+@cache
+def _table(kind: str, event_id: int) -> dict[str, tuple[tuple[str, ...], Reader]]:
+    """Insertion string name (each spelling) -> (ECS path, reader), built once per event id."""
+    specs = dict(FIELDS.get(kind, {}))
+    specs.update(BY_EVENT.get(kind, {}).get(event_id, {}))
+    table = {}
+    for name, spec in specs.items():
+        path, how = (spec, "text") if isinstance(spec, str) else (spec["path"], spec["as"])
+        for spelling in _spellings(name):
+            table[spelling] = (tuple(path.split(".")), _READERS[how])
+    return table
+
+
+def _spellings(name: str) -> tuple[str, ...]:
+    # Defender's "Threat Name" arrives with the space, without it or with "_".
+    return tuple(dict.fromkeys((name, name.replace(" ", ""), name.replace(" ", "_"))))
 
 
 def detail(ecs: dict[str, Any]) -> str | None:
@@ -121,14 +144,21 @@ def detail(ecs: dict[str, Any]) -> str | None:
 
 
 def _lookup(data: dict[str, Any], name: str) -> str | None:
-    """An insertion string as text. Names with spaces (Defender's "Threat Name") are
-    written with the space, without it or with "_" depending on the shipper."""
-    for key in (name, name.replace(" ", ""), name.replace(" ", "_")):
-        value = data.get(key)
-        if type(value) is int:
-            value = str(value)
-        if type(value) is str and value.strip() not in _NONE:
+    """An insertion string as text, under any spelling of its name."""
+    for key in _spellings(name):
+        value = _text_value(data.get(key))
+        if value is not None:
             return value
+    return None
+
+
+def _text_value(value: Any) -> str | None:
+    """Text of an insertion string; NXLog sends some numbers as JSON numbers. Windows'
+    "-" and empty strings mean no value."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value.strip() not in _NONE:
+        return value
     return None
 
 
@@ -234,7 +264,7 @@ def _basename(path: str) -> str:
     return path.replace("/", "\\").rpartition("\\")[2] or path
 
 
-_READERS: dict[str, Callable[[dict[str, Any], tuple[str, ...], str], None]] = {
+_READERS: dict[str, Reader] = {
     "text": _text,
     "long": _long,
     "int": _int,
