@@ -350,6 +350,24 @@ def test_asa_commands_logins_and_unknown_ids() -> None:
         "failure",
         "admin",
     )
+    vpn = decode(
+        "<163>Dec 01 2026 09:15:02 fw-hq : %ASA-6-716039: Group <DfltGrpPolicy> User "
+        "<ketoan01> IP <203.0.113.9> Authentication: rejected, Session Type: WebVPN."
+    )
+    assert (vpn.category, vpn.outcome, vpn.user_name, vpn.source_ip) == (
+        ("authentication",),
+        "failure",
+        "ketoan01",
+        "203.0.113.9",
+    )
+    ping = decode("%ASA-3-313001: Denied ICMP type=8, code=0 from 203.0.113.5 on interface outside")
+    assert (ping.action, ping.source_ip, ping.ecs["network"]["transport"]) == (
+        "deny",
+        "203.0.113.5",
+        "icmp",
+    )
+    # the interface a denied packet came in on
+    assert ping.ecs["observer"]["ingress"]["interface"]["name"] == "outside"
     unknown = decode("<166>Dec 01 2026 09:15:02 fw-hq : %ASA-6-999999: Something new happened")
     assert unknown.ecs["event"]["code"] == "999999"
     assert unknown.category == ()

@@ -74,7 +74,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?:Inbound (?P<proto1>TCP) connection denied|Deny (?:inbound |outbound )?"
         r"(?P<proto2>TCP|UDP|[a-z]{1,16})(?: \(no connection\))?) from "
         rf"(?P<aip>{_IP})/(?P<aport>[0-9]{{1,5}}) to (?P<bip>{_IP})/(?P<bport>[0-9]{{1,5}})"
-        r".{0,128}? on interface (?P<bif>\S{1,64})"
+        r".{0,128}? on interface (?P<aif>\S{1,64})"
     ),
     "access_list": re.compile(  # 106100
         r"access-list (?P<acl>\S{1,256}) (?P<verb>permitted|denied|est-allowed) "
@@ -98,6 +98,15 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"AAA user (?P<what>authentication|authorization) (?P<verb>Successful|Rejected)"
         r"(?P<rest>.{0,512})"
     ),
+    "vpn": re.compile(  # 113039, 716038, 716039: AnyConnect and clientless SSL VPN
+        r"Group <(?P<group>[^>]{0,256})> User <(?P<user>[^>]{0,256})> IP "
+        rf"<(?P<aip>{_IP})> (?P<what>AnyConnect parent session started|Authentication: "
+        r"(?:successful|rejected))"
+    ),
+    "icmp_denied": re.compile(  # 313001
+        rf"Denied ICMP type=(?P<type>[0-9]{{1,3}}), code=(?P<code>[0-9]{{1,3}}) from "
+        rf"(?P<aip>{_IP}) on interface (?P<aif>\S{{1,64}})"
+    ),
 }
 # Message id -> the pattern that reads it.
 _IDS = {
@@ -106,7 +115,8 @@ _IDS = {
     "106006": "deny_from", "106007": "deny_from", "106015": "deny_from",
     "106100": "access_list", "710003": "acl_denied", "605004": "login", "605005": "login",
     "111008": "command", "111009": "command", "111010": "command", "113004": "aaa",
-    "113005": "aaa", "113015": "aaa",
+    "113005": "aaa", "113015": "aaa", "113039": "vpn", "716038": "vpn", "716039": "vpn",
+    "313001": "icmp_denied",
 }  # fmt: skip
 
 
@@ -306,6 +316,26 @@ def _aaa(doc: dict[str, Any], asa: dict[str, Any], g: dict[str, Any], code: str)
         doc["source"] = source
 
 
+def _vpn(doc: dict[str, Any], asa: dict[str, Any], g: dict[str, Any], code: str) -> None:
+    ok = not g["what"].endswith("rejected")
+    doc["event"].update(
+        category=["authentication"],
+        type=["start"],
+        action="vpn-login" if ok else "vpn-login-rejected",
+        outcome="success" if ok else "failure",
+    )
+    doc["user"] = {"name": fw.cut(g["user"])}
+    doc["source"] = fw.endpoint(g["aip"])
+    asa["vpn_group"] = fw.cut(g["group"])
+
+
+def _icmp_denied(doc: dict[str, Any], asa: dict[str, Any], g: dict[str, Any], code: str) -> None:
+    _endpoints(doc, dict(g, proto="icmp"))
+    doc["event"]["action"] = "deny"
+    fw.connection(doc, "deny")
+    asa["icmp"] = {"type": g["type"], "code": g["code"]}
+
+
 _READERS: dict[str, Callable[[dict[str, Any], dict[str, Any], dict[str, Any], str], None]] = {
     "built": _built,
     "teardown": _teardown,
@@ -317,4 +347,6 @@ _READERS: dict[str, Callable[[dict[str, Any], dict[str, Any], dict[str, Any], st
     "login": _login,
     "command": _command,
     "aaa": _aaa,
+    "vpn": _vpn,
+    "icmp_denied": _icmp_denied,
 }
