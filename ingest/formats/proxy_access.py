@@ -51,7 +51,7 @@ _MAX_NATIVE_FIELDS = 16  # 10 by default; a few custom logformats append more
 
 @register("proxy_access")
 def decode_proxy_access(msg: RawMessage, timezone: str = DEFAULT_TIMEZONE) -> list[SecurityEvent]:
-    envelope = unwrap(msg, "proxy access", lambda _: None)
+    envelope = unwrap(msg, "proxy access", lambda _: None, timezone)
     events: list[SecurityEvent] = []
     numbered = list(split_lines(envelope.text))
     for number, line in numbered:

@@ -150,7 +150,7 @@ class Access:
 
 @register("web_access")
 def decode_web_access(msg: RawMessage, timezone: str = DEFAULT_TIMEZONE) -> list[SecurityEvent]:
-    envelope = unwrap(msg, "web access", _server_hint)
+    envelope = unwrap(msg, "web access", _server_hint, timezone)
     if envelope.record is not None:
         access = iis_record(envelope.record)
         return validated(lambda: access_event(msg, 0, envelope, "iis", access))
@@ -207,7 +207,12 @@ def _directive(line: str, fields: list[str] | None, where: str) -> list[str] | N
 # ---- envelopes (shared with proxy_access and auditd) --------------------------------
 
 
-def unwrap(msg: RawMessage, what: str, hint_of: Callable[[str], str | None]) -> Envelope:
+def unwrap(
+    msg: RawMessage,
+    what: str,
+    hint_of: Callable[[str], str | None],
+    timezone: str = DEFAULT_TIMEZONE,
+) -> Envelope:
     """The text of the log line(s) and what the envelope says about them."""
     text = strip_newline(msg.payload).decode("utf-8", errors="replace")
     if not text.strip():
@@ -215,7 +220,7 @@ def unwrap(msg: RawMessage, what: str, hint_of: Callable[[str], str | None]) -> 
     if text.lstrip().startswith("{"):
         return _json_envelope(text, what, hint_of)
     if text.startswith("<") or text[:3] in MONTHS:
-        return _syslog_envelope(text, msg, hint_of)
+        return _syslog_envelope(text, msg, hint_of, timezone)
     return Envelope(text)
 
 
@@ -261,14 +266,14 @@ def _path_text(doc: dict[str, Any], path: tuple[str, ...]) -> str | None:
     return clean_text(node, MAX_NAME) if type(node) is str and node else None
 
 
-def _syslog_envelope(text: str, msg: RawMessage, hint_of: Callable[[str], str | None]) -> Envelope:
+def _syslog_envelope(
+    text: str, msg: RawMessage, hint_of: Callable[[str], str | None], timezone: str
+) -> Envelope:
     first, _, rest = text.partition("\n")
     try:
-        header: SyslogLine = parse_line(
-            clean_text(first), msg.received_at, zone_info(DEFAULT_TIMEZONE)
-        )
-    except NotSyslog as error:
-        raise DecodeError(f"starts like syslog but is not: {error}") from None
+        header: SyslogLine = parse_line(clean_text(first), msg.received_at, zone_info(timezone))
+    except NotSyslog:
+        return Envelope(text)  # a line that only looks like syslog ("Mar-portal:443 …")
     body = header.message + ("\n" + rest if rest else "")
     return Envelope(body, hint_of(header.appname or ""), header.hostname)
 

@@ -176,3 +176,8 @@ def test_a_huge_line_stays_linear_and_bounded() -> None:
     long = "/" + "a" * 200_000
     event = one(f'1.2.3.4 - - [03/Dec/2026:10:00:00 +0700] "GET {long} HTTP/1.1" 200 1 "-" "x"')
     assert len(event.ecs["url"]["original"]) <= 8192
+
+
+def test_a_line_that_only_looks_like_syslog_is_read_as_a_line() -> None:
+    event = one('Mar-portal:443 1.2.3.4 - - [03/Dec/2026:10:00:00 +0700] "GET / HTTP/1.1" 200 1')
+    assert event.ecs["url"]["domain"] == "mar-portal" and event.source_ip == "1.2.3.4"
