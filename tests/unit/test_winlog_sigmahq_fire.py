@@ -2,8 +2,9 @@
 decoded by the winlog decoder as the shippers send them: each case exactly its rule and
 the overlapping rules it names (`also`); the benign background fires none.
 
-The engine loads the whole windows folder of the vendored SigmaHQ snapshot, so the
-background is checked against every Windows rule, not only the cases' own. The
+The engine loads the whole windows folder of the vendored SigmaHQ snapshot (and the
+antivirus category, which Defender's detections belong to), so the background is checked
+against every Windows rule, not only the cases' own. The
 real-pipeline runner (tests/integration/test_sigmahq_fire.py) sends the same file through
 Kafka and the worker.
 """
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "sigmahq_fire" / "windows.yaml"
 SIGMAHQ = ROOT.parent / "shared" / "vendor" / "sigmahq"
 WINDOWS_RULES = SIGMAHQ / "rules" / "windows"
+# Defender's detections are antivirus events too (event.category malware).
+ANTIVIRUS_RULES = SIGMAHQ / "rules" / "category" / "antivirus"
 CASES: list[dict[str, Any]] = yaml.safe_load(DATA.read_text())["cases"]
 BACKGROUND: list[dict[str, Any]] = yaml.safe_load(DATA.read_text())["background"]
 
@@ -38,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def engine() -> SigmaEngine:
-    return SigmaEngine.load([WINDOWS_RULES])
+    return SigmaEngine.load([WINDOWS_RULES, ANTIVIRUS_RULES])
 
 
 def decoded(topic: str, fmt: str, messages: list[Any]) -> list[SecurityEvent]:
@@ -75,7 +78,7 @@ def test_every_case_rule_compiles(engine: SigmaEngine) -> None:
 def test_case_fires_its_rule_and_only_the_overlaps_it_names(
     engine: SigmaEngine, case: dict[str, Any]
 ) -> None:
-    """Against every Windows rule of the snapshot: the case's rule and its `also` list
+    """Against every Windows and antivirus rule of the snapshot: the case's rule and its `also` list
     (SigmaHQ's overlapping rules, named in the file), nothing else."""
     events = decoded(case["topic"], case["format"], case["messages"])
     assert fired(engine, events) == {case["rule"], *case.get("also", ())}
