@@ -25,8 +25,9 @@ ALERT_COLUMNS = (
     " event_ids, technique_ids, started_at, updated_at, recorded_at"
 )
 EVENT_COLUMNS = (
-    "time, event_id, dataset, category, action, outcome, source_ip::text AS source_ip,"
-    " destination_ip::text AS destination_ip, user_name, host_name, process_name,"
+    # host(): the address without a /32 or /128 (inet's text form carries the mask).
+    "time, event_id, dataset, category, action, outcome, host(source_ip) AS source_ip,"
+    " host(destination_ip) AS destination_ip, user_name, host_name, process_name,"
     " rule_name, message, ecs"
 )
 # An alert's events are looked for this long before it started (its window) and after
@@ -412,7 +413,8 @@ def tasks(conn: psycopg.Connection, case_id: uuid.UUID, limit: int) -> list[dict
     return _rows(
         conn,
         "SELECT id, playbook, task, title_vi, title_en, done_at, done_by FROM case_tasks"
-        " WHERE case_id = %s ORDER BY playbook = 'manual', playbook, position, id LIMIT %s",
+        # A playbook's tasks together, in its order; playbooks by their `order`, then id.
+        " WHERE case_id = %s ORDER BY position / 1000, playbook, position, id LIMIT %s",
         (case_id, limit),
     )
 

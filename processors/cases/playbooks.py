@@ -36,6 +36,8 @@ class Playbook(_Model):
     alerts: list[str] = Field(default_factory=list)
     techniques: list[str] = Field(default_factory=list)
     name: Bilingual
+    # Where its tasks stand in a case's list: lower first (triage 0, the kinds 100).
+    order: int = Field(default=100, ge=0, le=999)
     tasks: list[Task] = Field(min_length=1, max_length=100)
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ from store import cases as store
 # How many events behind the added alerts are read for observables.
 MAX_EVENTS = 500
 MAX_ALERTS_PER_CHANGE = 100
+MANUAL_POSITION = 1_000_000
 
 
 class CaseNotFound(LookupError):
@@ -152,7 +153,7 @@ def _apply_playbooks(
         conn,
         case_id,
         (
-            (book.id, task.id, position, task.title.vi, task.title.en)
+            (book.id, task.id, book.order * 1000 + position, task.title.vi, task.title.en)
             for book, position, task in tasks_for(books, wanted)
         ),
     )
@@ -305,7 +306,8 @@ def add_task(
     if case["status"] == "closed":
         raise CaseClosed(str(case_id))
     key = "t" + uuid.uuid4().hex[:12]
-    store.add_tasks(conn, case_id, [("manual", key, 0, title, title)])
+    # After every playbook's tasks (their positions stay below 1,000,000).
+    store.add_tasks(conn, case_id, [("manual", key, MANUAL_POSITION, title, title)])
     store.update_case(conn, case_id, {"updated": at})
     store.add_entry(conn, case_id, actor, "task_added", at, title)
     row = conn.execute(

@@ -109,9 +109,9 @@ def make_event(conn: psycopg.Connection, cleanup: dict[str, list[Any]]) -> Calla
     def insert(at: datetime, source_ip: str, **ecs: Any) -> str:
         event_id = f"t-cases-{uuid.uuid4().hex}"
         conn.execute(
-            "INSERT INTO security_events (time, event_id, dataset, source_ip, user_name,"
-            " host_name, message, ecs, raw) VALUES (%s, %s, 'test.cases', %s, 'root', 'web1',"
-            " 'Failed password', %s, 'raw')",
+            "INSERT INTO security_events (time, event_id, dataset, source_ip, destination_ip,"
+            " user_name, host_name, message, ecs, raw) VALUES (%s, %s, 'test.cases', %s,"
+            " '198.18.0.200', 'root', 'web1', 'Failed password', %s, 'raw')",
             (at, event_id, source_ip, Jsonb(ecs)),
         )
         cleanup["events"].append(event_id)
@@ -222,11 +222,13 @@ def test_case_by_hand_from_alerts_with_moves_tasks_notes_and_closure(
     assert {a["id"] for a in case["alerts"]} == {str(brute), str(scan)}
     playbooks = {t["playbook"] for t in case["tasks"]}
     assert playbooks == {"triage", "credential_attack", "reconnaissance"}
+    assert case["tasks"][0]["playbook"] == "triage"  # first in every case
 
     observed = client.get(f"/api/v1/cases/{case['id']}/observables", headers=h).json()
     pairs = {(o["type"], o["value"]) for o in observed}
+    # The event's destination only the event names (its inet column, without the /32).
     assert {("ipv4", "198.18.1.10"), ("user", "root"), ("host", "web1"),
-            ("url", "http://x.example/a")} <= pairs  # fmt: skip
+            ("url", "http://x.example/a"), ("ipv4", "198.18.0.200")} <= pairs  # fmt: skip
     address = next(o for o in observed if o["value"] == "198.18.1.10")
     assert address["events_from_address"] == 1
 
@@ -277,9 +279,12 @@ def test_case_by_hand_from_alerts_with_moves_tasks_notes_and_closure(
     )
     assert client.post(f"{url}/reopen", headers=h).status_code == 409
 
-    actions = [
-        i["action"] for i in client.get(f"{url}/timeline", headers=h).json() if i["kind"] == "entry"
-    ]
+    tasks = client.get(f"{url}/tasks", headers=h).json()
+    assert tasks[-1]["playbook"] == "manual" and tasks[0]["playbook"] == "triage"
+    timeline = client.get(f"{url}/timeline", headers=h).json()
+    (seen,) = [i for i in timeline if i["kind"] == "event"]
+    assert (seen["source_ip"], seen["destination_ip"]) == ("198.18.1.10", "198.18.0.200")
+    actions = [i["action"] for i in timeline if i["kind"] == "entry"]
     assert actions == [
         "created", "alerts_added", "changed", "task_done", "task_added", "note", "alert_removed",
         "changed", "closed", "reopened",
