@@ -196,9 +196,13 @@ def outcome(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         routes = _routes(directory, {routed[b]: f for b, f in topics.items()}, tag)
         worker = WorkerProcess(_Routes(routes), f"fire-{tag}", ("kafka",), directory / "w.log")  # type: ignore[arg-type]
         _forget(db)
-        worker.start()
         sent = 0
         try:
+            # Loading SigmaHQ's folders (a few thousand rules, their literal index) takes
+            # longer than the harness's 60 s on a busy machine.
+            worker.start(wait=False)
+            wait_for(lambda: not worker.alive() or worker.ready(), timeout=240)
+            assert worker.ready(), "the worker did not become ready (its log is above)"
 
             def send(messages: list[tuple[str, Any]]) -> None:
                 nonlocal sent
@@ -214,11 +218,13 @@ def outcome(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
             send(background)
             result.background = _sigma_alerts(db)
             _forget(db)
-        finally:
-            worker.stop()
+        except BaseException:
             log = directory / "w.log"
-            if log.exists():
-                print(log.read_text(errors="replace")[-3000:])
+            print(log.read_text(errors="replace")[-6000:] if log.exists() else "no worker log")
+            raise
+        finally:
+            if worker.alive():
+                worker.stop()
     yield result
 
 
