@@ -18,15 +18,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import errors, taxii
 from api.bounds import BodyLimit
 from api.deps import make_pool
 from api.feed import AlertFeed
 from api.limits import RateLimits
 from api.public.app import create_public_app
 from api.routers import (
+    agencies,
     alerts,
     camera_events,
+    cases,
     commands,
     dead_letters,
     devices,
@@ -170,6 +172,9 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     app.include_router(warnings.router)
     app.include_router(reports.router)
     app.include_router(epidemics.router)
+    app.include_router(cases.router)
+    app.include_router(taxii.router)
+    app.include_router(agencies.router)
     for camera_router in (watchlist, plates, plate_access, camera_events, snapshots):
         app.include_router(camera_router.router)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
