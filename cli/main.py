@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.alerts import alerts_app, reload
+from cli.cases import cases_app
 from cli.dashboards import dashboards_app
 from cli.deadletters import deadletters_app
 from cli.devices import devices_app
@@ -215,3 +216,4 @@ app.add_typer(epidemics_app, name="epidemics")
 app.add_typer(warnings_app, name="warnings")
 app.add_typer(reports_app, name="reports")
 app.add_typer(taxii_app, name="taxii")
+app.add_typer(cases_app, name="cases")
