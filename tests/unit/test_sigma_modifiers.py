@@ -95,6 +95,12 @@ def test_base64_and_utf16_encodings() -> None:
     assert not hits(plain, cmd(f"powershell -e {wide}"))
 
 
+def test_utf16le_is_the_spec_s_name_for_wide() -> None:
+    wide = base64.b64encode("whoami".encode("utf-16le")).decode()
+    detection = {"sel": {"CommandLine|utf16le|base64offset|contains": "whoami"}, "condition": "sel"}
+    assert hits(detection, cmd(f"powershell -e {wide}"))
+
+
 def test_fieldref_compares_two_fields_of_the_event() -> None:
     same = {"sel": {"user.name|fieldref": "user.target.name"}, "condition": "sel"}
     assert hits(same, {"user": {"name": "Admin", "target": {"name": "admin"}}})

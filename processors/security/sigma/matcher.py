@@ -40,7 +40,7 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
-from sigma.modifiers import reverse_modifier_mapping
+from sigma.modifiers import SigmaWideModifier, modifier_mapping, reverse_modifier_mapping
 from sigma.policy import default_policy
 from sigma.rule.detection import SigmaDetection, SigmaDetectionItem, SigmaDetections
 from sigma.types import (
@@ -75,11 +75,15 @@ SUPPORTED_MODIFIERS = frozenset(
         "contains", "startswith", "endswith", "all", "cased", "neq",
         "re", "i", "ignorecase", "m", "multiline", "s", "dotall",
         "cidr", "exists", "gt", "gte", "lt", "lte",
-        "windash", "base64", "base64offset", "wide", "utf16", "utf16be",
+        "windash", "base64", "base64offset", "wide", "utf16le", "utf16", "utf16be",
         "expand", "fieldref",
         "minute", "hour", "day", "week", "month", "year",
     }
 )  # fmt: skip
+# The Sigma specification names UTF-16LE `utf16le` as well as `wide`; pySigma 2 knows only
+# `wide`. One alias in pySigma's table (read when a rule is parsed), so rules written
+# either way load; the reverse table still names the modifier `wide`.
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 _COMPARE = {
     CompareOperators.LT: operator.lt,
     CompareOperators.LTE: operator.le,
