@@ -216,3 +216,32 @@ def test_the_detector_signal_names_the_rules() -> None:
     assert "Step recon" in signal.summary_en and "in order" in signal.summary_en
     assert "theo thứ tự" in signal.summary_vi
     assert signal.labels == {"host_name": "ketoan-pc01"}
+
+
+def test_the_detector_carries_an_ordered_chain_across_batches_in_its_stored_state() -> None:
+    """As the runner does: keys(), the stored states of those keys, process(), store the
+    outcome's states (JSON) — one event per batch."""
+    eng = engine(*STEPS, temporal("temporal_ordered"))
+    detector = SigmaDetector(eng, SigmaSettings(min_alert_level="high"))
+    stored: dict[str, Any] = {}
+    signals = []
+    for i, action in enumerate(["whoami", "lsass_read", "upload"]):
+        event = SecurityEvent(
+            time=T0 + timedelta(minutes=i),
+            event_id=f"e{i}",
+            dataset="test",
+            host_name="ketoan-pc01",
+            action=action,
+            ecs={"event": {"action": action}, "host": {"name": "ketoan-pc01"}},
+        )
+        keys = detector.keys([event])
+        outcome = detector.process({k: stored[k] for k in keys if k in stored}, [event])
+        for key, state in outcome.states.items():
+            if state is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = json.loads(json.dumps(state))
+        signals += outcome.signals
+    (signal,) = signals  # the low-level steps stay below min_alert_level
+    assert signal.rule == "sigma.chain_temporal_ordered"
+    assert signal.event_ids == ("e0", "e1", "e2")
