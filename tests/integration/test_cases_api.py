@@ -123,10 +123,10 @@ def make_event(conn: psycopg.Connection, cleanup: dict[str, list[Any]]) -> Calla
 def _job(conn: psycopg.Connection, cleanup: dict[str, list[Any]], **kw: Any) -> CaseGroupingJob:
     name = f"t-cases-{uuid.uuid4().hex[:8]}"
     cleanup["jobs"].append(name)
-    # Its cursor starts a minute back: older alerts of other tests are not its business.
-    case_store.set_grouping_cursor(
-        conn, name, datetime.now(UTC) - timedelta(minutes=1), uuid.UUID(int=0)
-    )
+    # Its cursor starts now (the database's clock, which stamps recorded_at): alerts
+    # other tests left behind are not its business.
+    (now,) = conn.execute("SELECT clock_timestamp()").fetchone()
+    case_store.set_grouping_cursor(conn, name, now, uuid.UUID(int=0))
     return CaseGroupingJob(name=name, **kw)
 
 
