@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from events.models import CameraEvent, Measurement, SecurityEvent
 from ingest.formats.base import DecodeError, get_decoder, known_formats
 from ingest.message import RawMessage
+from tests.unit.firewall_samples import FIREWALL_LINES, firewall_tokens
 from tests.unit.text_walk import strings_in as _strings
 from tests.unit.web_linux_samples import (
     AUDITD_LINES,
@@ -44,8 +45,9 @@ TOPICS = {
     "cef": "seclog.cef",
     "winlog": "seclog.winlog",
     "edr": "seclog.edr",
+    "firewall": "seclog.firewall",
 }
-KAFKA_FORMATS = {"syslog", "suricata", "cef", "winlog", "edr"}
+KAFKA_FORMATS = {"syslog", "suricata", "cef", "winlog", "edr", "firewall"}
 FORMATS = known_formats()
 FUZZ = settings(
     max_examples=300,
@@ -464,6 +466,7 @@ STRUCTURED = {
     "web_access": token_lines(web_tokens) | mutated_lines(WEB_LINES, web_tokens),
     "proxy_access": token_lines(web_tokens) | mutated_lines(PROXY_LINES, web_tokens),
     "auditd": token_lines(auditd_tokens) | mutated_lines(AUDITD_LINES, auditd_tokens),
+    "firewall": token_lines(firewall_tokens) | mutated_lines(FIREWALL_LINES, firewall_tokens),
 }
 
 # ---- the property -------------------------------------------------------------------
