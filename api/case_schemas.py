@@ -183,7 +183,7 @@ class ObservableOut(BaseModel):
     events_from_address: int | None = Field(
         default=None,
         description="Security events with this source address in the last 30 days"
-        " (counted to 10,000); null for other types",
+        " (counted to 10,000); null for other types, or when counting took too long",
     )
 
 

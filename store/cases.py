@@ -378,15 +378,20 @@ def other_cases(
     return found
 
 
-def events_from_address(conn: psycopg.Connection, address: str, since: datetime, cap: int) -> int:
-    """Security events with this source address since `since`, counted up to `cap`
-    (the source_ip index answers it)."""
-    row = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM security_events WHERE source_ip = %s::inet"
-        " AND time >= %s LIMIT %s) AS seen",
-        (address, since, cap),
-    ).fetchone()
-    return int(row[0]) if row else 0
+def events_from_addresses(
+    conn: psycopg.Connection, addresses: Sequence[str], since: datetime, cap: int
+) -> dict[str, int]:
+    """Security events with each source address since `since`, each counted up to `cap`,
+    in one statement (the source_ip index answers it)."""
+    if not addresses:
+        return {}
+    rows = conn.execute(
+        "SELECT a.address, (SELECT count(*) FROM (SELECT 1 FROM security_events"
+        "   WHERE source_ip = a.address::inet AND time >= %s LIMIT %s) AS seen)"
+        " FROM unnest(%s::text[]) AS a(address)",
+        (since, cap, list(addresses)),
+    ).fetchall()
+    return {address: int(count) for address, count in rows}
 
 
 # ---- tasks ------------------------------------------------------------------------------

@@ -4,11 +4,11 @@ and `admin` roles only, like security alerts; other roles get 403."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -41,6 +41,7 @@ from store import cases as store
 from store.users import Role, User
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+T = TypeVar("T")
 
 CsirtUser = Annotated[User, Depends(require_roles(Role.CSIRT, Role.ADMIN))]
 CaseId = Annotated[uuid.UUID, Path(description="The case's id")]
@@ -290,15 +291,12 @@ def observables(
     rows = store.observables_page(conn, case_id, type, after, limit + 1)  # type: ignore[arg-type]
     shown = pagination.page(request, response, rows, limit, lambda r: (r["type"], r["value"]))
     pairs = [(r["type"], r["value"]) for r in shown]
+    addresses = [r["value"] for r in shown if r["type"] in ("ipv4", "ipv6")]
+    elsewhere = _bounded(conn, lambda: store.other_cases(conn, pairs, case_id, ELSEWHERE), {})
     since = _now() - timedelta(days=ADDRESS_DAYS)
-    with conn.transaction():
-        conn.execute(f"SET LOCAL statement_timeout = '{ELSEWHERE_TIMEOUT}'")
-        elsewhere = store.other_cases(conn, pairs, case_id, ELSEWHERE)
-        counts = {
-            r["value"]: store.events_from_address(conn, r["value"], since, ADDRESS_CAP)
-            for r in shown
-            if r["type"] in ("ipv4", "ipv6")
-        }
+    counts = _bounded(
+        conn, lambda: store.events_from_addresses(conn, addresses, since, ADDRESS_CAP), {}
+    )
     return [
         ObservableOut(
             **r,
@@ -309,6 +307,17 @@ def observables(
         )
         for r in shown
     ]
+
+
+def _bounded(conn: psycopg.Connection, query: Callable[[], T], fallback: T) -> T:
+    """The query under ELSEWHERE_TIMEOUT; `fallback` (shown as unknown) when it runs out:
+    where else a value was seen is a hint, not worth holding the page for."""
+    try:
+        with conn.transaction():
+            conn.execute(f"SET LOCAL statement_timeout = '{ELSEWHERE_TIMEOUT}'")
+            return query()
+    except psycopg.errors.QueryCanceled:
+        return fallback
 
 
 @router.get("/{case_id}/timeline", response_model=list[TimelineItem], responses=READ)

@@ -413,3 +413,14 @@ def test_job_threshold_opens_a_case_only_when_enough_alerts_share_the_key(
     case = case_store.get_case(conn, case_id)
     assert case is not None and (case["tlp"], case["title"]) == ("red", "Cặp 198.18.6.6")
     cleanup["cases"].append(case_id)
+
+
+def test_where_else_seen_gives_up_rather_than_holding_the_page(conn: psycopg.Connection) -> None:
+    from api.routers.cases import _bounded
+
+    # A query past the statement timeout (2 s) gives the fallback, and the connection
+    # is usable after it.
+    assert _bounded(conn, lambda: conn.execute("SELECT pg_sleep(10)").fetchone(), "unknown") == (
+        "unknown"
+    )
+    assert conn.execute("SELECT 1").fetchone() == (1,)
