@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from events.models import SecurityEvent
 from ingest.formats.common import MAX_STRING, MONTHS, digits, infer_year, int_or_none
 from ingest.formats.firewall import event as fw
-from ingest.formats.syslog.framing import NotSyslog, parse_line
+from ingest.formats.syslog.framing import NotSyslog, SyslogLine, parse_line
 from ingest.message import RawMessage
 
 MODULE = "cisco"
@@ -146,7 +146,9 @@ def decode(msg: RawMessage, line: str, tag: re.Match[str], zone: ZoneInfo) -> li
     return fw.build(msg, doc, time)
 
 
-def _header(prefix: str, received_at: datetime, zone: ZoneInfo) -> tuple[datetime, str | None, Any]:
+def _header(
+    prefix: str, received_at: datetime, zone: ZoneInfo
+) -> tuple[datetime, str | None, SyslogLine | None]:
     """(time, device name, syslog header or None) from whatever precedes %ASA-."""
     text = prefix.strip().removesuffix(":").strip()
     try:
