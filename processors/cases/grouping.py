@@ -49,6 +49,9 @@ class GroupingRule(_Model):
     id: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
     alerts: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    # Labels that, when the alert carries them, also have to match: a host name is
+    # unique only within its agency ("pc-01" in two agencies is two hosts).
+    within: list[str] = Field(default_factory=list, max_length=5)
     window_minutes: int = Field(ge=1, le=90 * 24 * 60)
     min_alerts: int = Field(default=1, ge=1, le=1000)
     title: Title
@@ -84,6 +87,8 @@ class Decision(BaseModel):
 
     rule: GroupingRule
     key: str
+    # What the case is kept under (`grouping_key`): the key, and the `within` labels.
+    group: str
 
 
 def load_grouping(path: Path = GROUPING_FILE) -> Grouping:
@@ -103,5 +108,10 @@ def decide(grouping: Grouping, alert: Mapping[str, Any]) -> Decision | None:
             continue
         if len(value) > MAX_KEY or not rule.takes(str(alert["rule"])):
             continue
-        return Decision(rule=rule, key=value.strip())
+        key = value.strip()
+        scope = [
+            f"{name}={labels[name]}" for name in rule.within if isinstance(labels.get(name), str)
+        ]
+        group = f"{key} [{', '.join(scope)}]" if scope else key
+        return Decision(rule=rule, key=key, group=group[: MAX_KEY * 2])
     return None

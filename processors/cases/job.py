@@ -72,12 +72,12 @@ class CaseGroupingJob:
     def _group(
         self, conn: psycopg.Connection, alert: dict[str, Any], decision: Decision, now: datetime
     ) -> int:
-        rule, key = decision.rule, decision.key
+        rule, key, group = decision.rule, decision.key, decision.group
         if store.in_a_case(conn, alert["id"]):
             return 0  # an earlier alert of this run opened a case with it
         at = alert["updated_at"] or alert["started_at"]
         window = timedelta(minutes=rule.window_minutes)
-        case = store.open_case_for(conn, rule.id, key, at - window)
+        case = store.open_case_for(conn, rule.id, group, at - window)
         if case is not None:
             added = workflow.attach(conn, case, [alert], actor=ACTOR, at=now, books=self.books)
             return len(added)
@@ -105,9 +105,13 @@ class CaseGroupingJob:
             pap=self.grouping.pap,
             by_person=False,
             grouping_rule=rule.id,
-            grouping_key=key,
+            grouping_key=group,
         )
         log.info(
-            "case %s opened by %s for %s with %d alert(s)", made["id"], rule.id, key, len(together)
+            "case %s opened by %s for %s with %d alert(s)",
+            made["id"],
+            rule.id,
+            group,
+            len(together),
         )
         return len(together)

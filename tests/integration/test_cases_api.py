@@ -424,3 +424,19 @@ def test_where_else_seen_gives_up_rather_than_holding_the_page(conn: psycopg.Con
         "unknown"
     )
     assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_job_keeps_one_host_name_of_two_agencies_apart(
+    conn: psycopg.Connection, make_alert, cleanup
+) -> None:
+    job = _job(conn, cleanup)
+    one = make_alert("sigma.t-cases", labels={"host_name": "pc-198-18", "agency": "so-a"})
+    two = make_alert("sigma.t-cases", labels={"host_name": "pc-198-18", "agency": "so-b"})
+    again = make_alert("sigma.t-cases", labels={"host_name": "pc-198-18", "agency": "so-a"})
+    assert _run(conn, job) == 3
+    (a,), (b,) = _cases_of(conn, one), _cases_of(conn, two)
+    cleanup["cases"].extend([a, b])
+    assert a != b and _cases_of(conn, again) == [a]
+    case = case_store.get_case(conn, a)
+    assert case is not None and case["grouping_key"] == "pc-198-18 [agency=so-a]"
+    assert case["title"] == "Hoạt động đáng ngờ trên máy pc-198-18"

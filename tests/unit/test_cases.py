@@ -73,6 +73,19 @@ def test_shipped_grouping_decides_by_first_rule_that_takes_the_alert() -> None:
     assert sigma is not None and (sigma.rule.id, sigma.key) == ("same_host", "ws-7")
 
 
+def test_host_names_group_within_their_agency() -> None:
+    grouping = load_grouping()
+    a = decide(grouping, _alert("sigma.x", host_name="pc-01", agency="so-tttt"))
+    b = decide(grouping, _alert("sigma.x", host_name="pc-01", agency="so-yte"))
+    bare = decide(grouping, _alert("sigma.x", host_name="pc-01"))
+    assert a is not None and b is not None and bare is not None
+    assert (a.key, a.group) == ("pc-01", "pc-01 [agency=so-tttt]")
+    assert a.group != b.group and bare.group == "pc-01"
+    # An attacker's address groups across agencies: one campaign, one case.
+    one = decide(grouping, _alert("sec.bruteforce", source_ip="203.0.113.9", agency="so-tttt"))
+    assert one is not None and one.group == "203.0.113.9"
+
+
 def test_grouping_leaves_out_mild_and_keyless_alerts() -> None:
     grouping = load_grouping()
     assert decide(grouping, _alert("sec.bruteforce", severity=0, source_ip="203.0.113.9")) is None
