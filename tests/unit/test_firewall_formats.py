@@ -410,6 +410,27 @@ def test_panos_threat_with_quoted_comma_and_config() -> None:
     assert (config.category, config.user_name) == (("configuration",), "admin")
 
 
+def test_panos_globalprotect_login_failure() -> None:
+    line = (
+        "<14>Dec  1 09:18:00 PA-HQ 1,2026/12/01 09:18:00,013201001234,GLOBALPROTECT,0,2561,"
+        "2026/12/01 09:18:00,vsys1,portal-auth,login,LDAP,,ketoan01,VN,,203.0.113.9,,0.0.0.0,"
+        ",,,,,,1,,Authentication failed: Invalid username or password,,failure,,0,,0,"
+        "GP-Portal,7300003,0x0,2026-12-01T09:18:00.123+07:00,,,,,,0,0,0,0,,PA-HQ,1,"
+    )
+    event = decode(line)
+    assert (event.category, event.outcome, event.action) == (
+        ("authentication",),
+        "failure",
+        "portal-auth",
+    )
+    assert (event.source_ip, event.user_name, event.host_name) == (
+        "203.0.113.9",
+        "ketoan01",
+        "PA-HQ",
+    )
+    assert event.message == "Authentication failed: Invalid username or password"
+
+
 # ---- pfSense ------------------------------------------------------------------------
 
 

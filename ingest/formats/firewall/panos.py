@@ -58,8 +58,22 @@ _CONFIG = {
     7: "host", 8: "vsys", 9: "cmd", 10: "admin", 11: "client", 12: "result", 13: "path",
     14: "seqno",
 }  # fmt: skip
+_GLOBALPROTECT = {
+    1: "receive_time", 2: "serial", 3: "type", 4: "subtype", 6: "generated_time",
+    7: "vsys", 8: "eventid", 9: "stage", 10: "auth_method", 11: "tunnel_type",
+    12: "srcuser", 13: "srcregion", 14: "machinename", 15: "public_ip", 16: "public_ipv6",
+    17: "private_ip", 18: "private_ipv6", 21: "client_ver", 22: "client_os", 25: "reason",
+    26: "error", 27: "description", 28: "status", 29: "location", 33: "portal", 34: "seqno",
+    41: "gateway", 47: "device_name",
+}  # fmt: skip
 _COMMON = {1: "receive_time", 2: "serial", 3: "type", 4: "subtype", 6: "generated_time"}
-_LAYOUTS = {"TRAFFIC": _TRAFFIC, "THREAT": _THREAT, "SYSTEM": _SYSTEM, "CONFIG": _CONFIG}
+_LAYOUTS = {
+    "TRAFFIC": _TRAFFIC,
+    "THREAT": _THREAT,
+    "SYSTEM": _SYSTEM,
+    "CONFIG": _CONFIG,
+    "GLOBALPROTECT": _GLOBALPROTECT,
+}
 # THREAT severity words -> ECS event.severity (syslog-like: lower is worse).
 _SEVERITIES = {"critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6}
 _THREAT_CATEGORIES = {
@@ -131,6 +145,8 @@ def to_ecs(fields: dict[str, Any]) -> dict[str, Any]:
         if get("admin"):
             doc["user"] = {"name": fw.cut(get("admin"))}
         doc["message"] = " ".join(v for v in (get("cmd"), get("path")) if v) or None
+    elif kind == "GLOBALPROTECT":
+        _globalprotect(doc, fields)
     name = fw.cut(get("device_name"))
     doc["observer"] = fw.observer(
         "Palo Alto Networks",
@@ -193,6 +209,26 @@ def _geo(location: str | None) -> dict[str, Any] | None:
     if not location or any(c.isdigit() for c in location):
         return None
     return {"country_name": location}
+
+
+def _globalprotect(doc: dict[str, Any], fields: dict[str, Any]) -> None:
+    """A GlobalProtect (VPN) portal or gateway event; its logins are authentication
+    events, so failed VPN logins feed the brute-force and spray detections."""
+    get = fields.get
+    event = doc["event"]
+    event["action"] = fw.cut(get("eventid"))
+    action = (get("eventid") or "").lower()
+    status = (get("status") or "").lower()
+    if "auth" in action or "login" in action:
+        event["category"] = ["authentication"]
+        event["type"] = ["start"]
+        event["outcome"] = {"success": "success", "failure": "failure"}.get(status, "unknown")
+    source = fw.endpoint(get("public_ip") or get("public_ipv6"))
+    if source:
+        doc["source"] = source
+    if get("srcuser"):
+        doc["user"] = {"name": fw.cut(get("srcuser"))}
+    doc["message"] = get("error") or get("description")
 
 
 def _zone(zone: str | None, interface: str | None) -> dict[str, Any] | None:
