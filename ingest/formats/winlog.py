@@ -32,7 +32,7 @@ from typing import Any
 
 from config.yaml_loader import load_data
 from events.models import SecurityEvent
-from events.text import clean_json, clean_text, show
+from events.text import clean_text, show
 from ingest.formats import winlog_channels as channels
 from ingest.formats.base import DecodeError, register
 from ingest.formats.common import (
@@ -302,11 +302,9 @@ def _base_ecs(
             action=spec["action"], category=list(spec["category"]), type=list(spec["type"])
         )
     put(event, ("outcome",), _outcome(record, spec))
-    data = (
-        channels.event_data(channel["kind"], record.data)
-        if channel
-        else clean_json(record.data, max_string=4096, max_items=256)
-    )
+    # Security's long strings (4698 TaskContent, 4688 CommandLine) are kept as long as
+    # the other channels' (winlog_channels.LONG_FIELDS).
+    data = channels.event_data(channel["kind"] if channel else "", record.data)
     winlog: dict[str, Any] = {"event_id": str(record.event_id), "event_data": data}
     put(winlog, ("channel",), record.channel)
     put(winlog, ("provider_name",), record.provider)
@@ -397,7 +395,7 @@ def _process(ecs: dict[str, Any], data: dict[str, Any], event_id: int) -> None:
         process.update(executable=executable, name=_executable_name(executable))
     put(process, ("pid",), _pid(data, "NewProcessId" if created else "ProcessId"))
     if created:
-        put(process, ("command_line",), _value(data, "CommandLine", 8192))
+        put(process, ("command_line",), _value(data, "CommandLine", channels.MAX_LONG))
         parent = _value(data, "ParentProcessName", 1024)
         if parent:
             process["parent"] = {"executable": parent, "name": _executable_name(parent)}

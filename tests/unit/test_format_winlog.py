@@ -413,7 +413,9 @@ def test_hostile_values_are_clean_everywhere_but_raw() -> None:
 def test_huge_values_are_bounded() -> None:
     event = decode(winlogbeat(TargetUserName="A" * 1_000_000, CommandLine="B" * 1_000_000))
     assert event.user_name is not None and len(event.user_name) == 255
-    assert len(event.ecs["winlog"]["event_data"]["CommandLine"]) == 4096
+    # Command lines are kept to Windows' own limit (32768), other strings to 4096.
+    assert len(event.ecs["winlog"]["event_data"]["CommandLine"]) == 32768
+    assert len(event.ecs["winlog"]["event_data"]["TargetUserName"]) == 4096
 
 
 def _without(doc: dict[str, Any], *path: str) -> dict[str, Any]:
