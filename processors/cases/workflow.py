@@ -33,6 +33,9 @@ from store import cases as store
 MAX_EVENTS = 500
 MAX_ALERTS_PER_CHANGE = 100
 MANUAL_POSITION = 1_000_000
+# What may still change on a closed case: its wording, and sharing it (a case is often
+# shared with the national centre once it is understood, i.e. closed) at a marking.
+AFTER_CLOSURE = frozenset({"title", "description", "shared", "tlp", "pap"})
 
 
 class CaseNotFound(LookupError):
@@ -40,7 +43,8 @@ class CaseNotFound(LookupError):
 
 
 class CaseClosed(ValueError):
-    """A closed case takes no alerts, moves, tasks or sharing changes until reopened."""
+    """A closed case takes no alerts, moves, tasks, severity or assignee changes until
+    reopened (AFTER_CLOSURE may still change)."""
 
 
 class NotClosed(ValueError):
@@ -213,7 +217,7 @@ def change(
     wanted = {k: v for k, v in changes.items() if case.get(k) != v}
     if not wanted:
         return case
-    if case["status"] == "closed" and set(wanted) - {"title", "description"}:
+    if case["status"] == "closed" and set(wanted) - AFTER_CLOSURE:
         raise CaseClosed(str(case_id))
     if "status" in wanted:
         if wanted["status"] == "closed":

@@ -268,6 +268,10 @@ def test_case_by_hand_from_alerts_with_moves_tasks_notes_and_closure(
     # Closed: nothing changes until reopened.
     again = client.patch(url, json={"severity": "low"}, headers=h)
     assert again.status_code == 409 and again.json()["code"] == "case_closed"
+    # Sharing and markings still change after closure (shared once understood).
+    later = client.patch(url, json={"shared": False, "tlp": "amber", "pap": "green"}, headers=h)
+    assert later.status_code == 200
+    assert (later.json()["shared"], later.json()["pap"]) == (False, "green")
     assert (
         client.post(f"{url}/alerts", json={"alert_ids": [str(scan)]}, headers=h).status_code == 409
     )
@@ -287,7 +291,7 @@ def test_case_by_hand_from_alerts_with_moves_tasks_notes_and_closure(
     actions = [i["action"] for i in timeline if i["kind"] == "entry"]
     assert actions == [
         "created", "alerts_added", "changed", "task_done", "task_added", "note", "alert_removed",
-        "changed", "closed", "reopened",
+        "changed", "closed", "changed", "reopened",
     ]  # fmt: skip
 
 

@@ -184,7 +184,8 @@
     fact(facts, t("shared"), c.shared ? t("yes") : t("no"));
     if (c.grouping_rule) fact(facts, t("grouped"), `${c.grouping_rule}: ${c.grouping_key}`);
     const closed = c.status === "closed";
-    ["d-status", "d-move", "d-take", "d-share", "d-class", "d-close"].forEach((id) => { $(id).disabled = closed; });
+    // Sharing still changes after closure (a case is shared once understood).
+    ["d-status", "d-move", "d-take", "d-class", "d-close"].forEach((id) => { $(id).disabled = closed; });
     $("d-reopen").hidden = !closed;
     $("d-status").value = c.status === "closed" ? "contained" : c.status;
     $("d-share").textContent = c.shared ? t("unshare") : t("share");
