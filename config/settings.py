@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     # The agencies: networks, hosts, log sources and their expected intervals
     # (config/agencies.py; every security event and alert is given its agency from it).
     agencies_file: Path = REPO_ROOT / "deploy" / "security" / "agencies.yaml"
+    # Remote TAXII 2.1 collections whose indicators are pulled (processors/taxii/pull.py).
+    taxii_file: Path = REPO_ROOT / "deploy" / "security" / "taxii.yaml"
 
     def rules_paths(self) -> list[Path]:
         return [Path(p) for p in self.env_rules.split(":") if p]

@@ -51,9 +51,7 @@ class TaxiiConfig(BaseModel):
 
 
 def config_path(settings: Settings) -> Path:
-    # A Settings field (IOC_TAXII_FILE) when the deployment has one; the shipped file
-    # otherwise.
-    return Path(getattr(settings, "taxii_file", None) or DEFAULT_FILE)
+    return settings.taxii_file  # IOC_TAXII_FILE; the shipped file by default
 
 
 def load_config(path: Path = DEFAULT_FILE) -> TaxiiConfig:
