@@ -20,7 +20,7 @@ from processors.security.sigma.report import Report, compile_report
 
 pytestmark = pytest.mark.integration
 
-SIGMAHQ = Path(os.environ.get("IOC_SIGMAHQ_DIR") or REPO_ROOT.parent / "shared/vendor/sigmahq")
+SIGMAHQ = Path(os.environ.get("SIGMAHQ_DIR") or REPO_ROOT.parent / "shared/vendor/sigmahq")
 RULES = SIGMAHQ / "rules"
 TARGET = 0.95
 # The folders the issue names (the log sources it makes the project ingest) must each

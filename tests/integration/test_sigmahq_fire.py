@@ -46,7 +46,7 @@ from tests.integration.harness import WorkerProcess, create_topics, produce, wai
 pytestmark = pytest.mark.integration
 
 DATA = REPO_ROOT / "tests" / "data" / "sigmahq_fire"
-SIGMAHQ = Path(os.environ.get("IOC_SIGMAHQ_DIR") or REPO_ROOT.parent / "shared/vendor/sigmahq")
+SIGMAHQ = Path(os.environ.get("SIGMAHQ_DIR") or REPO_ROOT.parent / "shared/vendor/sigmahq")
 # The formats of the contract's topics (issue 14): background items name only a topic.
 TOPIC_FORMATS = {
     "seclog.winlog": "winlog",
