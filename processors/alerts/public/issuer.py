@@ -16,6 +16,7 @@ Every message is checked against the CAP 1.2 schema before it is stored, signed.
 from __future__ import annotations
 
 import logging
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,13 @@ import psycopg
 from config.settings import Settings
 from processors.alerts.exports.cap import CAP_NS, CapError, validate_cap
 from processors.alerts.public import compose, signing
-from processors.alerts.public.message import Area, Message, Reference, to_xml
+from processors.alerts.public.message import (
+    EARTH_KM_PER_DEGREE,
+    Area,
+    Message,
+    Reference,
+    to_xml,
+)
 from processors.alerts.public.policy import Policy, Public, classify, policy
 from store import public_warnings as store
 
@@ -242,15 +249,45 @@ def _open_incident(conn: psycopg.Connection, incident: str) -> list[dict[str, An
 
 
 def _area_of(xml: str) -> Area:
-    """The area of an incident's last message (a Cancel covers the same place)."""
+    """The area of an incident's last message (a Cancel covers the same place): its
+    circle, else the circle around its polygon; CapError when it has neither (a message
+    made elsewhere, e.g. with a geocode only)."""
     ns = {"cap": CAP_NS}
-    root = ET.fromstring(xml)
-    area = root.find("cap:info/cap:area", ns)
-    circle = area.findtext("cap:circle", "", ns) if area is not None else ""
-    desc = area.findtext("cap:areaDesc", "", ns) if area is not None else ""
-    point, radius = circle.split(" ")
-    lat, lon = point.split(",")
-    return Area(desc, float(lat), float(lon), float(radius))
+    area = ET.fromstring(xml).find("cap:info/cap:area", ns)
+    if area is None:
+        raise CapError("the incident's last message has no area to cancel over")
+    desc = area.findtext("cap:areaDesc", "", ns) or "-"
+    circle = _circle(area.findtext("cap:circle", "", ns))
+    if circle is None:
+        circle = _around(area.findtext("cap:polygon", "", ns))
+    if circle is None:
+        raise CapError("the incident's last message has no circle or polygon to cancel over")
+    return Area(desc, *circle)
+
+
+def _circle(text: str) -> tuple[float, float, float] | None:
+    try:
+        point, radius = text.split()
+        lat, lon = point.split(",")
+        return float(lat), float(lon), float(radius)
+    except ValueError:
+        return None
+
+
+def _around(text: str) -> tuple[float, float, float] | None:
+    """The centre of a polygon's points and the radius reaching the farthest (an
+    equirectangular approximation, as Area.polygon draws circles)."""
+    try:
+        points = [(float(lat), float(lon)) for lat, lon in (p.split(",") for p in text.split())]
+    except ValueError:
+        return None
+    if len(points) < 3:
+        return None
+    lat = sum(p[0] for p in points) / len(points)
+    lon = sum(p[1] for p in points) / len(points)
+    squash = max(math.cos(math.radians(lat)), 0.01)
+    reach = max(math.hypot(p[0] - lat, (p[1] - lon) * squash) for p in points)
+    return lat, lon, min(max(reach * EARTH_KM_PER_DEGREE, 0.1), 500.0)
 
 
 def cancel_incident(
