@@ -35,8 +35,8 @@ PROXY_LINES = [
 ]
 
 AUDITD_LINES = [
-    'type=SYSCALL msg=audit(1796270400.123:4567): arch=c000003e syscall=59 success=yes '
-    'exit=0 a0=55d0 a1=55d1 a2=55d2 a3=0 items=2 ppid=1200 pid=1234 auid=1000 uid=0 gid=0 '
+    "type=SYSCALL msg=audit(1796270400.123:4567): arch=c000003e syscall=59 success=yes "
+    "exit=0 a0=55d0 a1=55d1 a2=55d2 a3=0 items=2 ppid=1200 pid=1234 auid=1000 uid=0 gid=0 "
     'euid=0 tty=pts0 ses=3 comm="ls" exe="/usr/bin/ls" key=(null)\x1dARCH=x86_64 '
     'SYSCALL=execve AUID="alice" UID="root"\n'
     'type=EXECVE msg=audit(1796270400.123:4567): argc=2 a0="ls" a1=2F746D702F612062\n'
@@ -45,13 +45,12 @@ AUDITD_LINES = [
     "type=PROCTITLE msg=audit(1796270400.123:4567): proctitle=6C73002F746D702F612062\n"
     "type=EOE msg=audit(1796270400.123:4567): ",
     "node=db01 type=SERVICE_STOP msg=audit(1796270400.200:4600): pid=1 uid=0 auid=4294967295 "
-    "ses=4294967295 msg='unit=nginx comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\" "
+    'ses=4294967295 msg=\'unit=nginx comm="systemd" exe="/usr/lib/systemd/systemd" '
     "hostname=? addr=? terminal=? res=success'",
     "<14>Dec  3 10:00:00 web01 audisp-syslog: type=USER_LOGIN msg=audit(1796270400.300:4700): "
-    "pid=9 uid=0 auid=1000 ses=5 msg='op=login acct=\"alice\" exe=\"/usr/sbin/sshd\" "
+    'pid=9 uid=0 auid=1000 ses=5 msg=\'op=login acct="alice" exe="/usr/sbin/sshd" '
     "hostname=? addr=203.0.113.7 terminal=sshd res=failed'",
-    "audit: type=1309 audit(1796270400.400:4800): argc=3 a0=\"tar\" a1=\"-czf\" a2[0]=2F61 "
-    "a2[1]=2F62",
+    'audit: type=1309 audit(1796270400.400:4800): argc=3 a0="tar" a1="-czf" a2[0]=2F61 a2[1]=2F62',
 ]
 
 web_tokens = st.one_of(
