@@ -103,6 +103,15 @@ def endpoint(
     return {key: value for key, value in out.items() if value is not None and value != {}}
 
 
+def place_endpoints(
+    doc: dict[str, Any], source: dict[str, Any], destination: dict[str, Any]
+) -> None:
+    """doc's source and destination, each only when the line gave it something."""
+    for side, value in (("source", source), ("destination", destination)):
+        if value:
+            doc[side] = value
+
+
 def network(proto: str | None, *addresses: str | None, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if proto:

@@ -158,9 +158,7 @@ def _connection_ecs(doc: dict[str, Any], pairs: dict[str, str]) -> None:
         packets=int_or_none(get("rcvdpkt")),
         domain=fw.cut(get("hostname")),
     )
-    for side, value in (("source", source), ("destination", destination)):
-        if value:
-            doc[side] = value
+    fw.place_endpoints(doc, source, destination)
     if user:
         doc["user"] = {"name": fw.cut(user)}
     net = fw.network(

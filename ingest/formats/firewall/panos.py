@@ -183,9 +183,7 @@ def _session(doc: dict[str, Any], fields: dict[str, Any]) -> None:
         nat=fw.endpoint(get("natdst"), get("natdport")) or None,
         geo=_geo(get("dstloc")),
     )
-    for side, value in (("source", source), ("destination", destination)):
-        if value:
-            doc[side] = value
+    fw.place_endpoints(doc, source, destination)
     if user:
         doc["user"] = {"name": fw.cut(user)}
     net = fw.network(

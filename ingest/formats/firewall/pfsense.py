@@ -39,9 +39,7 @@ def decode(msg: RawMessage, framed: fw.Framed, zone: ZoneInfo) -> list[SecurityE
     doc["event"]["action"] = fw.cut(action)
     source = fw.endpoint(fields.get("src"), fields.get("sport"))
     destination = fw.endpoint(fields.get("dst"), fields.get("dport"))
-    for side, value in (("source", source), ("destination", destination)):
-        if value:
-            doc[side] = value
+    fw.place_endpoints(doc, source, destination)
     net = fw.network(fields.get("proto"), source.get("ip"), destination.get("ip"))
     direction = {"in": "inbound", "out": "outbound"}.get(fields["direction"])
     if direction:
