@@ -279,12 +279,26 @@ def one_object(
     found = _collection(conn, caller, collection_id)
     match = parse_match(valid_object_id(object_id), None, match_version, match_spec_version)
     query = _query(found, match, added_after, limit, next)
+    rows, more, headers = _object_page(conn, settings, found, object_id, query, match, True)
+    body = _envelope(rows, more, "objects", [r["object"] for r in rows])
+    return TaxiiResponse(body, headers=headers)
+
+
+def _object_page(
+    conn: psycopg.Connection,
+    settings: SettingsDep,
+    found: Collection,
+    object_id: str,
+    query: ObjectQuery,
+    match: Match,
+    with_objects: bool,
+) -> tuple[list[dict[str, Any]], bool, dict[str, str]]:
+    """One object's page (its versions, or them with the objects); 404 when the object
+    is not in the collection under its ceiling."""
     _sync(conn, settings)
     if not _exists(conn, found, object_id):
         raise TaxiiError(404, "object_not_found")
-    rows, more, headers = _page(conn, query, match, with_objects=True)
-    body = _envelope(rows, more, "objects", [r["object"] for r in rows])
-    return TaxiiResponse(body, headers=headers)
+    return _page(conn, query, match, with_objects=with_objects)
 
 
 def _exists(conn: psycopg.Connection, found: Collection, object_id: str) -> bool:
@@ -313,10 +327,7 @@ def versions(
     found = _collection(conn, caller, collection_id)
     match = parse_match(valid_object_id(object_id), None, None, match_spec_version)
     query = _query(found, match, added_after, limit, next)
-    _sync(conn, settings)
-    if not _exists(conn, found, object_id):
-        raise TaxiiError(404, "object_not_found")
-    rows, more, headers = _page(conn, query, match, with_objects=False)
+    rows, more, headers = _object_page(conn, settings, found, object_id, query, match, False)
     body = _envelope(rows, more, "versions", [_version(r) for r in rows])
     return TaxiiResponse(body, headers=headers)
 
