@@ -63,7 +63,7 @@ from ingest.message import RawMessage
 from ingest.routes import kafka_router, load_routes
 from processors.catalog import build_runner
 from processors.runner import DetectorRunner
-from processors.security.sigma import FieldMap, load_rules
+from processors.security.sigma import SigmaEngine
 from simulators.messages import (
     Flow,
     FlowCounters,
@@ -623,23 +623,30 @@ def run_loaded(pipe: Pipeline, source: Source, events: int) -> Timing:
     return timing
 
 
-def sigma_rule_count(settings: Settings) -> int:
-    """Sigma rules (and correlations) the loaded run compiled, loaded again for the count:
-    the runner's detectors are wrapped (agency labels) and keep their engine private."""
-    ruleset = load_rules(settings.sigma_paths(), FieldMap.load())
-    return len(ruleset.rules) + len(ruleset.correlations)
+def sigma_rule_count(pipe: Pipeline) -> int:
+    """Sigma rules (and correlations) the pipeline's detectors compiled (each security
+    detector is wrapped for agency labels: the wrapper's `inner` is the detector)."""
+    runner = pipe.detecting.processor
+    assert isinstance(runner, DetectorRunner)
+    count = 0
+    for wrapped in runner.detectors.security:
+        engine = getattr(getattr(wrapped, "inner", wrapped), "engine", None)
+        if isinstance(engine, SigmaEngine):  # the Sigma detector's
+            count += len(engine.ruleset.rules) + len(engine.ruleset.correlations)
+    return count
 
 
 def report_ceiling(
-    ceiling: float, shipped: Timing, loaded: Timing | None, sigmahq: Settings | None
+    ceiling: float, shipped: Timing, loaded: Timing | None, loaded_pipe: Pipeline | None
 ) -> Table:
     table = Table(title="one worker against this machine's raw paho QoS 1 receive ceiling")
     for col in ("run", "events/s", "× ceiling", "target", "met"):
         table.add_column(col, justify="left" if col == "run" else "right")
     table.add_row("raw paho QoS 1 receive (the yardstick)", f"{ceiling:,.0f}", "1.00", "", "")
     rows = [("shipped rules", shipped, TARGET_SHIPPED)]
-    if loaded is not None and sigmahq is not None:
-        name = f"+ SigmaHQ {'/'.join(SIGMAHQ_FOLDERS)} ({sigma_rule_count(sigmahq):,} rules)"
+    if loaded is not None and loaded_pipe is not None:
+        rules = sigma_rule_count(loaded_pipe)
+        name = f"+ SigmaHQ {'/'.join(SIGMAHQ_FOLDERS)} ({rules:,} rules)"
         rows.append((name, loaded, TARGET_SIGMAHQ))
     for name, timing, target in rows:
         rate = timing.events / (timing.decode_s + timing.write_s)
@@ -686,7 +693,7 @@ def main() -> None:
     with_sigmahq = run_loaded(loaded, source, args.events) if loaded is not None else None
     report_mixed(mixed, timing, signals, changes)
     console.print(report_kinds(results))
-    console.print(report_ceiling(ceiling, timing, with_sigmahq, sigmahq))
+    console.print(report_ceiling(ceiling, timing, with_sigmahq, loaded))
     dead = timing.dead_letters + sum(
         r.plain.dead_letters + r.detected.dead_letters for r in results
     )
