@@ -33,6 +33,9 @@
       a_changed: "thay đổi", a_note: "ghi chú", a_task_done: "xong việc", a_task_undone: "bỏ đánh dấu việc",
       a_task_added: "thêm việc", a_closed: "đóng vụ việc", a_reopened: "mở lại",
       k_alert: "cảnh báo", k_event: "sự kiện",
+      cf_status: "trạng thái", cf_assignee: "người xử lý", cf_severity: "mức độ", cf_tlp: "TLP",
+      cf_pap: "PAP", cf_shared: "chia sẻ", cf_title: "tiêu đề", cf_description: "mô tả",
+      cf_classification: "phân loại",
     },
     en: {
       title: "Security cases (CSIRT)", back: "Alert console",
@@ -59,6 +62,9 @@
       a_changed: "changed", a_note: "note", a_task_done: "task done", a_task_undone: "task reopened",
       a_task_added: "task added", a_closed: "case closed", a_reopened: "reopened",
       k_alert: "alert", k_event: "event",
+      cf_status: "status", cf_assignee: "assignee", cf_severity: "severity", cf_tlp: "TLP",
+      cf_pap: "PAP", cf_shared: "shared", cf_title: "title", cf_description: "description",
+      cf_classification: "classification",
     },
   };
   // The alert console's keys: one sign-in and one language for both pages.
@@ -227,6 +233,14 @@
     });
   }
 
+  // A changed field's new value in the reader's words where the console has them.
+  function changedValue(field, value) {
+    if (value === null || value === undefined) return "—";
+    if (field === "shared") return t(value ? "yes" : "no");
+    const prefix = { status: "st_", severity: "sev_", classification: "c_" }[field];
+    return (prefix && TEXT[lang][`${prefix}${value}`]) || String(value);
+  }
+
   function timelineText(item) {
     if (item.kind === "alert") return `${t("k_alert")}: ${lang === "en" ? item.title_en : item.title_vi}`;
     if (item.kind === "event") {
@@ -235,7 +249,9 @@
     }
     const action = t(`a_${item.action}`);
     const to = item.action === "changed" && item.detail && item.detail.to ? item.detail.to : null;
-    const what = to ? Object.entries(to).map(([k, v]) => `${k} → ${v ?? "—"}`).join(", ") : "";
+    const what = to
+      ? Object.entries(to).map(([k, v]) => `${TEXT[lang][`cf_${k}`] || k} → ${changedValue(k, v)}`).join(", ")
+      : "";
     const text = [what, item.note].filter(Boolean).join("; ");
     return `${item.actor} — ${action}${text ? `: ${text}` : ""}`;
   }
