@@ -71,16 +71,14 @@ class DetectorRunner:
         if fresh.measurements or fresh.camera_events:
             _touch_last_seen(conn, fresh)
         detectors = self.detectors
-        outcome = Outcome()
-        for group, events in (
-            (detectors.measurements, fresh.measurements),
-            (detectors.security, fresh.security_events),
-            (detectors.cameras, fresh.camera_events),
-        ):
-            for detector in group:
-                done = run_outcome(conn, detector, events)
-                outcome.signals += done.signals
-                outcome.records += done.records
+        outcome = run_outcomes(
+            conn,
+            [
+                *((d, fresh.measurements) for d in detectors.measurements),
+                *((d, fresh.security_events) for d in detectors.security),
+                *((d, fresh.camera_events) for d in detectors.cameras),
+            ],
+        )
         signals = outcome.signals
         if outcome.records:
             signals += _store_records(conn, detectors.record_sink, outcome.records)
@@ -106,35 +104,48 @@ class DetectorRunner:
             log.error("rule reload %d failed, running rules stay in force: %s", generation, error)
 
 
-def run_detector(
-    conn: psycopg.Connection, detector: Detector, events: Sequence[object]
-) -> list[Signal]:
-    return run_outcome(conn, detector, events).signals
-
-
-def run_outcome(conn: psycopg.Connection, detector: Detector, events: Sequence[object]) -> Outcome:
-    """The detector's outcome on these events, its changed state saved.
+def run_outcomes(
+    conn: psycopg.Connection, work: Sequence[tuple[Detector, Sequence[object]]]
+) -> Outcome:
+    """Each detector's outcome on its events, every changed state saved: all the
+    detectors' keys locked in one round trip and saved in one statement.
 
     A detector that raises has a bug (or met a state row it cannot read): its part of
     this batch is skipped and its state left as it was, while the events are stored and
     the other detectors run. Failing the batch instead would have the source re-deliver
     it to the same bug forever, and ingest would stop for every device."""
-    if not events:
+    planned = []
+    for detector, events in work:
+        keys = _guarded(detector, detector.keys, events) if events else None
+        if keys:
+            planned.append((detector, events, keys))
+    if not planned:
         return Outcome()
+    locked = state_store.lock_many(conn, {d.name: keys for d, _, keys in planned})
+    total = Outcome()
+    changed: dict[str, dict[str, State | None]] = {}
+    for detector, events, _ in planned:
+        states = locked[detector.name]
+        outcome = _guarded(detector, detector.process, states, events)
+        if outcome is None:
+            continue
+        changed[detector.name] = changed_states(states, outcome.states)
+        total.signals += outcome.signals
+        total.records += outcome.records
+    state_store.save_many(conn, changed)
+    return total
+
+
+def _guarded(detector: Detector, step: Callable[..., Any], *args: Any) -> Any:
+    """`step(*args)`, or None when it raises (a bug: counted and logged)."""
     try:
-        keys = detector.keys(events)
-        if not keys:
-            return Outcome()
-        states = state_store.lock_states(conn, detector.name, keys)
-        outcome = detector.process(states, events)
+        return step(*args)
     except psycopg.Error:
         raise  # the database's trouble is the batch's (retried or split by the writer)
     except Exception as error:
         DETECTOR_ERRORS.labels(detector.name).inc()
         _bug_log.report(detector.name, error)
-        return Outcome()
-    state_store.save_states(conn, detector.name, changed_states(states, outcome.states))
-    return outcome
+        return None
 
 
 def _store_records(

@@ -21,22 +21,39 @@ MAX_KEY_CHARS = 512
 
 
 def lock_states(conn: psycopg.Connection, detector: str, keys: Iterable[str]) -> dict[str, State]:
-    ordered = sorted({k[:MAX_KEY_CHARS] for k in keys})
-    if not ordered:
+    return lock_many(conn, {detector: keys}).get(detector, {})
+
+
+def lock_many(
+    conn: psycopg.Connection, keys: Mapping[str, Iterable[str]]
+) -> dict[str, dict[str, State]]:
+    """Every detector's keys in one round trip (two statements), locked in one order
+    (detector, key), bytewise as Python sorts names (COLLATE "C"), by every transaction
+    that locks more than one detector: the runner's per batch and the tick job's. A
+    round trip per detector was most of a small batch's cost (six camera or eight
+    security detectors, three statements each)."""
+    pairs = sorted({(name, k[:MAX_KEY_CHARS]) for name, ks in keys.items() for k in ks})
+    if not pairs:
         return {}
+    names = [name for name, _ in pairs]
+    ordered = [key for _, key in pairs]
     conn.execute(
         "INSERT INTO detector_state (detector, key, state)"
-        " SELECT %s, k, '{}'::jsonb FROM unnest(%s::text[]) AS k ORDER BY k"
-        " ON CONFLICT (detector, key) DO NOTHING",
-        (detector, ordered),
+        " SELECT d, k, '{}'::jsonb FROM unnest(%s::text[], %s::text[]) AS u(d, k)"
+        ' ORDER BY d COLLATE "C", k COLLATE "C" ON CONFLICT (detector, key) DO NOTHING',
+        (names, ordered),
     )
     rows = conn.execute(
-        "SELECT key, state FROM detector_state WHERE detector = %s AND key = ANY(%s)"
-        " ORDER BY key FOR UPDATE",
-        (detector, ordered),
+        "SELECT s.detector, s.key, s.state FROM detector_state s"
+        " JOIN unnest(%s::text[], %s::text[]) AS u(d, k) ON s.detector = u.d AND s.key = u.k"
+        ' ORDER BY s.detector COLLATE "C", s.key COLLATE "C" FOR UPDATE OF s',
+        (names, ordered),
     ).fetchall()
-    # An empty state is a placeholder row: to the detector the key is new.
-    return {key: state for key, state in rows if state}
+    locked: dict[str, dict[str, State]] = {name: {} for name in keys}
+    for name, key, state in rows:
+        if state:  # an empty state is a placeholder row: to the detector the key is new
+            locked[name][key] = state
+    return locked
 
 
 def stored_states(
@@ -65,19 +82,33 @@ def written_at(conn: psycopg.Connection, detector: str, keys: Iterable[str]) -> 
 def save_states(
     conn: psycopg.Connection, detector: str, states: Mapping[str, State | None]
 ) -> None:
-    """Write new states; a forgotten key (None) goes back to the empty placeholder
-    rather than being deleted, so a key that comes and goes does not churn rows
-    (forget_idle removes placeholders nobody touches)."""
-    rows = sorted((k[:MAX_KEY_CHARS], v or {}) for k, v in states.items())
+    save_many(conn, {detector: states})
+
+
+def save_many(conn: psycopg.Connection, states: Mapping[str, Mapping[str, State | None]]) -> None:
+    """Write new states, every detector's in one statement; a forgotten key (None) goes
+    back to the empty placeholder rather than being deleted, so a key that comes and
+    goes does not churn rows (forget_idle removes placeholders nobody touches)."""
+    # A dict: two keys cut to the same MAX_KEY_CHARS prefix are one row (the last
+    # wins), as one statement may not update a row twice.
+    rows = {
+        (name, key[:MAX_KEY_CHARS]): value or {}
+        for name, by_key in states.items()
+        for key, value in by_key.items()
+    }
     if not rows:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO detector_state (detector, key, state, updated_at)"
-            " VALUES (%s, %s, %s, now()) ON CONFLICT (detector, key)"
-            " DO UPDATE SET state = excluded.state, updated_at = now()",
-            [(detector, key, Jsonb(value, dumps=_dumps)) for key, value in rows],
-        )
+    ordered = sorted(rows)
+    conn.execute(
+        "INSERT INTO detector_state (detector, key, state, updated_at)"
+        " SELECT d, k, s, now() FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS u(d, k, s)"
+        " ON CONFLICT (detector, key) DO UPDATE SET state = excluded.state, updated_at = now()",
+        (
+            [name for name, _ in ordered],
+            [key for _, key in ordered],
+            [Jsonb(rows[pair], dumps=_dumps) for pair in ordered],
+        ),
+    )
 
 
 def forget_idle(conn: psycopg.Connection, older_than_seconds: float) -> int:

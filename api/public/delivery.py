@@ -26,7 +26,7 @@ import orjson
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.responses import Response
 
 from api.limits import RateLimits
@@ -48,7 +48,7 @@ class PublicLimits(RateLimits):
 
     @classmethod
     def around(cls, base: RateLimits | None, rate: str) -> PublicLimits:
-        limiter = base.limiter if base else MovingWindowRateLimiter(MemoryStorage())
+        limiter = base.limiter if base else SlidingWindowCounterRateLimiter(MemoryStorage())
         auth = base.auth_failures if base else parse("20/minute")
         token = base.token_requests if base else parse("600/minute")
         return cls(auth, token, limiter, parse(rate))
