@@ -98,16 +98,15 @@ def save_many(conn: psycopg.Connection, states: Mapping[str, Mapping[str, State 
     }
     if not rows:
         return
-    ordered = sorted(rows)
+    # One JSON document of [detector, key, state] triples: as a jsonb[] parameter
+    # psycopg would quote every state into the array's text form (a regex per element,
+    # 3 ms a batch of six camera detectors, measured), where orjson writes it at once.
+    triples = [[name, key, rows[name, key]] for name, key in sorted(rows)]
     conn.execute(
         "INSERT INTO detector_state (detector, key, state, updated_at)"
-        " SELECT d, k, s, now() FROM unnest(%s::text[], %s::text[], %s::jsonb[]) AS u(d, k, s)"
+        " SELECT t->>0, t->>1, t->2, now() FROM jsonb_array_elements(%s::jsonb) AS t"
         " ON CONFLICT (detector, key) DO UPDATE SET state = excluded.state, updated_at = now()",
-        (
-            [name for name, _ in ordered],
-            [key for _, key in ordered],
-            [Jsonb(rows[pair], dumps=_dumps) for pair in ordered],
-        ),
+        (Jsonb(triples, dumps=_dumps),),
     )
 
 
