@@ -46,6 +46,7 @@ import base64
 import json
 import os
 import re
+import select
 import shutil
 import statistics
 import subprocess
@@ -79,7 +80,7 @@ from bench.ingest import (
     telemetry_lines,
     worker_rate,
 )
-from config.secrets import MQTT_FRIGATE_USER, load_secrets
+from config.secrets import MQTT_FRIGATE_USER, MQTT_INGEST_USER, load_secrets
 from config.settings import Settings, get_settings
 from processors.cameras.registry import load_registry
 from simulators.cameras import CameraStream
@@ -95,7 +96,8 @@ TARGET_RATE = 200.0  # events/s: 2,000 cameras, one event each every 10 s
 TARGET_CORES = 0.1
 FRIGATE_TOPIC = "frigate/events"
 CLIENTS = "clients"  # the bench's own CPU (HTTP clients): the cameras', not the service's
-PATHS = ("telemetry", "frigate", "isapi")
+PATHS = ("telemetry", "frigate", "isapi", "mqtt floor")
+FLOOR = "mqtt floor"  # paced only: mosquitto and a bare paho subscriber, no pipeline
 COLOURS = {"workers": "#1f77b4", "receivers": "#aec7e8", "api": "#9467bd",
            "postgres": "#ff7f0e", "mosquitto": "#2ca02c", CLIENTS: "#cccccc"}  # fmt: skip
 
@@ -432,6 +434,72 @@ def frigate_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: 
                  None, n, sent_s)  # fmt: skip
 
 
+# A bare paho QoS 1 subscriber in a process of its own (as the worker's receiving process
+# is): what receiving the same Frigate messages costs before any pipeline work.
+FLOOR_SUBSCRIBER = """
+import sys
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+host, port, user, password, client_id, topic, n = sys.argv[1:8]
+got = 0
+def on_message(client, userdata, msg):
+    global got
+    got += 1
+    if got == int(n):
+        print("done", flush=True)
+client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+                     protocol=MQTTProtocolVersion.MQTTv311)
+client.username_pw_set(user, password)
+client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+client.on_subscribe = lambda *_: print("ready", flush=True)
+client.on_message = on_message
+client.connect(host, int(port))
+client.loop_forever()
+"""
+
+
+def floor_paced(settings: Settings, fleet: Fleet, seconds: float) -> Paced:
+    """The MQTT transport alone at the target rate: mosquitto and a bare paho subscriber
+    receiving the Frigate path's messages, their CPU over the same kind of window."""
+    group = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    n = int(TARGET_RATE * seconds)
+    password = load_secrets(settings).mqtt_ingest_password
+    sub = subprocess.Popen(
+        [sys.executable, "-c", FLOOR_SUBSCRIBER, settings.mqtt_host, str(settings.mqtt_port),
+         MQTT_INGEST_USER, password, f"{group}-c", f"$share/{group}/{FRIGATE_TOPIC}", str(n)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    pub = publisher(settings, MQTT_FRIGATE_USER, frigate_password(settings), FRIGATE_TOPIC)
+    stream = CameraStream(fleet.frigate, int(time.time()), max_active=64)
+    try:
+        if sub.stdout is None or sub.stdout.readline().strip() != "ready":
+            raise RuntimeError("the floor's subscriber did not subscribe")
+        from stack import mosquitto
+
+        procs = {"receivers": [psutil.Process(sub.pid)],
+                 "mosquitto": [psutil.Process(mosquitto.pid(settings))]}  # fmt: skip
+        with Window(lambda: procs) as idle:
+            time.sleep(5)
+        with Window(lambda: procs) as loaded:
+            t0 = time.perf_counter()
+            for i in range(n):
+                delay = t0 + i * seconds / n - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                pub.stdin.write(stream.next(time.time()).payload + b"\n")  # type: ignore[union-attr]
+                pub.stdin.flush()  # type: ignore[union-attr]
+            sent = time.perf_counter() - t0
+            arrived = select.select([sub.stdout], [], [], 60)[0]
+            ok = bool(arrived) and sub.stdout.readline().strip() == "done"
+    finally:
+        close([pub])
+        sub.kill()
+        sub.wait(10)
+        forget_sessions(settings, [f"{group}-c"])
+    return Paced(n / sent, loaded.seconds, idle.cores(), loaded.cores(), loaded.busy, ok,
+                 None, n, sent)  # fmt: skip
+
+
 def telemetry_paced(settings: Settings, db: BenchDatabase, seconds: float, out: Path,
                     wait: float | None) -> Paced:  # fmt: skip
     group = f"bench-telp-{uuid.uuid4().hex[:6]}"
@@ -692,7 +760,7 @@ def main() -> None:
     try:
         for r, order in rounds(args.rounds):
             for path in [p for p in order if p in wanted]:
-                if "saturated" in phases:
+                if "saturated" in phases and path != FLOOR:
                     console.print(f"[bold]round {r}/{args.rounds}[/]: {path}, saturated")
                     res.saturated.setdefault(path, []).append(
                         saturated(path, settings, db, fleet, args)
@@ -733,6 +801,8 @@ def paced(path: str, settings: Settings, db: BenchDatabase, fleet: Fleet,
         p = telemetry_paced(settings, db, args.paced_seconds, args.out, args.batch_wait)
     elif path == "frigate":
         p = frigate_paced(settings, db, fleet, args.paced_seconds, args.out, args.batch_wait)
+    elif path == FLOOR:
+        p = floor_paced(settings, fleet, args.paced_seconds)
     else:
         p = isapi_paced(settings, db, fleet, args.paced_seconds, args.out)
     console.print(f"  sent {p.rate:.0f} events/s for {p.send_seconds:.1f} s, all committed after"

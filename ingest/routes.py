@@ -117,8 +117,26 @@ class Limits(_Strict):
 class Batching(_Strict):
     max_messages: int = Field(default=2000, gt=0)
     max_wait_seconds: float = Field(default=0.2, gt=0)
+    # A window of its own for messages of these formats. A batch closes at the earliest
+    # deadline of the messages it holds, so a reading in a batch of camera events still
+    # waits no longer than max_wait_seconds.
+    max_wait_by_format: dict[str, float] = {}
     # Database connections committing batches side by side, per source (ingest/committer.py).
     writers: int = Field(default=1, ge=1, le=16)
+
+    @field_validator("max_wait_by_format")
+    @classmethod
+    def _known_windows(cls, windows: dict[str, float]) -> dict[str, float]:
+        for name, seconds in windows.items():
+            _known_format(name)
+            if not 0 < seconds <= 10:
+                raise ValueError(f"{name}: a window of {seconds} s is not in (0, 10]")
+        return windows
+
+    def wait_for(self, format_name: str | None) -> float:
+        if format_name is None:
+            return self.max_wait_seconds
+        return self.max_wait_by_format.get(format_name, self.max_wait_seconds)
 
 
 class RoutesConfig(_Strict):

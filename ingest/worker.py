@@ -42,6 +42,7 @@ class SourceWorker:
         self.source = source
         self.router = router
         self.max_messages = config.batching.max_messages
+        self.batching = config.batching
         self.max_wait = config.batching.max_wait_seconds
         self.max_bytes = config.limits.max_message_bytes
         self._stop = stop
@@ -81,9 +82,10 @@ class SourceWorker:
         timeout = min(timeout, STOP_CHECK_SECONDS)
         room = self.max_messages - len(self._pending)
         messages = self.source.poll(timeout, room)
-        if messages and not self._pending:
-            self._deadline = time.monotonic() + self.max_wait
-        self._pending.extend(decode(m, self.router, self.max_bytes) for m in messages)
+        if messages:
+            decoded = [decode(m, self.router, self.max_bytes) for m in messages]
+            self._move_deadline(decoded)
+            self._pending.extend(decoded)
         if self._pending and (
             len(self._pending) >= self.max_messages or time.monotonic() >= self._deadline
         ):
@@ -92,6 +94,13 @@ class SourceWorker:
             len(self._pending) + self._committer.held() + self.source.pending()
         )
         self._report_lag()
+
+    def _move_deadline(self, decoded: list[Decoded]) -> None:
+        """The batch closes at the earliest of its messages' windows (per format:
+        batching.max_wait_by_format), counted from when each was taken."""
+        wait = min(self.batching.wait_for(item.format) for item in decoded)
+        deadline = time.monotonic() + wait
+        self._deadline = deadline if not self._pending else min(self._deadline, deadline)
 
     # -- commit then ack ----------------------------------------------------------------
     def _submit(self) -> None:

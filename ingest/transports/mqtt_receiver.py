@@ -50,9 +50,12 @@ from ingest.transports.mqtt_client import BulkReceiveClient
 
 log = logging.getLogger(__name__)
 
-# How long the sender waits for more messages before sending what it has: short, since
-# a batch's latency budget (batching.max_wait_seconds) is 0.1 s in all.
-SEND_WAIT_SECONDS = 0.005
+# How long the sender waits for more messages before sending what it has: a quarter of
+# a batch's latency budget (batching.max_wait_seconds, 0.1 s). At a few hundred messages
+# a second 5 ms meant a send, a pickle and a wake-up of the worker per message: at 200
+# Frigate messages/s the worker's share went from 0.085 to 0.062 of a core with 25 ms
+# (bench/cameras.py, docs/performance.md).
+SEND_WAIT_SECONDS = 0.025
 MAX_PER_SEND = 2000
 
 Received = tuple[str, bytes, int, int, int]  # topic, payload, mid, qos, connection
