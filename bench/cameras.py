@@ -661,7 +661,7 @@ def plot(res: Results, path: Path) -> Path:
         for p, runs in res.paced.items()
         if not all(r.kept_up for r in runs)
     }
-    _stacked(right, paced, lambda v: f"{v:.2f}", None, behind)
+    _stacked(right, paced, lambda v: f"{v:.3f}", None, behind)
     shares = [statistics.median(r.service for r in res.paced[p]) for p in paced]
     if shares:
         right.set_ylim(top=max(shares) * 1.2)
@@ -671,7 +671,7 @@ def plot(res: Results, path: Path) -> Path:
     right.set_title(f"paced at {TARGET_RATE:.0f} events/s (the target){wait}", fontsize=9)
     right.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"camera events vs telemetry through the real pipeline (TimescaleDB, detectors),"
-                 f" {res.started[:16]} UTC\n2 cores shared with other agents, load average"
+                 f" {res.started[:16]} UTC\n2 cores, load average"
                  f" {res.load_start[0]:.1f}–{res.load_end[0]:.1f}; clients not counted",
                  fontsize=9)  # fmt: skip
     fig.tight_layout()
