@@ -13,15 +13,17 @@ operators of the platform's work.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api import pagination
 from api.auth import require_roles
 from api.deps import Conn, SettingsDep
-from api.errors import ApiProblem, FieldError, responses
+from api.errors import ApiProblem, FieldError, problem, responses
 from api.inputs import Instant, Text
 from api.schemas import (
     MAX_REPLAY,
@@ -33,10 +35,12 @@ from api.schemas import (
     ReplayIn,
     ReplayOut,
 )
+from events.text import clean_text
 from store import dead_letters as store
 from store.dead_letters import Filters, Scope
 from store.users import Role, User
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
 Reader = Annotated[User, Depends(require_roles(Role.ADMIN, Role.INTEGRATOR, Role.CSIRT))]
@@ -93,7 +97,9 @@ def list_dead_letters(
 
 
 @router.post(
-    "/replay", response_model=ReplayOut, responses=responses(400, 401, 403, 404, 413, 422, 429)
+    "/replay",
+    response_model=ReplayOut,
+    responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
 )
 def replay_dead_letters(
     body: ReplayIn, conn: Conn, user: Replayer, settings: SettingsDep
@@ -104,7 +110,14 @@ def replay_dead_letters(
     from ingest.replay import replay
 
     ids, selection = _select(conn, body, scope_of(user))
-    report = replay(settings, ids, actor=user.name, selection=selection)
+    try:
+        report = replay(settings, ids, actor=user.name, selection=selection)
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        # The routes, rule or channel files as they are now do not load: nothing was
+        # replayed or recorded, and the letters are as they were. The deployment's to
+        # fix (`ioc rules check` says where), not the caller's; never a 500.
+        log.warning("dead-letter replay refused: configuration does not load: %s", error)
+        raise problem(503, "replay_config_invalid", reason=clean_text(str(error))[:300]) from None
     record = store.get_replay(conn, report.replay_id)
     assert record is not None
     return ReplayOut(**record)

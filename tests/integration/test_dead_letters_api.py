@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -314,6 +315,35 @@ def test_a_letter_whose_payload_was_cut_cannot_be_replayed(
     )
     after = api.get(f"{URL}/{letter_id}", headers=as_(users, "admin")).json()
     assert after["reason"] == row["reason"] and after["replay_count"] == 1
+
+
+@pytest.mark.parametrize("broken", ["routes", "rules"])
+def test_replay_while_the_configuration_does_not_load_is_503_and_changes_nothing(
+    db: psycopg.Connection,
+    api: TestClient,
+    users: dict[str, dict[str, str]],
+    routes: TestRoutes,
+    tmp_path: Path,
+    broken: str,
+) -> None:
+    router = TopicRouter({"ioc/v1/+/telemetry": "ioc_telemetry"}, wildcard=True)
+    letter_id = dead_letter(db, RawMessage("mqtt", "ioc/v1/kg-cfg/telemetry", b"{not json"), router)
+    before = api.get(f"{URL}/{letter_id}", headers=as_(users, "admin")).json()
+    replays = db.execute("SELECT count(*) FROM dead_letter_replays").fetchone()
+    if broken == "routes":
+        routes.path.write_text("mqtt: [unclosed\n")
+    else:
+        rules = tmp_path / "env-rules"
+        rules.mkdir()
+        (rules / "broken.yaml").write_text("rules:\n  - id: [unclosed\n")
+        ours = api.app.dependency_overrides[get_settings]()  # type: ignore[attr-defined]
+        broken_settings = ours.model_copy(update={"env_rules": str(rules)})
+        api.app.dependency_overrides[get_settings] = lambda: broken_settings  # type: ignore[attr-defined]
+    answer = api.post(f"{URL}/replay", headers=as_(users, "admin"), json={"ids": [letter_id]})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == "replay_config_invalid"
+    assert api.get(f"{URL}/{letter_id}", headers=as_(users, "admin")).json() == before
+    assert db.execute("SELECT count(*) FROM dead_letter_replays").fetchone() == replays
 
 
 # -- bad input -------------------------------------------------------------------------------
