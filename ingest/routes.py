@@ -95,6 +95,9 @@ class HttpConfig(_Strict):
     max_queued_items: int = Field(default=20_000, gt=0)
     # Items in one transaction at most (requests that arrived together share it).
     max_batch_items: int = Field(default=2000, gt=0)
+    # How long a group waits after its first request for others to share its
+    # transaction (ingest/http/group.py).
+    linger_seconds: float = Field(default=0.02, ge=0, le=1)
     routes: tuple[HttpRoute, ...] = ()
 
     @field_validator("routes")

@@ -99,7 +99,7 @@ class IngestService:
 
         http = self.config.http
         self.committer = GroupCommitter(
-            connect, processor, http.max_batch_items, http.max_queued_items
+            connect, processor, http.max_batch_items, http.max_queued_items, http.linger_seconds
         )
 
 

@@ -6,7 +6,14 @@ runner the ingest worker uses (processors.catalog.build_runner), writes through
 store.writer.BatchWriter: the same straight COPY or staged INSERT … ON CONFLICT, the
 same detectors and alerts in the transaction, the same dead letters. While it commits
 one group, the next requests queue up and become the next group, so under load groups
-grow (fewer transactions per reading) and alone a request waits for one commit only.
+grow (fewer transactions per reading).
+
+A group also waits up to `linger_seconds` after its first request arrived for others to
+join it. Without that, one request at a time (Hikvision cameras push one event per
+request) meant one transaction each, with its whole fixed cost: the six camera
+detectors' state, the commit, most of PostgreSQL's share of a push (docs/performance.md,
+cameras). A request waits that long at most; requests that queued while the writer was
+busy do not wait again.
 
 Bounded: at most `max_queued_items` items wait; past that `submit` raises Busy and the
 caller answers 503 with Retry-After rather than holding requests in memory. A group
@@ -62,6 +69,7 @@ class _Job:
     # The items' measurements as COPY text, rendered on the request's thread so the
     # writer thread (the one serial step of a process) only joins bytes.
     copy: bytes
+    queued_at: float
 
 
 class GroupCommitter:
@@ -71,6 +79,7 @@ class GroupCommitter:
         processor: Callable[[], BatchProcessor | None],
         max_batch_items: int,
         max_queued_items: int,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._connect = connect
         self._make_processor = processor
@@ -79,6 +88,7 @@ class GroupCommitter:
         self._writer: BatchWriter | None = None
         self._max_batch = max_batch_items
         self._max_queued = max_queued_items
+        self._linger = linger_seconds
         self._queue: deque[_Job] = deque()
         self._queued = 0
         self._changed = threading.Condition()
@@ -101,7 +111,7 @@ class GroupCommitter:
             # waits forever behind a limit it cannot meet.
             if self._queued and self._queued + len(items) > self._max_queued:
                 raise Busy
-            self._queue.append(_Job(items, future, copy))
+            self._queue.append(_Job(items, future, copy, time.monotonic()))
             self._queued += len(items)
             self._changed.notify()
         return future
@@ -124,6 +134,7 @@ class GroupCommitter:
         with self._changed:
             while not self._queue and not self._closing:
                 self._changed.wait()
+            self._linger_for_more()
             jobs: list[_Job] = []
             size = 0
             while self._queue and (not jobs or size + len(self._queue[0].items) <= self._max_batch):
@@ -135,6 +146,18 @@ class GroupCommitter:
                     jobs.append(job)
                     size += len(job.items)
             return jobs
+
+    def _linger_for_more(self) -> None:
+        """Under the lock, with a request queued: wait until the group is full or the
+        first request has waited `linger_seconds`."""
+        if not self._queue:
+            return
+        deadline = self._queue[0].queued_at + self._linger
+        while self._queued < self._max_batch and not self._closing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._changed.wait(left)
 
     def _run(self) -> None:
         while True:

@@ -79,3 +79,33 @@ def test_one_request_larger_than_the_queue_bound_is_still_taken_alone(
     with pytest.raises(Unavailable):
         future.result(10)
     committer.close()
+
+
+def test_requests_close_together_share_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera's push alone is a group of one; two pushes within the linger share one
+    transaction, and neither waits longer than the linger for company."""
+    groups: list[int] = []
+
+    def commit(self: GroupCommitter, jobs: list[object]) -> list[list[object]]:
+        groups.append(len(jobs))
+        return [[] for _ in jobs]
+
+    monkeypatch.setattr(GroupCommitter, "_commit", commit)
+    committer = GroupCommitter(
+        lambda: None,  # type: ignore[arg-type,return-value]
+        lambda: None,
+        max_batch_items=100,
+        max_queued_items=100,
+        linger_seconds=0.3,
+    )
+    first = committer.submit(letters(1))
+    time.sleep(0.05)
+    second = committer.submit(letters(1))
+    first.result(5)
+    second.result(5)
+    started = time.monotonic()
+    committer.submit(letters(1)).result(5)
+    alone = time.monotonic() - started
+    committer.close()
+    assert groups == [2, 1]
+    assert alone >= 0.25  # it waited for company (result(5) bounds the rest), then went alone
