@@ -96,8 +96,10 @@ TARGET_RATE = 200.0  # events/s: 2,000 cameras, one event each every 10 s
 TARGET_CORES = 0.1
 FRIGATE_TOPIC = "frigate/events"
 CLIENTS = "clients"  # the bench's own CPU (HTTP clients): the cameras', not the service's
-PATHS = ("telemetry", "frigate", "isapi", "mqtt floor")
+PATHS = ("telemetry", "frigate", "isapi", "mqtt floor", "http floor")
 FLOOR = "mqtt floor"  # paced only: mosquitto and a bare paho subscriber, no pipeline
+HTTP_FLOOR = "http floor"  # paced only: uvicorn as `ioc api` runs it, answering 200 at once
+FLOORS = (FLOOR, HTTP_FLOOR)
 COLOURS = {"workers": "#1f77b4", "receivers": "#aec7e8", "api": "#9467bd",
            "postgres": "#ff7f0e", "mosquitto": "#2ca02c", CLIENTS: "#cccccc"}  # fmt: skip
 
@@ -760,7 +762,7 @@ def main() -> None:
     try:
         for r, order in rounds(args.rounds):
             for path in [p for p in order if p in wanted]:
-                if "saturated" in phases and path != FLOOR:
+                if "saturated" in phases and path not in FLOORS:
                     console.print(f"[bold]round {r}/{args.rounds}[/]: {path}, saturated")
                     res.saturated.setdefault(path, []).append(
                         saturated(path, settings, db, fleet, args)
@@ -803,6 +805,8 @@ def paced(path: str, settings: Settings, db: BenchDatabase, fleet: Fleet,
         p = frigate_paced(settings, db, fleet, args.paced_seconds, args.out, args.batch_wait)
     elif path == FLOOR:
         p = floor_paced(settings, fleet, args.paced_seconds)
+    elif path == HTTP_FLOOR:
+        p = http_floor_paced(fleet, args.paced_seconds)
     else:
         p = isapi_paced(settings, db, fleet, args.paced_seconds, args.out)
     console.print(f"  sent {p.rate:.0f} events/s for {p.send_seconds:.1f} s, all committed after"
@@ -1012,6 +1016,64 @@ def isapi_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: fl
                   " (each sent again)")  # fmt: skip
     return Paced(n / sent_s, loaded.seconds, idle.cores(), loaded.cores(), loaded.busy, ok,
                  latency, n, sent_s)  # fmt: skip
+
+
+# uvicorn as `ioc api` runs it (one process; httptools and uvloop when installed; the
+# access log on) serving an ASGI app that reads the body and answers 200: what an HTTP
+# request costs before any of the service's own work.
+HTTP_FLOOR_SERVER = """
+import logging, sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"OK"})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
+"""
+
+
+def http_floor_paced(fleet: Fleet, seconds: float) -> Paced:
+    """The ISAPI path's pushes, paced as for the API, to a bare uvicorn answering 200."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", HTTP_FLOOR_SERVER, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    stream = IsapiStream(fleet.hikvision, int(time.time()))
+    n = int(TARGET_RATE * seconds)
+
+    def make() -> Push:
+        msg = stream.next(time.time())
+        return Push(msg.sender, msg.content_type or "application/xml", msg.payload)
+
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(url) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        sender = IsapiClient(url, fleet.tokens, 200)
+        groups = lambda: {"api": [psutil.Process(proc.pid)], CLIENTS: [psutil.Process()]}  # noqa: E731
+        with Window(groups) as idle:
+            time.sleep(5)
+        with Window(groups) as loaded:
+            asyncio.run(sender.paced(make, n, seconds))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    latency = sender.latency_ms()
+    console.print(f"  bare uvicorn p50 {latency[0]:.0f} ms, p95 {latency[1]:.0f} ms per push")
+    return Paced(n / sender.sent_seconds, loaded.seconds, idle.cores(), loaded.cores(),
+                 loaded.busy, not sender.failures, latency, n, sender.sent_seconds)  # fmt: skip
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 if __name__ == "__main__":
