@@ -1,8 +1,8 @@
 """Rate limits: failed authentications per client address, requests per token.
 
 In-process sliding-window counters (the `limits` package, memory storage): each API
-process counts its own clients, which bounds what one process serves; several processes behind
-a balancer each allow the configured rate. A refused request is a 429 problem with
+process counts its own clients, which bounds what one process serves; several processes
+behind a balancer each allow the configured rate. A refused request is a 429 problem with
 Retry-After in seconds.
 
 Why the sliding-window counter and not the moving window: the memory storage walks every

@@ -297,6 +297,12 @@ def publisher(settings: Settings, user: str, password: str, topic: str) -> subpr
     return subprocess.Popen(argv, stdin=subprocess.PIPE)
 
 
+def publish(pub: subprocess.Popen[bytes], payload: bytes) -> None:
+    """One message through a `publisher` (mosquitto_pub -l: a line each)."""
+    pub.stdin.write(payload + b"\n")  # type: ignore[union-attr]
+    pub.stdin.flush()  # type: ignore[union-attr]
+
+
 def close(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.stdin.close()  # type: ignore[union-attr]
@@ -370,6 +376,17 @@ def telemetry_saturated(settings: Settings, db: BenchDatabase, total: int,
     return Saturated(rate.messages_per_s, rate.cpu_us, rate.machine_busy, True)
 
 
+def pace(send: Callable[[int], None], n: int, seconds: float) -> float:
+    """`send(i)` for i < n spread evenly over `seconds`; how long sending took."""
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i * seconds / n - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        send(i)
+    return time.perf_counter() - t0
+
+
 def paced_mqtt(
     settings: Settings,
     db: BenchDatabase,
@@ -391,13 +408,7 @@ def paced_mqtt(
         with Window(groups) as idle:
             time.sleep(seconds)
         with Window(groups) as loaded:
-            t0 = time.perf_counter()
-            for i in range(n):
-                delay = t0 + i * seconds / n - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                send(i)
-            sent = time.perf_counter() - t0
+            sent = pace(send, n, seconds)
             deadline = time.monotonic() + 120
             while messages_written([port]) < n and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -419,8 +430,7 @@ def frigate_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: 
     def send(_: int) -> None:
         payload = stream.next(time.time()).payload  # the event's time is now
         sent.append(payload)
-        pub.stdin.write(payload + b"\n")  # type: ignore[union-attr]
-        pub.stdin.flush()  # type: ignore[union-attr]
+        publish(pub, payload)
 
     n = int(TARGET_RATE * seconds)
     log = out / f"{group}-0.log"
@@ -483,14 +493,7 @@ def floor_paced(settings: Settings, fleet: Fleet, seconds: float) -> Paced:
         with Window(lambda: procs) as idle:
             time.sleep(5)
         with Window(lambda: procs) as loaded:
-            t0 = time.perf_counter()
-            for i in range(n):
-                delay = t0 + i * seconds / n - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                pub.stdin.write(stream.next(time.time()).payload + b"\n")  # type: ignore[union-attr]
-                pub.stdin.flush()  # type: ignore[union-attr]
-            sent = time.perf_counter() - t0
+            sent = pace(lambda _: publish(pub, stream.next(time.time()).payload), n, seconds)
             arrived = select.select([sub.stdout], [], [], 60)[0]
             ok = bool(arrived) and sub.stdout.readline().strip() == "done"
     finally:
@@ -982,17 +985,24 @@ def isapi_saturated(settings: Settings, db: BenchDatabase, fleet: Fleet, total: 
     return Saturated(0.8 * len(answers) / (hi - lo), cpu, window.busy, ok, latency)
 
 
-def isapi_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: float,
-                out: Path) -> Paced:  # fmt: skip
-    since = time.time()
-    stream = IsapiStream(fleet.hikvision, int(since))
-    log = out / f"isapi-paced-{uuid.uuid4().hex[:6]}.log"
-    proc, url = start_api(db, 1, log)
-    n = int(TARGET_RATE * seconds)
+def live_pushes(fleet: Fleet, seed: int) -> Callable[[], Push]:
+    """The next simulated push each call, timed now."""
+    stream = IsapiStream(fleet.hikvision, seed)
 
     def make() -> Push:
         msg = stream.next(time.time())
         return Push(msg.sender, msg.content_type or "application/xml", msg.payload)
+
+    return make
+
+
+def isapi_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: float,
+                out: Path) -> Paced:  # fmt: skip
+    since = time.time()
+    make = live_pushes(fleet, int(since))
+    log = out / f"isapi-paced-{uuid.uuid4().hex[:6]}.log"
+    proc, url = start_api(db, 1, log)
+    n = int(TARGET_RATE * seconds)
 
     try:
         sender = IsapiClient(url, fleet.tokens, 200)
@@ -1043,12 +1053,8 @@ def http_floor_paced(fleet: Fleet, seconds: float) -> Paced:
     proc = subprocess.Popen([sys.executable, "-c", HTTP_FLOOR_SERVER, str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    stream = IsapiStream(fleet.hikvision, int(time.time()))
+    make = live_pushes(fleet, int(time.time()))
     n = int(TARGET_RATE * seconds)
-
-    def make() -> Push:
-        msg = stream.next(time.time())
-        return Push(msg.sender, msg.content_type or "application/xml", msg.payload)
 
     try:
         deadline = time.monotonic() + 30

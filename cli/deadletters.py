@@ -222,7 +222,7 @@ def replay_letters(
     """Replay letters (by id, or those the filters select) with today's routes file.
 
     What decodes is stored and resolved; the rest keeps its new reason."""
-    from ingest.replay import replay
+    from ingest.replay import ReplayConfigError, replay
     from store.connect import connect
     from store.dead_letters import Scope, select_ids, visible_ids
 
@@ -257,12 +257,16 @@ def replay_letters(
         raise typer.Exit(1)
     actor = f"cli:{getpass.getuser()}"
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("replay", total=len(chosen))
-        report = replay(
-            settings, chosen, actor=actor, selection=selection,
-            progress=lambda done, _total: progress.update(task, completed=done),
-        )  # fmt: skip
+    try:
+        with Progress(*columns, transient=True) as progress:
+            task = progress.add_task("replay", total=len(chosen))
+            report = replay(
+                settings, chosen, actor=actor, selection=selection,
+                progress=lambda done, _total: progress.update(task, completed=done),
+            )  # fmt: skip
+    except ReplayConfigError as error:
+        typer.echo(f"error: nothing replayed: the configuration does not load: {error}", err=True)
+        raise typer.Exit(1) from None
     _print_report(report)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+import yaml
 
 from config.settings import Settings
 from events.text import clean_text
@@ -71,6 +72,26 @@ class Report:
         return len(self.items) - self.stored
 
 
+class ReplayConfigError(Exception):
+    """The routes, rule or channel files as they are now do not load: nothing was
+    replayed or recorded. The deployment's to fix (`ioc rules check` says where)."""
+
+
+def _load(
+    settings: Settings, processor: BatchProcessor | None
+) -> tuple[RoutesConfig, BatchProcessor | None]:
+    """The routes file and the detector runner, read now, before anything is recorded."""
+    try:
+        config = load_routes(settings.routes_file)
+        if processor is None:
+            from processors.catalog import build_runner
+
+            processor = build_runner(settings)
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        raise ReplayConfigError(clean_text(str(error))) from error
+    return config, processor
+
+
 def routers(config: RoutesConfig) -> dict[str, TopicRouter]:
     """The router per transport, as the worker builds them."""
     return {"mqtt": mqtt_router(config), "kafka": kafka_router(config)}
@@ -87,12 +108,9 @@ def replay(
 ) -> Report:
     """Replay the letters `ids` (the caller checked they exist and may be replayed) with
     the routes file read now; record the replay as `actor`'s. `processor` defaults to
-    the detector runner the worker builds."""
-    config = load_routes(settings.routes_file)
-    if processor is None:
-        from processors.catalog import build_runner
-
-        processor = build_runner(settings)
+    the detector runner the worker builds. Raises ReplayConfigError when the files do
+    not load."""
+    config, processor = _load(settings, processor)
     engine = _Engine(config)
     with psycopg.connect(settings.dsn(), autocommit=True, application_name="ioc-replay") as conn:
         sizes = store.stored_sizes(conn, ids)

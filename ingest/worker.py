@@ -43,7 +43,6 @@ class SourceWorker:
         self.router = router
         self.max_messages = config.batching.max_messages
         self.batching = config.batching
-        self.max_wait = config.batching.max_wait_seconds
         self.max_bytes = config.limits.max_message_bytes
         self._stop = stop
         self._committer = Committer(
@@ -77,7 +76,10 @@ class SourceWorker:
 
     def _poll_once(self) -> None:
         self._ack_committed()
-        timeout = self.max_wait if not self._pending else max(self._deadline - time.monotonic(), 0)
+        if self._pending:
+            timeout = max(self._deadline - time.monotonic(), 0)
+        else:
+            timeout = self.batching.max_wait_seconds
         # Never wait long in one poll: the stop flag (SIGTERM) is checked between polls.
         timeout = min(timeout, STOP_CHECK_SECONDS)
         room = self.max_messages - len(self._pending)

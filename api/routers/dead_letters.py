@@ -17,7 +17,6 @@ import logging
 import re
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api import pagination
@@ -35,7 +34,6 @@ from api.schemas import (
     ReplayIn,
     ReplayOut,
 )
-from events.text import clean_text
 from store import dead_letters as store
 from store.dead_letters import Filters, Scope
 from store.users import Role, User
@@ -107,17 +105,15 @@ def replay_dead_letters(
     """Replay the chosen letters with the routes configured now: what decodes is stored
     (idempotently: a letter stored twice adds nothing) and the letter resolved; what
     still fails keeps its row with the new reason. Answers the replay record."""
-    from ingest.replay import replay
+    from ingest.replay import ReplayConfigError, replay
 
     ids, selection = _select(conn, body, scope_of(user))
     try:
         report = replay(settings, ids, actor=user.name, selection=selection)
-    except (ValueError, OSError, yaml.YAMLError) as error:
-        # The routes, rule or channel files as they are now do not load: nothing was
-        # replayed or recorded, and the letters are as they were. The deployment's to
-        # fix (`ioc rules check` says where), not the caller's; never a 500.
+    except ReplayConfigError as error:
+        # The deployment's to fix, not the caller's: a 503, never a 500.
         log.warning("dead-letter replay refused: configuration does not load: %s", error)
-        raise problem(503, "replay_config_invalid", reason=clean_text(str(error))[:300]) from None
+        raise problem(503, "replay_config_invalid", reason=str(error)[:300]) from None
     record = store.get_replay(conn, report.replay_id)
     assert record is not None
     return ReplayOut(**record)
