@@ -32,6 +32,7 @@ def build_report(
     from processors.reports.build import archive, build
     from processors.reports.config import load_reports_config
     from processors.reports.period import PERIODS, PeriodKind, last_closed, period_of
+    from processors.reports.security import load_home_net
     from store import reports as report_store
     from store.connect import connect
 
@@ -46,8 +47,9 @@ def build_report(
     config = load_reports_config(settings.reports_file)
     kind: PeriodKind = period  # type: ignore[assignment]
     chosen = period_of(kind, day) if day else last_closed(kind, now)
+    home_net = load_home_net(settings.security_site, settings.agencies_file)
     with connect(settings, autocommit=True) as conn:
-        report = build(conn, chosen, config, now)
+        report = build(conn, chosen, config, now, home_net)
         with conn.transaction():
             report_id = archive(conn, report)
             if not send:

@@ -23,6 +23,7 @@ from processors.reports import delivery
 from processors.reports.build import archive, build
 from processors.reports.config import ReportsConfig
 from processors.reports.period import Period, last_closed, period_of
+from processors.reports.security import load_home_net
 from store import reports as report_store
 
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ class ReportsJob:
         built = None
         for period in due_periods(self.config, now):
             if not report_store.exists(conn, period.kind, period.first):
-                report = build(conn, period, self.config, now)
+                # Read at each build, as the detections read it at each rules reload.
+                home_net = load_home_net(self.settings.security_site, self.settings.agencies_file)
+                report = build(conn, period, self.config, now, home_net)
                 built = archive(conn, report)
                 log.info("report %s built (id %d)", period.slug, built)
                 break

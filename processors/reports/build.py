@@ -17,7 +17,7 @@ from processors.reports.html import Letterhead, render
 from processors.reports.model import Chart, Section
 from processors.reports.pdf import to_pdf
 from processors.reports.period import Period
-from processors.reports.security import Agency, load_agencies
+from processors.reports.security import Agency, Network, load_agencies
 from store import reports as report_store
 
 Results = Mapping[str, Sequence[Mapping[str, Any]] | None]
@@ -32,12 +32,14 @@ class BuiltReport:
     figures: dict[str, Any]
 
 
-def sections(results: Results, period: Period, agencies: Sequence[Agency]) -> list[Section]:
+def sections(
+    results: Results, period: Period, agencies: Sequence[Agency], home_net: Sequence[Network]
+) -> list[Section]:
     window = period.window()
     return [
         environment.section(results, period.days),
         warnings.section(results),
-        security.section(results, agencies),
+        security.section(results, agencies, home_net),
         cameras.section(results),
         platform.section(results, window.start, window.end, hourly=period.kind == "day"),
     ]
@@ -48,6 +50,7 @@ def compose(
     period: Period,
     config: ReportsConfig,
     agencies: Sequence[Agency],
+    home_net: Sequence[Network],
     built: datetime,
     draw: Callable[[Chart], str] = render_svg,
 ) -> str:
@@ -58,7 +61,7 @@ def compose(
         ),
         period_title=period.title_vi,
         summary=summary.section(results, window.start, window.end),
-        sections=sections(results, period, agencies),
+        sections=sections(results, period, agencies, home_net),
         row_counts={k: None if v is None else len(v) for k, v in results.items()},
         built=built,
         draw=draw,
@@ -76,10 +79,15 @@ def figures(results: Results, period: Period) -> dict[str, Any]:
 
 
 def build(
-    conn: psycopg.Connection, period: Period, config: ReportsConfig, now: datetime
+    conn: psycopg.Connection,
+    period: Period,
+    config: ReportsConfig,
+    now: datetime,
+    home_net: Sequence[Network],
 ) -> BuiltReport:
+    """`home_net`: `security.load_home_net` of the settings' site and agencies files."""
     results = report_store.run_all(conn, period.window())
-    html = compose(results, period, config, load_agencies(), now)
+    html = compose(results, period, config, load_agencies(), home_net, now)
     return BuiltReport(period, now, html, to_pdf(html), figures(results, period))
 
 

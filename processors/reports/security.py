@@ -1,10 +1,12 @@
 """Security, as aggregates for leadership: alerts per agency and severity, the sources
-that caused most alerts, and how fast the SOC acknowledged them. Pure.
+that caused most alerts, and how fast the SOC acknowledged them. Pure, apart from the
+loaders of its configuration (`load_agencies`, `load_home_net`).
 
-Addresses inside the agencies' networks (private ranges) are never named: a workstation
-that attacked is CSIRT case material, not a leadership figure, so they are counted in
-one line. Outside sources are named: they are the attackers' addresses, which the CSIRT
-shares with CERTs anyway.
+Addresses inside the site's HOME_NET (the ranges the detections call internal: the site
+file's `home_net` and every agency's networks, `load_home_net`) are never named: a
+workstation that attacked is CSIRT case material, not a leadership figure, so they are
+counted in one line. Outside sources are named: they are the attackers' addresses, which
+the CSIRT shares with CERTs anyway.
 """
 
 from __future__ import annotations
@@ -50,30 +52,39 @@ def agency_of(host: str, agencies: Sequence[Agency]) -> str:
     return next((a.vi for a in agencies if host.startswith(a.prefix)), UNKNOWN)
 
 
-# Networks an agency's own machines use. Not ipaddress's is_private, which also counts
-# the documentation ranges (203.0.113.0/24 …) that the simulators' attackers use.
-INTERNAL = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "fc00::/7",
-        "fe80::/10",
-        "::1/128",
-    )
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The machine itself and its own link, on every site whatever HOME_NET holds: never an
+# outside attacker's address (the outside-login Sigma rule leaves loopback out as well).
+LOCAL = tuple(
+    ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10")
+)
+NO_HOME_NET = (
+    "Chưa cấu hình dải mạng nội bộ (HOME_NET) nên không nêu địa chỉ nguồn gây cảnh báo:"
+    " không phân biệt được địa chỉ nội bộ với địa chỉ bên ngoài."
 )
 
 
-def _private(address: str) -> bool:
+def load_home_net(site_file: Path, agencies_file: Path) -> tuple[Network, ...]:
+    """HOME_NET as the worker's detections get it (processors/catalog.py): the site file's
+    `home_net` widened by every agency's networks. Empty when neither defines any, as a
+    missing site file and an empty inventory leave it for the detections too."""
+    # Imported here: the site file's parser brings pySigma, which the pure sections of
+    # this module do not need.
+    from config.agencies import Inventory
+    from processors.security.sigma.site import HOME_NET, Site
+
+    inventory = Inventory.load(agencies_file)
+    site = Site.load(site_file).with_networks(HOME_NET, inventory.home_networks())
+    return tuple(ipaddress.ip_network(n) for n in site.networks.get(HOME_NET, ()))
+
+
+def _inside(address: str, home_net: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in network for network in INTERNAL)
+    return any(ip in network for network in (*home_net, *LOCAL))
 
 
 def agency_blocks(rows: Rows, agencies: Sequence[Agency]) -> list[Block]:
@@ -117,11 +128,15 @@ def agency_blocks(rows: Rows, agencies: Sequence[Agency]) -> list[Block]:
     ]
 
 
-def source_blocks(rows: Rows) -> list[Block]:
+def source_blocks(rows: Rows, home_net: Sequence[Network]) -> list[Block]:
     if not rows:
         return []
-    outside = [r for r in rows if not _private(r["source_ip"])]
-    inside = [r for r in rows if _private(r["source_ip"])]
+    if not home_net:
+        # Without it every workstation would be named as an outside attacker; the
+        # detections refuse a rule that needs HOME_NET then, and this table is left out.
+        return [NO_HOME_NET]
+    outside = [r for r in rows if not _inside(r["source_ip"], home_net)]
+    inside = [r for r in rows if _inside(r["source_ip"], home_net)]
     table_rows: list[list[Any]] = [
         [r["source_ip"], r["alerts"], text.severity(r["severity"])] for r in outside[:TOP_SOURCES]
     ]
@@ -169,13 +184,15 @@ def ack_blocks(rows: Rows) -> list[Block]:
     ]
 
 
-def section(results: Mapping[str, Rows | None], agencies: Sequence[Agency]) -> Section:
+def section(
+    results: Mapping[str, Rows | None], agencies: Sequence[Agency], home_net: Sequence[Network]
+) -> Section:
     return Section(
         "security",
         "An toàn thông tin",
         [
             *agency_blocks(results.get("security_by_host") or [], agencies),
-            *source_blocks(results.get("security_sources") or []),
+            *source_blocks(results.get("security_sources") or [], home_net),
             *ack_blocks(results.get("security_ack") or []),
         ],
     )

@@ -5,8 +5,10 @@ delivery through a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import email
+import ipaddress
 from datetime import UTC, date, datetime, timedelta
 from email.header import decode_header, make_header
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +24,12 @@ from processors.reports.build import compose, sections
 from processors.reports.config import ReportsConfig
 from processors.reports.model import Chart, Heading, KeyFigures, Table
 from processors.reports.period import last_closed, period_of
-from processors.reports.security import Agency
+from processors.reports.security import Agency, Network, load_home_net
 from store.reports import QUERIES
 from tests.integration.harness import free_port
 
 AGENCIES = (Agency(prefix="kg-dvc-", vi="Cổng Dịch vụ công tỉnh", en="portal"),)
+HOME_NET = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.168.0.0/16"))
 START = datetime(2026, 7, 1, tzinfo=LOCAL_TZ)
 
 
@@ -161,6 +164,7 @@ def test_security_section_groups_agencies_and_never_names_internal_addresses() -
             ],
         },
         AGENCIES,
+        HOME_NET,
     )
     sources = next(
         b for b in section.blocks if isinstance(b, Table) and b.query == "security_sources"
@@ -170,6 +174,62 @@ def test_security_section_groups_agencies_and_never_names_internal_addresses() -
     assert sources.rows[-1] == ["Địa chỉ trong mạng nội bộ (2 địa chỉ)", 3, "Nghiêm trọng"]
     ack = next(b for b in section.blocks if isinstance(b, Table) and b.query == "security_ack")
     assert ack.rows == [["Cao", 4, 3, "75,0 %", "10 phút", "1 giờ 30 phút"]]
+
+
+def _named_sources(home_net: tuple[Network, ...]) -> list[list[Any]]:
+    addresses = ["203.0.113.7", "10.1.1.1", "100.64.3.4", "198.51.100.20", "127.0.0.1"]
+    rows = [{"source_ip": ip, "alerts": 1, "severity": 2} for ip in addresses]
+    [table] = security.source_blocks(rows, home_net)
+    assert isinstance(table, Table)
+    return table.rows
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_internal_sources_are_the_site_s_home_net_not_fixed_private_ranges(
+    tmp_path: Path,
+) -> None:
+    """A site whose HOME_NET is a carrier-grade NAT range and an agency's public range:
+    addresses in them are internal, 10/8 is not (the site never said so)."""
+    site = _write(tmp_path / "site.yaml", "networks:\n  home_net: [100.64.0.0/10]\n")
+    agencies = _write(
+        tmp_path / "agencies.yaml",
+        "agencies:\n"
+        "  - {id: so-tttt, name_vi: Sở TT&TT, name_en: DIC, networks: [198.51.100.0/24]}\n",
+    )
+    home_net = load_home_net(site, agencies)
+    assert [str(n) for n in home_net] == ["100.64.0.0/10", "198.51.100.0/24"]
+    rows = _named_sources(home_net)
+    assert [r[0] for r in rows[:-1]] == ["203.0.113.7", "10.1.1.1"]
+    # 100.64.3.4, 198.51.100.20 and loopback, which no site's sources are named for.
+    assert rows[-1] == ["Địa chỉ trong mạng nội bộ (3 địa chỉ)", 3, "Trung bình"]
+
+
+def test_home_net_defaults_to_the_shipped_site_as_the_detections_do() -> None:
+    defaults = Settings()
+    home_net = {str(n) for n in load_home_net(defaults.security_site, defaults.agencies_file)}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= home_net
+    assert "100.64.0.0/10" not in home_net  # the shipped site does not claim it
+    assert [r[0] for r in _named_sources(tuple(map(ipaddress.ip_network, home_net)))[:-1]] == [
+        "203.0.113.7",
+        "100.64.3.4",
+        "198.51.100.20",
+    ]
+
+
+def test_without_any_home_net_no_source_address_is_named(tmp_path: Path) -> None:
+    """No site file and no agency networks: the detections refuse rules that need
+    HOME_NET, and the report names no address rather than every one."""
+    empty = _write(tmp_path / "agencies.yaml", "agencies: []\n")
+    home_net = load_home_net(tmp_path / "missing-site.yaml", empty)
+    assert home_net == ()
+    rows = [{"source_ip": "10.1.1.1", "alerts": 4, "severity": 3}]
+    assert security.source_blocks(rows, home_net) == [security.NO_HOME_NET]
+    section = security.section({"security_sources": rows}, AGENCIES, home_net)
+    assert "10.1.1.1" not in str(section.blocks)
 
 
 def test_cameras_section_counts_plate_hits_without_plates() -> None:
@@ -232,6 +292,7 @@ def test_page_escapes_text_numbers_figures_and_names_every_query() -> None:
         period,
         ReportsConfig(place_vi="An Giang"),
         AGENCIES,
+        HOME_NET,
         datetime(2026, 7, 2, 1, 0, tzinfo=UTC),
         draw,
     )
@@ -242,7 +303,7 @@ def test_page_escapes_text_numbers_figures_and_names_every_query() -> None:
         assert f"<td>{name}</td>" in html
     assert "chưa có bảng" in html  # public_warnings missing
     assert drawn and all(c.query in QUERIES for c in drawn)
-    for section in sections(_results(), period, AGENCIES):
+    for section in sections(_results(), period, AGENCIES, HOME_NET):
         assert set(section.queries) <= set(QUERIES)
         assert not any(isinstance(b, KeyFigures) for b in section.blocks)
         assert isinstance(section.blocks[0], Heading | str | Chart | Table)
