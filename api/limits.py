@@ -1,17 +1,15 @@
 """Rate limits: failed authentications per client address, requests per token.
 
-In-process sliding-window counters (the `limits` package, memory storage): each API
-process counts its own clients, which bounds what one process serves; several processes
-behind a balancer each allow the configured rate. A refused request is a 429 problem with
-Retry-After in seconds.
+In-process sliding-window counters (the `limits` package's strategy over the counters of
+api/limit_storage.py): each API process counts its own clients, which bounds what one
+process serves; several processes behind a balancer each allow the configured rate. A
+refused request is a 429 problem with Retry-After in seconds.
 
-Why the sliding-window counter and not the moving window: the memory storage walks every
-key's kept hits every 10 ms while any key lives, and a moving window keeps one entry per
-hit (600 a token at the default rate). With a thousand cameras pushing that walk cost
-1.25 ms, about a tenth of a core at 200 pushes/s; the counter keeps two numbers per key
-(0.09 ms a walk). It counts the previous window's hits weighted by how much of it is
-still inside the window, so near a window's edge it refuses a little early or late
-(docs/performance.md, cameras); within one window it counts exactly.
+Why the sliding-window counter and not the moving window: a moving window keeps one entry
+per hit (600 a token at the default rate), which an in-memory storage must walk to expire;
+the counter keeps two numbers per key. It counts the previous window's hits weighted by
+how much of it is still inside the window, so near a window's edge it refuses a little
+early or late (docs/performance.md, cameras); within one window it counts exactly.
 
 Only a token that was presented and did not match counts as a failure: a request with
 no token at all guesses nothing. Once an address has used its failures, every request
@@ -27,10 +25,10 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from api.errors import ApiProblem
+from api.limit_storage import SweptMemoryStorage
 from config.settings import Settings
 
 
@@ -45,7 +43,7 @@ class RateLimits:
         return cls(
             auth_failures=parse(settings.api_auth_failures),
             token_requests=parse(settings.api_token_requests),
-            limiter=SlidingWindowCounterRateLimiter(MemoryStorage()),
+            limiter=SlidingWindowCounterRateLimiter(SweptMemoryStorage()),
         )
 
     def _refuse(self, code: str, item: RateLimitItem, *identifiers: str) -> ApiProblem:

@@ -25,10 +25,10 @@ from urllib.parse import quote
 import orjson
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.responses import Response
 
+from api.limit_storage import SweptMemoryStorage
 from api.limits import RateLimits
 from api.public.config import OpenDataConfig
 
@@ -48,7 +48,7 @@ class PublicLimits(RateLimits):
 
     @classmethod
     def around(cls, base: RateLimits | None, rate: str) -> PublicLimits:
-        limiter = base.limiter if base else SlidingWindowCounterRateLimiter(MemoryStorage())
+        limiter = base.limiter if base else SlidingWindowCounterRateLimiter(SweptMemoryStorage())
         auth = base.auth_failures if base else parse("20/minute")
         token = base.token_requests if base else parse("600/minute")
         return cls(auth, token, limiter, parse(rate))
