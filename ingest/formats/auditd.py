@@ -155,7 +155,11 @@ def _add(
     if kind.isdigit():
         kind = TABLES.numeric_types.get(int(kind), f"UNKNOWN[{kind}]")
     node = clean_text(match.group("node"), MAX_NAME) if match.group("node") else None
-    serial = int(match.group("serial"))
+    # The kernel's serial is 32 bits; one past 64 bits in the ECS document is more than
+    # orjson writes, and the writer failing on it stopped the worker (tests/fuzz found it).
+    serial = int_or_none(match.group("serial"))
+    if serial is None:
+        raise DecodeError(f"{where}audit serial {match.group('serial')} is out of range")
     key = (node, serial)
     event = grouped.get(key)
     if event is None:
@@ -371,10 +375,12 @@ def _syscall(by_type: dict[str, list[Record]]) -> dict[str, Any]:
     arch = found.get("arch", "").lower()
     number = found.pop("syscall", None)
     name = record.enriched.get("SYSCALL")
-    if number is not None and digits(number):
-        found["number"] = int(number)
-        name = name or TABLES.syscalls.get(arch, {}).get(int(number))
-    elif number:
+    # Bounded for the same reason as the serial.
+    value = int_or_none(number)
+    if value is not None:
+        found["number"] = value
+        name = name or TABLES.syscalls.get(arch, {}).get(value)
+    elif number and not digits(number):
         name = name or number  # auditd -i / ausearch -i output names it already
     put(found, ("name",), name)
     put(found, ("arch_name",), record.enriched.get("ARCH") or TABLES.arches.get(arch))

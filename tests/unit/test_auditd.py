@@ -96,6 +96,20 @@ def test_syscall_number_is_named_without_enrichment() -> None:
     assert event.ecs["tags"] == ["k1", "k2"] and event.outcome == "failure"
 
 
+def test_numbers_past_64_bits_never_reach_the_ecs_document() -> None:
+    """Found by tests/fuzz: syscall=<25 digits> decoded, and the writer's orjson then
+    refused the event and stopped the worker's Kafka source."""
+    event = one(
+        "type=SYSCALL msg=audit(1796270400.000:9): arch=c000003e"
+        " syscall=9999999999999999999999959 success=yes pid=5"
+    )
+    syscall = event.ecs["auditd"]["syscall"]
+    assert "number" not in syscall and "name" not in syscall
+    orjson.dumps(event.ecs)  # what store/writer.py does with it
+    with pytest.raises(DecodeError, match="audit serial 99999999999999999999 is out of range"):
+        decode_all("type=SYSCALL msg=audit(1796270400.000:99999999999999999999): pid=5")
+
+
 def test_filebeat_json_envelope() -> None:
     payload = orjson.dumps({"message": AUDITD_LINES[1].split(" ", 1)[1], "host": {"name": "h9"}})
     assert one(payload).host_name == "h9"
