@@ -4,8 +4,9 @@ The outcome of a payload is read back from the database: a dead letter (found by
 Kafka position, or by topic and SHA-256 for MQTT, which has no position), or its rows
 (telemetry: the rows of its own device, each payload publishing on a topic of its own;
 Frigate: the event ids the in-process decoder predicts; Kafka: the event id its position
-gives). Every payload must have exactly one of the two. The in-process `decode()` is used
-only to predict row keys and counts; the outcome itself is the worker's.
+gives, and the ids derived from it for a message of several events). Every payload must
+have exactly one of the two. The in-process `decode()` is used only to predict row keys
+and counts; the outcome itself is the worker's.
 
 Transports: MQTT and Kafka. HTTP ingest does not exist yet; when it does, give it a
 `Feed` (send payloads, return their positions) and its formats a transport in
@@ -228,14 +229,21 @@ def observe(conn: psycopg.Connection, routes: FuzzRoutes, expected: list[Expecte
             (f"fz{routes.tag}-%",),
         ).fetchall()
     )
-    kafka_ids = [_kafka_id(e.sent) for e in expected if e.sent.offset is not None]
-    rows.update(
-        conn.execute(
-            "SELECT event_id, count(*) FROM security_events WHERE event_id = ANY(%s)"
-            " GROUP BY event_id",
-            (kafka_ids,),
-        ).fetchall()
-    )
+    # A Kafka message may hold several events (web, proxy and auditd lines; two auditd
+    # serials after a mutation): the first has its position's id, the others ids derived
+    # from it, and every one counts for the message.
+    owner_of: dict[str, str] = {}
+    for e in expected:
+        if e.sent.offset is not None:
+            owner = _kafka_id(e.sent)
+            owner_of[owner] = owner
+            owner_of.update((event_id, owner) for event_id, _ in e.keys or ())
+    for event_id, n in conn.execute(
+        "SELECT event_id, count(*) FROM security_events WHERE event_id = ANY(%s) GROUP BY event_id",
+        (list(owner_of),),
+    ):
+        owner = owner_of[event_id]
+        rows[owner] = rows.get(owner, 0) + n
     frigate = [e for e in expected if e.item.format == "frigate"]
     camera_ids = sorted({k[0] for e in frigate for k in e.keys or ()})
     for event_id, start in conn.execute(

