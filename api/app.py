@@ -23,6 +23,7 @@ from api.bounds import BodyLimit
 from api.deps import make_pool
 from api.feed import AlertFeed
 from api.limits import RateLimits
+from api.login_cache import LoginCache
 from api.public.app import create_public_app
 from api.routers import (
     agencies,
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = make_pool(settings)
-        app.state.feed = AlertFeed(settings.dsn)
+        app.state.feed = AlertFeed(settings.dsn, watchers=(app.state.logins,))
         app.state.feed.start()
         try:
             yield
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, routing: Routing | None = None)
     app = FastAPI(title="IOC core API", version="0.3.0", lifespan=lifespan)
     app.state.routing = routing
     app.state.rate_limits = RateLimits.from_settings(settings)
+    app.state.logins = LoginCache()
     app.add_middleware(_ConsoleHeaders)
     app.add_middleware(
         BodyLimit, max_bytes=settings.api_max_body_bytes, exempt=frozenset({isapi.PATH})

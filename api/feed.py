@@ -9,6 +9,10 @@ the database's connection limit long before the API's).
 Notifications sent while the listener is reconnecting are lost to it, and a stream that
 reads too slowly loses messages too; in both cases its subscribers get a `resync`
 message, meaning "reload the list", instead of a silent gap.
+
+Besides streams, watchers: something in the process that must hear of one kind of
+message (the login cache, api/login_cache.py: {"kind": "credentials"}) and whether the
+feed is listening at all, since while it is not such messages are lost.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psycopg
@@ -37,9 +41,18 @@ _MAX_BACKOFF = 30.0
 PROBE_SECONDS = 60.0
 
 
+class Watcher(Protocol):
+    kind: str
+
+    def notified(self, message: dict[str, Any]) -> None: ...
+
+    def listening(self, on: bool) -> None: ...
+
+
 class AlertFeed:
-    def __init__(self, dsn: Callable[[], str]) -> None:
+    def __init__(self, dsn: Callable[[], str], watchers: tuple[Watcher, ...] = ()) -> None:
         self._dsn = dsn
+        self._watchers = {watcher.kind: watcher for watcher in watchers}
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -53,6 +66,7 @@ class AlertFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._tell_watchers(False)
 
     @property
     def listening(self) -> bool:
@@ -85,6 +99,10 @@ class AlertFeed:
         except orjson.JSONDecodeError:
             log.warning("ignoring a %s notification that is not JSON", CHANNEL)
             return
+        watcher = self._watchers.get(message.get("kind")) if isinstance(message, dict) else None
+        if watcher is not None:
+            watcher.notified(message)
+            return
         if isinstance(message, dict) and message.get("kind") == "revoked":
             if isinstance(message.get("user_id"), int):
                 self._publish(message)
@@ -104,6 +122,7 @@ class AlertFeed:
                 ) as conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
                     self._listening.set()
+                    self._tell_watchers(True)
                     backoff = 1.0
                     if reconnecting:
                         self._publish(RESYNC)
@@ -119,6 +138,11 @@ class AlertFeed:
                 # outlive it: streams wait for it, and it comes back with a resync.
                 log.warning("alert feed: %s; reconnecting in %.0f s", error, backoff)
             self._listening.clear()
+            self._tell_watchers(False)
             reconnecting = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _tell_watchers(self, on: bool) -> None:
+        for watcher in self._watchers.values():
+            watcher.listening(on)

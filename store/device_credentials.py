@@ -74,12 +74,26 @@ def add_http_token(conn: psycopg.Connection, device_id: str, created_by: str) ->
 
 def device_for_http_token(conn: psycopg.Connection, token: str) -> str | None:
     """The enabled device a live HTTP token belongs to, or None."""
+    login = http_login(conn, token)
+    return None if login is None else login.device_id
+
+
+@dataclass(frozen=True)
+class HttpLogin:
+    device_id: str
+    # The end of a rotation's grace period; None: until revoked or rotated.
+    expires_at: datetime | None
+
+
+def http_login(conn: psycopg.Connection, token: str) -> HttpLogin | None:
+    """The live HTTP token's device and how long the token lives, or None."""
     row = conn.execute(
-        "SELECT c.device_id FROM device_credentials c JOIN devices d ON d.id = c.device_id"
+        "SELECT c.device_id, c.expires_at FROM device_credentials c"
+        " JOIN devices d ON d.id = c.device_id"
         f" WHERE c.kind = 'http' AND c.secret_hash = %s AND {_LIVE}",
         (http_token_digest(token),),
     ).fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else HttpLogin(str(row[0]), row[1])
 
 
 def live_mqtt_accounts(conn: psycopg.Connection) -> list[MqttAccount]:

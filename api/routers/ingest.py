@@ -26,13 +26,14 @@ from starlette.responses import Response
 from api.deps import POOL_WAIT_SECONDS, pool_of
 from api.errors import ApiProblem, problem, responses
 from api.limits import RateLimits
+from api.login_cache import LoginCache
 from config.settings import Settings, get_settings
 from events.bounds import storable_text
 from ingest.decode import Decoded
 from ingest.http import items as http_items
 from ingest.http.group import Busy, GroupCommitter, Unavailable, measurements_copy
 from ingest.routes import HttpRoute, RoutesConfig, TopicRouter, load_routes
-from store.device_credentials import device_for_http_token
+from store.device_credentials import http_login
 from store.users import User, user_for_token
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
@@ -139,15 +140,27 @@ def _usable(token: str) -> bool:
 
 
 def lookup_credential(request: Request, token: str, users: bool) -> str | User | None:
-    """The device (id) or, when `users`, the API user holding the token."""
+    """The device (id) or, when `users`, the API user holding the token. A device's
+    login is remembered for a while (api/login_cache.py)."""
+    logins: LoginCache = request.app.state.logins
+    generation = logins.generation()
     try:
         with pool_of(request).connection(timeout=POOL_WAIT_SECONDS) as conn:
-            device = device_for_http_token(conn, token)
-            if device is not None or not users:
-                return device
-            return user_for_token(conn, token)
+            login = http_login(conn, token)
+            if login is not None:
+                logins.remember(token, login, generation)
+                return login.device_id
+            return user_for_token(conn, token) if users else None
     except PoolTimeout as error:
         raise problem(503, "database_unavailable") from error
+
+
+async def verified_login(request: Request, token: str, users: bool) -> str | User | None:
+    """lookup_credential, without leaving the event loop for a login verified lately."""
+    remembered = request.app.state.logins.device_for(token)
+    if remembered is not None:
+        return remembered
+    return await run_in_threadpool(lookup_credential, request, token, users)
 
 
 async def _identify(request: Request, credentials: Credentials, users: bool) -> str | User:
@@ -159,11 +172,7 @@ async def _identify(request: Request, credentials: Credentials, users: bool) -> 
     limits: RateLimits = request.app.state.rate_limits
     address = request.client.host if request.client else "unknown"
     limits.check_address(address)
-    found = (
-        await run_in_threadpool(lookup_credential, request, token, users)
-        if _usable(token)
-        else None
-    )
+    found = await verified_login(request, token, users) if _usable(token) else None
     if found is None:
         limits.failed(address)
         raise _unauthorized("token_invalid")

@@ -42,7 +42,7 @@ from api.routers.ingest import (
     answer_items,
     commit_items,
     ingest_service,
-    lookup_credential,
+    verified_login,
 )
 from config.settings import get_settings
 from events.models import CameraEvent
@@ -94,7 +94,7 @@ async def _camera(request: Request) -> str:
     address = request.client.host if request.client else "unknown"
     limits.check_address(address)
     usable = 0 < len(password) <= MAX_CREDENTIAL and 0 < len(username) <= MAX_CREDENTIAL
-    found = await run_in_threadpool(lookup_credential, request, password, False) if usable else None
+    found = await verified_login(request, password, False) if usable else None
     if found is None or found != username:
         limits.failed(address)
         raise _unauthorized("isapi_credentials_invalid")

@@ -29,6 +29,7 @@ from store.migrations import (
     m0022_cases,
     m0023_taxii,
     m0024_agencies,
+    m0025_login_changes,
 )
 
 MIGRATIONS = [
@@ -56,4 +57,5 @@ MIGRATIONS = [
     (22, m0022_cases),
     (23, m0023_taxii),
     (24, m0024_agencies),
+    (25, m0025_login_changes),
 ]

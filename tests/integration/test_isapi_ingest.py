@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -415,3 +416,52 @@ def test_a_letter_of_a_push_replays_for_its_camera(
     assert (report.stored, report.still_failing) == (1, 1)
     (row,) = events(conn, camera.device_id)
     assert (row["event_type"], row["snapshot"]) == ("region_entrance", None)
+
+
+# -- remembered logins (api/login_cache.py) -------------------------------------------------
+
+
+def _answer_within(api: str, body: bytes, login: tuple[str, str], status: int) -> int:
+    """The status a push gets once it is `status`, or the last one after 2 s. A change is
+    announced by a notification the API hears a moment after the commit."""
+    deadline = time.monotonic() + 2
+    while True:
+        got = push(api, body, login=login).status_code
+        if got == status or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
+def test_a_remembered_login_stops_when_revoked_or_its_device_is_disabled(
+    api: str, admin: str, settings: Settings, conn: psycopg.Connection
+) -> None:
+    creds = _camera(settings)
+    login = login_of(creds)
+    deadline = time.monotonic() + 10  # the API remembers logins only while it listens
+    while httpx.get(f"{api}/readyz").json().get("alert_feed") != "listening":
+        assert time.monotonic() < deadline, "the API's feed never listened"
+        time.sleep(0.05)
+    assert push(api, alert("VMD"), login=login).status_code == 200
+
+    # A change with the trigger switched off (only the tables' owner can) is not heard:
+    # the login is answered from memory, which shows the API remembers it at all.
+    with conn.transaction():
+        conn.execute("ALTER TABLE devices DISABLE TRIGGER logins_changed")
+        conn.execute("UPDATE devices SET disabled_at = now() WHERE id = %s", (creds.device_id,))
+        conn.execute("ALTER TABLE devices ENABLE TRIGGER logins_changed")
+    assert push(api, alert("VMD", 2), login=login).status_code == 200
+
+    # Any ordinary statement is heard, whoever runs it: here an operator's SQL.
+    conn.execute("UPDATE devices SET disabled_at = NULL WHERE id = %s", (creds.device_id,))
+    conn.execute("UPDATE devices SET disabled_at = now() WHERE id = %s", (creds.device_id,))
+    assert _answer_within(api, alert("VMD", 3), login, 401) == 401
+    conn.execute("UPDATE devices SET disabled_at = NULL WHERE id = %s", (creds.device_id,))
+    assert _answer_within(api, alert("VMD", 4), login, 200) == 200
+
+    revoked = httpx.post(
+        f"{api}/api/v1/devices/{creds.device_id}/credentials/revoke",
+        json={"kind": "http"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert revoked.status_code == 200 and revoked.json()["revoked"] == 1, revoked.text
+    assert _answer_within(api, alert("VMD", 5), login, 401) == 401
