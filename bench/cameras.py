@@ -43,6 +43,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -52,7 +53,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,7 @@ from rich.table import Table
 
 from bench.common import cpu_seconds, free_port, mqtt_routes, telemetry_routes
 from bench.engines import BenchDatabase, bench_databases
+from bench.h11_client import ConnectionLost, KeepAlivePool
 from bench.http_ingest import start_api, stop_api
 from bench.ingest import (
     drain,
@@ -886,38 +888,44 @@ class IsapiClient:
         self.retries = 0  # 503 answers (the API's queue full): sent again after Retry-After
         self.resent = 0  # connections that failed (reset, closed): sent again at once
 
-    def client(self) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=self.connections,
-                              max_keepalive_connections=self.connections)  # fmt: skip
-        return httpx.AsyncClient(base_url=self.url, limits=limits, timeout=120)
+    def client(self) -> contextlib.AbstractAsyncContextManager[KeepAlivePool]:
+        @contextlib.asynccontextmanager
+        async def pool() -> AsyncIterator[KeepAlivePool]:
+            http = KeepAlivePool(self.url, self.connections)
+            try:
+                yield http
+            finally:
+                await http.close()
 
-    async def post(self, http: httpx.AsyncClient, push: Push) -> None:
+        return pool()
+
+    async def post(self, http: KeepAlivePool, push: Push) -> None:
         headers = {"Authorization": self.auth[push.camera], "Content-Type": push.content_type}
         while True:
             started = time.perf_counter()
             try:
-                response = await http.post(ISAPI_PATH, content=push.body, headers=headers)
-            except httpx.TransportError as error:
+                response = await http.post(ISAPI_PATH, headers, push.body)
+            except ConnectionLost as error:
                 # A keep-alive connection the server closed as it was reused: a camera
                 # sends again, and the same push is the same event (its stable id).
                 self.resent += 1
                 if self.resent > 100:
-                    raise RuntimeError(f"too many failed connections: {error!r}") from error
+                    raise RuntimeError(f"too many failed connections: {error}") from error
                 continue
-            if response.status_code != 503:
+            if response.status != 503:
                 break
             self.retries += 1
-            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
-        if response.status_code == 200:
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+        if response.status == 200:
             now = time.perf_counter()
             self.answers.append((now, now - started))
         else:
-            self.failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
+            self.failures.append(f"HTTP {response.status}: {response.text[:200]}")
 
     async def closed_loop(self, pushes: list[Push]) -> None:
         queue = iter(pushes)
 
-        async def one(http: httpx.AsyncClient) -> None:
+        async def one(http: KeepAlivePool) -> None:
             for push in queue:  # a shared iterator: each camera slot takes the next push
                 await self.post(http, push)
 
@@ -927,13 +935,13 @@ class IsapiClient:
     async def paced(self, make: Callable[[], Push], n: int, seconds: float) -> list[Push]:
         """n pushes on a schedule spread over `seconds`, at most `connections` in flight:
         a push waits for a free one (sending then slips behind the schedule, which the
-        rate shows), never in httpx's pool, whose queue of thousands of waiting requests
-        cost this process more CPU than the API it was measuring."""
+        rate shows), never in a connection pool's queue, whose thousands of waiting
+        requests cost httpx more CPU than the API it was measuring."""
         sent: list[Push] = []
         tasks = []
         free = asyncio.Semaphore(self.connections)
 
-        async def one(http: httpx.AsyncClient, push: Push) -> None:
+        async def one(http: KeepAlivePool, push: Push) -> None:
             try:
                 await self.post(http, push)
             finally:
