@@ -98,7 +98,20 @@ class HttpConfig(_Strict):
     # How long a group waits after its first request for others to share its
     # transaction (ingest/http/group.py).
     linger_seconds: float = Field(default=0.02, ge=0, le=1)
+    # A linger of its own for requests of these formats (cameras: one event a request);
+    # a group closes at the earliest deadline of its requests, so a request never waits
+    # longer than its own.
+    linger_by_format: dict[str, float] = {}
     routes: tuple[HttpRoute, ...] = ()
+
+    @field_validator("linger_by_format")
+    @classmethod
+    def _known_lingers(cls, lingers: dict[str, float]) -> dict[str, float]:
+        for name, seconds in lingers.items():
+            _known_format(name)
+            if not 0 <= seconds <= 1:
+                raise ValueError(f"{name}: a linger of {seconds} s is not in [0, 1]")
+        return lingers
 
     @field_validator("routes")
     @classmethod

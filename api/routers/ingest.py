@@ -100,7 +100,12 @@ class IngestService:
 
         http = self.config.http
         self.committer = GroupCommitter(
-            connect, processor, http.max_batch_items, http.max_queued_items, http.linger_seconds
+            connect,
+            processor,
+            http.max_batch_items,
+            http.max_queued_items,
+            http.linger_seconds,
+            http.linger_by_format,
         )
 
 

@@ -9,21 +9,27 @@ one group, the next requests queue up and become the next group, so under load g
 grow (fewer transactions per reading).
 
 A group also waits up to `linger_seconds` after its first request arrived for others to
-join it. Without that, one request at a time (Hikvision cameras push one event per
-request) meant one transaction each, with its whole fixed cost: the six camera
-detectors' state, the commit, most of PostgreSQL's share of a push (docs/performance.md,
-cameras). A request waits that long at most; requests that queued while the writer was
-busy do not wait again.
+join it (`linger_by_format`: longer for formats sent one event a request, such as
+Hikvision's pushes). Without that, one request at a time meant one transaction each,
+with its whole fixed cost: the six camera detectors' state, the plate and crossing
+statements, the commit, most of PostgreSQL's share of a push (docs/performance.md,
+cameras). A group closes at the earliest deadline of the requests waiting, so none
+waits longer than its own linger; requests that queued while the writer was busy do not
+wait again.
 
 Bounded: at most `max_queued_items` items wait; past that `submit` raises Busy and the
 caller answers 503 with Retry-After rather than holding requests in memory. A group
 holds at most `max_batch_items` items (whole requests; one larger request alone).
 
-Errors: a value the database refuses (DataError, IntegrityError) isolates the group's
-items one by one and turns the refused ones into dead letters, as the worker's
-committer does; a lost connection is retried a few times, then the group's requests
-fail (the API answers 503: nothing of them is known to be stored, and a repeat is safe
-because writing is idempotent).
+Errors: a value the database refuses (DataError, IntegrityError), or an exception that
+is no database error at all (a bug meeting one item's data, such as an ECS document
+orjson cannot write), isolates the group's items one by one and turns the ones that
+still fail into dead letters, as the worker's committer does
+(ingest.committer.write_each): those items are answered "rejected", the rest of the
+group is stored, and no request gets a server error for them. A lost connection, during
+either pass, is retried a few times, then the group's requests fail (the API answers
+503: nothing of them is known to be stored, and a repeat is safe because writing is
+idempotent).
 """
 
 from __future__ import annotations
@@ -33,21 +39,19 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 import psycopg
 
-from events.text import clean_text
-from ingest.committer import build_batch
-from ingest.decode import Decoded, reject
+from ingest.committer import build_batch, describe, idle_again, isolates, write_each
+from ingest.decode import Decoded
 from ingest.http.items import ItemResult, results
 from store.writer import BatchProcessor, BatchWriter, WriteResult, render_measurements
 
 log = logging.getLogger(__name__)
 
-_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 CONNECT_ATTEMPTS = 4
 RETRY_AFTER_SECONDS = 1
 
@@ -69,7 +73,8 @@ class _Job:
     # The items' measurements as COPY text, rendered on the request's thread so the
     # writer thread (the one serial step of a process) only joins bytes.
     copy: bytes
-    queued_at: float
+    # When the group holding this request closes at the latest (monotonic seconds).
+    deadline: float
 
 
 class GroupCommitter:
@@ -80,6 +85,7 @@ class GroupCommitter:
         max_batch_items: int,
         max_queued_items: int,
         linger_seconds: float = 0.0,
+        linger_by_format: Mapping[str, float] | None = None,
     ) -> None:
         self._connect = connect
         self._make_processor = processor
@@ -89,6 +95,7 @@ class GroupCommitter:
         self._max_batch = max_batch_items
         self._max_queued = max_queued_items
         self._linger = linger_seconds
+        self._linger_by_format = dict(linger_by_format or {})
         self._queue: deque[_Job] = deque()
         self._queued = 0
         self._changed = threading.Condition()
@@ -111,7 +118,7 @@ class GroupCommitter:
             # waits forever behind a limit it cannot meet.
             if self._queued and self._queued + len(items) > self._max_queued:
                 raise Busy
-            self._queue.append(_Job(items, future, copy, time.monotonic()))
+            self._queue.append(_Job(items, future, copy, time.monotonic() + self._linger_of(items)))
             self._queued += len(items)
             self._changed.notify()
         return future
@@ -147,14 +154,18 @@ class GroupCommitter:
                     size += len(job.items)
             return jobs
 
+    def _linger_of(self, items: list[Decoded]) -> float:
+        """A request's linger: the shortest of its items' formats'."""
+        return min(
+            (self._linger_by_format.get(item.format or "", self._linger) for item in items),
+            default=self._linger,
+        )
+
     def _linger_for_more(self) -> None:
-        """Under the lock, with a request queued: wait until the group is full or the
-        first request has waited `linger_seconds`."""
-        if not self._queue:
-            return
-        deadline = self._queue[0].queued_at + self._linger
-        while self._queued < self._max_batch and not self._closing:
-            left = deadline - time.monotonic()
+        """Under the lock, with a request queued: wait until the group is full or a
+        waiting request's linger is over."""
+        while self._queue and self._queued < self._max_batch and not self._closing:
+            left = min(job.deadline for job in self._queue) - time.monotonic()
             if left <= 0:
                 return
             self._changed.wait(left)
@@ -192,28 +203,33 @@ class GroupCommitter:
         replaced by their dead letters."""
         batch = build_batch(pending)
         batch.measurements_copy = copy
-        for attempt in range(CONNECT_ATTEMPTS):
+        attempt = 0
+        # Once isolating, a retry after losing the database isolates again (the whole
+        # group would fail as before), and the items the interrupted pass committed stay
+        # "stored": the retry finds them there already.
+        isolating = False
+        fresh: set[int] = set()
+        while True:
             try:
+                if isolating:
+                    return self._write_one_by_one(pending, fresh)
                 return _fresh_ids(self._writer_or_connect().write(batch))
-            except _DATA_ERRORS as error:
-                log.warning("HTTP group rejected by the database (%s); isolating items", error)
-                return self._write_one_by_one(pending)
             except psycopg.OperationalError as error:
                 self._drop_writer()
                 log.warning("database unavailable for HTTP ingest (%s), attempt %d", error, attempt)
-                if attempt + 1 < CONNECT_ATTEMPTS:
-                    time.sleep(0.25 * 2**attempt)
-        raise Unavailable("database unavailable")
+                attempt += 1
+                if attempt >= CONNECT_ATTEMPTS:
+                    raise Unavailable("database unavailable") from error
+                time.sleep(0.25 * 2 ** (attempt - 1))
+            except Exception as error:
+                if isolating or not isolates(error):
+                    raise
+                log.warning("HTTP group %s; isolating items", describe(error))
+                self._recover()
+                isolating = True
 
-    def _write_one_by_one(self, pending: list[Decoded]) -> set[int]:
-        fresh: set[int] = set()
-        for index, item in enumerate(pending):
-            try:
-                result = self._writer_or_connect().write(build_batch([item]))
-            except _DATA_ERRORS as error:
-                reason = f"database rejected the message: {clean_text(str(error))}"
-                pending[index] = reject(item.message, item.format, reason)
-                result = self._writer_or_connect().write(build_batch([pending[index]]))
+    def _write_one_by_one(self, pending: list[Decoded], fresh: set[int]) -> set[int]:
+        for result in write_each(pending, self._writer_or_connect, self._recover):
             fresh |= _fresh_ids(result)
         return fresh
 
@@ -226,6 +242,10 @@ class GroupCommitter:
                 self._processor_built = True
             self._writer = BatchWriter(self._connect(), self._processor, report_new=True)
         return self._writer
+
+    def _recover(self) -> None:
+        if self._writer is not None and not idle_again(self._writer.conn):
+            self._drop_writer()
 
     def _drop_writer(self) -> None:
         if self._writer is not None:

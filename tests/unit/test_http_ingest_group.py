@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ from ingest.decode import Decoded, reject
 from ingest.http import group as group_module
 from ingest.http.group import Busy, GroupCommitter, Unavailable
 from ingest.message import RawMessage
+from ingest.routes import HttpConfig, load_routes
 
 
 def letters(n: int) -> list[Decoded]:
@@ -109,3 +111,57 @@ def test_requests_close_together_share_one_group(monkeypatch: pytest.MonkeyPatch
     committer.close()
     assert groups == [2, 1]
     assert alone >= 0.25  # it waited for company (result(5) bounds the rest), then went alone
+
+
+def isapi_push() -> list[Decoded]:
+    now = datetime.now(UTC)
+    message = RawMessage("http", "http/isapi/cam-1", b"<x/>", received_at=now)
+    return [reject(message, "isapi", "x")]
+
+
+def test_a_format_lingers_for_its_own_time_and_a_group_closes_at_the_earliest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Camera pushes wait longer for company than the default; a request of another
+    format joining such a group still waits no longer than its own linger."""
+    groups: list[int] = []
+
+    def commit(self: GroupCommitter, jobs: list[object]) -> list[list[object]]:
+        groups.append(len(jobs))
+        return [[] for _ in jobs]
+
+    monkeypatch.setattr(GroupCommitter, "_commit", commit)
+    committer = GroupCommitter(
+        lambda: None,  # type: ignore[arg-type,return-value]
+        lambda: None,
+        max_batch_items=100,
+        max_queued_items=100,
+        linger_seconds=0.0,
+        linger_by_format={"isapi": 0.6},
+    )
+
+    def timed(items: list[Decoded]) -> float:
+        started = time.monotonic()
+        committer.submit(items).result(5)
+        return time.monotonic() - started
+
+    assert timed(letters(1)) < 0.3  # syslog: no linger
+    assert timed(isapi_push()) >= 0.55  # a push alone waits its linger for company
+    push = committer.submit(isapi_push())
+    time.sleep(0.05)
+    started = time.monotonic()
+    committer.submit(letters(1)).result(5)  # joins the push's group, closes it at once
+    joined = time.monotonic() - started
+    push.result(5)
+    committer.close()
+    assert joined < 0.3
+    assert groups == [1, 1, 2]
+
+
+def test_lingers_name_known_formats_within_a_second() -> None:
+    shipped = load_routes(Path(__file__).resolve().parents[2] / "deploy/ingest/routes.yaml")
+    assert shipped.http.linger_by_format["isapi"] > shipped.http.linger_seconds
+    with pytest.raises(ValueError, match="no_such_format"):
+        HttpConfig(linger_by_format={"no_such_format": 0.1})
+    with pytest.raises(ValueError, match="not in"):
+        HttpConfig(linger_by_format={"isapi": 5})
