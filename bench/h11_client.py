@@ -9,12 +9,16 @@ library under httpcore and uvicorn) does the protocol; this module only moves it
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import h11
 
 READ_BYTES = 65536
+# Under uvicorn's keep-alive timeout (5 s): an idle connection older than this is closed
+# here rather than reused as the server closes it.
+IDLE_SECONDS = 4.0
 
 
 class ConnectionLost(Exception):
@@ -36,6 +40,7 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.protocol = h11.Connection(our_role=h11.CLIENT)
+        self.idle_since = 0.0
 
     def reusable(self) -> bool:
         return self.protocol.our_state is h11.DONE and self.protocol.their_state is h11.DONE
@@ -56,7 +61,7 @@ class KeepAlivePool:
 
     async def post(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
         async with self._slots:
-            connection = self._idle.pop() if self._idle else await self._open()
+            connection = self._reusable() or await self._open()
             try:
                 answer = await self._exchange(connection, path, headers, body)
             except (OSError, asyncio.IncompleteReadError, h11.ProtocolError) as error:
@@ -64,6 +69,7 @@ class KeepAlivePool:
                 raise ConnectionLost(repr(error)) from error
             if connection.reusable():
                 connection.protocol.start_next_cycle()
+                connection.idle_since = time.monotonic()
                 self._idle.append(connection)
             else:
                 connection.close()
@@ -73,6 +79,17 @@ class KeepAlivePool:
         for connection in self._idle:
             connection.close()
         self._idle.clear()
+
+    def _reusable(self) -> _Connection | None:
+        """The most recently used idle connection the server has not closed (as httpx
+        does, a closed one is dropped, not tried); None: open one."""
+        while self._idle:
+            connection = self._idle.pop()
+            stale = time.monotonic() - connection.idle_since > IDLE_SECONDS
+            if not stale and not connection.reader.at_eof():
+                return connection
+            connection.close()
+        return None
 
     async def _open(self) -> _Connection:
         try:
