@@ -179,19 +179,9 @@ async def post_isapi(request: Request) -> Response:
     content_type = request.headers.get("content-type")
     settings = get_settings()
 
-    def prepare(body: bytes) -> Decoded:
-        # Split, decode and keep the picture in one trip to the thread pool: each trip
-        # costs the event loop a wake-up, a measurable share of a push (docs/performance.md).
-        push = push_body.split(content_type, body, service.max_bytes, settings.snapshot_max_bytes)
-        message = RawMessage(http_items.TRANSPORT, topic, push.xml, received_at=received)
-        decoded = decode(message, push_body.router(), service.max_bytes)
-        if decoded.dead_letter is None:
-            _attach_snapshot(decoded, push, str(settings.snapshots_path))
-        return decoded
-
     try:
         body = await _read(request, body_limit(service))
-        decoded = await run_in_threadpool(prepare, body)
+        push = push_body.split(content_type, body, service.max_bytes, settings.snapshot_max_bytes)
     except ClientDisconnect:
         return Response(status_code=400)  # the camera went away mid-body: no one to tell
     except push_body.Refused as refused:
@@ -199,6 +189,14 @@ async def post_isapi(request: Request) -> Response:
             refused.payload, topic, push_body.FORMAT, refused.reason, received
         )
         raise await _refuse(service, letter, refused.status) from None
+    # Decoded here, on the event loop: it is CPU work either way (a worker thread holds
+    # the GIL as well), and the trip to the thread pool cost more than the decoding of
+    # a push (docs/performance.md, cameras). Only a picture goes to a thread, to be
+    # written and synced to disk without stalling the loop.
+    message = RawMessage(http_items.TRANSPORT, topic, push.xml, received_at=received)
+    decoded = decode(message, push_body.router(), service.max_bytes)
+    if decoded.dead_letter is None and push.snapshot_image() is not None:
+        await run_in_threadpool(_attach_snapshot, decoded, push, str(settings.snapshots_path))
     if decoded.dead_letter is not None:
         status = push_body.status_of(decoded.dead_letter.reason)
         raise await _refuse(service, decoded, status) from None
