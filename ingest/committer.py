@@ -22,27 +22,39 @@ Acknowledging is not done here: a Kafka consumer must be used from one thread, s
 committer hands committed batches back (`take_committed`) and the polling thread
 acknowledges them. The no-loss rule is unchanged: nothing is acknowledged before the
 transaction holding it has committed.
+
+A batch that fails to write for its data is written again message by message, and a
+message that still fails becomes a dead letter (`write_each`, shared with HTTP ingest's
+group committer): a value the database refuses, and equally any exception that is no
+database error at all — a bug meeting one message's data, such as orjson refusing an
+integer past 64 bits in an ECS document. Stopping instead would stop the source for
+every device, and re-delivery would meet the same bug again. The database being away
+is retried and turns nothing into a dead letter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
+from events.buglog import BugLog
 from events.text import clean_text
 from ingest import metrics
-from ingest.decode import Decoded, reject
+from ingest.decode import Decoded, bug_text, reject
 from store.writer import Batch, BatchProcessor, BatchWriter, WriteResult
 
 log = logging.getLogger(__name__)
+_bug_log = BugLog(log, "could not write a message of format", "message dead-lettered")
 
 # Errors that mean "this data can never be written", as opposed to "the database is
 # unreachable right now". The first kind is isolated to its message and dead-lettered;
@@ -50,6 +62,77 @@ log = logging.getLogger(__name__)
 _DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
 STOP_RETRIES = 3
+
+
+def isolates(error: BaseException) -> bool:
+    """Whether a failed write is retried message by message, the culprits dead-lettered:
+    the database refused a value, or something that is no database error raised (a bug
+    meeting one message's data). Not OperationalError (the database away: retried) nor
+    the other psycopg errors (a statement or schema fault no message causes: isolating
+    would dead-letter every message), nor BaseException (an interpreter shutting down)."""
+    if isinstance(error, psycopg.Error):
+        return isinstance(error, _DATA_ERRORS)
+    return isinstance(error, Exception)
+
+
+def describe(error: BaseException) -> str:
+    """A failed batch write in a log line (the traceback comes with the message that
+    still fails alone, see `unwritable`)."""
+    if isinstance(error, _DATA_ERRORS):
+        return f"rejected by the database: {error}"
+    return f"could not be written: {bug_text(error)}"
+
+
+def unwritable(item: Decoded, error: Exception) -> Decoded:
+    """The message as a dead letter saying why it could not be written. A bug's
+    traceback is logged (once a minute per format and exception type): the dead letter
+    keeps the message for a replay once the bug is fixed."""
+    if isinstance(error, _DATA_ERRORS):
+        reason = f"database rejected the message: {clean_text(str(error))}"
+    else:
+        _bug_log.report(item.format, error)
+        reason = f"could not be written: {bug_text(error)}"
+    return reject(item.message, item.format, reason)
+
+
+def write_each(
+    pending: list[Decoded], writer: Callable[[], BatchWriter], recover: Callable[[], None]
+) -> Iterator[WriteResult]:
+    """After a batch failed with an error that `isolates`: each message in a transaction
+    of its own, through `writer()` (called per write: it may have reconnected), yielding
+    each one's result as it commits. A message that fails so is replaced in `pending` by
+    its dead letter, which is written in its place, after `recover()` made the
+    connection usable again. Anything else propagates: the database away (the caller
+    retries, and what committed before counts as written by this batch), or a dead
+    letter that cannot be written either (a genuine stop: looping would meet it again)."""
+    for index, item in enumerate(pending):
+        try:
+            result = writer().write(build_batch([item]))
+        except Exception as error:
+            if not isolates(error):
+                raise
+            recover()
+            pending[index] = unwritable(item, error)
+            result = writer().write(build_batch([pending[index]]))
+        yield result
+
+
+def idle_again(conn: psycopg.Connection) -> bool:
+    """After a failed write: whether `conn` is usable for the next one, rolling back what
+    the failure left open. BatchWriter.write's transaction block rolls back on the way
+    out, so the connection is normally idle already; if the error struck where that could
+    not happen, or that rollback failed, it is rolled back here, and a connection in any
+    other state (mid-statement, broken) is not to be used again."""
+    if conn.closed:
+        return False
+    status = conn.info.transaction_status
+    if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            return False
+        status = conn.info.transaction_status
+    return status == TransactionStatus.IDLE
 
 
 def build_batch(pending: list[Decoded]) -> Batch:
@@ -269,16 +352,19 @@ class DatabaseWriter:
 
     def _write(self, pending: list[Decoded], batch: Batch) -> WriteResult:
         attempt = 0
+        # Once isolating, a retry after losing the database isolates again (the whole
+        # batch would fail as before), and the rows the interrupted pass committed stay
+        # counted: the retry finds them stored.
+        isolating = False
+        totals = [0, 0, 0, 0]
         while True:
             try:
+                if isolating:
+                    return self._write_one_by_one(pending, totals)
                 return self._writer_or_connect().write(batch)
-            except _DATA_ERRORS as error:
-                metrics.WRITE_ERRORS.labels(self.transport, "data").inc()
-                log.warning("batch rejected by the database (%s); isolating messages", error)
-                return self._write_one_by_one(pending)
             except psycopg.OperationalError as error:
                 metrics.WRITE_ERRORS.labels(self.transport, "connection").inc()
-                self._writer = None
+                self._drop_writer()
                 attempt += 1
                 if self._stop.is_set() and attempt > STOP_RETRIES:
                     # Shutting down with the database away: nothing was acknowledged, so
@@ -287,16 +373,17 @@ class DatabaseWriter:
                 delay = min(0.5 * 2**attempt, 10.0)
                 log.warning("database unavailable (%s); retry %d in %.1fs", error, attempt, delay)
                 time.sleep(delay)
+            except Exception as error:
+                if isolating or not isolates(error):
+                    raise
+                kind = "data" if isinstance(error, _DATA_ERRORS) else "bug"
+                metrics.WRITE_ERRORS.labels(self.transport, kind).inc()
+                log.warning("batch %s; isolating messages", describe(error))
+                self._recover()
+                isolating = True
 
-    def _write_one_by_one(self, pending: list[Decoded]) -> WriteResult:
-        totals = [0, 0, 0, 0]
-        for index, item in enumerate(pending):
-            try:
-                result = self._writer_or_connect().write(build_batch([item]))
-            except _DATA_ERRORS as error:
-                reason = f"database rejected the message: {clean_text(str(error))}"
-                pending[index] = reject(item.message, item.format, reason)
-                result = self._writer_or_connect().write(build_batch([pending[index]]))
+    def _write_one_by_one(self, pending: list[Decoded], totals: list[int]) -> WriteResult:
+        for result in write_each(pending, self._writer_or_connect, self._recover):
             for i, value in enumerate(
                 (result.measurements, result.camera_events, result.security_events,
                  result.dead_letters)
@@ -308,6 +395,16 @@ class DatabaseWriter:
         if self._writer is None:
             self._writer = BatchWriter(self._connect(), self._processor)
         return self._writer
+
+    def _recover(self) -> None:
+        if self._writer is not None and not idle_again(self._writer.conn):
+            self._drop_writer()
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._writer.conn.close()
+        self._writer = None
 
     def _count(self, pending: list[Decoded], result: WriteResult) -> None:
         transport = self.transport

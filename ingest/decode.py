@@ -77,13 +77,19 @@ def decoder_bug_reason(format_name: str | None, error: Exception) -> str:
     """The dead letter's reason for an exception a decoder did not turn into a
     DecodeError; logs its traceback (rate-limited) so the bug gets noticed."""
     _bug_log.report(format_name, error)
+    return f"decoder error in {format_name}: {bug_text(error)}"
+
+
+def bug_text(error: BaseException) -> str:
+    """`<exception type>: <message>` of a bug for a dead letter's reason, the message cut
+    at MAX_BUG_MESSAGE_CHARS."""
     try:
         text = str(error)
     except Exception:  # an exception whose __str__ fails is still one message's problem
         text = "<unprintable>"
     if len(text) > MAX_BUG_MESSAGE_CHARS:
         text = text[: MAX_BUG_MESSAGE_CHARS - 1] + "…"
-    return f"decoder error in {format_name}: {type(error).__name__}: {text}"
+    return f"{type(error).__name__}: {text}"
 
 
 def new_bug_log() -> BugLog:

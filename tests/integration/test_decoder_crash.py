@@ -1,6 +1,7 @@
-"""A decoder bug on one message of a batch, through the real worker: `ioc ingest` (with a
-bug planted in ioc_telemetry) on mosquitto and the database. The message becomes a dead
-letter naming the bug, the rest of its batch is stored, and the worker goes on."""
+"""A bug on one message of a batch, through the real worker: `ioc ingest` (with bugs
+planted in ioc_telemetry and syslog) on mosquitto, Kafka and the database. The message
+becomes a dead letter naming the bug, the rest of its batch is stored, and the worker
+goes on: whether the decoder raised, or decoded an event the writer cannot write."""
 
 from __future__ import annotations
 
@@ -16,17 +17,27 @@ import pytest
 
 from config.settings import REPO_ROOT
 from tests.integration import harness
-from tests.integration.harness import count, make_routes, mosquitto_pub, wait_for
+from tests.integration.harness import (
+    count,
+    create_topics,
+    make_routes,
+    mosquitto_pub,
+    produce,
+    sshd_failures,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
 MARKER = b'"plant_bug"'
+UNWRITABLE = b"plant_unwritable"
 BATCH = 200
 
 
 def main() -> None:
-    """`ioc` with ioc_telemetry replaced by itself plus a bug that a marker triggers;
-    the script written by `planted_ioc` runs this in the worker process."""
+    """`ioc` with ioc_telemetry and syslog replaced by themselves plus a bug that a
+    marker triggers; the script written by `planted_ioc` runs this in the worker
+    process."""
     import ingest.formats  # noqa: F401  (registers the real formats first)
     from cli.main import app
     from events.models import Event
@@ -34,12 +45,23 @@ def main() -> None:
     from ingest.message import RawMessage
 
     real = get_decoder("ioc_telemetry")
+    real_syslog = get_decoder("syslog")
 
     @register("ioc_telemetry")
     def planted(message: RawMessage) -> Sequence[Event]:
         if MARKER in message.payload:
             return [[][0]]  # IndexError, as a decoder slip on an odd payload would raise
         return real(message)
+
+    @register("syslog")
+    def planted_syslog(message: RawMessage) -> Sequence[Event]:
+        events = real_syslog(message)
+        if UNWRITABLE in message.payload:
+            # What auditd decoded before 413bee1: an ECS integer past 64 bits, which
+            # orjson refuses when the writer renders the ecs column.
+            return [e.model_copy(update={"ecs": {**e.ecs, "process": {"pid": 10**25}}})
+                    for e in events]  # fmt: skip
+        return events
 
     app()
 
@@ -97,4 +119,38 @@ def test_a_decoder_bug_dead_letters_one_message_and_the_worker_goes_on(
     assert count(db, "dead_letters") == 1
     log = (tmp_path / "w.log").read_text(errors="replace")
     assert log.count("decoder bug in format ioc_telemetry: IndexError") == 1
+    assert "Traceback" in log
+
+
+def test_an_event_the_writer_cannot_write_is_a_dead_letter_and_kafka_goes_on(
+    settings, db, tmp_path, workers, planted_ioc
+) -> None:
+    """Found by tests/fuzz: the writer's TypeError stopped the committer, and with it
+    the Kafka source for every device."""
+    routes = make_routes(tmp_path, max_messages=BATCH, max_wait=60)
+    create_topics(settings, [routes.syslog_topic], partitions=1)
+    worker = workers(routes, f"unwritable-{uuid.uuid4().hex[:6]}", "kafka")
+
+    lines = sshd_failures(routes.syslog_topic, BATCH)
+    topic, key, line = lines[77]
+    lines[77] = (topic, key, line + b" " + UNWRITABLE)
+    produce(settings, lines)
+    # Isolated, the batch commits message by message: wait for the last of them.
+    assert wait_for(lambda: count(db, "security_events") == BATCH - 1, timeout=60)
+    assert count(db, "dead_letters") == 1
+    reason, fmt, payload, offset = db.execute(
+        "SELECT reason, format, payload, kafka_offset FROM dead_letters"
+    ).fetchone()
+    assert reason == "could not be written: TypeError: Integer exceeds 64-bit range"
+    assert (fmt, bytes(payload), offset) == ("syslog", lines[77][2], 77)
+
+    # Acknowledged with its batch: the source is alive and the next batch is stored.
+    produce(settings, sshd_failures(routes.syslog_topic, BATCH, host="db"))
+    assert wait_for(lambda: count(db, "security_events") == 2 * BATCH - 1, timeout=60)
+    assert worker.alive()
+    assert worker.stop() == 0
+    assert count(db, "dead_letters") == 1
+    log = (tmp_path / "w.log").read_text(errors="replace")
+    assert "committer stopped" not in log
+    assert log.count("could not write a message of format syslog: TypeError") == 1
     assert "Traceback" in log

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+import psycopg
 import pytest
 
-from ingest.committer import Committer, shard_of
+from ingest.committer import Committer, isolates, shard_of
 from ingest.decode import Decoded
 from ingest.message import RawMessage
 from store.writer import Batch
@@ -195,3 +196,23 @@ def test_a_topic_is_always_written_by_the_same_writer_in_order() -> None:
         assert len({w for w, _ in writes}) == 1, f"{topic} went to both writers"
         assert [n for _, n in writes] == list(range(20)), f"{topic} written out of order"
     assert {w for writes in seen.values() for w, _ in writes} == {0, 1}, "one writer idle"
+
+
+@pytest.mark.parametrize(
+    ("error", "isolated"),
+    [
+        (psycopg.errors.NumericValueOutOfRange("value out of range"), True),  # DataError
+        (psycopg.errors.UniqueViolation("duplicate key"), True),  # IntegrityError
+        (TypeError("Integer exceeds 64-bit range"), True),  # a bug meeting one message
+        (RecursionError("maximum recursion depth exceeded"), True),
+        (psycopg.OperationalError("connection lost"), False),  # retried, never dead letters
+        (psycopg.errors.AdminShutdown("terminating connection"), False),
+        (psycopg.errors.UndefinedTable("relation does not exist"), False),  # no message's fault
+        (psycopg.errors.InFailedSqlTransaction("current transaction is aborted"), False),
+        (KeyboardInterrupt(), False),
+    ],
+)
+def test_which_failed_writes_are_isolated_message_by_message(
+    error: BaseException, isolated: bool
+) -> None:
+    assert isolates(error) is isolated
