@@ -99,7 +99,8 @@ class AlertFeed:
         except orjson.JSONDecodeError:
             log.warning("ignoring a %s notification that is not JSON", CHANNEL)
             return
-        watcher = self._watchers.get(message.get("kind")) if isinstance(message, dict) else None
+        kind = message.get("kind") if isinstance(message, dict) else None
+        watcher = self._watchers.get(kind) if isinstance(kind, str) else None
         if watcher is not None:
             watcher.notified(message)
             return
