@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from config.agencies import enrich_security
 from events.buglog import BugLog
 from events.models import DeadLetter, Event
-from events.text import clean_text, validation_reason
+from events.text import ELLIPSIS, clean_text, validation_reason
 from ingest.formats.base import DecodeError
 from ingest.message import RawMessage
 from ingest.routes import TopicRouter
@@ -19,6 +19,11 @@ from ingest.routes import TopicRouter
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 2000
+# A dead letter's topic is indexed (dead_letters_topic), and PostgreSQL refuses a b-tree
+# entry over 2,704 bytes with an error psycopg files under OperationalError, which the
+# committers retry as a lost connection: one publisher's 8 KB topic stalled the worker.
+# 512 characters are at most 2,048 bytes of UTF-8; no route's topic comes near.
+MAX_TOPIC_CHARS = 512
 # A bug's own message can be huge (a repr of the whole payload); the reason keeps its start.
 MAX_BUG_MESSAGE_CHARS = 300
 
@@ -59,9 +64,13 @@ def decode(message: RawMessage, router: TopicRouter, max_bytes: int) -> Decoded:
 def reject(message: RawMessage, format_name: str | None, reason: str) -> Decoded:
     """The message as a dead letter with its reason (also used when the database refuses
     a message that decoded)."""
+    topic = message.topic
+    if len(topic) > MAX_TOPIC_CHARS:
+        reason = f"{reason} (topic of {len(topic)} characters, kept cut to {MAX_TOPIC_CHARS})"
+        topic = topic[: MAX_TOPIC_CHARS - 1] + ELLIPSIS
     letter = DeadLetter(
         transport=message.transport,
-        topic=message.topic,
+        topic=topic,
         payload=message.payload,
         payload_size=len(message.payload),
         reason=clean_text(reason)[:MAX_REASON_CHARS],

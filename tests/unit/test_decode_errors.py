@@ -14,7 +14,7 @@ import pytest
 from events import buglog
 from events.models import Event
 from ingest import decode as decode_module
-from ingest.decode import MAX_BUG_MESSAGE_CHARS, Decoded, decode
+from ingest.decode import MAX_BUG_MESSAGE_CHARS, MAX_TOPIC_CHARS, Decoded, decode, reject
 from ingest.formats import base
 from ingest.formats.base import get_decoder
 from ingest.message import RawMessage
@@ -160,3 +160,18 @@ def test_the_traceback_is_logged_once_per_format_and_type_per_interval(
     assert len(logged()) == 3
     assert last.exc_info is not None and last.exc_info[0] is IndexError
     assert "2 more like it" in last.getMessage()
+
+
+def test_a_topic_too_long_to_index_is_cut_and_the_reason_says_so() -> None:
+    topic = "frigate/" + "é" * 5000  # 10 KB of UTF-8: over PostgreSQL's b-tree entry
+    letter = reject(RawMessage("mqtt", topic, b"{}"), None, "no format for the topic")
+    dead = letter.dead_letter
+    assert dead is not None
+    assert len(dead.topic) == MAX_TOPIC_CHARS and dead.topic.endswith("…")
+    assert dead.topic.startswith("frigate/éé")
+    assert len(dead.topic.encode()) < 2704
+    assert dead.reason == (
+        f"no format for the topic (topic of {len(topic)} characters, kept cut to 512)"
+    )
+    short = reject(RawMessage("mqtt", "frigate/events", b"{}"), None, "x").dead_letter
+    assert short is not None and short.topic == "frigate/events" and short.reason == "x"
