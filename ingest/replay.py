@@ -11,6 +11,13 @@ A failing letter is never written as a dead letter again: decode() builds one, b
 id could differ from the stored row's (the id hashes the payload for MQTT), so the
 existing row is updated instead and a message stays one row.
 
+A chunk that fails to write for its data is replayed again letter by letter, as the
+committers isolate a batch (`ingest.committer.isolates`): a value the database refuses,
+or any exception that is no database error (a bug meeting one message's data, such as
+orjson refusing an integer past 64 bits). The letter that still fails keeps its row with
+the reason the worker would have given it ("could not be written: …"); the others are
+stored. The database being away is not isolated: the replay stops (the API answers 503).
+
 Letters are locked, decoded, written and marked in one transaction per chunk, so a
 crash leaves no letter marked without its events, and the replay record counts exactly
 its items. One write per transaction: the writer's staging tables empty at commit, and
@@ -29,6 +36,7 @@ import yaml
 
 from config.settings import Settings
 from events.text import clean_text
+from ingest.committer import describe, idle_again, isolates, unwritable
 from ingest.decode import Decoded, decode, reject
 from ingest.message import RawMessage
 from ingest.routes import RoutesConfig, TopicRouter, kafka_router, load_routes, mqtt_router
@@ -41,9 +49,6 @@ log = logging.getLogger(__name__)
 # to 1 MiB, so 1000 of them in one go could take a gigabyte).
 CHUNK_LETTERS = 100
 CHUNK_BYTES = 16 * 1024 * 1024
-
-# As in ingest/committer.py: the database refuses this data (as opposed to being away).
-_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)
 
 HTTP = "http"
 
@@ -242,12 +247,14 @@ class _Engine:
         try:
             with conn.transaction():
                 return self._replay(conn, writer, replay_id, store.lock_for_replay(conn, ids))
-        except _DATA_ERRORS as error:
-            # One message the database refuses must not keep the others out: as the
-            # worker does, go one by one and let only the culprit fail.
-            log.warning(
-                "replay %d: chunk refused by the database (%s); one by one", replay_id, error
-            )
+        except Exception as error:
+            # One message the database refuses, or that meets a bug on its way in, must
+            # not keep the others out: as the committers do, go one by one and let only
+            # the culprit fail. The database away, or a connection the failure left
+            # unusable, ends the replay.
+            if not isolates(error) or not idle_again(conn):
+                raise
+            log.warning("replay %d: chunk %s; one by one", replay_id, describe(error))
             items = []
             for letter_id in ids:
                 with conn.transaction():
@@ -285,9 +292,13 @@ class _Engine:
             if isolate:
                 try:
                     writer.write(batch)  # a savepoint inside this letter's transaction
-                except _DATA_ERRORS as error:
-                    reason = f"database rejected the message: {clean_text(str(error))}"
-                    failing.append((stored[0], reason, decoded[0][1].format))
+                except Exception as error:
+                    if not isolates(error):
+                        raise
+                    # The reason the committers give (a bug's traceback logged there).
+                    letter = unwritable(decoded[0][1], error).dead_letter
+                    assert letter is not None
+                    failing.append((stored[0], letter.reason, decoded[0][1].format))
                     stored = []
             else:
                 writer.write(batch)

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from config.settings import Settings, get_settings
+from events.models import Event
 from ingest.decode import decode, reject
+from ingest.formats import base as formats_base
+from ingest.formats.base import get_decoder
 from ingest.message import RawMessage
 from ingest.provisioning import DeviceCredentials
 from ingest.routes import TopicRouter
@@ -315,6 +318,52 @@ def test_a_letter_whose_payload_was_cut_cannot_be_replayed(
     )
     after = api.get(f"{URL}/{letter_id}", headers=as_(users, "admin")).json()
     assert after["reason"] == row["reason"] and after["replay_count"] == 1
+
+
+def test_a_letter_whose_events_cannot_be_written_stays_failing_and_the_others_are_stored(
+    db: psycopg.Connection,
+    routes: TestRoutes,
+    api: TestClient,
+    users: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A letter that decodes now to an event the writer refuses with no database error
+    (an ECS integer past 64 bits, which orjson refuses: a bug meeting one message's
+    data) is isolated as the committers isolate it: it keeps its row with the reason
+    saying so, the letters replayed with it are stored, and the replay answers."""
+    real = get_decoder("syslog")
+
+    def planted(message: RawMessage) -> Sequence[Event]:
+        events = real(message)
+        if b"plant_unwritable" in message.payload:
+            return [e.model_copy(update={"ecs": {**e.ecs, "process": {"pid": 10**25}}})
+                    for e in events]  # fmt: skip
+        return events
+
+    monkeypatch.setitem(formats_base._REGISTRY, "syslog", planted)
+    topic = routes.syslog_topic
+    nowhere = TopicRouter({}, wildcard=False)
+    lines = [syslog_line(i) for i in range(20, 23)]
+    lines[1] += b" plant_unwritable"
+    ids = [
+        dead_letter(db, RawMessage("kafka", topic, line, partition=2, offset=i), nowhere)
+        for i, line in enumerate(lines)
+    ]
+    reason = "could not be written: TypeError: Integer exceeds 64-bit range"
+    for attempt in range(2):
+        answer = api.post(f"{URL}/replay", headers=as_(users, "admin"), json={"ids": ids})
+        assert answer.status_code == 200, answer.text
+        replay = answer.json()
+        assert (replay["selected"], replay["stored"], replay["still_failing"]) == (3, 2, 1)
+        outcomes = {i["dead_letter_id"]: (i["outcome"], i["reason"]) for i in replay["items"]}
+        assert outcomes == {
+            ids[0]: ("stored", None), ids[1]: ("still_failing", reason), ids[2]: ("stored", None)
+        }  # fmt: skip
+        assert count(db, "security_events") == 2, f"after replay {attempt + 1}"
+        row = db.execute(
+            "SELECT reason, replay_count, resolved_at FROM dead_letters WHERE id = %s", (ids[1],)
+        ).fetchone()
+        assert row == (reason, attempt + 1, None)
 
 
 @pytest.mark.parametrize("broken", ["routes", "rules"])
