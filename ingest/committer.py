@@ -117,6 +117,22 @@ def write_each(
         yield result
 
 
+def close_writer(writer: BatchWriter | None) -> None:
+    """Close a writer's connection, whatever state it is in."""
+    if writer is not None:
+        with contextlib.suppress(psycopg.Error):
+            writer.conn.close()
+
+
+def usable_writer(writer: BatchWriter | None) -> BatchWriter | None:
+    """The writer after a failed write, or None (its connection closed) if the failure
+    left its connection unusable (idle_again)."""
+    if writer is not None and not idle_again(writer.conn):
+        close_writer(writer)
+        return None
+    return writer
+
+
 def idle_again(conn: psycopg.Connection) -> bool:
     """After a failed write: whether `conn` is usable for the next one, rolling back what
     the failure left open. BatchWriter.write's transaction block rolls back on the way
@@ -397,13 +413,10 @@ class DatabaseWriter:
         return self._writer
 
     def _recover(self) -> None:
-        if self._writer is not None and not idle_again(self._writer.conn):
-            self._drop_writer()
+        self._writer = usable_writer(self._writer)
 
     def _drop_writer(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._writer.conn.close()
+        close_writer(self._writer)
         self._writer = None
 
     def _count(self, pending: list[Decoded], result: WriteResult) -> None:

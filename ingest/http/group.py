@@ -34,7 +34,6 @@ idempotent).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -45,7 +44,14 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ingest.committer import build_batch, describe, idle_again, isolates, write_each
+from ingest.committer import (
+    build_batch,
+    close_writer,
+    describe,
+    isolates,
+    usable_writer,
+    write_each,
+)
 from ingest.decode import Decoded
 from ingest.http.items import ItemResult, results
 from store.writer import BatchProcessor, BatchWriter, WriteResult, render_measurements
@@ -244,13 +250,10 @@ class GroupCommitter:
         return self._writer
 
     def _recover(self) -> None:
-        if self._writer is not None and not idle_again(self._writer.conn):
-            self._drop_writer()
+        self._writer = usable_writer(self._writer)
 
     def _drop_writer(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._writer.conn.close()
+        close_writer(self._writer)
         self._writer = None
 
 

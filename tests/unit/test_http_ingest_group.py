@@ -83,9 +83,12 @@ def test_one_request_larger_than_the_queue_bound_is_still_taken_alone(
     committer.close()
 
 
-def test_requests_close_together_share_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A camera's push alone is a group of one; two pushes within the linger share one
-    transaction, and neither waits longer than the linger for company."""
+def recording_groups(
+    monkeypatch: pytest.MonkeyPatch,
+    linger_seconds: float,
+    linger_by_format: dict[str, float] | None = None,
+) -> tuple[GroupCommitter, list[int]]:
+    """A committer that writes nothing and records how many requests each group held."""
     groups: list[int] = []
 
     def commit(self: GroupCommitter, jobs: list[object]) -> list[list[object]]:
@@ -98,8 +101,16 @@ def test_requests_close_together_share_one_group(monkeypatch: pytest.MonkeyPatch
         lambda: None,
         max_batch_items=100,
         max_queued_items=100,
-        linger_seconds=0.3,
+        linger_seconds=linger_seconds,
+        linger_by_format=linger_by_format,
     )
+    return committer, groups
+
+
+def test_requests_close_together_share_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera's push alone is a group of one; two pushes within the linger share one
+    transaction, and neither waits longer than the linger for company."""
+    committer, groups = recording_groups(monkeypatch, linger_seconds=0.3)
     first = committer.submit(letters(1))
     time.sleep(0.05)
     second = committer.submit(letters(1))
@@ -124,20 +135,8 @@ def test_a_format_lingers_for_its_own_time_and_a_group_closes_at_the_earliest(
 ) -> None:
     """Camera pushes wait longer for company than the default; a request of another
     format joining such a group still waits no longer than its own linger."""
-    groups: list[int] = []
-
-    def commit(self: GroupCommitter, jobs: list[object]) -> list[list[object]]:
-        groups.append(len(jobs))
-        return [[] for _ in jobs]
-
-    monkeypatch.setattr(GroupCommitter, "_commit", commit)
-    committer = GroupCommitter(
-        lambda: None,  # type: ignore[arg-type,return-value]
-        lambda: None,
-        max_batch_items=100,
-        max_queued_items=100,
-        linger_seconds=0.0,
-        linger_by_format={"isapi": 0.6},
+    committer, groups = recording_groups(
+        monkeypatch, linger_seconds=0.0, linger_by_format={"isapi": 0.6}
     )
 
     def timed(items: list[Decoded]) -> float:
