@@ -86,11 +86,12 @@ class LoginCache:
             until = min(until, now + (login.expires_at - self._wall_clock()).total_seconds())
         if until <= now:
             return
+        key = _key(token)
         with self._lock:
             if not self._on or generation != self._generation:
                 return  # cleared while this login was being looked up
-            self._entries[_key(token)] = (login.device_id, until)
-            self._entries.move_to_end(_key(token))
+            self._entries[key] = (login.device_id, until)
+            self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 

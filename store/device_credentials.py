@@ -72,12 +72,6 @@ def add_http_token(conn: psycopg.Connection, device_id: str, created_by: str) ->
     return token
 
 
-def device_for_http_token(conn: psycopg.Connection, token: str) -> str | None:
-    """The enabled device a live HTTP token belongs to, or None."""
-    login = http_login(conn, token)
-    return None if login is None else login.device_id
-
-
 @dataclass(frozen=True)
 class HttpLogin:
     device_id: str

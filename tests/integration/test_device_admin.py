@@ -26,13 +26,19 @@ from config.settings import Settings
 from processors.jobs.credentials import CredentialExpiryJob
 from stack import mosquitto
 from stack.processes import wait_until
-from store.device_credentials import device_for_http_token
+from store.device_credentials import http_login
 from store.users import create_user, delete_user
 
 pytestmark = pytest.mark.integration
 
 ROLES = ("admin", "operator", "viewer", "integrator", "csirt")
 WAIT = 15.0  # upper bound for things that normally happen at once; never asserted on
+
+
+def device_for_http_token(conn: psycopg.Connection, token: str) -> str | None:
+    """The device a live HTTP token logs in as, or None."""
+    login = http_login(conn, token)
+    return None if login is None else login.device_id
 
 
 @pytest.fixture
