@@ -31,7 +31,7 @@ from config.settings import Settings, get_settings
 from events.bounds import storable_text
 from ingest.decode import Decoded
 from ingest.http import items as http_items
-from ingest.http.group import Busy, GroupCommitter, Unavailable, measurements_copy
+from ingest.http.group import Busy, Failed, GroupCommitter, Unavailable, measurements_copy
 from ingest.routes import HttpRoute, RoutesConfig, TopicRouter, load_routes
 from store.device_credentials import http_login
 from store.users import User, user_for_token
@@ -217,6 +217,13 @@ async def commit_items(
         ) from error
     except Unavailable as error:
         raise problem(503, "database_unavailable", headers={"Retry-After": "5"}) from error
+    except Failed as error:
+        # A fault of the server's own (logged with its reason by the committer): the
+        # sender keeps the data and repeats it later, as after a 503 for the database.
+        retry = str(error.retry_after)
+        raise problem(
+            503, "ingest_failed", headers={"Retry-After": retry}, retry_after=retry
+        ) from error
 
 
 async def _unusable_body(

@@ -30,6 +30,13 @@ group is stored, and no request gets a server error for them. A lost connection,
 either pass, is retried a few times, then the group's requests fail (the API answers
 503: nothing of them is known to be stored, and a repeat is safe because writing is
 idempotent).
+
+Anything else that fails a group — a psycopg error no single item causes (a statement
+or schema fault, which isolating item by item would turn into a dead letter per item),
+or a dead letter that cannot be written either — stops the worker's committer, but here
+it must not cost the other requests of the group: each request is then written alone
+(isolating its items as above), and a request that still fails gets `Failed` with the
+reason logged (the API answers 503 with Retry-After; repeating is safe, as above).
 """
 
 from __future__ import annotations
@@ -60,6 +67,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_ATTEMPTS = 4
 RETRY_AFTER_SECONDS = 1
+# A failure that needs someone to fix the server: asking for repeats every second would
+# only repeat it.
+FAILED_RETRY_SECONDS = 60
 
 
 class Busy(Exception):
@@ -70,6 +80,14 @@ class Busy(Exception):
 
 class Unavailable(Exception):
     """The database could not be reached for this group; nothing of it is known stored."""
+
+
+class Failed(Exception):
+    """This request could not be written for a reason no retry soon will change (a
+    statement fault, a dead letter the database refuses); nothing of it is known stored.
+    The reason is in the log, not here: it may name the schema."""
+
+    retry_after = FAILED_RETRY_SECONDS
 
 
 @dataclass(slots=True)
@@ -187,26 +205,72 @@ class GroupCommitter:
                 if not isinstance(error, Unavailable):
                     log.exception("HTTP ingest group failed")
                 for job in jobs:
-                    job.future.set_exception(error)
+                    job.future.set_exception(_failure(error))
                 continue
             for job, answer in zip(jobs, answers, strict=True):
-                job.future.set_result(answer)
+                if isinstance(answer, BaseException):
+                    job.future.set_exception(answer)
+                else:
+                    job.future.set_result(answer)
 
-    def _commit(self, jobs: list[_Job]) -> list[list[ItemResult]]:
+    def _commit(self, jobs: list[_Job]) -> list[list[ItemResult] | Exception]:
         pending = [item for job in jobs for item in job.items]
-        fresh = self._write(pending, b"".join(job.copy for job in jobs))
-        answers = []
-        start = 0
-        for job in jobs:
-            end = start + len(job.items)
-            answers.append(results(pending[start:end], fresh))
-            start = end
+        # Shared by both passes: an item a failed group pass committed stays "stored"
+        # when its request is written again alone.
+        fresh: set[int] = set()
+        try:
+            self._write(pending, b"".join(job.copy for job in jobs), fresh)
+        except Unavailable:
+            raise
+        except Exception as error:
+            if len(jobs) == 1:
+                self._recover()
+                return [self._failed(pending, error)]
+            log.warning(
+                "HTTP group of %d requests failed (%s); writing each request alone",
+                len(jobs), describe(error),
+            )  # fmt: skip
+            self._recover()
+            return self._commit_each(jobs, pending, fresh)
+        return [results(items, fresh) for items in _per_job(jobs, pending)]
+
+    def _commit_each(
+        self, jobs: list[_Job], pending: list[Decoded], fresh: set[int]
+    ) -> list[list[ItemResult] | Exception]:
+        """After the group failed for a reason that `isolates` does not cover: each
+        request in transactions of its own, so one request's failure is its own."""
+        answers: list[list[ItemResult] | Exception] = []
+        for items in _per_job(jobs, pending):
+            if answers and isinstance(answers[-1], Unavailable):
+                # The database is away: the rest would each wait out the retries again.
+                answers.append(answers[-1])
+                continue
+            try:
+                # Rendered again: the failed pass may have made some items dead letters.
+                self._write(items, measurements_copy(items), fresh)
+            except Unavailable as error:
+                answers.append(error)
+            except Exception as error:
+                self._recover()
+                answers.append(self._failed(items, error))
+            else:
+                answers.append(results(items, fresh))
         return answers
 
-    def _write(self, pending: list[Decoded], copy: bytes) -> set[int]:
-        """Write the group (`copy`: its measurements rendered, in order); the ids of the
-        event objects new to the database. Entries of `pending` the database refuses are
-        replaced by their dead letters."""
+    def _failed(self, items: list[Decoded], error: Exception) -> Failed:
+        """A request that cannot be written: logged with the reason (and the traceback,
+        to find the statement or bug), answered 503."""
+        log.error(
+            "HTTP ingest request of %d items on %s not stored, answered 503: %s",
+            len(items), items[0].message.topic if items else "-", describe(error),
+            exc_info=error,
+        )  # fmt: skip
+        return Failed(describe(error))
+
+    def _write(self, pending: list[Decoded], copy: bytes, fresh: set[int]) -> None:
+        """Write the group (`copy`: its measurements rendered, in order), adding to
+        `fresh` the ids of the event objects new to the database. Entries of `pending`
+        the database refuses are replaced by their dead letters."""
         batch = build_batch(pending)
         batch.measurements_copy = copy
         attempt = 0
@@ -214,12 +278,13 @@ class GroupCommitter:
         # group would fail as before), and the items the interrupted pass committed stay
         # "stored": the retry finds them there already.
         isolating = False
-        fresh: set[int] = set()
         while True:
             try:
                 if isolating:
-                    return self._write_one_by_one(pending, fresh)
-                return _fresh_ids(self._writer_or_connect().write(batch))
+                    self._write_one_by_one(pending, fresh)
+                else:
+                    fresh |= _fresh_ids(self._writer_or_connect().write(batch))
+                return
             except psycopg.OperationalError as error:
                 self._drop_writer()
                 log.warning("database unavailable for HTTP ingest (%s), attempt %d", error, attempt)
@@ -234,10 +299,9 @@ class GroupCommitter:
                 self._recover()
                 isolating = True
 
-    def _write_one_by_one(self, pending: list[Decoded], fresh: set[int]) -> set[int]:
+    def _write_one_by_one(self, pending: list[Decoded], fresh: set[int]) -> None:
         for result in write_each(pending, self._writer_or_connect, self._recover):
             fresh |= _fresh_ids(result)
-        return fresh
 
     def _writer_or_connect(self) -> BatchWriter:
         if self._writer is None:
@@ -255,6 +319,25 @@ class GroupCommitter:
     def _drop_writer(self) -> None:
         close_writer(self._writer)
         self._writer = None
+
+
+def _per_job(jobs: list[_Job], pending: list[Decoded]) -> list[list[Decoded]]:
+    """`pending` (the group's items, some replaced by their dead letters) cut back into
+    its requests."""
+    parts = []
+    start = 0
+    for job in jobs:
+        parts.append(pending[start : start + len(job.items)])
+        start += len(job.items)
+    return parts
+
+
+def _failure(error: BaseException) -> BaseException:
+    """What a request hears of its group's unexpected failure: Unavailable as it is, any
+    other error as Failed (the API's 503), never a bare exception (a 500)."""
+    if isinstance(error, (Unavailable, Failed)) or not isinstance(error, Exception):
+        return error
+    return Failed(describe(error))
 
 
 def measurements_copy(items: list[Decoded]) -> bytes:

@@ -243,6 +243,36 @@ def test_a_malformed_body_is_one_dead_letter_and_a_422(
     )
 
 
+def test_a_dead_letter_the_database_refuses_is_a_503_not_a_server_error(
+    api: str, device: DeviceCredentials, conn: psycopg.Connection
+) -> None:
+    """PostgreSQL refusing the body's dead letter (a data error, SQLSTATE 22023) leaves
+    nothing to name in a 422: the sender is told to send it again later."""
+    topic = f"ioc/v1/{device.device_id}/telemetry"
+    conn.execute(
+        "CREATE FUNCTION test_refuse_letter() RETURNS trigger LANGUAGE plpgsql AS $$"
+        f" BEGIN IF NEW.topic = '{topic}' THEN"
+        " RAISE EXCEPTION 'dead letter refused' USING ERRCODE = '22023'; END IF;"
+        " RETURN NEW; END $$"
+    )
+    conn.execute(
+        "CREATE TRIGGER test_refuse_letter BEFORE INSERT ON dead_letters"
+        " FOR EACH ROW EXECUTE FUNCTION test_refuse_letter()"
+    )
+    try:
+        response = post(api, "telemetry", device.http_token, b'[{"ts": ')
+    finally:
+        conn.execute("DROP TRIGGER test_refuse_letter ON dead_letters")
+        conn.execute("DROP FUNCTION test_refuse_letter()")
+    problem = assert_problem(response, 503, "ingest_failed")
+    assert response.headers["retry-after"] == "60"
+    assert "send it again after 60 s" in problem["detail"]
+    assert "refused" not in problem["detail"]  # the reason is the log's, not the sender's
+    # The committer goes on.
+    body = json.dumps({"ts": datetime.now(UTC).isoformat(), "pm25": 3.0}).encode()
+    assert post(api, "telemetry", device.http_token, body).status_code == 200
+
+
 def test_credentials_are_checked_and_guessing_is_limited(
     api: str, device: DeviceCredentials, integrator: str
 ) -> None:

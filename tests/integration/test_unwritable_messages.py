@@ -29,7 +29,7 @@ from events.models import SecurityEvent
 from ingest import committer as committer_module
 from ingest.committer import Committer, DatabaseWriter, idle_again
 from ingest.decode import Decoded
-from ingest.http.group import GroupCommitter
+from ingest.http.group import Failed, GroupCommitter
 from ingest.message import RawMessage
 from store.writer import Batch
 
@@ -42,18 +42,26 @@ REASON = "could not be written: TypeError: Integer exceeds 64-bit range"
 class Processor:
     """Counts its calls and records the events handed to it; `kill_on` makes call n
     terminate its own backend (the database going away mid-transaction), `broken` makes
-    every call raise (a bug that even a dead letter's transaction meets)."""
+    every call raise (a bug that even a dead letter's transaction meets), `faulty_for`
+    makes a call holding one of those event ids run a statement the database refuses."""
 
-    def __init__(self, kill_on: int | None = None, broken: bool = False) -> None:
+    def __init__(
+        self, kill_on: int | None = None, broken: bool = False, faulty_for: set[str] = frozenset()
+    ) -> None:
         self.calls = 0
         self.kill_on = kill_on
         self.broken = broken
+        self.faulty_for = faulty_for
         self.seen: list[str] = []
 
     def process(self, conn: psycopg.Connection, fresh: Batch) -> None:
         self.calls += 1
         if self.broken:
             raise RuntimeError("detector state unreadable")
+        if self.faulty_for & {e.event_id for e in fresh.security_events}:
+            # A detector's statement fault that these events' data leads to: PostgreSQL's
+            # own UndefinedTable, a psycopg error that is neither data nor connection.
+            conn.execute("SELECT * FROM no_such_detector_table")
         if self.calls == self.kill_on:
             conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         self.seen += [e.event_id for e in fresh.security_events]
@@ -304,4 +312,71 @@ def test_http_losing_the_database_is_retried_and_rejects_nothing(db, connect) ->
     assert [r.status for r in answer] == ["stored"] * 4
     assert processor.calls == 2
     assert letters(db) == []
+    committer.close()
+
+
+@pytest.fixture
+def letters_refused(db: psycopg.Connection) -> Iterator[None]:
+    """PostgreSQL refuses every dead letter with a data error (SQLSTATE 22023), as it
+    would a value it cannot hold."""
+    db.execute(
+        "CREATE FUNCTION test_refuse_letter() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN RAISE EXCEPTION 'dead letter refused' USING ERRCODE = '22023'; END $$"
+    )
+    db.execute(
+        "CREATE TRIGGER test_refuse_letter BEFORE INSERT ON dead_letters"
+        " FOR EACH ROW EXECUTE FUNCTION test_refuse_letter()"
+    )
+    try:
+        yield
+    finally:
+        db.execute("DROP TRIGGER test_refuse_letter ON dead_letters")
+        db.execute("DROP FUNCTION test_refuse_letter()")
+
+
+def test_http_a_dead_letter_that_cannot_be_written_fails_its_request_alone(
+    db, connect, letters_refused, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    source, processor = Source("http"), Processor()
+    committer = group_committer(connect, processor)
+    first, second = source.items(4, bad=(1,)), source.items(3)
+    with caplog.at_level(logging.ERROR, logger="ingest.http.group"):
+        answers = [committer.submit(first), committer.submit(second)]
+        with pytest.raises(Failed, match="rejected by the database: dead letter refused"):
+            answers[0].result(30)
+        assert [r.status for r in answers[1].result(30)] == ["stored"] * 3
+
+    # The other request is stored; of the failed one, what committed stays (a repeat is
+    # answered duplicate for it), and the message whose letter was refused is not lost:
+    # its sender was told to send it again.
+    assert ids(second) <= source.stored(db)
+    assert ids(first[1:2]) & source.stored(db) == set()
+    assert letters(db) == []
+    assert any("not stored, answered 503" in r.getMessage() for r in caplog.records)
+
+    third = source.items(2)
+    assert [r.status for r in committer.submit(third).result(30)] == ["stored"] * 2
+    committer.close()
+
+
+def test_http_a_statement_fault_fails_the_request_that_meets_it_and_stores_the_rest(
+    db, connect, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    source = Source("http")
+    first, second = source.items(3), source.items(3)
+    processor = Processor(faulty_for={first[0].events[0].event_id})
+    committer = group_committer(connect, processor)
+    with caplog.at_level(logging.ERROR, logger="ingest.http.group"):
+        answers = [committer.submit(first), committer.submit(second)]
+        with pytest.raises(Failed, match="UndefinedTable"):
+            answers[0].result(30)
+        assert [r.status for r in answers[1].result(30)] == ["stored"] * 3
+
+    assert source.stored(db) == ids(second)  # the failed request's transaction rolled back
+    assert letters(db) == []  # a statement fault is no message's fault: no dead letters
+    (logged,) = [r for r in caplog.records if "not stored, answered 503" in r.getMessage()]
+    assert "no_such_detector_table" in logged.getMessage()
+
+    third = source.items(2)
+    assert [r.status for r in committer.submit(third).result(30)] == ["stored"] * 2
     committer.close()
