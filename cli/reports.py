@@ -26,13 +26,14 @@ def build_report(
     send: Annotated[bool, typer.Option(help="Mail it to reports.yaml's recipients")] = False,
 ) -> None:
     """Build, archive (replacing this period's report) and optionally write and mail it."""
+    from config.yaml_loader import ConfigErrors
     from processors.alerts.channels import channels_path, load_channels
     from processors.alerts.notify.base import DeliveryError
     from processors.reports import delivery
     from processors.reports.build import archive, build
     from processors.reports.config import load_reports_config
     from processors.reports.period import PERIODS, PeriodKind, last_closed, period_of
-    from processors.reports.security import load_home_net
+    from processors.reports.security import ConfigUnusable, load_security
     from store import reports as report_store
     from store.connect import connect
 
@@ -44,12 +45,17 @@ def build_report(
     except ValueError as error:
         raise typer.BadParameter(f"{on!r} is not a date YYYY-MM-DD", param_hint="--date") from error
     settings = get_settings()
-    config = load_reports_config(settings.reports_file)
+    try:
+        config = load_reports_config(settings.reports_file)
+        security = load_security(settings.security_site, settings.agencies_file)
+    except (ConfigErrors, ConfigUnusable) as error:
+        # A file an operator edits: its line and problem, not a traceback.
+        typer.echo(f"error: {'; '.join(str(error).splitlines())}", err=True)
+        raise typer.Exit(2) from None
     kind: PeriodKind = period  # type: ignore[assignment]
     chosen = period_of(kind, day) if day else last_closed(kind, now)
-    home_net = load_home_net(settings.security_site, settings.agencies_file)
     with connect(settings, autocommit=True) as conn:
-        report = build(conn, chosen, config, now, home_net)
+        report = build(conn, chosen, config, now, security)
         with conn.transaction():
             report_id = archive(conn, report)
             if not send:

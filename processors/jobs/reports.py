@@ -23,7 +23,7 @@ from processors.reports import delivery
 from processors.reports.build import archive, build
 from processors.reports.config import ReportsConfig
 from processors.reports.period import Period, last_closed, period_of
-from processors.reports.security import load_home_net
+from processors.reports.security import load_security
 from store import reports as report_store
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ class ReportsJob:
         for period in due_periods(self.config, now):
             if not report_store.exists(conn, period.kind, period.first):
                 # Read at each build, as the detections read it at each rules reload.
-                home_net = load_home_net(self.settings.security_site, self.settings.agencies_file)
-                report = build(conn, period, self.config, now, home_net)
+                security = load_security(self.settings.security_site, self.settings.agencies_file)
+                report = build(conn, period, self.config, now, security)
                 built = archive(conn, report)
                 log.info("report %s built (id %d)", period.slug, built)
                 break

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from config.agencies import Inventory
 from processors.reports import cameras, environment, platform, security, summary, warnings
 from processors.reports.charts import render_svg
 from processors.reports.config import ReportsConfig
@@ -17,7 +18,7 @@ from processors.reports.html import Letterhead, render
 from processors.reports.model import Chart, Section
 from processors.reports.pdf import to_pdf
 from processors.reports.period import Period
-from processors.reports.security import Agency, Network, load_agencies
+from processors.reports.security import Network, SecurityConfig
 from store import reports as report_store
 
 Results = Mapping[str, Sequence[Mapping[str, Any]] | None]
@@ -33,7 +34,7 @@ class BuiltReport:
 
 
 def sections(
-    results: Results, period: Period, agencies: Sequence[Agency], home_net: Sequence[Network]
+    results: Results, period: Period, agencies: Inventory, home_net: Sequence[Network]
 ) -> list[Section]:
     window = period.window()
     return [
@@ -49,7 +50,7 @@ def compose(
     results: Results,
     period: Period,
     config: ReportsConfig,
-    agencies: Sequence[Agency],
+    agencies: Inventory,
     home_net: Sequence[Network],
     built: datetime,
     draw: Callable[[Chart], str] = render_svg,
@@ -83,11 +84,12 @@ def build(
     period: Period,
     config: ReportsConfig,
     now: datetime,
-    home_net: Sequence[Network],
+    security_config: SecurityConfig,
 ) -> BuiltReport:
-    """`home_net`: `security.load_home_net` of the settings' site and agencies files."""
+    """`security_config`: `security.load_security` of the settings' site and agencies
+    files."""
     results = report_store.run_all(conn, period.window())
-    html = compose(results, period, config, load_agencies(), home_net, now)
+    html = compose(results, period, config, security_config.agencies, security_config.home_net, now)
     return BuiltReport(period, now, html, to_pdf(html), figures(results, period))
 
 

@@ -1,9 +1,13 @@
 """Security, as aggregates for leadership: alerts per agency and severity, the sources
 that caused most alerts, and how fast the SOC acknowledged them. Pure, apart from the
-loaders of its configuration (`load_agencies`, `load_home_net`).
+loader of its configuration (`load_security`).
+
+An alert's agency is its host's in the SOC's inventory (deploy/security/agencies.yaml,
+`hosts`), the file that gives security events their agency on the way in: one list of
+servers to keep, not a second one for the report that drifts from it.
 
 Addresses inside the site's HOME_NET (the ranges the detections call internal: the site
-file's `home_net` and every agency's networks, `load_home_net`) are never named: a
+file's `home_net` and every agency's networks, `load_security`) are never named: a
 workstation that attacked is CSIRT case material, not a leadership figure, so they are
 counted in one line. Outside sources are named: they are the attackers' addresses, which
 the CSIRT shares with CERTs anyway.
@@ -14,42 +18,26 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from config.yaml_loader import load_model
+from config.agencies import Inventory
+from config.yaml_loader import ConfigErrors
 from processors.reports import text
 from processors.reports.model import Block, Chart, Section, Series, Table
 
 Rows = Sequence[Mapping[str, Any]]
-AGENCIES_FILE = Path(__file__).with_name("agencies.yaml")
 UNKNOWN = "Chưa xác định cơ quan"
 NO_HOST = "Nhiều máy chủ / không xác định máy chủ"
 TOP_SOURCES = 10
 
 
-class Agency(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    prefix: str
-    vi: str
-    en: str
-
-
-class Agencies(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    agencies: tuple[Agency, ...] = ()
-
-
-def load_agencies(path: Path = AGENCIES_FILE) -> tuple[Agency, ...]:
-    return load_model(path, Agencies, empty={}).agencies
-
-
-def agency_of(host: str, agencies: Sequence[Agency]) -> str:
+def agency_of(host: str, agencies: Inventory) -> str:
     if not host:
         return NO_HOST
-    return next((a.vi for a in agencies if host.startswith(a.prefix)), UNKNOWN)
+    found = agencies.agency_of_host(host)
+    return found.name_vi if found is not None else UNKNOWN
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,18 +53,38 @@ NO_HOME_NET = (
 )
 
 
-def load_home_net(site_file: Path, agencies_file: Path) -> tuple[Network, ...]:
-    """HOME_NET as the worker's detections get it (processors/catalog.py): the site file's
-    `home_net` widened by every agency's networks. Empty when neither defines any, as a
-    missing site file and an empty inventory leave it for the detections too."""
+class ConfigUnusable(ValueError):
+    """A configuration file the report reads is malformed: one line naming the file and
+    what is wrong, for a command's error or a job's log."""
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    agencies: Inventory
+    home_net: tuple[Network, ...]
+
+
+def load_security(site_file: Path, agencies_file: Path) -> SecurityConfig:
+    """The agencies, and HOME_NET as the worker's detections get it
+    (processors/catalog.py): the site file's `home_net` widened by every agency's
+    networks. HOME_NET is empty when neither defines any, as a missing site file and an
+    empty inventory leave it for the detections too."""
     # Imported here: the site file's parser brings pySigma, which the pure sections of
     # this module do not need.
-    from config.agencies import Inventory
-    from processors.security.sigma.site import HOME_NET, Site
+    from processors.security.sigma.site import HOME_NET, Site, SiteError
 
-    inventory = Inventory.load(agencies_file)
-    site = Site.load(site_file).with_networks(HOME_NET, inventory.home_networks())
-    return tuple(ipaddress.ip_network(n) for n in site.networks.get(HOME_NET, ()))
+    try:
+        agencies = Inventory.load(agencies_file)
+        site = Site.load(site_file).with_networks(HOME_NET, agencies.home_networks())
+    except (ConfigErrors, SiteError) as error:
+        # Their messages name the file and line already, one problem a line.
+        raise ConfigUnusable("; ".join(str(error).splitlines())) from None
+    home_net = tuple(ipaddress.ip_network(n) for n in site.networks.get(HOME_NET, ()))
+    return SecurityConfig(agencies, home_net)
+
+
+def load_home_net(site_file: Path, agencies_file: Path) -> tuple[Network, ...]:
+    return load_security(site_file, agencies_file).home_net
 
 
 def _inside(address: str, home_net: Sequence[Network]) -> bool:
@@ -87,7 +95,7 @@ def _inside(address: str, home_net: Sequence[Network]) -> bool:
     return any(ip in network for network in (*home_net, *LOCAL))
 
 
-def agency_blocks(rows: Rows, agencies: Sequence[Agency]) -> list[Block]:
+def agency_blocks(rows: Rows, agencies: Inventory) -> list[Block]:
     if not rows:
         return ["Không phát sinh cảnh báo an toàn thông tin nào trong kỳ."]
     counts: dict[tuple[str, int], int] = defaultdict(int)
@@ -185,7 +193,7 @@ def ack_blocks(rows: Rows) -> list[Block]:
 
 
 def section(
-    results: Mapping[str, Rows | None], agencies: Sequence[Agency], home_net: Sequence[Network]
+    results: Mapping[str, Rows | None], agencies: Inventory, home_net: Sequence[Network]
 ) -> Section:
     return Section(
         "security",

@@ -427,7 +427,7 @@ def test_daily_report_from_a_seeded_database(
         "Trạm thủy văn Tân Châu",
         "VN_AQI ngày cao nhất là 165",
         "Báo động II",
-        "Cổng Dịch vụ công tỉnh",
+        "Văn phòng Ủy ban nhân dân tỉnh",
         "203.0.113.7",
         "aqi_days",
         "water_episodes",

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import email
 import ipaddress
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from config.agencies import Agency, Inventory, InventoryFile
 from config.settings import Settings
 from config.timezone import LOCAL_TZ
 from processors.alerts.channels import ChannelsConfig
@@ -24,11 +28,17 @@ from processors.reports.build import compose, sections
 from processors.reports.config import ReportsConfig
 from processors.reports.model import Chart, Heading, KeyFigures, Table
 from processors.reports.period import last_closed, period_of
-from processors.reports.security import Agency, Network, load_home_net
+from processors.reports.security import ConfigUnusable, Network, load_home_net
 from store.reports import QUERIES
 from tests.integration.harness import free_port
 
-AGENCIES = (Agency(prefix="kg-dvc-", vi="Cổng Dịch vụ công tỉnh", en="portal"),)
+AGENCIES = Inventory(
+    InventoryFile(
+        agencies=(
+            Agency(id="vp-ubnd", name_vi="Văn phòng UBND tỉnh", name_en="PPC", hosts=("kg-dvc-*",)),
+        )
+    )
+)
 HOME_NET = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.168.0.0/16"))
 START = datetime(2026, 7, 1, tzinfo=LOCAL_TZ)
 
@@ -148,7 +158,7 @@ def test_warnings_section_says_when_there_is_no_table() -> None:
 
 
 def test_security_section_groups_agencies_and_never_names_internal_addresses() -> None:
-    assert security.agency_of("kg-dvc-web01", AGENCIES) == "Cổng Dịch vụ công tỉnh"
+    assert security.agency_of("kg-dvc-web01", AGENCIES) == "Văn phòng UBND tỉnh"
     assert security.agency_of("db7", AGENCIES) == security.UNKNOWN
     assert security.agency_of("", AGENCIES) == security.NO_HOST
     section = security.section(
@@ -230,6 +240,58 @@ def test_without_any_home_net_no_source_address_is_named(tmp_path: Path) -> None
     assert security.source_blocks(rows, home_net) == [security.NO_HOME_NET]
     section = security.section({"security_sources": rows}, AGENCIES, home_net)
     assert "10.1.1.1" not in str(section.blocks)
+
+
+def test_agencies_come_from_the_soc_inventory() -> None:
+    """One list of servers: the report names the agency the inventory gives the host,
+    as the ingest path does for the host's events."""
+    shipped = Inventory.load(Settings().agencies_file)
+    assert security.agency_of("kg-dvc-web01", shipped) == "Văn phòng Ủy ban nhân dân tỉnh"
+    assert security.agency_of("hg-mail01", shipped) == "Văn phòng Tỉnh ủy"
+    assert security.agency_of("db7", shipped) == security.UNKNOWN
+
+
+MALFORMED = [
+    ("site.yaml", "networks: [\n", "site.yaml:2: YAML syntax error"),
+    ("site.yaml", "networks:\n  home_net: [10.0.0.0/33]\n", "site.yaml: networks.home_net"),
+    (
+        "agencies.yaml",
+        "agencies:\n  - id: x\n    name_en: X\n    networks: [10.1.1.1/24]\n",
+        "agencies.yaml:2: agencies[0].name_vi: missing required field; ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), MALFORMED)
+def test_a_malformed_site_or_agencies_file_is_one_line_naming_it(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    files = {
+        "site.yaml": "networks:\n  home_net: [10.0.0.0/8]\n",
+        "agencies.yaml": "agencies: []\n",
+    }
+    files[name] = content
+    for file, text_ in files.items():
+        _write(tmp_path / file, text_)
+    with pytest.raises(ConfigUnusable) as caught:
+        load_home_net(tmp_path / "site.yaml", tmp_path / "agencies.yaml")
+    message = str(caught.value)
+    assert expected in message and str(tmp_path / name) in message
+    assert "\n" not in message
+
+
+def test_ioc_reports_build_names_the_malformed_file_without_a_traceback(tmp_path: Path) -> None:
+    site = _write(tmp_path / "site.yaml", "networks:\n  home_net: 10.0.0.0/8\n")
+    env = {**os.environ, "IOC_SECURITY_SITE": str(site)}
+    ioc = Path(sys.executable).with_name("ioc")
+    done = subprocess.run(
+        [str(ioc), "reports", "build", "--period", "day"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {site}: networks.home_net")
 
 
 def test_cameras_section_counts_plate_hits_without_plates() -> None:
