@@ -6,7 +6,9 @@ Kafka position, or by topic and SHA-256 for MQTT, which has no position), or its
 Frigate: the event ids the in-process decoder predicts; Kafka: the event id its position
 gives, and the ids derived from it for a message of several events). Every payload must
 have exactly one of the two. The in-process `decode()` is used only to predict row keys
-and counts; the outcome itself is the worker's.
+and counts; the outcome itself is the worker's. Frigate stats are counted by the devices
+(cameras) the decoder predicts, not by their times: a snapshot without `last_updated`
+is taken as of its arrival, which only the worker knows.
 
 Transports: MQTT and Kafka. HTTP ingest does not exist yet; when it does, give it a
 `Feed` (send payloads, return their positions) and its formats a transport in
@@ -38,7 +40,13 @@ from ingest.decode import decode
 from ingest.message import RawMessage
 from ingest.routes import kafka_router, load_routes, mqtt_router
 from simulators.publishers import MqttSender
-from tests.fuzz.payloads import KAFKA_FORMATS, Payload
+from tests.fuzz.payloads import (
+    CAMERA_FORMATS,
+    KAFKA_FORMATS,
+    SHARED_TOPICS,
+    Payload,
+    kafka_topic,
+)
 
 MAX_MESSAGE_BYTES = 262144
 MQTT_WINDOW = 500  # QoS 1 messages in flight from the fuzz publisher
@@ -49,15 +57,13 @@ class FuzzRoutes:
     path: Path
     tag: str
     share_group: str
-    frigate_topic: str
+    mqtt_topics: dict[str, str]  # format -> topic, for the formats of a shared topic
     kafka_topics: dict[str, str]  # format -> topic
 
     def topic(self, item: Payload) -> str:
         if item.format == "ioc_telemetry":
             return f"ioc/v1/{self.device(item)}/telemetry"
-        if item.format == "frigate":
-            return self.frigate_topic
-        return self.kafka_topics[item.format]
+        return self.mqtt_topics.get(item.format) or self.kafka_topics[item.format]
 
     def device(self, item: Payload) -> str:
         return f"fz{self.tag}-{item.seq}"
@@ -70,16 +76,18 @@ def make_routes(directory: Path) -> FuzzRoutes:
         path=directory / f"routes-fuzz-{tag}.yaml",
         tag=tag,
         share_group=f"fuzz-{tag}",
-        frigate_topic=f"frigate/fuzz-{tag}/events",  # the ingest account reads frigate/#
-        kafka_topics={fmt: f"seclog.{fmt}.fuzz-{tag}" for fmt in KAFKA_FORMATS},
+        # frigate/fuzz-<tag>/events …: the ingest account reads frigate/#.
+        mqtt_topics={
+            fmt: topic.replace("frigate/", f"frigate/fuzz-{tag}/", 1)
+            for fmt, topic in SHARED_TOPICS.items()
+        },
+        kafka_topics={fmt: f"{kafka_topic(fmt)}.fuzz-{tag}" for fmt in KAFKA_FORMATS},
     )
+    mqtt_routes = [{"filter": t, "format": f} for f, t in routes.mqtt_topics.items()]
     config = {
         "mqtt": {
             "share_group": routes.share_group,
-            "routes": [
-                {"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"},
-                {"filter": routes.frigate_topic, "format": "frigate"},
-            ],
+            "routes": [{"filter": "ioc/v1/+/telemetry", "format": "ioc_telemetry"}, *mqtt_routes],
         },
         "kafka": {
             "group_id": f"fuzz-{tag}",
@@ -212,7 +220,7 @@ class Observed:
 
 
 def observe(conn: psycopg.Connection, routes: FuzzRoutes, expected: list[Expected]) -> Observed:
-    topics = [routes.frigate_topic, *routes.kafka_topics.values()]
+    topics = [*routes.mqtt_topics.values(), *routes.kafka_topics.values()]
     dead: dict[tuple[str, object], tuple[str, str | None]] = {}
     for topic, partition, offset, sha, reason, fmt in conn.execute(
         "SELECT topic, kafka_partition, kafka_offset, payload_sha256, reason, format"
@@ -244,14 +252,34 @@ def observe(conn: psycopg.Connection, routes: FuzzRoutes, expected: list[Expecte
     ):
         owner = owner_of[event_id]
         rows[owner] = rows.get(owner, 0) + n
-    frigate = [e for e in expected if e.item.format == "frigate"]
-    camera_ids = sorted({k[0] for e in frigate for k in e.keys or ()})
+    cameras = [e for e in expected if e.item.format in CAMERA_FORMATS]
+    camera_ids = sorted({k[0] for e in cameras for k in e.keys or ()})
     for event_id, start in conn.execute(
         "SELECT event_id, time FROM camera_events WHERE event_id = ANY(%s)", (camera_ids,)
     ):
         key = _camera_row(event_id, _instant(start))
         rows[key] = rows.get(key, 0) + 1
+    rows.update(_stats_rows(conn, routes, expected))
     return Observed(dead, rows)
+
+
+def _stats_rows(
+    conn: psycopg.Connection, routes: FuzzRoutes, expected: list[Expected]
+) -> dict[str, int]:
+    """Frigate stats: each payload's rows are its predicted cameras' readings."""
+    stats = [e for e in expected if e.item.format == "frigate_stats" and e.keys]
+    devices = sorted({device for e in stats for device, _ in e.keys or ()})
+    per_device: dict[str, int] = dict(
+        conn.execute(
+            "SELECT device_id, count(*) FROM measurements WHERE device_id = ANY(%s)"
+            " GROUP BY device_id",
+            (devices,),
+        ).fetchall()
+    )
+    return {
+        row_owner(routes, e)[0]: sum(per_device.get(d, 0) for d in {d for d, _ in e.keys or ()})
+        for e in stats
+    }
 
 
 def _kafka_id(sent: Sent) -> str:
@@ -270,9 +298,11 @@ def row_owner(routes: FuzzRoutes, e: Expected) -> tuple[str, int]:
     n = len(e.keys or ())
     if e.item.format == "ioc_telemetry":
         return routes.device(e.item), n
-    if e.sent.offset is not None:
-        return _kafka_id(e.sent), n
-    return (_camera_row(*next(iter(e.keys))) if e.keys else f"<no id: {e.item.seq}>"), n
+    if e.item.format == "frigate_stats":
+        return f"<stats {e.item.seq}>", n
+    if e.item.format in CAMERA_FORMATS:
+        return (_camera_row(*next(iter(e.keys))) if e.keys else f"<no id: {e.item.seq}>"), n
+    return _kafka_id(e.sent), n
 
 
 # ---- the verdict --------------------------------------------------------------------
@@ -300,7 +330,7 @@ class Report:
                  f" dead-lettered {sum(self.dead.values())}, refused by the database after"
                  f" decoding {self.db_refused}, problems {len(self.problems)}"]  # fmt: skip
         for fmt, n in sorted(self.by_format.items()):
-            lines.append(f"  {fmt:14} {n:7} payloads  {self.stored[fmt]:7} stored"
+            lines.append(f"  {fmt:16} {n:7} payloads  {self.stored[fmt]:7} stored"
                          f"  {self.dead[fmt]:7} dead letters")  # fmt: skip
         kinds = sorted({k for k, _ in self.by_kind})
         lines.append("  by generator: " + ", ".join(

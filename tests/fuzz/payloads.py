@@ -23,13 +23,30 @@ import orjson
 from config.timezone import LOCAL_TZ
 
 # Formats as deploy/ingest/routes.yaml maps them, with the transport that carries each.
-MQTT_FORMATS = ("ioc_telemetry", "frigate")
+MQTT_FORMATS = ("ioc_telemetry", "frigate", "frigate_stats", "frigate_reviews")
 KAFKA_FORMATS = (
     "syslog", "suricata", "cef", "winlog", "edr", "web_access", "proxy_access", "auditd",
-    "firewall",
+    "firewall", "onvif",
 )  # fmt: skip
-JSON_FORMATS = frozenset({"ioc_telemetry", "frigate", "suricata", "winlog", "edr"})
+JSON_FORMATS = frozenset(
+    {"ioc_telemetry", "frigate", "frigate_stats", "frigate_reviews", "suricata", "winlog",
+     "edr", "onvif"}
+)  # fmt: skip
+# Formats whose rows are camera events, keyed by the camera system's id and start time.
+CAMERA_FORMATS = frozenset({"frigate", "frigate_reviews", "onvif"})
+# MQTT formats that share one topic (routes.yaml); telemetry has a topic per device.
+SHARED_TOPICS = {
+    "frigate": "frigate/events", "frigate_stats": "frigate/stats",
+    "frigate_reviews": "frigate/reviews",
+}  # fmt: skip
 TRANSPORT = {f: "mqtt" for f in MQTT_FORMATS} | {f: "kafka" for f in KAFKA_FORMATS}
+
+
+def kafka_topic(fmt: str) -> str:
+    """The Kafka topic routes.yaml reads a format from."""
+    return "camera.onvif" if fmt == "onvif" else f"seclog.{fmt}"
+
+
 # Over routes.yaml limits.max_message_bytes (262,144), under mosquitto's 1 MiB limit.
 OVERSIZE_BYTES = 300_000
 
@@ -116,6 +133,80 @@ class Samples:
             "false_positive": False, "stationary": False, "sub_label": None,
         }  # fmt: skip
         return {"type": kind, "before": {}, "after": after}
+
+    def frigate_stats(self, seq: int) -> Any:
+        """Frigate 0.14's snapshot. Each camera's name holds the payload's number and a
+        word: its readings are the rows the harness counts for it, so no other payload,
+        mutated or not, may name the same camera."""
+        r = self.rng
+        cameras = {
+            f"fz{seq}-{self.word(5)}": {
+                "camera_fps": round(r.uniform(0, 25), 1), "process_fps": round(r.uniform(0, 25), 1),
+                "skipped_fps": r.choice((0.0, 0, round(r.uniform(0, 3), 1))),
+                "detection_fps": round(r.uniform(0, 12), 1), "pid": r.randrange(100, 60000),
+                "capture_pid": r.randrange(100, 60000), "ffmpeg_pid": r.randrange(100, 60000),
+                "audio_dBFS": -60.0, "audio_rms": 0.0,
+            }
+            for _ in range(r.randrange(1, 4))
+        }  # fmt: skip
+        return {
+            "cameras": cameras, "detection_fps": round(r.uniform(0, 30), 1),
+            "detectors": {"coral": {"inference_speed": 8.5, "detection_start": 0.0, "pid": 412}},
+            "cpu_usages": {"1": {"cpu": "2.3", "mem": "0.4"}},
+            "service": {
+                "uptime": r.randrange(10**6), "version": "0.14.1-f4f3cfa",
+                "last_updated": r.choice((int, float))(self.when().timestamp()),
+                "latest_version": "0.14.1", "temperatures": {},
+                "storage": {"/media/frigate/recordings": {"total": 953868.5, "used": 412.1,
+                                                          "free": 953456.4, "mount_type": "ext4"}},
+            },
+        }  # fmt: skip
+
+    def frigate_reviews(self, seq: int) -> Any:
+        r, start = self.rng, self.when().timestamp()
+        kind = r.choice(("new", "update", "end"))
+        after = {
+            "id": f"{start:.6f}-rv{seq}-{self.word()}", "camera": r.choice(("cong", "cho")),
+            "start_time": start,
+            "end_time": start + r.uniform(5, 120) if kind == "end" else None,
+            "severity": r.choice(("alert", "detection")),
+            "thumb_path": f"/media/frigate/clips/review/thumb-cong-{self.word()}.webp",
+            "data": {
+                "detections": [f"{start:.6f}-{self.word()}" for _ in range(r.randrange(1, 4))],
+                "objects": r.sample(["person", "car", "motorcycle", "truck", "bus"], 2),
+                "sub_labels": r.choice(([], ["51F-123.45"])), "zones": ["cong_chinh"],
+                "audio": [],
+            },
+        }  # fmt: skip
+        return {"type": kind, "before": dict(after, end_time=None), "after": after}
+
+    def onvif(self, seq: int) -> Any:
+        r, t = self.rng, self.when()
+        topic, state = r.choice([
+            ("tns1:RuleEngine/CellMotionDetector/Motion", "IsMotion"),
+            ("tns1:RuleEngine/FieldDetector/ObjectsInside", "IsInside"),
+            ("tns1:RuleEngine/LineDetector/Crossed", None),
+            ("tns1:RuleEngine/TamperDetector/Tamper", "IsTamper"),
+            ("tns1:VideoSource/MotionAlarm", "State"),
+            ("tns1:VideoSource/SignalLoss", "State"),
+        ])  # fmt: skip
+        data: dict[str, Any] = {"ObjectId": str(seq)}
+        if state is not None:
+            data[state] = r.choice((True, False, "true", "false"))
+        if "Field" in topic or "Line" in topic:
+            data["ClassTypes"] = r.choice(("Human", "Vehicle", "Vehical"))
+        doc = {
+            "camera": f"kh-camranh-cam{seq % 9:02d}", "topic": topic,
+            "utc_time": t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "property_operation": r.choice(("Initialized", "Changed")),
+            # Without an id, the event's is a digest of these: the rule name keeps it unique.
+            "source": {"VideoSourceConfigurationToken": "vsconf",
+                       "VideoAnalyticsConfigurationToken": "vaconf", "Rule": f"r{seq}"},
+            "data": data,
+        }  # fmt: skip
+        if r.random() < 0.5:
+            doc["id"] = f"vms-{seq}-{self.word()}"
+        return doc
 
     def suricata(self, seq: int) -> Any:
         r = self.rng
@@ -602,8 +693,8 @@ def generate(count: int, seed: int, now: datetime | None = None) -> Iterator[Pay
             data, expect, word = MUTATIONS[name][0](rng, fmt, doc, raw)
             item = Payload(seq, fmt, data, expect, name, word)
         if TRANSPORT[fmt] == "mqtt":
-            # Telemetry topics are per payload, Frigate's is shared.
-            key = ("frigate" if fmt == "frigate" else str(seq), item.payload)
+            # Telemetry topics are per payload, Frigate's are shared.
+            key = (fmt if fmt in SHARED_TOPICS else str(seq), item.payload)
             if key in seen:
                 continue
             seen.add(key)

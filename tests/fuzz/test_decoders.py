@@ -9,24 +9,24 @@ from events.models import CameraEvent, SecurityEvent
 from ingest.decode import decode
 from ingest.message import RawMessage
 from ingest.routes import TopicRouter
-from tests.fuzz.payloads import KAFKA_FORMATS, MQTT_FORMATS, generate
+from tests.fuzz.payloads import KAFKA_FORMATS, MQTT_FORMATS, SHARED_TOPICS, generate, kafka_topic
 
-MQTT = TopicRouter({"ioc/v1/+/telemetry": "ioc_telemetry", "frigate/events": "frigate"}, True)
-KAFKA = TopicRouter({f"seclog.{f}": f for f in KAFKA_FORMATS}, False)
+MQTT = TopicRouter(
+    {"ioc/v1/+/telemetry": "ioc_telemetry"} | {t: f for f, t in SHARED_TOPICS.items()}, True
+)
+KAFKA = TopicRouter({kafka_topic(f): f for f in KAFKA_FORMATS}, False)
 
 
 def test_every_payload_decodes_or_dead_letters() -> None:
     formats: set[str] = set()
     # About 1,450 payloads a format, as when there were seven formats and 10,000.
-    for item in generate(16_000, seed=11):
+    for item in generate(20_300, seed=11):
         formats.add(item.format)
         if item.transport == "mqtt":
-            topic = f"ioc/v1/d{item.seq}/telemetry"
-            if item.format == "frigate":
-                topic = "frigate/events"
+            topic = SHARED_TOPICS.get(item.format, f"ioc/v1/d{item.seq}/telemetry")
             result = decode(RawMessage("mqtt", topic, item.payload), MQTT, 262144)
         else:
-            message = RawMessage("kafka", f"seclog.{item.format}", item.payload, 0, item.seq)
+            message = RawMessage("kafka", kafka_topic(item.format), item.payload, 0, item.seq)
             result = decode(message, KAFKA, 262144)
         outcome = "dead" if result.dead_letter else "row"
         where = (item.seq, item.format, item.kind, item.payload[:200])
