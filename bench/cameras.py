@@ -993,6 +993,46 @@ def isapi_saturated(settings: Settings, db: BenchDatabase, fleet: Fleet, total: 
     return Saturated(0.8 * len(answers) / (hi - lo), cpu, window.busy, ok, latency)
 
 
+def thread_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process's main thread (the API's event loop) and of its other
+    threads together (the group commit writer, the thread pool)."""
+    main = other = 0.0
+    for thread in psutil.Process(pid).threads():
+        used = thread.user_time + thread.system_time
+        if thread.id == pid:
+            main += used
+        else:
+            other += used
+    return main, other
+
+
+def print_api_split(before: tuple[float, float], after: tuple[float, float], seconds: float,
+                    pushes: list[Push]) -> None:  # fmt: skip
+    """Where the API's share went, beside what decoding alone costs on the same pushes
+    (in this process): the parts the ISAPI path cannot do without."""
+    loop, other = (a - b for a, b in zip(after, before, strict=True))
+    decode_us = isapi_decode_seconds(pushes) / len(pushes) * 1e6
+    console.print(f"  API event loop {loop / seconds:.3f} of a core, its other threads"
+                  f" {other / seconds:.3f} (group commit, thread pool); decoding alone"
+                  f" {decode_us:.0f} µs a push = {decode_us * TARGET_RATE / 1e6:.3f} at"
+                  f" {TARGET_RATE}/s")  # fmt: skip
+
+
+def isapi_decode_seconds(pushes: list[Push]) -> float:
+    """CPU seconds to split and decode these pushes as the API does (no picture kept)."""
+    from ingest.decode import decode
+    from ingest.http import isapi as push_body
+    from ingest.message import RawMessage
+
+    router, limit = push_body.router(), 1 << 20
+    t0 = time.process_time()
+    for push in pushes:
+        split = push_body.split(push.content_type, push.body, limit, 4 << 20)
+        message = RawMessage("http", push_body.topic(push.camera), split.xml)
+        decode(message, router, limit)
+    return time.process_time() - t0
+
+
 def live_pushes(fleet: Fleet, seed: int) -> Callable[[], Push]:
     """The next simulated push each call, timed now."""
     stream = IsapiStream(fleet.hikvision, seed)
@@ -1019,10 +1059,13 @@ def isapi_paced(settings: Settings, db: BenchDatabase, fleet: Fleet, seconds: fl
         time.sleep(3)
         with Window(groups) as idle:
             time.sleep(seconds)
+        loop0 = thread_seconds(proc.pid)
         with Window(groups) as loaded:
             sent = asyncio.run(sender.paced(make, n, seconds))
+        loop1 = thread_seconds(proc.pid)
     finally:
         stop_api(proc)
+    print_api_split(loop0, loop1, loaded.seconds, sent)
     if sender.failures:
         console.print(f"[red]{len(sender.failures)} pushes failed, e.g. {sender.failures[0]}")
     ok = not sender.failures and isapi_rows_ok(db, fleet, sent)
