@@ -61,7 +61,7 @@ def _event(after: dict[str, Any], state: str, received_at: datetime) -> CameraEv
     if type(severity) is not str or severity not in SEVERITIES:
         raise DecodeError(f"field 'after.severity': {show(severity)} is not alert or detection")
     start = _time(after, "start_time")
-    end = _time(after, "end_time") if after.get("end_time") is not None else None
+    end = _end(after, start)
     data = after.get("data")
     if data is None:
         data = {}
@@ -88,6 +88,20 @@ def _event(after: dict[str, Any], state: str, received_at: datetime) -> CameraEv
             }
         ),
     )
+
+
+def _end(after: dict[str, Any], start: datetime) -> datetime | None:
+    """None while the item is open (Frigate sends end_time null until it ends). An end
+    before the start is not an open item but a contradiction: its frame time (the end)
+    would come before the item's start and the updates already stored."""
+    if after.get("end_time") is None:
+        return None
+    end = _time(after, "end_time")
+    if end < start:
+        raise DecodeError(
+            f"field 'after.end_time': {end.isoformat()} is before start_time {start.isoformat()}"
+        )
+    return end
 
 
 def _received(value: datetime) -> datetime:

@@ -74,6 +74,11 @@ def test_end_takes_its_end_time_as_frame_time() -> None:
     assert event.end_time == event.frame_time == datetime.fromtimestamp(START + 42.0, UTC)
 
 
+def test_an_end_equal_to_its_start_is_a_review_that_lasted_no_time() -> None:
+    event = decode({"type": "end", "after": review(end_time=START)})
+    assert event.end_time == event.frame_time == event.time
+
+
 def test_frame_time_never_before_start() -> None:
     early = datetime.fromtimestamp(START - 30, UTC)  # the receiver's clock is behind
     event = decode({"type": "new", "after": review()}, early)
@@ -90,6 +95,10 @@ def test_frame_time_never_before_start() -> None:
         ({"type": "new", "after": review(id="")}, "'after.id'"),
         ({"type": "new", "after": review(camera=None)}, "'after.camera'"),
         ({"type": "new", "after": review(start_time="x")}, "'after.start_time'"),
+        (
+            {"type": "end", "after": review(end_time=START - 0.5)},
+            "'after.end_time': 2026-11-24T01:00:00+00:00 is before start_time",
+        ),
         ({"type": "new", "after": review(data=[1])}, "'after.data' is not an object"),
         ({"type": "new", "after": review(data={"zones": "a"})}, "'after.data.zones'"),
         ({"type": "new", "after": review(data={"objects": [1]})}, "'after.data.objects'"),
