@@ -125,12 +125,13 @@ _QUERIES = (
     ),
     Query(
         "security_by_host",
-        "Cảnh báo an toàn thông tin phát sinh trong kỳ theo máy chủ bị nhắm tới và mức độ",
-        "Security alerts started in the period per targeted host and severity",
-        "SELECT coalesce(a.labels->>'host_name', a.alert_values->>'host_name', '') AS host,"
+        "Cảnh báo an toàn thông tin phát sinh trong kỳ theo cơ quan, máy chủ bị nhắm tới và mức độ",
+        "Security alerts started in the period per agency, targeted host and severity",
+        "SELECT coalesce(a.labels->>'agency', '') AS agency,"
+        " coalesce(a.labels->>'host_name', a.alert_values->>'host_name', '') AS host,"
         " a.peak_severity::int AS severity, count(*)::int AS alerts"
         f" FROM alerts a WHERE a.domain = 'security' AND {_STARTED_IN}"
-        " GROUP BY 1, 2 ORDER BY 1, 2",
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     ),
     Query(
         "security_sources",

@@ -2,9 +2,12 @@
 that caused most alerts, and how fast the SOC acknowledged them. Pure, apart from the
 loader of its configuration (`load_security`).
 
-An alert's agency is its host's in the SOC's inventory (deploy/security/agencies.yaml,
-`hosts`), the file that gives security events their agency on the way in: one list of
-servers to keep, not a second one for the report that drifts from it.
+An alert's agency is its `agency` label, set when it fired from the event that made it
+fire (processors/agencies/labels.py: the log source, address or host the inventory
+deploy/security/agencies.yaml gives it). An alert without a known one (fired before
+the label existed, or `unknown`) falls back to its host's agency in the same
+inventory: one list of servers to keep, not a second one for the report that drifts
+from it.
 
 Addresses inside the site's HOME_NET (the ranges the detections call internal: the site
 file's `home_net` and every agency's networks, `load_security`) are never named: a
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from config.agencies import UNKNOWN as UNKNOWN_LABEL
 from config.agencies import Inventory
 from config.yaml_loader import ConfigErrors
 from processors.reports import text
@@ -38,6 +42,17 @@ def agency_of(host: str, agencies: Inventory) -> str:
         return NO_HOST
     found = agencies.agency_of_host(host)
     return found.name_vi if found is not None else UNKNOWN
+
+
+def agency_name(label: str, host: str, agencies: Inventory) -> str:
+    """The name of an alert's agency: its label's, else its host's. A label naming an
+    agency the inventory no longer lists is shown as it is rather than lost."""
+    known = agencies.agencies.get(label)
+    if known is not None:
+        return known.name_vi
+    if label and label != UNKNOWN_LABEL:
+        return label
+    return agency_of(host, agencies)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -100,7 +115,8 @@ def agency_blocks(rows: Rows, agencies: Inventory) -> list[Block]:
         return ["Không phát sinh cảnh báo an toàn thông tin nào trong kỳ."]
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for r in rows:
-        counts[(agency_of(r["host"], agencies), int(r["severity"]))] += int(r["alerts"])
+        name = agency_name(r.get("agency") or "", r["host"], agencies)
+        counts[(name, int(r["severity"]))] += int(r["alerts"])
     names = sorted({a for a, _ in counts}, key=lambda a: (a in (UNKNOWN, NO_HOST), a))
     levels = sorted({s for _, s in counts})
     total = sum(counts.values())

@@ -178,7 +178,8 @@ def seed(db: psycopg.Connection, s: Seed) -> None:
         db,
         "security.portscan",
         "security",
-        {"source_ip": "203.0.113.7"},
+        # No host: its agency is known only by its label (the address scanned was theirs).
+        {"source_ip": "203.0.113.7", "agency": "cong-an-tinh"},
         severity=2,
         start=at(2),
         ack=at(2) + timedelta(minutes=20),
@@ -319,8 +320,11 @@ def check_figures(db: psycopg.Connection, s: Seed, figures: dict[str, Any]) -> N
         )
     assert sum(n for (d, _), n in by_domain.items() if d == "security") == 3
     # Security: per host and severity, sources, acknowledgement times.
-    hosts = {(r["host"], r["severity"]): r["alerts"] for r in rows(figures, "security_by_host")}
-    assert hosts == {("kg-dvc-web01", 3): 1, ("", 2): 1, ("", 4): 1}
+    hosts = {
+        (r["agency"], r["host"], r["severity"]): r["alerts"]
+        for r in rows(figures, "security_by_host")
+    }
+    assert hosts == {("", "kg-dvc-web01", 3): 1, ("cong-an-tinh", "", 2): 1, ("", "", 4): 1}
     sources = {r["source_ip"]: r["alerts"] for r in rows(figures, "security_sources")}
     assert sources == {"203.0.113.7": 2, "10.10.20.5": 1}
     ack = {r["severity"]: r for r in rows(figures, "security_ack")}
@@ -427,7 +431,8 @@ def test_daily_report_from_a_seeded_database(
         "Trạm thủy văn Tân Châu",
         "VN_AQI ngày cao nhất là 165",
         "Báo động II",
-        "Văn phòng Ủy ban nhân dân tỉnh",
+        "Văn phòng Ủy ban nhân dân tỉnh",  # by the alert's host
+        "Công an tỉnh",  # by the alert's agency label
         "203.0.113.7",
         "aqi_days",
         "water_episodes",

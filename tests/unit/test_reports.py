@@ -157,6 +157,27 @@ def test_warnings_section_says_when_there_is_no_table() -> None:
     ]
 
 
+def test_an_alerts_agency_label_comes_before_its_host() -> None:
+    # An alert whose agency came from its log source or address names no listed host:
+    # its label still counts it for its agency, not as "unknown".
+    assert security.agency_name("vp-ubnd", "", AGENCIES) == "Văn phòng UBND tỉnh"
+    assert security.agency_name("vp-ubnd", "db7", AGENCIES) == "Văn phòng UBND tỉnh"
+    # No label (fired before labels existed) or `unknown`: by the host, as before.
+    assert security.agency_name("", "kg-dvc-web01", AGENCIES) == "Văn phòng UBND tỉnh"
+    assert security.agency_name("unknown", "kg-dvc-web01", AGENCIES) == "Văn phòng UBND tỉnh"
+    assert security.agency_name("unknown", "db7", AGENCIES) == security.UNKNOWN
+    assert security.agency_name("unknown", "", AGENCIES) == security.NO_HOST
+    # An agency since removed from the inventory keeps its id rather than vanishing.
+    assert security.agency_name("so-cu", "db7", AGENCIES) == "so-cu"
+    rows = [
+        {"agency": "vp-ubnd", "host": "", "severity": 3, "alerts": 2},
+        {"agency": "unknown", "host": "kg-dvc-web01", "severity": 3, "alerts": 1},
+        {"agency": "unknown", "host": "db7", "severity": 2, "alerts": 5},
+    ]
+    table = next(b for b in security.agency_blocks(rows, AGENCIES) if isinstance(b, Table))
+    assert table.rows == [["Văn phòng UBND tỉnh", 0, 3, 3], [security.UNKNOWN, 5, 0, 5]]
+
+
 def test_security_section_groups_agencies_and_never_names_internal_addresses() -> None:
     assert security.agency_of("kg-dvc-web01", AGENCIES) == "Văn phòng UBND tỉnh"
     assert security.agency_of("db7", AGENCIES) == security.UNKNOWN
