@@ -7,9 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+from cli.config_check import Report, check_configuration
 from cli.rules import rules_app
+from config.settings import REPO_ROOT, get_settings
+from config.yaml_loader import display_path
 from processors.environment.engine import RuleBook, RuleErrors, format_duration, parse_duration
 from processors.environment.engine.specs import level_spec
 
@@ -72,6 +75,14 @@ def test_check_command_summarises_the_shipped_packs() -> None:
     result = CliRunner().invoke(rules_app, ["check"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: 16 rules in 8 files (threshold 6, levels 1,")
+    for summary in [
+        "ok: security site and agencies: 5 agencies, 10 log sources, 13 HOME_NET ranges",
+        "ok: security detections: 7 detections, 8 Sigma rules, 2 Sigma correlations\n",
+        "ok: TAXII: 0 pull sources",
+        "ok: case grouping and playbooks: 4 grouping rules, 6 playbooks",
+    ]:
+        assert summary in result.output
+    assert "warning" not in result.output
 
 
 # ---- precise errors ---------------------------------------------------------------------
@@ -230,6 +241,116 @@ def test_check_command_prints_errors_and_fails(tmp_path: Path) -> None:
     result = CliRunner().invoke(rules_app, ["check", str(path)])
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0].startswith(f"{path}:3: rules[0].kind: unknown kind")
+
+
+# ---- the other files the services load (cli/config_check.py) ----------------------------
+
+# A shipped file, one of its lines broken, and the start of the one problem it gives
+# (without the file's name, which is the broken copy's).
+MALFORMED = [
+    (
+        "IOC_SECURITY_SITE", "deploy/security/site.yaml", "    - 172.16.0.0/12",
+        "    - 172.16.0.0/33", ": networks.home_net: '172.16.0.0/33' does not appear",
+    ),
+    (
+        "IOC_AGENCIES_FILE", "deploy/security/agencies.yaml",
+        "    networks: [10.10.1.0/24, 10.10.20.0/24]",
+        "    networks: [10.10.1.0/33, 10.10.20.0/24]",
+        ":23: agencies[0].networks: '10.10.1.0/33' does not appear",
+    ),
+    (
+        "IOC_TAXII_FILE", "deploy/security/taxii.yaml",
+        "pull: []", "pull: [{name: cert, collection: 'ftp://cert.example/c/'}]",
+        ":8: pull[0].collection: string should match pattern",
+    ),
+    (
+        "IOC_SECURITY_RULES", "processors/security/rules/detections.yaml", "sigma:", "sigmaa:",
+        ":182: sigmaa: unknown field",
+    ),
+]  # fmt: skip
+
+
+def broken_copy(tmp_path: Path, shipped: str, line: str, broken: str) -> Path:
+    text = (REPO_ROOT / shipped).read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    assert sum(1 for x in lines if x.rstrip("\n") == line) == 1, line  # one line changes
+    copy = tmp_path / Path(shipped).name
+    copy.write_text(
+        "".join(broken + "\n" if x.rstrip("\n") == line else x for x in lines),
+        encoding="utf-8",
+    )
+    return copy
+
+
+def check_with(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Result:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(rules_app, ["check"])
+    finally:
+        for name in env:
+            monkeypatch.delenv(name)
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("env", "shipped", "line", "broken", "expected"), MALFORMED)
+def test_check_command_names_a_malformed_security_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    env: str, shipped: str, line: str, broken: str, expected: str,
+) -> None:  # fmt: skip
+    copy = broken_copy(tmp_path, shipped, line, broken)
+    result = check_with(monkeypatch, {env: str(copy)})
+    assert result.exit_code == 1, result.output
+    (problem,) = result.stdout.splitlines()  # and no `ok:` for the groups that load
+    assert problem.startswith(f"{copy}{expected}"), problem
+    assert "1 problem found" in result.stderr
+
+
+def test_check_command_warns_of_a_sigma_rule_a_reload_would_leave_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reload logs the rule and runs the others: a warning, not a failure.
+    rule = tmp_path / "odd.yml"
+    rule.write_text(
+        "title: Odd\nid: 11111111-2222-3333-4444-555555555555\n"
+        "logsource: {product: amiga}\ndetection: {sel: {a: 1}, condition: sel}\n",
+        encoding="utf-8",
+    )
+    result = check_with(monkeypatch, {"IOC_SIGMA_RULES": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert f"warning: Sigma rule not loaded: {rule}: " in result.stdout
+    assert "amiga" in result.stdout
+    assert "0 Sigma rules, 0 Sigma correlations (1 not loaded" in result.stdout
+
+
+def test_a_malformed_grouping_or_playbook_file_is_named(tmp_path: Path) -> None:
+    # The case files are not settings: the alert service reads processors/cases/ only.
+    grouping = broken_copy(
+        tmp_path, "processors/cases/grouping.yaml", "lookback_minutes: 1440",
+        "lookback_minutes: soon",
+    )  # fmt: skip
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    for shipped in sorted((REPO_ROOT / "processors/cases/playbooks").glob("*.yaml")):
+        (books / shipped.name).write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    malware = books / "malware.yaml"
+    malware.write_text(malware.read_text(encoding="utf-8") + "owner: csirt\n", encoding="utf-8")
+    report = Report()
+    check_configuration(get_settings(), report, grouping_file=grouping, playbook_dir=books)
+    assert [p for p in report.problems if "grouping.yaml" in p] == [
+        f"{display_path(grouping)}:{line_of(grouping, 'lookback_minutes')}: lookback_minutes:"
+        " input should be a valid integer, unable to parse string as an integer, got 'soon'"
+    ]
+    assert [p for p in report.problems if "malware.yaml" in p] == [
+        f"{display_path(malware)}:{line_of(malware, 'owner')}: owner: unknown field"
+    ]
+    assert not any(s.startswith("case grouping") for s in report.summaries)
+
+
+def line_of(path: Path, key: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(n for n, x in enumerate(lines, 1) if x.startswith(f"{key}:"))
 
 
 # ---- per-station parameters -------------------------------------------------------------
