@@ -20,6 +20,7 @@ from processors.cameras.records import CameraRecordSink
 from processors.environment.detector import EnvironmentDetector
 from processors.environment.engine import RuleBook
 from processors.runner import DetectorRunner, DetectorSet
+from store import rule_generation
 
 
 def load_detectors(settings: Settings) -> DetectorSet:
@@ -50,4 +51,8 @@ def load_detectors(settings: Settings) -> DetectorSet:
 
 def build_runner(settings: Settings) -> DetectorRunner:
     routing = load_channels(channels_path(settings))
-    return DetectorRunner(AlertManager(routing), lambda: load_detectors(settings))
+    return DetectorRunner(
+        AlertManager(routing),
+        lambda: load_detectors(settings),
+        generation=lambda: rule_generation.read(settings.dsn()),
+    )

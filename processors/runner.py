@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,17 +55,31 @@ class DetectorSet:
     record_sink: RecordSink | None = None
 
 
+def _unknown_generation() -> int | None:
+    return None
+
+
 class DetectorRunner:
+    """`generation` says which rule generation is current (None: the database cannot
+    say); `clock` is monotonic seconds, for the reload checks' spacing."""
+
     def __init__(
         self,
         manager: AlertManager,
         load: Callable[[], DetectorSet],
+        *,
+        generation: Callable[[], int | None] = _unknown_generation,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.manager = manager
         self._load = load
+        self._clock = clock
+        # Read before loading, never after: a reload announced while the packs load is
+        # then newer than what the runner holds, and its first check loads it. Unknown
+        # (None) is older than any generation: rules of unknown age are reloaded.
+        self._generation = generation()
         self.detectors = load()
-        self._generation: int | None = None
-        self._checked = 0.0
+        self._checked = -math.inf
 
     def process(self, conn: psycopg.Connection, fresh: Batch) -> None:
         self._maybe_reload(conn)
@@ -86,14 +101,11 @@ class DetectorRunner:
             self.manager.apply(conn, signals)
 
     def _maybe_reload(self, conn: psycopg.Connection) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._checked < RELOAD_CHECK_SECONDS:
             return
         self._checked = now
         generation = rule_generation.current(conn)
-        if self._generation is None:
-            self._generation = generation
-            return
         if generation == self._generation:
             return
         self._generation = generation

@@ -151,6 +151,13 @@ def run_jobs_once(conn: psycopg.Connection, jobs: list[Scheduled], now: float) -
             log.exception("job %s failed (%d in a row)", scheduled.name, scheduled.failures)
 
 
+def start_jobs(settings: Settings, config: ChannelsConfig) -> tuple[int | None, list[Scheduled]]:
+    """The jobs and the rule generation they were built at, read before building: a
+    reload announced meanwhile is newer, and the first `_reloaded` builds it."""
+    generation = rule_generation.read(settings.dsn())
+    return generation, build_jobs(settings, config)
+
+
 def _reloaded(
     conn: psycopg.Connection,
     settings: Settings,
@@ -158,9 +165,11 @@ def _reloaded(
     seen: int | None,
     jobs: list[Scheduled],
 ) -> tuple[int, list[Scheduled]]:
-    """Rebuild the jobs after `ioc rules reload`; on a bad pack keep the running ones."""
+    """Rebuild the jobs after `ioc rules reload`; on a bad pack keep the running ones.
+    `seen` None (the generation was unknown at the build) rebuilds: rules of unknown
+    age are never taken for the current ones."""
     generation = rule_generation.current(conn)
-    if seen is None or generation == seen:
+    if generation == seen:
         return generation, jobs
     try:
         fresh = build_jobs(settings, config)
@@ -185,8 +194,7 @@ def run(settings: Settings, metrics_port: int) -> int:
     # Device commands (control/): queued → the broker, acknowledgements → the database.
     commands = threading.Thread(target=CommandService(settings).run, args=(stop,), name="commands")
     commands.start()
-    jobs = build_jobs(settings, config)
-    generation: int | None = None
+    generation, jobs = start_jobs(settings, config)
     log.info("alert service running: dispatcher and jobs %s", [j.name for j in jobs])
     while not stop.is_set():
         try:

@@ -4,7 +4,25 @@ poll it and reload when it moves."""
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
+
+log = logging.getLogger(__name__)
+
+# A process reads the generation as it starts; an unreachable server must not hold it long.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def read(dsn: str) -> int | None:
+    """The generation now, over a connection of its own (a process reads it before it
+    loads its rules, when it may hold none yet); None when the database cannot say."""
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            return current(conn)
+    except psycopg.Error as error:
+        log.warning("rule generation unknown, rules reload at the first check: %s", error)
+        return None
 
 
 def current(conn: psycopg.Connection) -> int:
