@@ -1,6 +1,7 @@
 """The configuration files, besides the environment rule packs, that `ioc rules check`
-validates: each through the loader its service calls at start and on reload, so the
-check finds what a reload would refuse and nothing a reload would accept.
+validates (ingest routes, alert channels, cameras, security, TAXII, cases): each
+through the loader its service calls at start and on reload, so the check finds what a
+reload would refuse and nothing a reload would accept.
 
 Problems come as the loaders word them (`file:line: field: message`, or the file and
 the loader's message where it gives no line); a group that loads gets one summary.
@@ -61,11 +62,33 @@ def check_configuration(
     from processors.cases.grouping import GROUPING_FILE
     from processors.cases.playbooks import PLAYBOOK_DIR
 
+    report.run(lambda: ingest_routes(settings))
+    report.run(lambda: alert_channels(settings))
     report.run(lambda: cameras(settings))
     site = security_site(settings, report)
     report.run(lambda: detections(settings, site, report.warnings))
     report.run(lambda: taxii(settings))
     cases(grouping_file or GROUPING_FILE, playbook_dir or PLAYBOOK_DIR, report)
+
+
+def ingest_routes(settings: Settings) -> str:
+    """routes.yaml: the ingest workers' topics and the API's HTTP ingest routes."""
+    from ingest.routes import load_routes
+
+    config = load_routes(settings.routes_file)
+    return (
+        f"ingest routes: {plural(len(config.mqtt.routes), 'MQTT route')},"
+        f" {plural(len(config.kafka.routes), 'Kafka route')},"
+        f" {plural(len(config.http.routes), 'HTTP route')}"
+    )
+
+
+def alert_channels(settings: Settings) -> str:
+    """channels.yaml, as the alert service's dispatcher and the API read it."""
+    from processors.alerts.channels import channels_path, load_channels
+
+    config = load_channels(channels_path(settings))
+    return f"alert channels: {plural(len(config.channels), 'channel')}"
 
 
 def cameras(settings: Settings) -> str:

@@ -76,6 +76,8 @@ def test_check_command_summarises_the_shipped_packs() -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok: 16 rules in 8 files (threshold 6, levels 1,")
     for summary in [
+        "ok: ingest routes: 4 MQTT routes, 10 Kafka routes, 9 HTTP routes",
+        "ok: alert channels: 4 channels",
         "ok: security site and agencies: 5 agencies, 10 log sources, 13 HOME_NET ranges",
         "ok: security detections: 7 detections, 8 Sigma rules, 2 Sigma correlations\n",
         "ok: TAXII: 0 pull sources",
@@ -249,6 +251,14 @@ def test_check_command_prints_errors_and_fails(tmp_path: Path) -> None:
 # (without the file's name, which is the broken copy's).
 MALFORMED = [
     (
+        "IOC_ROUTES_FILE", "deploy/ingest/routes.yaml", "    isapi: 0.1", "    isapi: 5",
+        ":65: http.linger_by_format: isapi: a linger of 5.0 s is not in [0, 1]",
+    ),
+    (
+        "IOC_CHANNELS_FILE", "deploy/alerts/channels.yaml", "max_attempts: 10", "max_attempts: 0",
+        ":29: max_attempts: input should be greater than 0",
+    ),
+    (
         "IOC_SECURITY_SITE", "deploy/security/site.yaml", "    - 172.16.0.0/12",
         "    - 172.16.0.0/33", ": networks.home_net: '172.16.0.0/33' does not appear",
     ),
@@ -295,7 +305,7 @@ def check_with(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Result:
 
 
 @pytest.mark.parametrize(("env", "shipped", "line", "broken", "expected"), MALFORMED)
-def test_check_command_names_a_malformed_security_file(
+def test_check_command_names_a_malformed_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     env: str, shipped: str, line: str, broken: str, expected: str,
 ) -> None:  # fmt: skip
