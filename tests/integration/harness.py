@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ import psycopg
 import yaml
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from psycopg import sql
 
 from config.settings import Settings
 from ingest.transports.mqtt import forget_session
@@ -44,6 +46,32 @@ class TestRoutes:
     kafka_group: str
     syslog_topic: str
     suricata_topic: str
+
+
+@contextmanager
+def refusing_dead_letters(conn: psycopg.Connection, topic: str | None = None) -> Iterator[None]:
+    """While inside, PostgreSQL refuses dead letters (of `topic`, or every one) with a
+    data error (SQLSTATE 22023), as it would a value it cannot hold. `conn` autocommits."""
+    refused = (
+        sql.SQL("true") if topic is None else sql.SQL("NEW.topic = {}").format(sql.Literal(topic))
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE FUNCTION test_refuse_letter() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF {} THEN"
+            " RAISE EXCEPTION 'dead letter refused' USING ERRCODE = '22023'; END IF;"
+            " RETURN NEW; END $$"
+        ).format(refused)
+    )
+    conn.execute(
+        "CREATE TRIGGER test_refuse_letter BEFORE INSERT ON dead_letters"
+        " FOR EACH ROW EXECUTE FUNCTION test_refuse_letter()"
+    )
+    try:
+        yield
+    finally:
+        conn.execute("DROP TRIGGER test_refuse_letter ON dead_letters")
+        conn.execute("DROP FUNCTION test_refuse_letter()")
 
 
 def make_routes(directory: Path, max_messages: int = 2000, max_wait: float = 0.2) -> TestRoutes:

@@ -22,6 +22,7 @@ from ingest.provisioning import DeviceCredentials, register_device
 from store.devices import DeviceSpec
 from store.users import create_user, delete_user
 from tests.integration.api_server import api_process
+from tests.integration.harness import refusing_dead_letters
 
 pytestmark = pytest.mark.integration
 
@@ -248,22 +249,8 @@ def test_a_dead_letter_the_database_refuses_is_a_503_not_a_server_error(
 ) -> None:
     """PostgreSQL refusing the body's dead letter (a data error, SQLSTATE 22023) leaves
     nothing to name in a 422: the sender is told to send it again later."""
-    topic = f"ioc/v1/{device.device_id}/telemetry"
-    conn.execute(
-        "CREATE FUNCTION test_refuse_letter() RETURNS trigger LANGUAGE plpgsql AS $$"
-        f" BEGIN IF NEW.topic = '{topic}' THEN"
-        " RAISE EXCEPTION 'dead letter refused' USING ERRCODE = '22023'; END IF;"
-        " RETURN NEW; END $$"
-    )
-    conn.execute(
-        "CREATE TRIGGER test_refuse_letter BEFORE INSERT ON dead_letters"
-        " FOR EACH ROW EXECUTE FUNCTION test_refuse_letter()"
-    )
-    try:
+    with refusing_dead_letters(conn, f"ioc/v1/{device.device_id}/telemetry"):
         response = post(api, "telemetry", device.http_token, b'[{"ts": ')
-    finally:
-        conn.execute("DROP TRIGGER test_refuse_letter ON dead_letters")
-        conn.execute("DROP FUNCTION test_refuse_letter()")
     problem = assert_problem(response, 503, "ingest_failed")
     assert response.headers["retry-after"] == "60"
     assert "send it again after 60 s" in problem["detail"]

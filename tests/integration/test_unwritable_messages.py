@@ -32,6 +32,7 @@ from ingest.decode import Decoded
 from ingest.http.group import Failed, GroupCommitter
 from ingest.message import RawMessage
 from store.writer import Batch
+from tests.integration.harness import refusing_dead_letters
 
 pytestmark = pytest.mark.integration
 
@@ -317,21 +318,9 @@ def test_http_losing_the_database_is_retried_and_rejects_nothing(db, connect) ->
 
 @pytest.fixture
 def letters_refused(db: psycopg.Connection) -> Iterator[None]:
-    """PostgreSQL refuses every dead letter with a data error (SQLSTATE 22023), as it
-    would a value it cannot hold."""
-    db.execute(
-        "CREATE FUNCTION test_refuse_letter() RETURNS trigger LANGUAGE plpgsql AS $$"
-        " BEGIN RAISE EXCEPTION 'dead letter refused' USING ERRCODE = '22023'; END $$"
-    )
-    db.execute(
-        "CREATE TRIGGER test_refuse_letter BEFORE INSERT ON dead_letters"
-        " FOR EACH ROW EXECUTE FUNCTION test_refuse_letter()"
-    )
-    try:
+    """PostgreSQL refuses every dead letter."""
+    with refusing_dead_letters(db):
         yield
-    finally:
-        db.execute("DROP TRIGGER test_refuse_letter ON dead_letters")
-        db.execute("DROP FUNCTION test_refuse_letter()")
 
 
 def test_http_a_dead_letter_that_cannot_be_written_fails_its_request_alone(
